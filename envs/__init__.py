@@ -1,0 +1,55 @@
+"""Continuing gymnasium environments for average-reward RL (registered on import).
+
+Importing ``envs`` registers, with no step limit:
+
+- ``avgreward/PendulumSwingUp-v0``: :class:`envs.pendulum.PendulumSwingUpEnv`
+- ``avgreward/PendulumSwingUpContinuous-v0``:
+  :class:`envs.pendulum.PendulumSwingUpContinuousEnv`
+- ``avgreward/LoopMDP-v0``: :class:`envs.loop_mdp.LoopMDPEnv`
+- ``avgreward/AliasedGridworld-v0``: :class:`envs.aliased_gridworld.AliasedGridworldEnv`
+
+``gymnasium.make("envs:avgreward/LoopMDP-v0")`` imports this package first,
+so it works without an explicit import. Each environment module also holds
+its pure ``@njit`` kernels; :mod:`envs.dynamics` dispatches on an integer kind
+for the fused training loop.
+"""
+
+import gymnasium
+
+from envs._numba_cache import ensure_fresh_cache
+
+# Before any jitted function can load its cache (see envs._numba_cache).
+ensure_fresh_cache()
+
+from envs import dynamics  # noqa: E402
+from envs.aliased_gridworld import AliasedGridworldEnv, gridworld_model  # noqa: E402
+from envs.loop_mdp import LoopMDPEnv, loop_mdp_model
+from envs.model import TabularModel
+from envs.pendulum import PendulumSwingUpContinuousEnv, PendulumSwingUpEnv
+
+__all__ = [
+    "ENV_IDS",
+    "AliasedGridworldEnv",
+    "LoopMDPEnv",
+    "PendulumSwingUpContinuousEnv",
+    "PendulumSwingUpEnv",
+    "TabularModel",
+    "dynamics",
+    "gridworld_model",
+    "loop_mdp_model",
+]
+
+_ENTRY_POINTS = {
+    "avgreward/PendulumSwingUp-v0": "envs.pendulum:PendulumSwingUpEnv",
+    "avgreward/PendulumSwingUpContinuous-v0": "envs.pendulum:PendulumSwingUpContinuousEnv",
+    "avgreward/LoopMDP-v0": "envs.loop_mdp:LoopMDPEnv",
+    "avgreward/AliasedGridworld-v0": "envs.aliased_gridworld:AliasedGridworldEnv",
+}
+
+ENV_IDS = tuple(_ENTRY_POINTS)
+
+for _env_id, _entry_point in _ENTRY_POINTS.items():
+    # A reload (or a second registration attempt) would make gymnasium warn
+    # about overriding an existing id.
+    if _env_id not in gymnasium.registry:
+        gymnasium.register(id=_env_id, entry_point=_entry_point, max_episode_steps=None)
