@@ -1,7 +1,32 @@
-"""avgreward: average-reward actor-critic methods, fused and jitted with numba."""
+"""avgreward: average-reward actor-critic methods, fused and jitted with numba.
+
+The main entry points:
+
+- :func:`train` runs one actor-critic on one of the package's continuing
+  environments (registered by :mod:`envs`) and returns a :class:`Result`;
+- :class:`SoftmaxActorCritic` and :class:`GaussianActorCritic` are the
+  validated settings of the two learners;
+- :class:`TileCoder` (and :func:`one_hot`, :func:`binary_pattern`) are the
+  feature maps; :mod:`avgreward.exact` analyses tabular tasks exactly.
+"""
 
 __version__ = "0.1.0"
 
+from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic, agent_from_dict
 from avgreward.features import TileCoder, binary_pattern, one_hot, pendulum_tile_coder
+from avgreward.training import DivergenceError, Result, default_features, train
 
-__all__ = ["__version__", "TileCoder", "one_hot", "binary_pattern", "pendulum_tile_coder"]
+__all__ = [
+    "__version__",
+    "train",
+    "Result",
+    "DivergenceError",
+    "default_features",
+    "SoftmaxActorCritic",
+    "GaussianActorCritic",
+    "agent_from_dict",
+    "TileCoder",
+    "one_hot",
+    "binary_pattern",
+    "pendulum_tile_coder",
+]

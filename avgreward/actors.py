@@ -1,0 +1,145 @@
+"""Jitted policy kernels: softmax (temperature tau) and Gaussian (linear mean, exp-linear sigma).
+
+All kernels work on the active indices ``idx`` of a binary feature vector
+``x(s)``: a linear function ``theta . x(s)`` is the sum of the active rows.
+Weights are laid out ``theta[feature, action]`` (softmax) and
+``theta[feature, 0] = theta_mu``, ``theta[feature, 1] = theta_sigma``
+(Gaussian), so that one active feature's weights sit side by side in memory.
+
+Because ``x(s)`` is binary, the score ``grad ln pi(A|S)`` is a per-action
+coefficient times ``x(s)``; the kernels return those coefficients and the
+updates add them at the active indices.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "softmax_probabilities",
+    "sample_discrete",
+    "softmax_log_prob",
+    "softmax_score",
+    "softmax_entropy_gradient",
+    "gaussian_parameters",
+    "gaussian_log_prob",
+    "gaussian_score",
+]
+
+
+@njit(cache=True)
+def softmax_probabilities(theta, idx, tau, probs):
+    """Write ``pi(.|s)`` into ``probs`` for preferences ``h(s, a) = theta[idx, a].sum()``.
+
+    Subtracts the largest preference before exponentiating so that large
+    preferences cannot overflow.
+    """
+    n_actions = probs.shape[0]
+    for a in range(n_actions):
+        probs[a] = 0.0
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        for a in range(n_actions):
+            probs[a] += theta[i, a]
+    top = probs[0]
+    for a in range(1, n_actions):
+        if probs[a] > top:
+            top = probs[a]
+    total = 0.0
+    for a in range(n_actions):
+        probs[a] = math.exp((probs[a] - top) / tau)
+        total += probs[a]
+    for a in range(n_actions):
+        probs[a] /= total
+
+
+@njit(cache=True)
+def sample_discrete(probs, u):
+    """Inverse-CDF sample: the first action whose cumulative probability exceeds ``u``.
+
+    ``u`` is a uniform draw in [0, 1).  The last action takes any rounding
+    remainder, so the result is always a valid index.
+    """
+    last = probs.shape[0] - 1
+    cumulative = 0.0
+    for a in range(last):
+        cumulative += probs[a]
+        if u < cumulative:
+            return a
+    return last
+
+
+@njit(cache=True)
+def softmax_log_prob(theta, idx, tau, action):
+    """``ln pi(action | s)`` for the softmax policy (used for finite-difference checks)."""
+    n_actions = theta.shape[1]
+    h = np.zeros(n_actions)
+    for j in range(idx.shape[0]):
+        for a in range(n_actions):
+            h[a] += theta[idx[j], a]
+    top = h.max()
+    total = 0.0
+    for a in range(n_actions):
+        total += math.exp((h[a] - top) / tau)
+    return (h[action] - top) / tau - math.log(total)
+
+
+@njit(cache=True)
+def softmax_score(probs, action, tau, coef):
+    """Coefficients of ``grad_{theta_b} ln pi(action|s) = (1[action = b] - pi(b|s)) x(s) / tau``."""
+    for b in range(probs.shape[0]):
+        coef[b] = -probs[b] / tau
+    coef[action] += 1.0 / tau
+
+
+@njit(cache=True)
+def softmax_entropy_gradient(probs, tau, coef):
+    """Coefficients of ``grad_{theta_b} H(pi(.|s)) = -pi_b (ln pi_b + H) x(s) / tau``.
+
+    Actions with probability 0 contribute nothing (``p ln p -> 0``).
+    """
+    entropy = 0.0
+    for b in range(probs.shape[0]):
+        if probs[b] > 0.0:
+            entropy -= probs[b] * math.log(probs[b])
+    for b in range(probs.shape[0]):
+        if probs[b] > 0.0:
+            coef[b] = -probs[b] * (math.log(probs[b]) + entropy) / tau
+        else:
+            coef[b] = 0.0
+
+
+@njit(cache=True)
+def gaussian_parameters(theta, idx, sigma_min):
+    """``(mu, h_sigma, sigma)`` with ``mu = theta_mu . x``, ``sigma = sigma_min + exp(h_sigma)``."""
+    mu = 0.0
+    h_sigma = 0.0
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        mu += theta[i, 0]
+        h_sigma += theta[i, 1]
+    return mu, h_sigma, sigma_min + math.exp(h_sigma)
+
+
+@njit(cache=True)
+def gaussian_log_prob(theta, idx, sigma_min, action):
+    """``ln pi(action | s)`` of the Gaussian policy (used for finite-difference checks)."""
+    mu, _, sigma = gaussian_parameters(theta, idx, sigma_min)
+    z = (action - mu) / sigma
+    return -0.5 * z * z - math.log(sigma) - 0.5 * math.log(2.0 * math.pi)
+
+
+@njit(cache=True)
+def gaussian_score(action, mu, h_sigma, sigma, scale_mean_gradient):
+    """Coefficients ``(g_mu, g_sigma)`` of the score, each multiplying ``x(s)``.
+
+    ``g_mu = (a - mu) / sigma^2`` (or ``a - mu`` when ``scale_mean_gradient``) and
+    ``g_sigma = ((a - mu)^2 / sigma^2 - 1) * exp(h_sigma) / sigma``, the chain rule
+    through ``sigma = sigma_min + exp(h_sigma)`` (the factor is 1 when sigma_min = 0).
+    """
+    diff = action - mu
+    var = sigma * sigma
+    g_mu = diff if scale_mean_gradient else diff / var
+    g_sigma = (diff * diff / var - 1.0) * (math.exp(h_sigma) / sigma)
+    return g_mu, g_sigma

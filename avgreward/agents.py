@@ -1,0 +1,209 @@
+"""Agent settings: validated, frozen descriptions of an actor-critic learner.
+
+The settings objects hold no learned state; :func:`avgreward.train` turns them
+into plain floats for the jitted kernels.  Step sizes follow Sutton & Barto's
+convention for tile coding: ``alpha_w`` and the actor step sizes are given
+independently of the feature map and divided inside by the number of active
+features (32 for the pendulum's 32 tilings); ``alpha_rbar`` is used as given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+__all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "agent_from_dict"]
+
+
+def _check_step_size(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value) or value < 0.0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return value
+
+
+def _check_lambda(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    if not (0.0 <= value <= 1.0):
+        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+    return value
+
+
+class _Settings:
+    """Shared behaviour: validation on construction, dict round trip."""
+
+    kind: str = ""
+
+    def to_dict(self) -> dict:
+        """The settings as a plain dict (with a ``"kind"`` key), JSON-ready."""
+        return {"kind": self.kind, **asdict(self)}
+
+    def replace(self, **changes):
+        """A copy with some settings changed (validated again)."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) {sorted(unknown)} for {type(self).__name__}; "
+                f"known: {[f.name for f in fields(self)]}"
+            )
+        return type(self)(**{**asdict(self), **changes})
+
+
+@dataclass(frozen=True)
+class SoftmaxActorCritic(_Settings):
+    """Average-reward actor-critic with a softmax policy over discrete actions.
+
+    Sutton & Barto (2nd ed.), section 13.6, with a linear differential critic
+    ``v(s) = w . x(s)``, R-bar tracking with the TD error, and preferences
+    ``h(s, a) = theta_a . x(s)``; ``pi(a|s) = softmax(h(s, .) / tau)``.
+
+    Parameters
+    ----------
+    alpha_w : float
+        Critic step size, divided by the number of active features.
+    alpha_theta : float
+        Actor step size, divided by the number of active features.
+    alpha_rbar : float
+        Step size of the reward-rate estimate R-bar, used as given.
+    tau : float, default 1.0
+        Softmax temperature, > 0.
+    lambda_w, lambda_theta : float, default 0.0
+        Trace-decay rates of the critic's and the actor's eligibility traces,
+        in [0, 1].  0 gives the one-step actor-critic.
+    entropy : float, default 0.0
+        Weight ``beta_H`` of the entropy bonus: each step also adds
+        ``alpha_theta * entropy * grad H(pi(.|S))`` to theta (not traced).
+
+    Examples
+    --------
+    The spec's reference setting for the pendulum swing-up:
+
+    >>> SoftmaxActorCritic(alpha_w=2**1, alpha_theta=2**-2, alpha_rbar=2**-6)
+    SoftmaxActorCritic(alpha_w=2.0, alpha_theta=0.25, alpha_rbar=0.015625, tau=1.0, lambda_w=0.0, lambda_theta=0.0, entropy=0.0)
+    """
+
+    alpha_w: float
+    alpha_theta: float
+    alpha_rbar: float
+    tau: float = 1.0
+    lambda_w: float = 0.0
+    lambda_theta: float = 0.0
+    entropy: float = 0.0
+
+    kind = "softmax"
+
+    def __post_init__(self):
+        for name in ("alpha_w", "alpha_theta", "alpha_rbar", "entropy"):
+            object.__setattr__(self, name, _check_step_size(name, getattr(self, name)))
+        for name in ("lambda_w", "lambda_theta"):
+            object.__setattr__(self, name, _check_lambda(name, getattr(self, name)))
+        try:
+            tau = float(self.tau)
+        except (TypeError, ValueError):
+            raise ValueError(f"tau must be a number > 0, got {self.tau!r}") from None
+        if not (math.isfinite(tau) and tau > 0.0):
+            raise ValueError(f"tau must be a finite number > 0, got {self.tau!r}")
+        object.__setattr__(self, "tau", tau)
+
+    @classmethod
+    def pendulum_reference(cls, **changes) -> "SoftmaxActorCritic":
+        """The spec's reference setting for the swing-up (actor 2^-2, critic 2^1, R-bar 2^-6)."""
+        return cls(alpha_w=2.0**1, alpha_theta=2.0**-2, alpha_rbar=2.0**-6).replace(**changes)
+
+
+@dataclass(frozen=True)
+class GaussianActorCritic(_Settings):
+    """Average-reward actor-critic with a Gaussian policy over a 1-D continuous action.
+
+    ``mu(s) = theta_mu . x(s)`` and ``sigma(s) = sigma_min + exp(theta_sigma . x(s))``
+    (with the default ``sigma_min = 0`` this is the textbook exp-linear standard
+    deviation).  Scores, for the action actually sampled (before the
+    environment clips it)::
+
+        grad_mu    ln pi = (a - mu) / sigma^2 x(s)
+        grad_sigma ln pi = ((a - mu)^2 / sigma^2 - 1) * exp(theta_sigma . x) / sigma * x(s)
+
+    Parameters
+    ----------
+    alpha_w : float
+        Critic step size, divided by the number of active features.
+    alpha_mu, alpha_sigma : float
+        Step sizes of the mean and standard-deviation weights, divided by the
+        number of active features.
+    alpha_rbar : float
+        Step size of R-bar, used as given.
+    lambda_w, lambda_theta : float, default 0.0
+        Trace-decay rates (critic; both actor parts), in [0, 1].
+    scale_mean_gradient : bool, default False
+        Use ``(a - mu) x(s)``, the mean score multiplied by sigma^2, as the
+        mean's update direction (Degris, Pilarski & Sutton 2012).  It keeps the
+        mean's steps bounded as sigma shrinks.
+    sigma_min : float, default 0.0
+        Floor on the standard deviation, added smoothly:
+        ``sigma = sigma_min + exp(theta_sigma . x)`` (differentiable, so the
+        score stays exact).
+    entropy : float, default 0.0
+        Weight of the entropy bonus ``alpha_sigma * entropy * grad H`` with
+        ``H = ln sigma + const``.
+
+    Notes
+    -----
+    With all weights at 0 the initial policy is ``N(0, (sigma_min + 1)^2)``.
+    :meth:`pendulum_default` gives a setting that learns the continuous
+    swing-up (see its docstring).
+    """
+
+    alpha_w: float
+    alpha_mu: float
+    alpha_sigma: float
+    alpha_rbar: float
+    lambda_w: float = 0.0
+    lambda_theta: float = 0.0
+    scale_mean_gradient: bool = False
+    sigma_min: float = 0.0
+    entropy: float = 0.0
+
+    kind = "gaussian"
+
+    def __post_init__(self):
+        for name in ("alpha_w", "alpha_mu", "alpha_sigma", "alpha_rbar", "sigma_min", "entropy"):
+            object.__setattr__(self, name, _check_step_size(name, getattr(self, name)))
+        for name in ("lambda_w", "lambda_theta"):
+            object.__setattr__(self, name, _check_lambda(name, getattr(self, name)))
+        if not isinstance(self.scale_mean_gradient, bool):
+            raise ValueError(
+                f"scale_mean_gradient must be True or False, got {self.scale_mean_gradient!r}"
+            )
+
+    @classmethod
+    def pendulum_default(cls, **changes) -> "GaussianActorCritic":
+        """A setting that learns the continuous swing-up.
+
+        Critic 2^0, mean 2^-4, sigma 2^-6, R-bar 2^-6, with the mean gradient
+        scaled by sigma^2.  Chosen by a small sweep: on 20 of 20 seeds the
+        mean reward over the last 10% of 200,000 steps is above -0.03 (the
+        best possible is 0).  Without the scaling the mean's steps grow as
+        1/sigma^2 while sigma shrinks, and most settings lose the balance again.
+        """
+        return cls(
+            alpha_w=2.0**0, alpha_mu=2.0**-4, alpha_sigma=2.0**-6, alpha_rbar=2.0**-6,
+            scale_mean_gradient=True,
+        ).replace(**changes)
+
+
+_KINDS = {cls.kind: cls for cls in (SoftmaxActorCritic, GaussianActorCritic)}
+
+
+def agent_from_dict(d: dict):
+    """Rebuild agent settings from :meth:`to_dict` output."""
+    d = dict(d)
+    kind = d.pop("kind", None)
+    if kind not in _KINDS:
+        raise ValueError(f"unknown agent kind {kind!r}; expected one of {sorted(_KINDS)}")
+    return _KINDS[kind](**d)

@@ -1,0 +1,582 @@
+"""Exact analysis of a tabular task under a fixed policy (no sampling).
+
+Everything here works on an :class:`envs.model.TabularModel` (``P[s, a, s']``,
+``R[s, a]``, ``start[s]``, ``observations[s]``) and a policy given as a table
+``policy[state, action]``. It is the ground truth the learning code and its
+tests are checked against: the reward rate, the differential (bias) values,
+the discounted values and the exact average-reward policy gradient.
+
+The Cesaro limit matrix ``P*`` of a chain is computed exactly by class
+decomposition (see :func:`cesaro_limit`), so periodic chains (the loop MDP)
+and multichain policies (deterministic policies of the aliased gridworld that
+get stuck in separate closed classes) are handled without power iteration.
+"""
+
+from dataclasses import dataclass
+import itertools
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+
+__all__ = [
+    "Evaluation",
+    "cesaro_limit",
+    "evaluate",
+    "discounted_values",
+    "observation_classes",
+    "policy_on_states",
+    "softmax_policy",
+    "policy_gradient",
+    "deterministic_observation_policies",
+]
+
+# Tolerance on "sums to one" for user-given probability tables.
+_SUM_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Exact quantities of a tabular task under a fixed policy.
+
+    All arrays are read-only.
+
+    Attributes
+    ----------
+    stationary : ndarray, shape (n_states,)
+        ``mu = start^T P*``: the Cesaro-limit state distribution of the chain
+        started from ``model.start`` (the unique stationary distribution when
+        the policy is unichain).
+    reward_rate : float
+        ``r(pi) = mu . r_pi = start^T P* r_pi`` (for a multichain policy: the
+        start-weighted gain).
+    v : ndarray, shape (n_states,)
+        Differential values (bias) ``v_pi = D r_pi`` with
+        ``D = (I - P_pi + P*)^-1 - P*``: the Cesaro-summed differential return.
+        It satisfies ``P* v = 0`` and ``v = r_pi - gain + P_pi v``.
+    q : ndarray, shape (n_states, n_actions)
+        Differential action values
+        ``q[s, a] = R[s, a] - r(pi) + sum_s' P[s, a, s'] v[s']``.
+    P_pi : ndarray, shape (n_states, n_states)
+        State transition matrix ``P_pi[s, s'] = sum_a pi(a|s) P[s, a, s']``.
+    r_pi : ndarray, shape (n_states,)
+        Expected one-step reward ``r_pi[s] = sum_a pi(a|s) R[s, a]``.
+    gain : ndarray, shape (n_states,)
+        Per-state gain ``g = P* r_pi`` (the reward rate started from each
+        state); constant and equal to ``reward_rate`` for a unichain policy.
+    P_star : ndarray, shape (n_states, n_states)
+        The Cesaro limit ``P* = lim_N (1/N) sum_{k<N} P_pi^k``.
+    """
+
+    stationary: np.ndarray
+    reward_rate: float
+    v: np.ndarray
+    q: np.ndarray
+    P_pi: np.ndarray
+    r_pi: np.ndarray
+    gain: np.ndarray
+    P_star: np.ndarray
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=np.float64)
+    a.setflags(write=False)
+    return a
+
+
+def _check_model(model):
+    """Validate a TabularModel's arrays; return (P, R, start) as float64."""
+    try:
+        P = np.asarray(model.P, dtype=np.float64)
+        R = np.asarray(model.R, dtype=np.float64)
+        start = np.asarray(model.start, dtype=np.float64)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"model must be a TabularModel with P, R, start arrays: {exc}") from exc
+    if P.ndim != 3 or P.shape[0] != P.shape[2] or P.shape[0] == 0 or P.shape[1] == 0:
+        raise ValueError(f"model.P must have shape (n_states, n_actions, n_states), got {P.shape}")
+    n_states, n_actions = P.shape[:2]
+    if R.shape != (n_states, n_actions):
+        raise ValueError(f"model.R must have shape {(n_states, n_actions)}, got {R.shape}")
+    if start.shape != (n_states,):
+        raise ValueError(f"model.start must have shape {(n_states,)}, got {start.shape}")
+    if not (np.all(np.isfinite(P)) and np.all(np.isfinite(R)) and np.all(np.isfinite(start))):
+        raise ValueError("model arrays must be finite")
+    if np.any(P < 0) or not np.allclose(P.sum(axis=2), 1.0, rtol=0, atol=_SUM_TOL):
+        raise ValueError("model.P[s, a] must be probability distributions")
+    if np.any(start < 0) or abs(start.sum() - 1.0) > _SUM_TOL:
+        raise ValueError("model.start must be a probability distribution")
+    return P, R, start
+
+
+def _check_policy(policy, n_states: int, n_actions: int, name: str = "policy") -> np.ndarray:
+    try:
+        pi = np.asarray(policy, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array: {exc}") from exc
+    if pi.shape != (n_states, n_actions):
+        raise ValueError(f"{name} must have shape (n_states, n_actions) = "
+                         f"{(n_states, n_actions)}, got {pi.shape}")
+    if not np.all(np.isfinite(pi)):
+        raise ValueError(f"{name} must be finite")
+    if np.any(pi < 0):
+        raise ValueError(f"{name} must be non-negative")
+    bad = np.abs(pi.sum(axis=1) - 1.0) > _SUM_TOL
+    if np.any(bad):
+        raise ValueError(f"{name} rows must sum to 1 (state(s) {np.flatnonzero(bad).tolist()} do not)")
+    return pi
+
+
+def _check_stochastic_matrix(P, name: str) -> np.ndarray:
+    P = np.asarray(P, dtype=np.float64)
+    if P.ndim != 2 or P.shape[0] != P.shape[1] or P.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty square matrix, got shape {P.shape}")
+    if not np.all(np.isfinite(P)) or np.any(P < 0):
+        raise ValueError(f"{name} must be finite and non-negative")
+    if not np.allclose(P.sum(axis=1), 1.0, rtol=0, atol=_SUM_TOL):
+        raise ValueError(f"{name} rows must sum to 1")
+    return P
+
+
+def _chain(P: np.ndarray, R: np.ndarray, pi: np.ndarray):
+    P_pi = np.einsum("sa,sat->st", pi, P)
+    r_pi = np.einsum("sa,sa->s", pi, R)
+    return P_pi, r_pi
+
+
+def _stationary_of_irreducible(P: np.ndarray) -> np.ndarray:
+    """Stationary distribution of an irreducible (possibly periodic) chain.
+
+    Solves ``mu (I - P) = 0`` with one balance equation replaced by
+    ``sum(mu) = 1``; for an irreducible chain that system is nonsingular
+    (the balance equations have rank n - 1 and ``mu`` is not orthogonal to 1).
+    """
+    n = P.shape[0]
+    A = np.eye(n) - P.T
+    A[-1, :] = 1.0
+    b = np.zeros(n)
+    b[-1] = 1.0
+    mu = np.linalg.solve(A, b)
+    # Round-off can leave -1e-17 entries; mu is a distribution.
+    mu = np.clip(mu, 0.0, None)
+    return mu / mu.sum()
+
+
+def cesaro_limit(P) -> np.ndarray:
+    r"""Exact Cesaro limit ``P* = lim_{N->inf} (1/N) sum_{k=0}^{N-1} P^k``.
+
+    Computed by class decomposition, which is exact for periodic and
+    multichain chains (no power iteration, no eigen-decomposition):
+
+    1. the reachability relation of the graph ``P[s, s'] > 0`` (transitive
+       closure by repeated boolean squaring);
+    2. the recurrent classes ``C_1 .. C_m`` (closed communicating classes: a
+       state is recurrent iff every state it reaches reaches it back); the
+       rest are transient states ``T``;
+    3. per class, its stationary distribution ``pi_k`` (``pi_k (I - P_kk) = 0``,
+       ``sum pi_k = 1``);
+    4. the absorption probabilities of the transient states,
+       ``B = (I - P_TT)^{-1} P_{T, C}`` summed per class;
+    5. ``P*[s, C_k] = pi_k`` for ``s`` in ``C_k``, ``P*[s, C_k] = B[s, k] pi_k``
+       for transient ``s``, zero elsewhere (no mass ends on transient states).
+
+    An entry counts as an edge when it is exactly positive.
+
+    Parameters
+    ----------
+    P : array_like, shape (n, n)
+        Row-stochastic matrix.
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+        ``P*``; it satisfies ``P P* = P* P = P* P* = P*``.
+
+    Raises
+    ------
+    ValueError
+        If ``P`` is not a square row-stochastic matrix.
+    """
+    P = _check_stochastic_matrix(P, "P")
+    n = P.shape[0]
+    reach = (P > 0) | np.eye(n, dtype=bool)
+    while True:
+        r = reach.astype(np.float64)
+        nxt = (r @ r) > 0
+        if np.array_equal(nxt, reach):
+            break
+        reach = nxt
+    recurrent = np.array([np.all(reach[:, s][reach[s]]) for s in range(n)])
+
+    P_star = np.zeros((n, n))
+    classes = []
+    seen = np.zeros(n, dtype=bool)
+    for s in range(n):
+        if recurrent[s] and not seen[s]:
+            members = np.flatnonzero(reach[s] & reach[:, s])
+            seen[members] = True
+            classes.append(members)
+            pi_c = _stationary_of_irreducible(P[np.ix_(members, members)])
+            P_star[np.ix_(members, members)] = pi_c[None, :]
+
+    transient = np.flatnonzero(~recurrent)
+    if transient.size:
+        into = np.stack([P[np.ix_(transient, c)].sum(axis=1) for c in classes], axis=1)
+        B = np.linalg.solve(np.eye(transient.size) - P[np.ix_(transient, transient)], into)
+        for k, c in enumerate(classes):
+            P_star[np.ix_(transient, c)] = B[:, k:k + 1] * P_star[c[0], c][None, :]
+    return P_star
+
+
+def evaluate(model, policy) -> Evaluation:
+    r"""Exact average-reward evaluation of a policy on a tabular model.
+
+    With ``P_pi[s, s'] = sum_a pi(a|s) P[s, a, s']`` and
+    ``r_pi[s] = sum_a pi(a|s) R[s, a]``:
+
+    - ``P*`` = the Cesaro limit of ``P_pi`` (:func:`cesaro_limit`);
+    - ``mu = start^T P*`` (the stationary distribution; unique if unichain);
+    - ``r(pi) = mu . r_pi``;
+    - ``v_pi = D r_pi``, ``D = (I - P_pi + P*)^{-1} - P*`` (the bias, i.e. the
+      Cesaro-summed differential return
+      ``v(s) = C-lim_N sum_{t<N} E[r_pi(S_t) - g(S_t) | S_0 = s]``, correct for
+      periodic chains such as the loop MDP); ``I - P_pi + P*`` is nonsingular
+      for every stochastic matrix;
+    - ``q_pi[s, a] = R[s, a] - r(pi) + sum_s' P[s, a, s'] v_pi[s']``.
+
+    For a unichain policy ``v = r_pi - r(pi) + P_pi v`` (the differential
+    Bellman equation) and ``sum_a pi(a|s) q(s, a) = v(s)``. For a multichain
+    policy the gain depends on the state: ``g = P* r_pi`` (field ``gain``),
+    ``reward_rate`` is the start-weighted gain ``start^T g``, ``v`` is the
+    bias (``v = r_pi - g + P_pi v``), and ``q`` still uses the scalar
+    ``reward_rate``, so ``sum_a pi(a|s) q(s, a) = v(s) + g(s) - r(pi)``.
+
+    Parameters
+    ----------
+    model : envs.model.TabularModel
+        The task.
+    policy : array_like, shape (n_states, n_actions)
+        ``policy[s, a] = pi(a | s)``; non-negative, rows sum to 1.
+
+    Returns
+    -------
+    Evaluation
+
+    Raises
+    ------
+    ValueError
+        If ``policy`` has the wrong shape, negative entries or rows not
+        summing to 1, or ``model`` is malformed.
+    """
+    P, R, start = _check_model(model)
+    pi = _check_policy(policy, P.shape[0], P.shape[1])
+    P_pi, r_pi = _chain(P, R, pi)
+    P_star = cesaro_limit(P_pi)
+    n = P_pi.shape[0]
+    mu = start @ P_star
+    gain = P_star @ r_pi
+    rate = float(mu @ r_pi)
+    # D r = (I - P + P*)^-1 r - P* r, since (I - P + P*)^-1 P* = P*.
+    v = np.linalg.solve(np.eye(n) - P_pi + P_star, r_pi) - gain
+    q = R - rate + np.einsum("sat,t->sa", P, v)
+    return Evaluation(
+        stationary=_readonly(mu), reward_rate=rate, v=_readonly(v), q=_readonly(q),
+        P_pi=_readonly(P_pi), r_pi=_readonly(r_pi), gain=_readonly(gain),
+        P_star=_readonly(P_star),
+    )
+
+
+def discounted_values(model, policy, gamma: float) -> np.ndarray:
+    r"""Discounted state values ``v = (I - gamma P_pi)^{-1} r_pi``.
+
+    ``v(s) = E[sum_{t>=0} gamma^t R_{t+1} | S_0 = s]`` under ``pi``.
+
+    Parameters
+    ----------
+    model : envs.model.TabularModel
+    policy : array_like, shape (n_states, n_actions)
+        ``policy[s, a] = pi(a | s)``.
+    gamma : float
+        Discount factor, ``0 <= gamma < 1``.
+
+    Returns
+    -------
+    ndarray, shape (n_states,)
+
+    Raises
+    ------
+    ValueError
+        If ``gamma`` is outside ``[0, 1)`` or ``policy`` is invalid.
+    """
+    P, R, _ = _check_model(model)
+    pi = _check_policy(policy, P.shape[0], P.shape[1])
+    try:
+        g = float(gamma)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"gamma must be a number in [0, 1), got {gamma!r}") from exc
+    if not (0.0 <= g < 1.0):
+        raise ValueError(f"gamma must be in [0, 1), got {gamma!r}")
+    P_pi, r_pi = _chain(P, R, pi)
+    return np.linalg.solve(np.eye(P_pi.shape[0]) - g * P_pi, r_pi)
+
+
+def observation_classes(model) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct observations of a model and the class of each state.
+
+    Parameters
+    ----------
+    model : envs.model.TabularModel
+
+    Returns
+    -------
+    distinct : ndarray, shape (n_obs, obs_size)
+        The distinct rows of ``model.observations``, in order of first
+        appearance over the states 0, 1, ...
+    index : ndarray of int64, shape (n_states,)
+        ``distinct[index[s]] == model.observations[s]``.
+
+    Notes
+    -----
+    For the aliased gridworld: c0, c1 (= c3), c2, c4 -> ``n_obs = 4`` and
+    ``index = [0, 1, 2, 1, 3]``. For the loop MDP ``index = arange(9)``.
+    """
+    obs = np.asarray(model.observations, dtype=np.float64)
+    if obs.ndim == 1:
+        obs = obs[:, None]
+    first: dict[tuple, int] = {}
+    index = np.empty(obs.shape[0], dtype=np.int64)
+    for s, row in enumerate(obs):
+        index[s] = first.setdefault(tuple(row.tolist()), len(first))
+    distinct = np.array([list(k) for k in first], dtype=np.float64).reshape(len(first), obs.shape[1])
+    return distinct, index
+
+
+def policy_on_states(model, obs_policy) -> np.ndarray:
+    """Turn a policy over observations into a policy over true states.
+
+    States with the same observation (aliased states) get the same row.
+
+    Parameters
+    ----------
+    model : envs.model.TabularModel
+    obs_policy : callable, mapping or array_like
+        One of
+
+        - a callable ``obs -> probabilities``: called with a copy of
+          ``model.observations[s]`` (float64, shape ``(obs_size,)``) and
+          returning ``n_actions`` action probabilities;
+        - a mapping keyed by the observation as a tuple of its values, e.g.
+          ``{(1, 0, 0, 1): [0, 1, 0, 0], ...}`` (ints and floats compare
+          equal); for one-dimensional observations a scalar key (``{0: ...}``)
+          is accepted too;
+        - an array of shape ``(n_obs, n_actions)`` whose row ``k`` is the
+          policy for ``distinct[k]`` of :func:`observation_classes` (the
+          first-appearance order of the observations over the states); this
+          is the table format :func:`deterministic_observation_policies`
+          yields.
+
+    Returns
+    -------
+    ndarray, shape (n_states, n_actions)
+        ``pi[s, a] = obs_policy(observations[s])[a]``.
+
+    Raises
+    ------
+    ValueError
+        If an observation is missing from the mapping, the table has the
+        wrong shape, or the resulting rows are not probability distributions
+        (the message names ``obs_policy``).
+    """
+    P, _, _ = _check_model(model)
+    n_states, n_actions = P.shape[:2]
+    obs = np.asarray(model.observations, dtype=np.float64)
+    if obs.ndim == 1:
+        obs = obs[:, None]
+    if callable(obs_policy):
+        rows = []
+        for s in range(n_states):
+            row = np.asarray(obs_policy(obs[s].copy()), dtype=np.float64)
+            if row.shape != (n_actions,):
+                raise ValueError(f"obs_policy must return {n_actions} action probabilities, "
+                                 f"got shape {row.shape} for observation {obs[s].tolist()}")
+            rows.append(row)
+        pi = np.stack(rows)
+    elif isinstance(obs_policy, Mapping):
+        rows = []
+        for s in range(n_states):
+            key = tuple(obs[s].tolist())
+            if key in obs_policy:
+                rows.append(obs_policy[key])
+            elif len(key) == 1 and key[0] in obs_policy:
+                rows.append(obs_policy[key[0]])
+            else:
+                raise ValueError(f"obs_policy has no entry for observation {key}")
+        pi = np.asarray(rows, dtype=np.float64)
+    else:
+        _, index = observation_classes(model)
+        n_obs = int(index.max()) + 1
+        try:
+            table = np.asarray(obs_policy, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"obs_policy must be a callable, a mapping or an array: {exc}") from exc
+        if table.shape != (n_obs, n_actions):
+            raise ValueError(f"obs_policy table must have shape (n_obs, n_actions) = "
+                             f"{(n_obs, n_actions)}, got {table.shape}")
+        pi = table[index]
+    return _check_policy(pi, n_states, n_actions, name="obs_policy")
+
+
+def _check_theta_features(theta, features, tau):
+    try:
+        theta = np.asarray(theta, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"theta must be a numeric array: {exc}") from exc
+    try:
+        features = np.asarray(features, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"features must be a numeric array: {exc}") from exc
+    if features.ndim != 2:
+        raise ValueError(f"features must have shape (n_states, n_features), got {features.shape}")
+    if theta.ndim != 2 or theta.shape[0] != features.shape[1] or theta.shape[1] == 0:
+        raise ValueError(f"theta must have shape (n_features, n_actions) with n_features = "
+                         f"{features.shape[1]}, got {theta.shape}")
+    if not np.all(np.isfinite(theta)):
+        raise ValueError("theta must be finite")
+    if not np.all(np.isfinite(features)):
+        raise ValueError("features must be finite")
+    try:
+        tau_f = float(tau)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"tau must be a positive number, got {tau!r}") from exc
+    if not (np.isfinite(tau_f) and tau_f > 0):
+        raise ValueError(f"tau must be positive and finite, got {tau!r}")
+    return theta, features, tau_f
+
+
+def _softmax(theta, features, tau):
+    h = features @ theta / tau
+    h = h - h.max(axis=1, keepdims=True)
+    e = np.exp(h)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_policy(theta, features, tau: float = 1.0) -> np.ndarray:
+    r"""Softmax policy with linear preferences, for every state.
+
+    ``h(s, a) = theta[:, a] . x(s)``,
+    ``pi(a|s) = exp(h(s, a)/tau) / sum_b exp(h(s, b)/tau)``
+    (computed with the maximum preference subtracted).
+
+    Parameters
+    ----------
+    theta : array_like, shape (n_features, n_actions)
+        Weights, ``theta[feature, action]`` (the package's layout).
+    features : array_like, shape (n_states, n_features)
+        Dense feature vector ``x(s)`` of each state (binary for the package's
+        feature maps, but any real values work).
+    tau : float, default 1.0
+        Temperature, ``> 0``.
+
+    Returns
+    -------
+    ndarray, shape (n_states, n_actions)
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes, non-finite values or ``tau <= 0``.
+    """
+    theta, features, tau = _check_theta_features(theta, features, tau)
+    return _softmax(theta, features, tau)
+
+
+def policy_gradient(model, theta, features, tau: float = 1.0) -> np.ndarray:
+    r"""Exact gradient of the reward rate ``r(pi_theta)`` for a softmax policy.
+
+    Policy gradient theorem (continuing case):
+
+    ``grad r(pi) = sum_s mu(s) sum_a grad pi(a|s) q_pi(s, a)``, with
+    ``grad_{theta[:, b]} pi(a|s) = pi(a|s) (1[a = b] - pi(b|s)) x(s) / tau``,
+
+    so that column ``b`` is
+    ``sum_s mu(s) pi(b|s) (q(s, b) - sum_a pi(a|s) q(s, a)) x(s) / tau``.
+    ``mu`` and ``q`` come from :func:`evaluate`. The theorem needs a unichain
+    policy (true whenever every action has positive probability on the
+    package's tabular tasks); for a multichain policy the returned value is
+    the same formula but need not be the derivative of ``reward_rate``.
+
+    Parameters
+    ----------
+    model : envs.model.TabularModel
+    theta : array_like, shape (n_features, n_actions)
+        ``theta[feature, action]``; ``n_actions`` must equal the model's.
+    features : array_like, shape (n_states, n_features)
+        Dense ``x(s)`` of each true state (for a partially observed task, the
+        features of the state's observation).
+    tau : float, default 1.0
+        Softmax temperature, ``> 0``.
+
+    Returns
+    -------
+    ndarray, shape (n_features, n_actions)
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes (``features`` must have ``n_states`` rows,
+        ``theta`` ``n_actions`` columns), non-finite values or ``tau <= 0``.
+    """
+    P, _, _ = _check_model(model)
+    theta, features, tau = _check_theta_features(theta, features, tau)
+    if features.shape[0] != P.shape[0]:
+        raise ValueError(f"features must have one row per state ({P.shape[0]}), "
+                         f"got {features.shape[0]}")
+    if theta.shape[1] != P.shape[1]:
+        raise ValueError(f"theta must have one column per action ({P.shape[1]}), "
+                         f"got {theta.shape[1]}")
+    pi = _softmax(theta, features, tau)
+    ev = evaluate(model, pi)
+    q = ev.q
+    advantage = q - np.sum(pi * q, axis=1, keepdims=True)
+    weights = ev.stationary[:, None] * pi * advantage
+    return features.T @ weights / tau
+
+
+def deterministic_observation_policies(
+    model, max_policies: int = 1_000_000
+) -> Iterator[tuple[np.ndarray, float]]:
+    """Enumerate every deterministic policy of the observation, with its rate.
+
+    There are ``n_actions ** n_obs`` of them (``n_obs`` distinct
+    observations, see :func:`observation_classes`): 256 for the aliased
+    gridworld, 512 for the loop MDP.
+
+    Parameters
+    ----------
+    model : envs.model.TabularModel
+    max_policies : int, default 1_000_000
+        Refuse (ValueError) to enumerate more than this many.
+
+    Yields
+    ------
+    table : ndarray, shape (n_obs, n_actions)
+        One-hot rows; row ``k`` is the action taken on ``distinct[k]``
+        (pass it to :func:`policy_on_states`).
+    reward_rate : float
+        ``evaluate(model, policy_on_states(model, table)).reward_rate`` (the
+        start-weighted gain when the policy is multichain).
+
+    Raises
+    ------
+    ValueError
+        If there are more than ``max_policies`` policies.
+    """
+    P, _, _ = _check_model(model)
+    n_actions = P.shape[1]
+    _, index = observation_classes(model)
+    n_obs = int(index.max()) + 1
+    if n_actions ** n_obs > max_policies:
+        raise ValueError(f"{n_actions}**{n_obs} deterministic policies exceed "
+                         f"max_policies={max_policies}")
+    eye = np.eye(n_actions)
+    for choice in itertools.product(range(n_actions), repeat=n_obs):
+        table = eye[list(choice)]
+        yield table, evaluate(model, table[index]).reward_rate

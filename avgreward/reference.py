@@ -1,0 +1,144 @@
+"""A plain-Python reference of the continuing actor-critic, line by line from the box.
+
+Sutton & Barto (2nd ed.), section 13.6, "Actor-Critic with Eligibility
+Traces (continuing)", written for readability, with dense numpy vectors and
+no numba.  It exists to check the fused loop (:mod:`avgreward.loop`): fed the
+same seed it makes the same random draws in the same order, so the two must
+agree to rounding.  It is also the "student's version" the benchmark compares
+speed against.
+
+Shared with the fused loop, and tested on their own elsewhere: the
+environment kernels (:mod:`envs`, the single definition of each task) and
+the feature map (:class:`avgreward.features.TileCoder`, tested against
+tiles3).  Everything that learns is written again here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import envs.dynamics
+from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
+from avgreward.training import default_features, resolve_env
+
+__all__ = ["reference_train"]
+
+
+def _dense(features, active):
+    """x(s): the binary feature vector with ones at ``active``, as a dense array."""
+    x = np.zeros(features.n_features)
+    x[active] = 1.0
+    return x
+
+
+def _linear(weights, active):
+    """``weights . x(s)`` for binary x(s): the sum of the active rows, in index order.
+
+    Summed one by one (not by a BLAS dot product) so that rounding is the
+    fused loop's: with continuous actions near the pendulum's unstable
+    upright balance, a difference in the last bit grows exponentially, and
+    the two implementations could not be compared at all.
+    """
+    total = 0.0
+    for i in active:
+        total = total + weights[i]
+    return total
+
+
+def reference_train(env, agent, steps, seed, features=None):
+    """Run the continuing actor-critic box in plain Python.
+
+    Parameters are those of :func:`avgreward.train`.  Returns a dict with
+    ``rewards``, ``actions``, ``rbar`` (after every step), ``w`` and
+    ``theta`` (softmax: ``[n_features, n_actions]``; Gaussian:
+    ``[n_features, 2]`` with columns mu, sigma).
+    """
+    env_id, env_cls = resolve_env(env)
+    features = default_features(env_id) if features is None else features
+    kind = env_cls.kind
+    k = features.n_active  # step sizes are per active feature (spec convention)
+    d = features.n_features
+    rng = np.random.default_rng(seed)
+
+    def observe(state):
+        obs = np.zeros(env_cls.obs_size)
+        envs.dynamics.env_observe(kind, state, obs)
+        return obs
+
+    # Initialize S
+    S = np.zeros(env_cls.state_size)
+    envs.dynamics.env_reset(kind, S, rng.random() if env_cls.random_reset else 0.0)
+    active = features.indices(observe(S))
+    x = _dense(features, active)
+
+    # Initialize R-bar, w, theta (and the traces) to 0
+    Rbar = 0.0
+    w = np.zeros(d)
+    z_w = np.zeros(d)
+    gaussian = isinstance(agent, GaussianActorCritic)
+    n_cols = 2 if gaussian else env_cls.n_actions
+    theta = np.zeros((d, n_cols))
+    z_theta = np.zeros((d, n_cols))
+
+    rewards, actions, rbars = [], [], []
+    for _ in range(steps):
+        # A ~ pi(. | S, theta), and grad ln pi(A | S, theta)
+        if gaussian:
+            mu, h_sigma = _linear(theta, active)
+            sigma = agent.sigma_min + math.exp(h_sigma)
+            A = mu + sigma * rng.standard_normal()
+            g_mu = (A - mu) if agent.scale_mean_gradient else (A - mu) / sigma**2
+            # d sigma / d h_sigma = exp(h_sigma): the chain rule through sigma_min + exp(.)
+            g_sigma = ((A - mu) ** 2 / sigma**2 - 1.0) * (math.exp(h_sigma) / sigma)
+            grad_ln_pi = np.stack([g_mu * x, g_sigma * x], axis=1)
+            grad_entropy = np.stack([0.0 * x, math.exp(h_sigma) / sigma * x], axis=1)
+            alpha_theta = np.array([agent.alpha_mu, agent.alpha_sigma]) / k
+        else:
+            assert isinstance(agent, SoftmaxActorCritic)
+            h = _linear(theta, active)
+            pi = np.exp((h - h.max()) / agent.tau)
+            pi /= pi.sum()
+            A = int(np.searchsorted(np.cumsum(pi), rng.random(), side="right"))
+            A = min(A, n_cols - 1)
+            one_hot_A = np.eye(n_cols)[A]
+            grad_ln_pi = np.outer(x, one_hot_A - pi) / agent.tau
+            safe_log = np.log(np.where(pi > 0.0, pi, 1.0))
+            H = -np.sum(pi * safe_log)
+            grad_entropy = np.outer(x, -pi * (safe_log + H)) / agent.tau
+            alpha_theta = np.full(n_cols, agent.alpha_theta / k)
+
+        # Take action A, observe S', R
+        u = rng.random() if env_cls.random_step else 0.0
+        S_next = S.copy()
+        R = envs.dynamics.env_step(kind, S, float(A), u, S_next)
+        active_next = features.indices(observe(S_next))
+        x_next = _dense(features, active_next)
+
+        # delta <- R - Rbar + v(S', w) - v(S, w)
+        delta = R - Rbar + _linear(w, active_next) - _linear(w, active)
+        # Rbar <- Rbar + alpha_Rbar delta
+        Rbar = Rbar + agent.alpha_rbar * delta
+        # z_w <- lambda_w z_w + grad v(S, w);  z_theta <- lambda_theta z_theta + grad ln pi
+        z_w = agent.lambda_w * z_w + x
+        z_theta = agent.lambda_theta * z_theta + grad_ln_pi
+        # w <- w + alpha_w delta z_w;  theta <- theta + alpha_theta delta z_theta
+        w = w + (agent.alpha_w / k) * delta * z_w
+        theta = theta + alpha_theta * delta * z_theta
+        # entropy bonus: theta <- theta + alpha_theta beta_H grad H(pi(. | S))
+        if agent.entropy > 0.0:
+            theta = theta + alpha_theta * agent.entropy * grad_entropy
+        # S <- S'
+        S, x, active = S_next, x_next, active_next
+
+        rewards.append(R)
+        actions.append(A)
+        rbars.append(Rbar)
+    return {
+        "rewards": np.array(rewards),
+        "actions": np.array(actions),
+        "rbar": np.array(rbars),
+        "w": w,
+        "theta": theta,
+    }
