@@ -6,15 +6,25 @@ The main entry points:
   environments (registered by :mod:`envs`) and returns a :class:`Result`;
 - :class:`SoftmaxActorCritic` and :class:`GaussianActorCritic` are the
   validated settings of the two learners;
+- :func:`run_experiment` runs many (settings, seed) runs in parallel
+  processes into a resumable results directory (:func:`load_experiment`);
 - :class:`TileCoder` (and :func:`one_hot`, :func:`binary_pattern`) are the
-  feature maps; :mod:`avgreward.exact` analyses tabular tasks exactly.
+  feature maps; :mod:`avgreward.exact` analyses tabular tasks exactly;
+  :mod:`avgreward.plotting` draws learning curves, sensitivity plots and maps.
 """
 
 __version__ = "0.1.0"
 
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic, agent_from_dict
 from avgreward.features import TileCoder, binary_pattern, one_hot, pendulum_tile_coder
-from avgreward.training import DivergenceError, Result, default_features, train
+from avgreward.training import DivergenceError, Result, default_agent, default_features, train
+from avgreward.experiment import (
+    Experiment,
+    ExperimentBusyError,
+    RunRecord,
+    load_experiment,
+    run_experiment,
+)
 
 __all__ = [
     "__version__",
@@ -22,6 +32,12 @@ __all__ = [
     "Result",
     "DivergenceError",
     "default_features",
+    "default_agent",
+    "run_experiment",
+    "load_experiment",
+    "Experiment",
+    "RunRecord",
+    "ExperimentBusyError",
     "SoftmaxActorCritic",
     "GaussianActorCritic",
     "agent_from_dict",

@@ -1,30 +1,183 @@
-"""Plots of results: learning curves with confidence bands.
+"""Plots of results: learning curves, parameter sensitivity, pendulum policy and value maps.
 
 Every function draws on a matplotlib ``Axes`` (a new figure if none is
-given) and returns the figure, so scripts can save it and notebooks can show it.
+given) and returns the figure, so scripts can save it (:func:`save_figure`)
+and notebooks can show it.  The core functions take plain arrays; the
+``learning_curves`` and ``sensitivity`` wrappers take saved experiments
+(:mod:`avgreward.experiment`).
+
+Confidence bands are over seeds (the independent runs): a Student-t interval
+of the mean by default, or a percentile bootstrap (``band="bootstrap"``).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from avgreward.stats import bin_means, mean_confidence_interval
+from avgreward.stats import bin_means, exponential_average, mean_confidence_interval
 
-__all__ = ["learning_curve", "save_figure"]
+__all__ = [
+    "confidence_band",
+    "learning_curve",
+    "exponential_average_curve",
+    "learning_curves",
+    "sensitivity_curve",
+    "sensitivity",
+    "policy_map",
+    "value_map",
+    "save_figure",
+]
+
+_PENDULUM_IDS = ("avgreward/PendulumSwingUp-v0", "avgreward/PendulumSwingUpContinuous-v0")
+# Discrete pendulum actions 0, 1, 2 = torque -1, 0, +1: blue, grey, red.
+_TORQUE_COLORS = ((0.23, 0.42, 0.80), (0.62, 0.62, 0.62), (0.84, 0.24, 0.20))
 
 
-def _figure(ax, figsize=(7.0, 4.2)):
+def _pyplot():
     import matplotlib
 
-    if ax is not None:
-        return ax.figure, ax
     if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
         # Scripts run headless and over ssh: never try to open a window.
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return plt
+
+
+def _figure(ax, figsize=(7.0, 4.2)):
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
     return fig, ax
+
+
+def confidence_band(samples, confidence: float = 0.95, band: str = "t",
+                    n_resamples: int = 2000, seed: int = 0):
+    """Mean over seeds (axis 0) and a confidence interval of that mean.
+
+    Parameters
+    ----------
+    samples : array_like, shape (n_seeds, ...)
+        One row per independent run.
+    confidence : float, default 0.95
+        Level of the interval, in (0, 1).
+    band : {"t", "bootstrap"}
+        ``"t"``: Student-t interval ``mean +- t * s / sqrt(n)``.
+        ``"bootstrap"``: percentile bootstrap over seeds (``n_resamples``
+        resamples drawn with ``np.random.default_rng(seed)``, so plots are
+        reproducible).
+    n_resamples, seed : int
+        Bootstrap only.
+
+    Returns
+    -------
+    mean, low, high : ndarray
+        Of shape ``samples.shape[1:]``.  With one seed ``low = high = mean``
+        (no interval can be given).
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim == 0 or samples.shape[0] == 0:
+        raise ValueError("samples must have at least one seed (row)")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    if band == "t":
+        return mean_confidence_interval(samples, confidence)
+    if band != "bootstrap":
+        raise ValueError(f'band must be "t" or "bootstrap", got {band!r}')
+    n = samples.shape[0]
+    mean = samples.mean(axis=0)
+    if n < 2:
+        return mean, mean.copy(), mean.copy()
+    rng = np.random.default_rng(seed)
+    # Resampling seeds with replacement = multinomial counts: a matrix product
+    # instead of an (n_resamples, n, ...) gather.
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples) / n
+    means = (weights @ samples.reshape(n, -1)).reshape(n_resamples, *samples.shape[1:])
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail], axis=0)
+    return mean, low, high
+
+
+def _merge_at(binned, steps, starts, stop):
+    """Merge the bins ``starts[j]:starts[j+1]`` (the last group ends at ``stop``).
+
+    Groups are weighted by the bins' widths in steps, so a group's value is
+    the mean reward of its steps; a point is drawn at its group's last step.
+    """
+    widths = np.diff(steps[:stop], prepend=0).astype(np.float64)
+    sums = np.add.reduceat(binned[:, :stop] * widths, starts, axis=1)
+    ends = np.append(starts[1:], stop)
+    return sums / np.add.reduceat(widths, starts), steps[ends - 1]
+
+
+def _binned(rewards, steps, bin_size, points, xscale="linear"):
+    """(values per seed and point, step of each point, y label) of a learning curve."""
+    rewards = np.asarray(rewards, dtype=np.float64)
+    if rewards.ndim == 1:
+        rewards = rewards[None, :]
+    if rewards.ndim != 2 or rewards.shape[1] == 0:
+        raise ValueError(f"rewards must have shape (n_seeds, n), got {rewards.shape}")
+    if xscale not in ("linear", "log"):
+        raise ValueError(f'xscale must be "linear" or "log", got {xscale!r}')
+    n = rewards.shape[1]
+    if steps is None:
+        if xscale == "linear":
+            if bin_size is None:
+                bin_size = max(1, n // points)
+            binned = bin_means(rewards, bin_size)
+            return (binned, (np.arange(binned.shape[1]) + 1) * bin_size,
+                    f"reward per step (mean of {bin_size:,}-step bins)")
+        steps = np.arange(1, n + 1)  # every step is a bin of one step
+    steps = np.asarray(steps)
+    if steps.shape != (n,):
+        raise ValueError(f"steps must have one entry per bin ({n}), got shape {steps.shape}")
+    if xscale == "log":
+        # Groups of bins growing geometrically: even spacing on the log axis.
+        starts = np.unique(np.geomspace(1, n + 1, points + 1)[:-1].astype(np.int64) - 1)
+        values, positions = _merge_at(rewards, steps, starts, n)
+        return values, positions, "reward per step (mean of log-spaced bins)"
+    width = int(steps[0])
+    k = max(1, math.ceil(n / points) if bin_size is None else round(bin_size / width))
+    stop = max(1, n // k) * k if n >= k else n
+    values, positions = _merge_at(rewards, steps, np.arange(0, stop, k), stop)
+    return values, positions, f"reward per step (mean of {k * width:,}-step bins)"
+
+
+def _draw(ax, x, values, label, color, show_runs, confidence, band, lw=1.8):
+    """Mean line, faint runs and the confidence band of ``values`` [n_seeds, len(x)]."""
+    n_seeds = values.shape[0]
+    mean, low, high = confidence_band(values, confidence, band)
+    name = None if label is None else f"{label} ({n_seeds} seed{'s' if n_seeds > 1 else ''})"
+    line = ax.plot(x, mean, label=name, color=color, lw=lw, zorder=3)[0]
+    if show_runs and n_seeds > 1:
+        ax.plot(x, values.T, color=line.get_color(), lw=0.5, alpha=0.12, zorder=1)
+    if n_seeds > 1:
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.25, lw=0, zorder=2,
+                        label=None if label is not None else
+                        f"{confidence:.0%} CI of the mean ({n_seeds} seeds)")
+    return line
+
+
+def _finish(ax, title, legend_title, steps_axis=True):
+    if steps_axis:
+        from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+        if ax.get_xscale() == "linear":
+            # Few enough ticks that "100,000" labels never run together.
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(loc="lower right", title=legend_title, fontsize=9, title_fontsize=9)
+
+
+def _band_name(confidence, band):
+    return f"mean, {confidence:.0%} CI ({'Student t' if band == 't' else 'bootstrap'})"
 
 
 def learning_curve(
@@ -36,59 +189,631 @@ def learning_curve(
     show_runs: bool = True,
     color=None,
     title: str | None = None,
+    *,
+    steps=None,
+    points: int = 200,
+    band: str = "t",
+    xscale: str = "linear",
 ):
     """Reward rate per step against steps: mean over seeds with a confidence band.
 
     Parameters
     ----------
-    rewards : array_like, shape (n_seeds, n_steps)
-        Per-step rewards of each seed's run.
+    rewards : array_like, shape (n_seeds, n)
+        Either per-step rewards of each seed's run (``steps`` omitted), or
+        binned mean rewards, one column per bin, with ``steps`` giving the
+        step count at the end of each bin (``Experiment.rewards(i)`` and
+        ``Experiment.bin_steps``).
     bin_size : int, optional
-        Steps per point; by default about 200 points.
+        Steps per plotted point; by default about ``points`` points.  With
+        binned input, consecutive stored bins are merged (weighted by their
+        widths) into points of about ``bin_size`` steps.
     label : str, optional
-        Legend label of this curve.
+        Legend label of this curve (the number of seeds is appended).
     ax : matplotlib Axes, optional
         Draw here (several curves on one figure); a new figure otherwise.
     confidence : float, default 0.95
-        Level of the Student-t band over seeds.
+        Level of the band over seeds.
     show_runs : bool, default True
         Draw each seed's curve faintly behind the mean.
+    color : matplotlib color, optional
+    title : str, optional
+    steps : array_like of int, shape (n,), optional
+        Step count at the end of each bin of binned ``rewards``.
+    points : int, default 200
+        Target number of points when ``bin_size`` is not given.
+    band : {"t", "bootstrap"}, default "t"
+        See :func:`confidence_band`.
+    xscale : {"linear", "log"}, default "linear"
+        ``"log"``: a log step axis (fast early learning and slow refinement
+        on one figure), with bins growing geometrically (``bin_size`` is
+        ignored).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    rewards = np.atleast_2d(np.asarray(rewards))
-    n_seeds, n_steps = rewards.shape
-    if bin_size is None:
-        bin_size = max(1, n_steps // 200)
-    binned = bin_means(rewards, bin_size)
-    steps = (np.arange(binned.shape[1]) + 1) * bin_size
-    mean, low, high = mean_confidence_interval(binned, confidence)
+    values, x, ylabel = _binned(rewards, steps, bin_size, points, xscale)
     fig, ax = _figure(ax)
-    line = ax.plot(steps, mean, label=label, color=color, lw=1.8)[0]
-    if show_runs and n_seeds > 1:
-        ax.plot(steps, binned.T, color=line.get_color(), lw=0.5, alpha=0.15)
-    if n_seeds > 1:
-        ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.25, lw=0,
-                        label=f"{confidence:.0%} CI ({n_seeds} seeds)" if label is None else None)
+    _draw(ax, x, values, label, color, show_runs, confidence, band)
     ax.set_xlabel("step")
-    ax.set_ylabel(f"reward per step (mean of {bin_size}-step bins)")
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if label is not None or n_seeds > 1:
-        ax.legend(loc="lower right")
+    ax.set_ylabel(ylabel)
+    ax.set_xscale(xscale)
+    _finish(ax, title, _band_name(confidence, band) if label is not None else None)
     return fig
 
 
-def save_figure(fig, path) -> str:
-    """Save ``fig`` (PNG or SVG by the file's extension) and close it; returns the path."""
-    import matplotlib.pyplot as plt
+def _binned_exponential_average(binned, steps, step_size):
+    """Bias-corrected exponential average evaluated at bin ends, from bin means.
 
+    Each bin of ``B`` steps is one update with the step size
+    ``1 - (1 - step_size)^B`` of ``B`` per-step updates, and the bias
+    correction ``o`` advances the same way, so ``o = 1 - (1 - step_size)^t``
+    at step ``t`` exactly as per step.  The result equals the per-step
+    average at the bin ends when the reward is constant within each bin;
+    otherwise the steps of a bin are weighted equally rather than
+    exponentially (a difference that vanishes for bins short against
+    ``1 / step_size``).
+    """
+    widths = np.diff(np.concatenate([[0], steps])).astype(np.float64)
+    out = np.empty_like(binned)
+    avg = np.zeros(binned.shape[0])
+    trace = 0.0
+    for k, width in enumerate(widths):
+        beta = -math.expm1(width * math.log1p(-step_size))
+        trace += beta * (1.0 - trace)
+        avg = avg + (beta / trace) * (binned[:, k] - avg)
+        out[:, k] = avg
+    return out
+
+
+def exponential_average_curve(
+    rewards,
+    step_size: float = 0.01,
+    label: str | None = None,
+    ax=None,
+    confidence: float = 0.95,
+    show_runs: bool = True,
+    color=None,
+    title: str | None = None,
+    *,
+    steps=None,
+    points: int = 1000,
+    band: str = "t",
+    xscale: str = "linear",
+):
+    """Bias-corrected exponential average of the reward against steps, over seeds.
+
+    The curve usually shown for the pendulum swing-up: each run's reward is
+    averaged with :func:`avgreward.stats.exponential_average` (Sutton &
+    Barto, exercise 2.7: a recency-weighted average without the bias
+    towards 0 at the start), then the mean over seeds is drawn with a
+    confidence band.
+
+    Parameters
+    ----------
+    rewards : array_like, shape (n_seeds, n)
+        Per-step rewards, or binned mean rewards with ``steps`` (see
+        :func:`learning_curve`).  From bins, each bin is one update with the
+        step size of its ``B`` steps, ``1 - (1 - step_size)^B``: exact at
+        the bin ends when the reward is constant within each bin, and
+        otherwise weighting a bin's steps equally instead of exponentially.
+    step_size : float, default 0.01
+        Step size of the per-step average (time constant ``1 / step_size`` steps).
+    points : int, default 1000
+        At most this many points are drawn (the curve is already smooth).
+    xscale : {"linear", "log"}, default "linear"
+        A log step axis draws points spaced evenly on it.
+
+    Other parameters are those of :func:`learning_curve`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not 0.0 < step_size <= 1.0:
+        raise ValueError(f"step_size must lie in (0, 1], got {step_size!r}")
+    rewards = np.asarray(rewards, dtype=np.float64)
+    if rewards.ndim == 1:
+        rewards = rewards[None, :]
+    if rewards.ndim != 2 or rewards.shape[1] == 0:
+        raise ValueError(f"rewards must have shape (n_seeds, n), got {rewards.shape}")
+    if steps is None:
+        averaged = exponential_average(rewards, step_size)
+        x = np.arange(1, rewards.shape[1] + 1)
+    else:
+        x = np.asarray(steps)
+        if x.shape != (rewards.shape[1],):
+            raise ValueError(f"steps must have one entry per bin ({rewards.shape[1]}), "
+                             f"got shape {x.shape}")
+        averaged = _binned_exponential_average(rewards, x, step_size)
+    n = averaged.shape[1]
+    if xscale == "log":
+        keep = np.unique(np.geomspace(1, n, points).astype(np.int64) - 1)
+    elif xscale == "linear":
+        every = max(1, math.ceil(n / points))
+        keep = np.arange(every - 1, n, every)
+    else:
+        raise ValueError(f'xscale must be "linear" or "log", got {xscale!r}')
+    fig, ax = _figure(ax)
+    _draw(ax, x[keep], averaged[:, keep], label, color, show_runs, confidence, band)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"exponential average of reward (step size {step_size:g})")
+    ax.set_xscale(xscale)
+    _finish(ax, title, _band_name(confidence, band) if label is not None else None)
+    return fig
+
+
+def _as_list(experiments):
+    if isinstance(experiments, (list, tuple)):
+        return list(experiments)
+    return [experiments]
+
+
+def _experiment_name(experiment):
+    from pathlib import Path
+
+    return Path(experiment.path).name
+
+
+def learning_curves(
+    experiments,
+    *,
+    agents=None,
+    labels=None,
+    exponential: bool = False,
+    step_size: float = 0.01,
+    ax=None,
+    title: str | None = None,
+    confidence: float = 0.95,
+    show_runs: bool = True,
+    band: str = "t",
+    points: int | None = None,
+    xscale: str = "linear",
+):
+    """Learning curves of saved experiments, one curve per agent, on one figure.
+
+    Parameters
+    ----------
+    experiments : Experiment or list of Experiment
+        From :func:`avgreward.experiment.run_experiment` or ``load_experiment``.
+    agents : list of int, optional
+        Indices of the agents to draw (the same for every experiment);
+        default all.
+    labels : list of str, optional
+        One legend label per curve, in order; by default ``Experiment.label(i)``,
+        prefixed by the experiment's directory name when several experiments
+        are drawn.
+    exponential : bool, default False
+        Draw the bias-corrected exponential average of reward
+        (:func:`exponential_average_curve`, with ``step_size``) instead of
+        the binned reward rate (:func:`learning_curve`).
+    ax, title, confidence, show_runs, band, points, xscale
+        As in :func:`learning_curve`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    experiments = _as_list(experiments)
+    curves = []
+    for experiment in experiments:
+        indices = range(len(experiment.agents)) if agents is None else agents
+        for i in indices:
+            name = experiment.label(i)
+            if len(experiments) > 1:
+                prefix = _experiment_name(experiment)
+                name = f"{prefix}: {name}" if name and len(experiment.agents) > 1 else prefix
+            curves.append((experiment, i, name or None))
+    if labels is not None:
+        if len(labels) != len(curves):
+            raise ValueError(f"labels must have one entry per curve ({len(curves)}), "
+                             f"got {len(labels)}")
+        curves = [(e, i, lab) for (e, i, _), lab in zip(curves, labels)]
+    fig, ax = _figure(ax)
+    ylabels = set()
+    for experiment, i, name in curves:
+        rewards = experiment.rewards(i)
+        if rewards.shape[0] == 0:
+            continue  # every seed of this agent failed: nothing to draw
+        # With one curve the band's own legend entry explains the shading.
+        lab = name if len(curves) > 1 or labels is not None else None
+        if exponential:
+            exponential_average_curve(rewards, step_size, lab, ax, confidence, show_runs,
+                                      steps=experiment.bin_steps, band=band,
+                                      points=points or 1000, xscale=xscale)
+        else:
+            learning_curve(rewards, None, lab, ax, confidence, show_runs,
+                           steps=experiment.bin_steps, band=band, points=points or 200,
+                           xscale=xscale)
+        ylabels.add(ax.get_ylabel())
+    if len(ylabels) > 1:  # experiments binned differently: no single bin width to name
+        ax.set_ylabel("reward per step (binned means)")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def _power_of_two(value):
+    """``k`` if ``value == 2**k`` for an integer ``k``, else None."""
+    if value <= 0:
+        return None
+    k = math.log2(value)
+    return int(round(k)) if abs(k - round(k)) < 1e-9 else None
+
+
+def _value_formatter(values):
+    """Format a setting's values: as powers of two ``2^k`` when all of them are."""
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if numbers and len(numbers) == len(values) and all(
+            _power_of_two(v) is not None for v in numbers):
+        return lambda v: f"$2^{{{_power_of_two(v)}}}$"
+    return lambda v: f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def sensitivity_curve(
+    x,
+    performance,
+    label: str | None = None,
+    ax=None,
+    confidence: float = 0.95,
+    *,
+    band: str = "t",
+    log2: bool = True,
+    xlabel: str | None = None,
+    ylabel: str = "final reward rate",
+    title: str | None = None,
+    color=None,
+    marker: str = "o",
+):
+    """Performance against a parameter value, with confidence bars over seeds.
+
+    The standard parameter-study figure of Sutton & Barto: one line per
+    setting of the other parameters (call once per line with the same ``ax``).
+
+    Parameters
+    ----------
+    x : array_like, shape (n_points,)
+        Parameter values (step sizes), drawn on a log2 axis by default.
+    performance : sequence of array_like
+        ``performance[j]`` holds the per-seed performance at ``x[j]``; the
+        sequences may differ in length (failed runs), and a point with no
+        seed is left out of the line.
+    label : str, optional
+        Legend label of the line.
+    confidence : float, default 0.95
+        Level of the bars (see :func:`confidence_band`; none with one seed).
+    log2 : bool, default True
+        Log axis in base 2 with ticks labelled ``2^k``.
+    xlabel, ylabel, title : str, optional
+    color, marker : matplotlib style, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if len(performance) != x.size:
+        raise ValueError(f"performance must have one entry per x value ({x.size}), "
+                         f"got {len(performance)}")
+    order = np.argsort(x)
+    xs, means, lows, highs = [], [], [], []
+    for j in order:
+        samples = np.asarray(performance[j], dtype=np.float64).ravel()
+        samples = samples[np.isfinite(samples)]
+        if samples.size == 0:
+            continue
+        mean, low, high = confidence_band(samples[:, None], confidence, band)
+        xs.append(x[j])
+        means.append(mean[0])
+        lows.append(low[0])
+        highs.append(high[0])
+    fig, ax = _figure(ax, figsize=(6.4, 4.4))
+    means, lows, highs = np.array(means), np.array(lows), np.array(highs)
+    ax.errorbar(xs, means, yerr=np.stack([means - lows, highs - means]) if xs else None,
+                label=label, color=color, marker=marker, ms=5, lw=1.6, capsize=3)
+    if log2:
+        from matplotlib.ticker import LogLocator, LogFormatterMathtext
+
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(LogLocator(base=2))
+        ax.xaxis.set_major_formatter(LogFormatterMathtext(base=2))
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    _finish(ax, title, None, steps_axis=False)
+    return fig
+
+
+def sensitivity(
+    experiment,
+    x: str = "alpha_theta",
+    lines: str | None = "alpha_w",
+    *,
+    fraction: float = 0.1,
+    ax=None,
+    confidence: float = 0.95,
+    band: str = "t",
+    title: str | None = None,
+    ylabel: str | None = None,
+    legend: bool = True,
+):
+    """Parameter sensitivity of a sweep: final performance against one setting.
+
+    Parameters
+    ----------
+    experiment : Experiment
+        A sweep (its agents differ in some settings).
+    x : str, default "alpha_theta"
+        The setting on the (log2) x axis.
+    lines : str or None, default "alpha_w"
+        The setting that distinguishes the lines.  Agents that also differ
+        in other settings (besides ``x``) get separate lines too, labelled
+        with every setting that differs.  None: lines by all settings other
+        than ``x`` that vary.
+    fraction : float, default 0.1
+        Performance = mean reward over the last ``fraction`` of each run's
+        steps (``Experiment.final_performance``); 1.0 = the whole run, which
+        also rewards fast learning.
+    ax, confidence, band, title, ylabel
+        As in :func:`sensitivity_curve`.
+    legend : bool, default True
+        Draw the legend (False: e.g. one legend for several panels,
+        ``fig.legend(*ax.get_legend_handles_labels())``).
+
+    Notes
+    -----
+    A point's mean and bar are over the seeds whose run finished; points
+    where runs failed (diverged) are annotated "k failed", and a setting
+    whose runs all failed is marked with an x at the bottom of the axes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    settings = [a.to_dict() for a in experiment.agents]
+    if any(x not in s for s in settings):
+        raise ValueError(f"x={x!r} is not a setting of every agent; settings: "
+                         f"{sorted(settings[0])}")
+    if lines is not None and any(lines not in s for s in settings):
+        raise ValueError(f"lines={lines!r} is not a setting of every agent; settings: "
+                         f"{sorted(settings[0])}")
+    varying = [k for k in settings[0]
+               if k != x and len({repr(s.get(k)) for s in settings}) > 1]
+    if lines is not None and lines in varying:
+        varying.remove(lines)
+        varying.insert(0, lines)
+    groups: dict = {}
+    for i, s in enumerate(settings):
+        key = tuple((k, s[k]) for k in varying)
+        groups.setdefault(key, []).append(i)
+    def order(item):
+        return [(0, float(v), "") if isinstance(v, (int, float)) else (1, 0.0, str(v))
+                for _, v in item[0]]
+
+    formats = {k: _value_formatter([s[k] for s in settings]) for k in varying}
+    fig, ax = _figure(ax, figsize=(6.4, 4.4))
+    n_seeds = len(experiment.seeds)
+    all_failed_label = "all runs failed"
+    for j, (key, members) in enumerate(sorted(groups.items(), key=order)):
+        label = ", ".join(f"{k} = {formats[k](v)}" for k, v in key) or None
+        color = f"C{j % 10}"
+        xs = [settings[i][x] for i in members]
+        perf = [experiment.final_performance(i, fraction) for i in members]
+        sensitivity_curve(xs, perf, label, ax, confidence, band=band, xlabel=x, color=color,
+                          ylabel=ylabel or (f"mean reward, last {fraction:.0%} of steps"
+                                            if fraction < 1 else "mean reward over the run"))
+        # Failed (diverged) runs have no performance: say so rather than hide them.
+        for value, p in zip(xs, perf):
+            if p.size == 0:
+                ax.plot([value], [0.02], "x", color=color, ms=7, mew=2,
+                        transform=ax.get_xaxis_transform(), label=all_failed_label)
+                all_failed_label = None
+            elif p.size < n_seeds:
+                ax.annotate(f"{n_seeds - p.size} failed", (value, float(np.mean(p))),
+                            xytext=(4, 4), textcoords="offset points", fontsize=7,
+                            color=color)
+    if title:
+        ax.set_title(title)
+    handles, _ = ax.get_legend_handles_labels()
+    if handles and legend:
+        ax.legend(fontsize=9, title=f"{n_seeds} seeds, {confidence:.0%} CI", title_fontsize=9)
+    elif ax.get_legend() is not None:
+        ax.get_legend().remove()
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Pendulum maps
+
+
+def _pendulum_grid(result, resolution):
+    """Grid cell centres over (angle, velocity), their active features, and the grid shape.
+
+    Rows of the grid are velocities and columns angles (imshow's layout).
+    """
+    if getattr(result, "env_id", None) not in _PENDULUM_IDS:
+        raise ValueError(f"result must come from a pendulum swing-up run ({_PENDULUM_IDS}), "
+                         f"got env {getattr(result, 'env_id', None)!r}")
+    if np.ndim(resolution) == 0:
+        resolution = (resolution, resolution)
+    n_angle, n_velocity = (int(r) for r in resolution)
+    if n_angle < 2 or n_velocity < 2:
+        raise ValueError(f"resolution must be >= 2, got {resolution!r}")
+    angle_edges = np.linspace(-math.pi, math.pi, n_angle + 1)
+    velocity_edges = np.linspace(-2 * math.pi, 2 * math.pi, n_velocity + 1)
+    angles = (angle_edges[:-1] + angle_edges[1:]) / 2
+    velocities = (velocity_edges[:-1] + velocity_edges[1:]) / 2
+    A, V = np.meshgrid(angles, velocities)
+    points = np.column_stack([A.ravel(), V.ravel()])
+    return points, result.features.indices_batch(points), (n_velocity, n_angle)
+
+
+def _grid_values(result, resolution):
+    """The learned policy and value at every grid cell, vectorised over the cells.
+
+    Returns a dict with ``points`` (m, 2), ``shape`` (n_velocity, n_angle),
+    ``value`` (m,), and ``probs`` (m, n_actions) for a softmax actor or
+    ``mean`` and ``sigma`` (m,) for a Gaussian one: the same numbers as
+    ``Result.policy`` / ``Result.value`` at each point.
+    """
+    from avgreward.agents import SoftmaxActorCritic
+
+    points, idx, shape = _pendulum_grid(result, resolution)
+    out = {"points": points, "shape": shape, "value": result.weights["w"][idx].sum(axis=1)}
+    if isinstance(result.agent, SoftmaxActorCritic):
+        prefs = result.weights["theta"][idx].sum(axis=1) / result.agent.tau
+        prefs -= prefs.max(axis=1, keepdims=True)
+        probs = np.exp(prefs)
+        out["probs"] = probs / probs.sum(axis=1, keepdims=True)
+    else:
+        out["mean"] = result.weights["theta_mu"][idx].sum(axis=1)
+        h_sigma = result.weights["theta_sigma"][idx].sum(axis=1)
+        out["sigma"] = result.agent.sigma_min + np.exp(h_sigma)
+    return out
+
+
+def _pi_ticks(ax):
+    ax.set_xticks(np.arange(-2, 3) * math.pi / 2,
+                  ["$-\\pi$", "$-\\pi/2$", "0", "$\\pi/2$", "$\\pi$"])
+    ax.set_yticks(np.arange(-2, 3) * math.pi,
+                  ["$-2\\pi$", "$-\\pi$", "0", "$\\pi$", "$2\\pi$"])
+    ax.set_xlabel("angle $\\beta$ (rad, 0 = upright)")
+    ax.set_ylabel("angular velocity $\\dot\\beta$ (rad/s)")
+
+
+def _trajectory(ax, trajectory):
+    """Draw a path over (angle, velocity), broken where the angle wraps around."""
+    if trajectory is None:
+        return
+    path = np.asarray(trajectory, dtype=np.float64)
+    if path.ndim != 2 or path.shape[1] != 2:
+        raise ValueError(f"trajectory must have shape (T, 2) of (angle, velocity), "
+                         f"got {path.shape}")
+    jumps = np.flatnonzero(np.abs(np.diff(path[:, 0])) > math.pi) + 1
+    for k, piece in enumerate(np.split(path, jumps)):
+        ax.plot(piece[:, 0], piece[:, 1], color="black", lw=1.0, alpha=0.8,
+                label="trajectory from hanging down" if k == 0 else None)
+    ax.plot(path[0, 0], path[0, 1], "o", color="black", ms=5)
+
+
+def _image(ax, values, **kwargs):
+    return ax.imshow(values, origin="lower", aspect="auto", interpolation="nearest",
+                     extent=(-math.pi, math.pi, -2 * math.pi, 2 * math.pi), **kwargs)
+
+
+def policy_map(result, ax=None, resolution=200, *, trajectory=None, title: str | None = None):
+    """The learned pendulum policy over angle x velocity.
+
+    Softmax actor: the colour is the most likely action's torque (-1, 0,
+    +1), paler where that action is less certain (white = uniform over the
+    three actions).  Gaussian actor: two panels, the mean torque and the
+    standard deviation sigma.
+
+    Parameters
+    ----------
+    result : avgreward.Result
+        A run on ``avgreward/PendulumSwingUp-v0`` or its continuous version.
+    ax : Axes, or a pair of Axes for the Gaussian actor, optional
+        Draw here; a new figure otherwise.
+    resolution : int or (int, int), default 200
+        Grid cells along angle and velocity.  The policy of every cell is
+        computed at once from ``features.indices_batch``.
+    trajectory : array_like, shape (T, 2), optional
+        A path of (angle, velocity) to draw on the map, e.g.
+        ``avgreward.animation.rollout(result, 300).observations``.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    grid = _grid_values(result, resolution)
+    shape = grid["shape"]
+    if "probs" in grid:
+        probs = grid["probs"]
+        best = probs.argmax(axis=1)
+        n_actions = probs.shape[1]
+        # Certainty 0 (uniform) .. 1 (deterministic) sets the saturation.
+        certainty = (probs.max(axis=1) - 1.0 / n_actions) / (1.0 - 1.0 / n_actions)
+        colors = np.array(_TORQUE_COLORS)[best]
+        shade = 0.15 + 0.85 * certainty[:, None]
+        rgb = (1.0 - shade) + shade * colors
+        fig, ax = _figure(ax, figsize=(6.4, 4.8))
+        _image(ax, rgb.reshape(*shape, 3))
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color=c, label=f"torque {t:+d}" if t else "torque 0")
+                   for c, t in zip(_TORQUE_COLORS, (-1, 0, 1))]
+        _trajectory(ax, trajectory)
+        _pi_ticks(ax)
+        extra = ax.get_legend_handles_labels()[0]
+        ax.legend(handles=handles + extra, loc="upper right", fontsize=8, framealpha=0.85,
+                  title="most likely action\n(paler = less certain)", title_fontsize=8)
+        ax.set_title(title or "Policy: most likely action")
+        return fig
+
+    mean = grid["mean"].reshape(shape)
+    sigma = grid["sigma"].reshape(shape)
+    if ax is None:
+        fig, axes = _pyplot().subplots(1, 2, figsize=(11.0, 4.4), layout="constrained")
+    else:
+        axes = list(ax)
+        if len(axes) != 2:
+            raise ValueError("the Gaussian policy map needs a pair of Axes (mean, sigma)")
+        fig = axes[0].figure
+    limit = 3.0  # the environment clips torques to [-3, 3]
+    im = _image(axes[0], mean, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    fig.colorbar(im, ax=axes[0], label="mean torque $\\mu(s)$ (clipped to $\\pm 3$)",
+                 extend="both")
+    axes[0].set_title("Policy mean")
+    from matplotlib.colors import LogNorm
+
+    low, high = float(sigma.min()), float(sigma.max())
+    norm = LogNorm(low, high) if high > 10 * low else None
+    im = _image(axes[1], sigma, cmap="viridis", norm=norm)
+    fig.colorbar(im, ax=axes[1], label="standard deviation $\\sigma(s)$")
+    axes[1].set_title("Policy standard deviation")
+    for a in axes:
+        _trajectory(a, trajectory)
+        _pi_ticks(a)
+    if trajectory is not None:
+        axes[0].legend(loc="upper right", fontsize=8, framealpha=0.85)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def value_map(result, ax=None, resolution=200, *, trajectory=None, title: str | None = None):
+    """The learned critic ``v(s) = w . x(s)`` over the pendulum's angle x velocity.
+
+    Parameters are those of :func:`policy_map`.  The values are
+    differential: relative to the reward rate, so only differences between
+    states mean something.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    grid = _grid_values(result, resolution)
+    values = grid["value"].reshape(grid["shape"])
+    fig, ax = _figure(ax, figsize=(6.4, 4.8))
+    im = _image(ax, values, cmap="viridis")
+    fig.colorbar(im, ax=ax, label="differential value $\\hat v(s)$")
+    _trajectory(ax, trajectory)
+    _pi_ticks(ax)
+    if trajectory is not None:
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
+    ax.set_title(title or "Value: the critic's estimate")
+    return fig
+
+
+def save_figure(fig, path, dpi: int = 120) -> str:
+    """Save ``fig`` (PNG, SVG or PDF by the file's extension) and close it; returns the path."""
+    plt = _pyplot()
     path = str(path)
     if not path.lower().endswith((".png", ".svg", ".pdf")):
         raise ValueError(f"path must end in .png, .svg or .pdf, got {path!r}")
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path

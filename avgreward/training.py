@@ -22,7 +22,7 @@ from avgreward.critic import linear_value
 from avgreward.features import TileCoder, binary_pattern, one_hot, pendulum_tile_coder
 from avgreward.loop import gaussian_chunk, softmax_chunk, start_features
 
-__all__ = ["train", "Result", "DivergenceError", "default_features", "resolve_env"]
+__all__ = ["train", "Result", "DivergenceError", "default_features", "default_agent", "resolve_env"]
 
 _DEFAULT_CHUNK = 1 << 18
 _MAX_RBAR_POINTS = 10_000
@@ -180,6 +180,80 @@ def _check_int(name, value, minimum):
     return int(value)
 
 
+def _is_own_env(env) -> bool:
+    try:
+        resolve_env(env)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_run_options(steps, rbar_every, chunk_steps, callback):
+    """Validated ``(rbar_every, chunk_steps)`` with their defaults; checks ``callback``."""
+    if rbar_every is None:
+        rbar_every = max(1, math.ceil(steps / _MAX_RBAR_POINTS))
+    rbar_every = _check_int("rbar_every", rbar_every, 1)
+    chunk_steps = _check_int("chunk_steps", chunk_steps if chunk_steps is not None
+                             else _DEFAULT_CHUNK, 1)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable, got {callback!r}")
+    return rbar_every, chunk_steps
+
+
+class _RunArrays:
+    """The arrays one run updates in place (the kernels' side of the learner), and its outputs."""
+
+    def __init__(self, env_id, agent, seed, features, n_columns, steps, record_actions,
+                 rbar_every):
+        n_features = features.n_features
+        self.env_id, self.agent, self.seed, self.features = env_id, agent, seed, features
+        self.started = time.perf_counter()
+        self.w = np.zeros(n_features)
+        self.theta = np.zeros((n_features, n_columns))
+        # Traces are only touched when their lambda is > 0: don't allocate them otherwise.
+        self.z_w = np.zeros(n_features if agent.lambda_w > 0 else 0)
+        self.z_theta = np.zeros((n_features if agent.lambda_theta > 0 else 0, n_columns))
+        self.probs = np.zeros(n_columns)
+        self.coef = np.zeros(n_columns)
+        self.steps_theta = np.zeros(n_columns)
+        self.rbar_box = np.zeros(1)
+        self.rewards = np.zeros(steps, dtype=np.float32)
+        self.record_actions = record_actions
+        self.actions = np.zeros(steps if record_actions else 0,
+                                dtype=np.int64 if isinstance(agent, SoftmaxActorCritic)
+                                else np.float64)
+        self.rbar_every = rbar_every
+        self.rbar_trace = np.zeros(steps // rbar_every)
+
+    def result(self, done, info=None) -> Result:
+        """The Result of the first ``done`` steps."""
+        if isinstance(self.agent, SoftmaxActorCritic):
+            weights = {"w": self.w, "theta": self.theta}
+        else:
+            weights = {"w": self.w, "theta_mu": self.theta[:, 0].copy(),
+                       "theta_sigma": self.theta[:, 1].copy()}
+        n_rbar = done // self.rbar_every
+        return Result(
+            env_id=self.env_id, agent=self.agent, seed=self.seed, steps=done,
+            rewards=self.rewards[:done], rbar=self.rbar_trace[:n_rbar],
+            rbar_steps=np.arange(1, n_rbar + 1, dtype=np.int64) * self.rbar_every,
+            final_rbar=float(self.rbar_box[0]), weights=weights, features=self.features,
+            actions=self.actions[:done] if self.record_actions else None,
+            wall_time=time.perf_counter() - self.started, info=info or {},
+        )
+
+    def diverged(self, step, info=None) -> DivergenceError:
+        """The error for a run that went non-finite at ``step``, holding the steps before it."""
+        return DivergenceError(
+            f"training diverged at step {step}: the TD error or the policy became "
+            f"non-finite (env={self.env_id}, seed={self.seed}, {self.agent!r}). Smaller step "
+            f"sizes usually help. The result of steps 0..{step - 1} is in this error's "
+            ".result.",
+            step,
+            self.result(step, info),
+        )
+
+
 def train(
     env,
     agent,
@@ -191,6 +265,7 @@ def train(
     rbar_every: int | None = None,
     chunk_steps: int | None = None,
     callback=None,
+    bounds=None,
 ) -> Result:
     """Run an average-reward actor-critic for ``steps`` steps of a continuing task.
 
@@ -198,8 +273,12 @@ def train(
     ----------
     env : str or gymnasium.Env
         One of this package's environments, by id or instance (see
-        :func:`resolve_env`).  The run starts from the environment's start
-        state, drawn with the run's own generator.
+        :func:`resolve_env`): run in the fused jitted loop from the
+        environment's start state, drawn with the run's own generator.  Any
+        other gymnasium environment (id or instance) with a 1-D ``Box``
+        observation and a ``Discrete`` or 1-D ``Box`` action is stepped from
+        Python with the same jitted updates, an episode end being a reset
+        inside one continuing stream (see :mod:`avgreward.stepwise`).
     agent : SoftmaxActorCritic or GaussianActorCritic
         The learner's settings.  Softmax needs discrete actions, Gaussian the
         continuous pendulum.
@@ -218,6 +297,10 @@ def train(
         Steps per jitted call; results do not depend on it.
     callback : callable, optional
         Called as ``callback(steps_done, steps)`` after each chunk (progress bars).
+    bounds : (low, high), optional
+        Only for environments that are not this package's: bounds of the
+        observation for the default tile coder (needed when the observation
+        space's bounds are infinite and ``features`` is not given).
 
     Returns
     -------
@@ -239,6 +322,19 @@ def train(
     >>> result.mean_reward(15_000) > -0.05
     True
     """
+    if not _is_own_env(env):
+        # Not one of ours: the generic path steps the environment from Python.
+        from avgreward.stepwise import train_stepwise
+
+        return train_stepwise(
+            env, agent, steps, seed, features, bounds=bounds, record_actions=record_actions,
+            rbar_every=rbar_every, chunk_steps=chunk_steps, callback=callback,
+        )
+    if bounds is not None:
+        raise ValueError(
+            "bounds only applies to environments that are not this package's; "
+            "pass features=TileCoder(...) instead"
+        )
     env_id, env_cls = resolve_env(env)
     steps = _check_int("steps", steps, 1)
     seed = _check_int("seed", seed, 0)
@@ -269,17 +365,10 @@ def train(
             f"features has {features.n_dims} dimension(s) but {env_id}'s observation "
             f"has {env_cls.obs_size}"
         )
-    if rbar_every is None:
-        rbar_every = max(1, math.ceil(steps / _MAX_RBAR_POINTS))
-    rbar_every = _check_int("rbar_every", rbar_every, 1)
-    chunk_steps = _check_int("chunk_steps", chunk_steps if chunk_steps is not None
-                             else _DEFAULT_CHUNK, 1)
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable, got {callback!r}")
+    rbar_every, chunk_steps = _check_run_options(steps, rbar_every, chunk_steps, callback)
 
-    started = time.perf_counter()
+    run = _RunArrays(env_id, agent, seed, features, n_columns, steps, record_actions, rbar_every)
     rng = np.random.default_rng(seed)
-    n_features = features.n_features
     tc = features.kernel_args()
 
     state = np.zeros(env_cls.state_size)
@@ -289,50 +378,23 @@ def train(
     idx_next = np.empty_like(idx)
     start_features(env_cls.kind, state, obs, tc, idx)
 
-    w = np.zeros(n_features)
-    theta = np.zeros((n_features, n_columns))
-    # Traces are only touched when their lambda is > 0: don't allocate them otherwise.
-    z_w = np.zeros(n_features if agent.lambda_w > 0 else 0)
-    z_theta = np.zeros((n_features if agent.lambda_theta > 0 else 0, n_columns))
-    coef = np.zeros(n_columns)
-    steps_theta = np.zeros(n_columns)
-    rbar_box = np.zeros(1)
-    rewards = np.zeros(steps, dtype=np.float32)
-    actions = np.zeros(steps if record_actions else 0,
-                       dtype=np.int64 if isinstance(agent, SoftmaxActorCritic) else np.float64)
-    rbar_trace = np.zeros(steps // rbar_every)
-
     def run_chunk(t0, n):
         if isinstance(agent, SoftmaxActorCritic):
             return softmax_chunk(
                 env_cls.kind, env_cls.random_step, state, obs, tc,
-                idx, idx_next, w, theta, z_w, z_theta, np.zeros(n_columns), coef, steps_theta,
-                rbar_box, agent.alpha_w, agent.alpha_theta, agent.alpha_rbar, agent.tau,
+                idx, idx_next, run.w, run.theta, run.z_w, run.z_theta, run.probs, run.coef,
+                run.steps_theta, run.rbar_box,
+                agent.alpha_w, agent.alpha_theta, agent.alpha_rbar, agent.tau,
                 agent.lambda_w, agent.lambda_theta, agent.entropy,
-                rng, t0, n, rewards, actions, record_actions, rbar_trace, rbar_every,
+                rng, t0, n, run.rewards, run.actions, record_actions, run.rbar_trace, rbar_every,
             )
         return gaussian_chunk(
             env_cls.kind, env_cls.random_step, state, obs, tc,
-            idx, idx_next, w, theta, z_w, z_theta, coef, steps_theta, rbar_box,
-            agent.alpha_w, agent.alpha_mu, agent.alpha_sigma, agent.alpha_rbar,
+            idx, idx_next, run.w, run.theta, run.z_w, run.z_theta, run.coef, run.steps_theta,
+            run.rbar_box, agent.alpha_w, agent.alpha_mu, agent.alpha_sigma, agent.alpha_rbar,
             agent.lambda_w, agent.lambda_theta, agent.scale_mean_gradient,
             agent.sigma_min, agent.entropy,
-            rng, t0, n, rewards, actions, record_actions, rbar_trace, rbar_every,
-        )
-
-    def result(done):
-        if isinstance(agent, SoftmaxActorCritic):
-            weights = {"w": w, "theta": theta}
-        else:
-            weights = {"w": w, "theta_mu": theta[:, 0].copy(), "theta_sigma": theta[:, 1].copy()}
-        n_rbar = done // rbar_every
-        return Result(
-            env_id=env_id, agent=agent, seed=seed, steps=done,
-            rewards=rewards[:done], rbar=rbar_trace[:n_rbar],
-            rbar_steps=np.arange(1, n_rbar + 1, dtype=np.int64) * rbar_every,
-            final_rbar=float(rbar_box[0]), weights=weights, features=features,
-            actions=actions[:done] if record_actions else None,
-            wall_time=time.perf_counter() - started,
+            rng, t0, n, run.rewards, run.actions, record_actions, run.rbar_trace, rbar_every,
         )
 
     t0 = 0
@@ -340,16 +402,55 @@ def train(
         n = min(chunk_steps, steps - t0)
         completed = run_chunk(t0, n)
         if completed < n:
-            step = t0 + completed
-            raise DivergenceError(
-                f"training diverged at step {step}: the TD error or the policy became "
-                f"non-finite (env={env_id}, seed={seed}, {agent!r}). Smaller step sizes "
-                f"usually help. The result of steps 0..{step - 1} is in this error's "
-                ".result.",
-                step,
-                result(step),
-            )
+            raise run.diverged(t0 + completed)
         t0 += n
         if callback is not None:
             callback(t0, steps)
-    return result(steps)
+    return run.result(steps)
+
+
+def default_agent(env, kind: str | None = None):
+    """The settings each environment is learned with unless the user gives some.
+
+    These are the settings the tests show to learn (see ``tests/test_learning.py``):
+    pendulum swing-up, softmax: :meth:`SoftmaxActorCritic.pendulum_reference`;
+    continuous swing-up: :meth:`GaussianActorCritic.pendulum_default`; loop MDP:
+    ``SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)``; aliased
+    gridworld: ``SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.05, alpha_rbar=0.01)``.
+
+    Parameters
+    ----------
+    env : str or gymnasium.Env
+        One of this package's environments (see :func:`resolve_env`).
+    kind : {"softmax", "gaussian"}, optional
+        The actor; by default the environment's natural one (softmax for
+        discrete actions, Gaussian for the continuous pendulum).
+
+    Returns
+    -------
+    SoftmaxActorCritic or GaussianActorCritic
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown or does not fit the environment's action space.
+    """
+    env_id, cls = resolve_env(env)
+    natural = "softmax" if cls.n_actions > 0 else "gaussian"
+    if kind is None:
+        kind = natural
+    if kind not in ("softmax", "gaussian"):
+        raise ValueError(f"kind must be 'softmax' or 'gaussian', got {kind!r}")
+    if kind != natural:
+        raise ValueError(
+            f"{env_id} needs a {natural} actor ("
+            + ("discrete actions" if natural == "softmax" else "a continuous action")
+            + f"), not {kind}"
+        )
+    if cls.kind == envs.dynamics.PENDULUM_DISCRETE:
+        return SoftmaxActorCritic.pendulum_reference()
+    if cls.kind == envs.dynamics.PENDULUM_CONTINUOUS:
+        return GaussianActorCritic.pendulum_default()
+    if cls.kind == envs.dynamics.LOOP_MDP:
+        return SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
+    return SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.05, alpha_rbar=0.01)

@@ -96,7 +96,7 @@ def test_unknown_setting_in_replace():
 def test_bad_train_arguments():
     agent = SoftmaxActorCritic.pendulum_reference()
     with pytest.raises(ValueError, match="env"):
-        avgreward.train("CartPole-v1", agent, 10, seed=0)
+        avgreward.train("NoSuchEnvironment-v0", agent, 10, seed=0)
     with pytest.raises(ValueError, match="steps"):
         avgreward.train(PENDULUM, agent, 0, seed=0)
     with pytest.raises(ValueError, match="seed"):

@@ -1,0 +1,508 @@
+"""The ``avgreward`` command: run experiments and sweeps, plot their results.
+
+::
+
+    avgreward run ENV [--agent softmax|gaussian] --steps N --seeds K [--set NAME=VALUE ...] --out DIR
+    avgreward sweep ENV --grid NAME=V1,V2,... [--grid ...] --steps N --seeds K --out DIR
+    avgreward plot DIR [DIR ...] --out FILE.png|FILE.svg [--kind curves|sensitivity|policy|value]
+    avgreward animate DIR --out FILE.gif [--setting I] [--seed S]
+
+Every subcommand has ``--help``.  Bad arguments give a one-line error on
+stderr and exit code 2.  Subcommands live in :data:`SUBCOMMANDS`, a dict of
+name -> (add_arguments, run): adding one is a function that declares its
+arguments on an ``argparse`` parser, a function that takes the parsed
+arguments and returns the exit code, and one entry in the dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import itertools
+import logging
+import math
+import operator
+import sys
+from dataclasses import fields
+
+__all__ = ["main", "parse_value", "SUBCOMMANDS"]
+
+
+class UsageError(ValueError):
+    """A bad argument: reported in one line with exit code 2."""
+
+
+# ---------------------------------------------------------------------------
+# Values
+
+
+_OPERATORS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.Pow: operator.pow,
+}
+
+
+def _evaluate(node):
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+        value = _evaluate(node.operand)
+        return value if isinstance(node.op, ast.UAdd) else -value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        left, right = _evaluate(node.left), _evaluate(node.right)
+        if isinstance(node.op, ast.Pow):
+            # Keep "10**10**10" from eating the machine: numbers, not big integers.
+            if abs(right) > 1024:
+                raise ValueError("exponent too large")
+            left = float(left)
+        return _OPERATORS[type(node.op)](left, right)
+    raise ValueError("not arithmetic on numbers")
+
+
+def parse_value(text: str):
+    """A setting's value from the command line: a number, arithmetic on numbers, or a bool.
+
+    ``"2**-6"``, ``"0.5"``, ``"1e-3"``, ``"1/3"``, ``"1_000_000"`` and
+    ``"true"`` / ``"false"`` (any case) are accepted.  The text is parsed
+    with :mod:`ast` and only numbers, ``+ - * / **`` and parentheses are
+    evaluated: never ``eval``.
+
+    Raises
+    ------
+    ValueError
+        If the text is anything else, or the arithmetic fails (overflow,
+        division by zero).
+    """
+    stripped = text.strip()
+    if stripped.lower() in ("true", "false"):
+        return stripped.lower() == "true"
+    try:
+        value = _evaluate(ast.parse(stripped, mode="eval").body)
+    except (SyntaxError, ValueError, TypeError, ZeroDivisionError, OverflowError,
+            RecursionError, MemoryError):
+        raise ValueError(
+            f"cannot read {text!r} as a value: expected a number such as 0.5, 1e-3 or "
+            "2**-6, or true/false") from None
+    if isinstance(value, complex) or not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite real number")
+    return value
+
+
+def _integer(text: str) -> int:
+    value = parse_value(text)
+    if isinstance(value, bool) or not float(value).is_integer():
+        raise ValueError(f"expected a whole number, got {text!r}")
+    return int(value)
+
+
+def _positive(kind):
+    def convert(text):
+        try:
+            value = _integer(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{kind} must be at least 1, got {text!r}")
+        return value
+
+    convert.__name__ = kind  # argparse names the type in its messages
+    return convert
+
+
+def _assignment(text: str):
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value
+
+
+# ---------------------------------------------------------------------------
+# Environments and agents
+
+
+_ALIASES = {
+    "pendulum": "avgreward/PendulumSwingUp-v0",
+    "pendulum-continuous": "avgreward/PendulumSwingUpContinuous-v0",
+    "loop": "avgreward/LoopMDP-v0",
+    "gridworld": "avgreward/AliasedGridworld-v0",
+}
+
+
+def _env_id(name: str) -> str:
+    """A registered id from an id, an id without ``avgreward/``, or a short alias."""
+    import envs
+
+    wanted = name.strip().lower()
+    if wanted in _ALIASES:
+        return _ALIASES[wanted]
+    for env_id in envs.ENV_IDS:
+        short = env_id.split("/", 1)[1].lower()
+        if wanted in (env_id.lower(), f"envs:{env_id.lower()}", short, short.rsplit("-v", 1)[0]):
+            return env_id
+    raise UsageError(
+        f"unknown env {name!r}; choose one of {', '.join(_ALIASES)} or an id: "
+        + ", ".join(envs.ENV_IDS))
+
+
+def _setting_value(agent, name, text):
+    known = {f.name: f for f in fields(agent)}
+    if name not in known:
+        raise UsageError(f"unknown setting {name!r} for the {agent.kind} actor-critic; "
+                         f"known: {', '.join(known)}")
+    try:
+        value = parse_value(text)
+    except ValueError as err:
+        raise UsageError(f"{name}: {err}") from None
+    is_bool = known[name].type in (bool, "bool")
+    if is_bool != isinstance(value, bool):
+        raise UsageError(f"{name} must be {'true or false' if is_bool else 'a number'}, "
+                         f"got {text!r}")
+    return value
+
+
+def _base_agent(args):
+    from avgreward.training import default_agent
+
+    env_id = _env_id(args.env)
+    agent = default_agent(env_id, args.agent)
+    changes = {}
+    for name, text in args.set or []:
+        if name in changes:
+            raise UsageError(f"--set {name} is given twice")
+        changes[name] = _setting_value(agent, name, text)
+    return env_id, agent.replace(**changes), changes
+
+
+def _features(args, env_id):
+    if args.tilings is None and args.tiles is None:
+        return None
+    import envs
+    from avgreward.features import pendulum_tile_coder
+    from avgreward.training import resolve_env
+
+    _, cls = resolve_env(env_id)
+    if cls.kind not in (envs.dynamics.PENDULUM_DISCRETE, envs.dynamics.PENDULUM_CONTINUOUS):
+        raise UsageError("--tilings and --tiles apply to the pendulum's tile coder only")
+    return pendulum_tile_coder(tilings=args.tilings or 32, tiles=args.tiles or 8)
+
+
+# ---------------------------------------------------------------------------
+# Subcommands
+
+
+def _add_common(parser):
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bars and no summary (errors are still reported)")
+
+
+def _add_experiment_arguments(parser):
+    parser.add_argument("env", help="environment: pendulum, pendulum-continuous, loop, "
+                        "gridworld, or a registered id such as avgreward/LoopMDP-v0")
+    parser.add_argument("--agent", choices=("softmax", "gaussian"),
+                        help="actor (default: the environment's: softmax for discrete "
+                        "actions, gaussian for the continuous pendulum)")
+    parser.add_argument("--steps", type=_positive("steps"), required=True,
+                        help="steps per run, e.g. 200000, 2e5 or 10**6")
+    parser.add_argument("--seeds", type=_positive("seeds"), required=True,
+                        help="number of seeds K: runs with seeds 0..K-1 (a rerun with a larger "
+                        "K adds the new seeds)")
+    parser.add_argument("--set", action="append", type=_assignment, metavar="NAME=VALUE",
+                        help="change one setting of the default agent, e.g. alpha_w=2**-3 "
+                        "(repeat for several)")
+    parser.add_argument("--out", required=True, help="the experiment's directory; rerunning "
+                        "the same command resumes it")
+    parser.add_argument("--workers", type=_positive("workers"),
+                        help="worker processes (default: all cores)")
+    parser.add_argument("--bin-size", type=_positive("bin-size"),
+                        help="store rewards as means of bins of this many steps "
+                        "(default: at most 10,000 bins per run; 1 keeps every step)")
+    parser.add_argument("--tilings", type=_positive("tilings"),
+                        help="pendulum only: tilings of the tile coder (default 32)")
+    parser.add_argument("--tiles", type=_positive("tiles"),
+                        help="pendulum only: tiles per dimension (default 8)")
+    parser.add_argument("--new", action="store_true",
+                        help="if DIR already holds an experiment, write to DIR-2 (or the next "
+                        "free DIR-k) instead of resuming or refusing")
+    _add_common(parser)
+
+
+def _add_run_arguments(parser):
+    _add_experiment_arguments(parser)
+
+
+def _add_sweep_arguments(parser):
+    _add_experiment_arguments(parser)
+    parser.add_argument("--grid", action="append", type=_assignment, required=True,
+                        metavar="NAME=V1,V2,...",
+                        help="values of one setting, e.g. alpha_theta=2**-6,2**-5,2**-4; "
+                        "several --grid give every combination")
+
+
+def _experiment(args, agents, env_id):
+    from avgreward.experiment import run_experiment
+
+    features = _features(args, env_id)
+    return run_experiment(args.out, env_id, agents, args.seeds, args.steps,
+                          features=features, workers=args.workers, bin_size=args.bin_size,
+                          progress=False if args.quiet else None, new=args.new)
+
+
+def _performance(experiment, i):
+    from avgreward.stats import mean_confidence_interval
+
+    performance = experiment.final_performance(i, 0.1)
+    n = performance.size
+    if n == 0:
+        return "no seed finished"
+    mean, low, high = (float(v) for v in mean_confidence_interval(performance))
+    interval = f"95% CI {low:.4g} to {high:.4g}, " if n > 1 else ""
+    return f"{mean:.4g} ({interval}{n} seed{'s' if n > 1 else ''})"
+
+
+def _failures(experiment, i):
+    failed = [r for r in experiment.failed if r.agent_index == i]
+    if not failed:
+        return ""
+    diverged = [r.steps_done for r in failed if r.failure == "divergence"]
+    parts = []
+    if diverged:
+        at = (f"step {diverged[0]}" if len(diverged) == 1
+              else f"steps {min(diverged)} to {max(diverged)}")
+        parts.append(f"{len(diverged)} diverged at {at}")
+    others = [r for r in failed if r.failure != "divergence"]
+    if others:
+        first = " ".join((others[0].error or "").split())[:120]
+        parts.append(f"{len(others)} failed ({first})")
+    return "; " + ", ".join(parts)
+
+
+def _report(args, experiment):
+    if str(experiment.path) != str(args.out):
+        print(f"{args.out} already holds an experiment: this one is in {experiment.path}",
+              file=sys.stderr)
+    print(experiment.path)
+    if args.quiet:
+        return
+    print(f"{experiment.env_id}, {experiment.steps:,} steps per run: {experiment.summary()}")
+    print("reward rate over the last 10% of steps, mean over seeds:")
+    for i in range(len(experiment.agents)):
+        print(f"  {experiment.label(i)}: {_performance(experiment, i)}{_failures(experiment, i)}")
+
+
+def _run(args) -> int:
+    """Run one agent's settings on K seeds, in parallel, saved in a directory."""
+    env_id, agent, _ = _base_agent(args)
+    _report(args, _experiment(args, agent, env_id))
+    return 0
+
+
+def _sweep(args) -> int:
+    """Run a grid of settings (every combination of the --grid values) on K seeds each."""
+    env_id, base, changes = _base_agent(args)
+    names, values = [], []
+    for name, text in args.grid:
+        if name in names:
+            raise UsageError(f"--grid {name} is given twice")
+        if name in changes:
+            raise UsageError(f"{name} is given both by --set and by --grid")
+        items = [t for t in text.split(",") if t.strip()]
+        if not items:
+            raise UsageError(f"--grid {name} has no values")
+        names.append(name)
+        values.append([_setting_value(base, name, t) for t in items])
+    agents = [base.replace(**dict(zip(names, combo))) for combo in itertools.product(*values)]
+    _report(args, _experiment(args, agents, env_id))
+    return 0
+
+
+def _add_plot_arguments(parser):
+    parser.add_argument("dirs", nargs="+", metavar="DIR", help="experiment directories")
+    parser.add_argument("--out", required=True,
+                        help="the figure's file: .png or .svg (or .pdf)")
+    parser.add_argument("--kind", choices=("auto", "curves", "sensitivity", "policy", "value"),
+                        default="auto",
+                        help="curves: learning curves of every agent of every directory; "
+                        "sensitivity: final reward rate against a swept setting (one sweep "
+                        "directory); policy / value: the pendulum policy or critic map of one "
+                        "trained run (--setting, --seed); auto (default): sensitivity for a "
+                        "single directory whose agents differ in one or two settings, curves "
+                        "otherwise")
+    parser.add_argument("--x", metavar="NAME",
+                        help="sensitivity: the setting on the x axis (default: the swept actor "
+                        "step size, else the setting with the most values)")
+    parser.add_argument("--exponential", action="store_true",
+                        help="curves: exponential average of reward (step size 0.01) instead "
+                        "of binned means")
+    parser.add_argument("--title", help="the figure's title")
+    _add_run_choice(parser)
+    _add_common(parser)
+
+
+def _add_run_choice(parser):
+    parser.add_argument("--setting", type=_integer, default=0, metavar="I",
+                        help="policy / value / animate: index of the agent setting (default 0)")
+    parser.add_argument("--seed", type=_integer, default=None, metavar="S",
+                        help="policy / value / animate: the run's seed (default: the first "
+                        "finished seed)")
+
+
+def _trained_run(args, experiment):
+    """The Result of run (--setting, --seed) of ``experiment``, rebuilt from disk."""
+    if not 0 <= args.setting < len(experiment.agents):
+        raise UsageError(f"--setting {args.setting}: the experiment has settings "
+                         f"0..{len(experiment.agents) - 1}")
+    seeds = experiment.finished_seeds(args.setting)
+    seed = seeds[0] if args.seed is None and seeds else args.seed
+    if seed not in seeds:
+        raise UsageError(f"--seed {seed}: finished seeds of setting {args.setting} are {seeds}")
+    if "Pendulum" not in experiment.env_id:
+        raise UsageError(f"policy and value maps and animations are drawn for the pendulum, "
+                         f"not {experiment.env_id}")
+    return experiment.result(args.setting, seed)
+
+
+def _sweep_settings(experiment):
+    """The settings a single-kind sweep varies (empty if it is not one)."""
+    if len(experiment.agents) < 2 or len({a.kind for a in experiment.agents}) > 1:
+        return []
+    return experiment.varying()
+
+
+def _plot(args) -> int:
+    """Plot experiments: learning curves, or the parameter sensitivity of a sweep."""
+    if not args.out.lower().endswith((".png", ".svg", ".pdf")):
+        raise UsageError(f"--out must end in .png or .svg, got {args.out!r}")
+    from avgreward.experiment import load_experiment
+
+    experiments = [load_experiment(d) for d in args.dirs]
+    kind = args.kind
+    swept = _sweep_settings(experiments[0]) if len(experiments) == 1 else []
+    if kind == "auto":
+        kind = "sensitivity" if 1 <= len(swept) <= 2 else "curves"
+    from avgreward import plotting
+
+    if kind == "sensitivity":
+        if len(experiments) != 1:
+            raise UsageError("--kind sensitivity takes exactly one (sweep) directory")
+        if not swept:
+            raise UsageError(f"{args.dirs[0]} is not a sweep: its agents do not differ in "
+                             "their settings")
+        experiment = experiments[0]
+        if args.x is not None:
+            if args.x not in swept:
+                raise UsageError(f"--x {args.x}: not a swept setting; swept: {', '.join(swept)}")
+            x = args.x
+        else:
+            actor = [n for n in ("alpha_theta", "alpha_mu") if n in swept]
+            x = actor[0] if actor else max(
+                swept, key=lambda n: len({a.to_dict()[n] for a in experiment.agents}))
+        others = [n for n in swept if n != x]
+        fig = plotting.sensitivity(experiment, x=x, lines=others[0] if others else None,
+                                   title=args.title)
+    elif kind in ("policy", "value"):
+        if len(experiments) != 1:
+            raise UsageError(f"--kind {kind} takes exactly one directory")
+        result = _trained_run(args, experiments[0])
+        draw = plotting.policy_map if kind == "policy" else plotting.value_map
+        fig = draw(result, title=args.title)
+    else:
+        fig = plotting.learning_curves(experiments, exponential=args.exponential,
+                                       title=args.title)
+    path = plotting.save_figure(fig, args.out)
+    print(path)
+    return 0
+
+
+def _add_animate_arguments(parser):
+    parser.add_argument("dir", metavar="DIR", help="an experiment directory (pendulum)")
+    parser.add_argument("--out", required=True, help="the .gif to write")
+    parser.add_argument("--steps", type=_positive("steps"), default=600,
+                        help="environment steps to show (default 600)")
+    parser.add_argument("--greedy", action="store_true",
+                        help="take the most likely action instead of sampling the policy")
+    _add_run_choice(parser)
+    _add_common(parser)
+
+
+def _animate(args) -> int:
+    """Animate a trained pendulum agent of an experiment as a GIF."""
+    if not args.out.lower().endswith(".gif"):
+        raise UsageError(f"--out must end in .gif, got {args.out!r}")
+    from avgreward.animation import animate_policy
+    from avgreward.experiment import load_experiment
+
+    result = _trained_run(args, load_experiment(args.dir))
+    print(animate_policy(result, args.out, steps=args.steps, greedy=args.greedy))
+    return 0
+
+
+#: name -> (add_arguments(parser), run(args) -> exit code); the run function's
+#: docstring's first line is the subcommand's help.
+SUBCOMMANDS = {
+    "run": (_add_run_arguments, _run),
+    "sweep": (_add_sweep_arguments, _sweep),
+    "plot": (_add_plot_arguments, _plot),
+    "animate": (_add_animate_arguments, _animate),
+}
+
+
+# ---------------------------------------------------------------------------
+# Parser and entry point
+
+
+class _Parser(argparse.ArgumentParser):
+    """Errors in one line (no usage block), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="avgreward",
+        description="Average-reward actor-critic experiments: run, sweep and plot.",
+        epilog="Each subcommand has --help. Results go to a directory (one .npz and one "
+        ".json record per run); rerunning the same command resumes it.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (add_arguments, run) in SUBCOMMANDS.items():
+        summary = (run.__doc__ or "").strip().splitlines()[0] if run.__doc__ else None
+        subparser = sub.add_parser(name, help=summary, description=summary)
+        add_arguments(subparser)
+        subparser.set_defaults(run=run)
+    return parser
+
+
+def _one_line(err) -> str:
+    return " ".join(str(err).split())
+
+
+def main(argv=None) -> int:
+    """Run the ``avgreward`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.error(f"choose a command: {', '.join(SUBCOMMANDS)}")
+    prog = f"avgreward {args.command}"
+    # The command reports what the library would log (a --new directory) itself.
+    logging.getLogger("avgreward").addHandler(logging.NullHandler())
+    from avgreward.experiment import ExperimentBusyError
+
+    try:
+        return int(args.run(args) or 0)
+    except ValueError as err:
+        # Bad arguments and refused settings; a run's own errors never get here
+        # (they are recorded in its directory).
+        print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except ExperimentBusyError as err:
+        print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; finished runs are kept: run the same command again "
+              "to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1111 @@
+"""Experiments: many (settings, seed) runs in parallel worker processes, kept on disk.
+
+:func:`run_experiment` runs every (agent settings, seed) pair of an
+experiment that is not finished yet in its directory, in worker processes,
+and :func:`load_experiment` reads a directory back as an :class:`Experiment`.
+
+Each run is :func:`avgreward.train` with the run's settings and seed, so it
+is fully determined by them: the results do not depend on the number of
+workers or on the order the runs happen to finish in.
+
+On disk (``out`` is the experiment's directory)::
+
+    out/experiment.json          env, steps, agents, seeds, bin_size, features, versions
+    out/runs/a000-s0000.npz      one run's arrays (below)
+    out/runs/a000-s0000.json     its record: settings, seed, env, status, error,
+                                 wall time, versions; written last, it marks the run finished
+
+A run's ``.npz`` holds ``rewards`` (float64: the mean reward of each bin of
+``bin_size`` steps; the last bin may be shorter), ``rbar`` and ``rbar_every``
+(the R-bar trace, recorded every ``rbar_every`` steps), ``final_rbar``,
+``steps_done`` and the learned weights (``w`` and ``theta``, or ``w``,
+``theta_mu`` and ``theta_sigma``).  Per-step rewards are kept only when
+``bin_size`` is 1.  Every file is written to a temporary name and renamed
+into place, so a crash or Ctrl-C never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import logging
+import math
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic, agent_from_dict
+from avgreward.features import TileCoder
+from avgreward.training import DivergenceError, Result, default_features, resolve_env, train
+
+__all__ = ["run_experiment", "load_experiment", "Experiment", "RunRecord", "ExperimentBusyError"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+MAX_BINS = 10_000
+_CONFIG_KEYS = ("env", "steps", "agents", "bin_size", "features")
+_DEPENDENCIES = ("numpy", "numba", "gymnasium", "matplotlib", "tqdm")
+# Environment of the worker processes, set before numba is imported there:
+# one thread each, since the parallelism is across runs.
+_WORKER_ENV = {
+    "NUMBA_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+class ExperimentBusyError(RuntimeError):
+    """Another process is running an experiment in the same directory right now."""
+
+
+class _Stopped(BaseException):
+    """A run was asked to stop (Ctrl-C, termination): write nothing for it.
+
+    A BaseException so that the per-run ``except Exception`` cannot record it
+    as a failed run.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Results on disk
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished (or failed) run of an experiment, as recorded on disk.
+
+    Attributes
+    ----------
+    agent_index : int
+        Index of the run's settings in :attr:`Experiment.agents`.
+    seed : int
+    status : str
+        ``"ok"`` or ``"failed"``.
+    error : str or None
+        Why a failed run failed.
+    wall_time : float
+        Seconds the run took (its worker's time, writing excluded).
+    path : pathlib.Path
+        The run's ``.npz`` file (its record is the ``.json`` next to it).
+    failure : str or None
+        ``"divergence"`` (the run raised :class:`avgreward.DivergenceError`;
+        deterministic, so a rerun keeps it) or ``"error"`` (any other
+        exception or a dead worker: a rerun runs it again).
+    steps_done : int
+        Steps completed (less than the experiment's ``steps`` when failed).
+    record : dict
+        The whole JSON record.
+    """
+
+    agent_index: int
+    seed: int
+    status: str
+    error: str | None
+    wall_time: float
+    path: Path
+    failure: str | None = None
+    steps_done: int = 0
+    record: dict = field(default_factory=dict, repr=False, compare=False)
+
+
+def _run_name(agent_index: int, seed: int) -> str:
+    return f"a{agent_index:03d}-s{seed:04d}"
+
+
+def _versions() -> dict:
+    import avgreward
+
+    versions = {"avgreward": avgreward.__version__, "python": platform.python_version()}
+    for name in _DEPENDENCIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    versions["platform"] = platform.platform()
+    return versions
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write ``path`` through ``write(binary_file)`` under a temporary name, then rename."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _write_json(path: Path, data: dict) -> None:
+    text = json.dumps(data, indent=1) + "\n"
+    _atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def _features_to_dict(features: TileCoder) -> dict:
+    return {
+        "low": list(features.low), "high": list(features.high), "tiles": list(features.tiles),
+        "tilings": features.tilings, "wrap": list(features.wrap),
+    }
+
+
+def _features_from_dict(d: dict) -> TileCoder:
+    return TileCoder(low=tuple(d["low"]), high=tuple(d["high"]), tiles=tuple(d["tiles"]),
+                     tilings=d["tilings"], wrap=tuple(d["wrap"]))
+
+
+def _bin_means(rewards: np.ndarray, bin_size: int) -> np.ndarray:
+    """Means of bins of ``bin_size`` steps (float64 sums); a shorter last bin is kept."""
+    n_full = rewards.size // bin_size
+    full = rewards[: n_full * bin_size].reshape(n_full, bin_size).mean(axis=1, dtype=np.float64)
+    if n_full * bin_size == rewards.size:
+        return full
+    tail = np.mean(rewards[n_full * bin_size:], dtype=np.float64)
+    return np.append(full, tail)
+
+
+def _bin_steps(steps: int, bin_size: int) -> np.ndarray:
+    n_bins = -(-steps // bin_size)
+    return np.minimum(np.arange(1, n_bins + 1, dtype=np.int64) * bin_size, steps)
+
+
+def _run_arrays(result: Result, bin_size: int) -> dict:
+    arrays = {
+        "rewards": _bin_means(result.rewards, bin_size),
+        "rbar": result.rbar,
+        "rbar_every": np.int64(result.rbar_steps[0] if result.rbar_steps.size else 0),
+        "final_rbar": np.float64(result.final_rbar),
+        "steps_done": np.int64(result.steps),
+    }
+    for name, value in result.weights.items():
+        arrays[name] = value
+    return arrays
+
+
+def _run_one(task: dict, on_chunk=None) -> dict:
+    """Run one (settings, seed), write its arrays and then its record; return the record.
+
+    ``on_chunk(steps_done)`` is called between the jitted chunks and may raise
+    :class:`_Stopped`, in which case nothing is written.
+    """
+    agent = agent_from_dict(task["agent"])
+    features = _features_from_dict(task["features"])
+    steps, bin_size = task["steps"], task["bin_size"]
+    callback = None if on_chunk is None else (lambda done, total: on_chunk(done))
+    started = time.perf_counter()
+    status, error, failure, result = "ok", None, None, None
+    try:
+        result = train(task["env"], agent, steps, task["seed"], features,
+                       chunk_steps=task["chunk_steps"], callback=callback)
+    except DivergenceError as err:
+        status, error, failure, result = "failed", str(err), "divergence", err.result
+    except Exception as err:  # noqa: BLE001 - any error of one run is recorded; the others go on
+        status, error, failure = "failed", f"{type(err).__name__}: {err}", "error"
+    wall_time = time.perf_counter() - started
+    runs = Path(task["runs_dir"])
+    name = _run_name(task["agent_index"], task["seed"])
+    record = {
+        "format": FORMAT,
+        "agent_index": task["agent_index"],
+        "seed": task["seed"],
+        "env": task["env"],
+        "steps": steps,
+        "steps_done": 0 if result is None else int(result.steps),
+        "bin_size": bin_size,
+        "agent": task["agent"],
+        "features": task["features"],
+        "status": status,
+        "failure": failure,
+        "error": error,
+        "final_rbar": (float(result.final_rbar) if result is not None
+                       and math.isfinite(result.final_rbar) else None),
+        "wall_time": wall_time,
+        "finished": _now(),
+        "versions": task["versions"],
+    }
+    arrays = {} if result is None or result.steps == 0 else _run_arrays(result, bin_size)
+    del result  # the per-step rewards: the only big array, not kept past here
+    with _signals_deferred():
+        _atomic_write(runs / f"{name}.npz", lambda f: np.savez(f, **arrays))
+        _write_json(runs / f"{name}.json", record)
+    return record
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold Ctrl-C and SIGTERM until the block is done (only possible in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    handlers = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if previous in (signal.SIG_IGN, None):
+            continue
+        handlers[sig] = previous
+        signal.signal(sig, lambda signum, frame: received.append((signum, frame)))
+    try:
+        yield
+    finally:
+        for sig, previous in handlers.items():
+            signal.signal(sig, previous)
+        if received:
+            signum, frame = received[0]
+            previous = handlers[signum]
+            if callable(previous):
+                previous(signum, frame)
+            else:  # the default action (terminate), now that the files are whole
+                signal.raise_signal(signum)
+
+
+# ---------------------------------------------------------------------------
+# Reading an experiment
+
+
+def _format_value(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        mantissa, exponent = math.frexp(value)
+        if value > 0 and mantissa == 0.5 and -40 < exponent - 1 < 40 and exponent != 1:
+            return f"2^{exponent - 1}"
+        return f"{value:g}"
+    return str(value)
+
+
+class Experiment:
+    """An experiment directory: its settings and its finished runs.
+
+    Get one from :func:`run_experiment` or :func:`load_experiment`.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    env_id : str
+    steps : int
+        Steps of every run.
+    agents : list
+        The settings objects; runs refer to them by index.
+    seeds : list of int
+    bin_size : int
+        Rewards are stored as means of bins of this many steps.
+    features : TileCoder
+    config : dict
+        The whole ``experiment.json``.
+    """
+
+    def __init__(self, path: Path, config: dict, runs: list[RunRecord]):
+        self.path = Path(path)
+        self.config = config
+        self.env_id = config["env"]
+        self.steps = int(config["steps"])
+        self.agents = [agent_from_dict(d) for d in config["agents"]]
+        self.seeds = [int(s) for s in config["seeds"]]
+        self.bin_size = int(config["bin_size"])
+        self.features = _features_from_dict(config["features"])
+        self._runs = {(r.agent_index, r.seed): r for r in runs}
+
+    def __repr__(self):
+        return f"Experiment({str(self.path)!r}: {self.summary()})"
+
+    @property
+    def runs(self) -> list[RunRecord]:
+        """Every finished or failed run of the experiment's agents and seeds, in order."""
+        return [self._runs[(i, s)] for i in range(len(self.agents)) for s in self.seeds
+                if (i, s) in self._runs]
+
+    @property
+    def failed(self) -> list[RunRecord]:
+        """The runs that failed."""
+        return [r for r in self.runs if r.status != "ok"]
+
+    @property
+    def missing(self) -> list[tuple[int, int]]:
+        """``(agent_index, seed)`` of the runs not finished yet (run the experiment again)."""
+        return [(i, s) for i in range(len(self.agents)) for s in self.seeds
+                if (i, s) not in self._runs]
+
+    def summary(self) -> str:
+        """One line: how many runs finished, failed, and are missing."""
+        total = len(self.agents) * len(self.seeds)
+        failed = self.failed
+        diverged = sum(r.failure == "divergence" for r in failed)
+        text = f"{total - len(self.missing)} of {total} runs done, {len(failed)} failed"
+        if failed:
+            text += f" ({diverged} diverged)"
+        if self.missing:
+            text += f", {len(self.missing)} not run yet"
+        return text
+
+    def run(self, agent_index: int, seed: int) -> RunRecord:
+        """The record of one run (``KeyError`` if it has not finished)."""
+        try:
+            return self._runs[(agent_index, seed)]
+        except KeyError:
+            raise KeyError(
+                f"run of agent {agent_index} with seed {seed} is not in {self.path} "
+                "(not finished yet, or not part of the experiment)"
+            ) from None
+
+    def _check_agent(self, i):
+        if not 0 <= i < len(self.agents):
+            raise IndexError(f"agent index {i} out of range: {len(self.agents)} agents")
+
+    def finished_seeds(self, i: int) -> list[int]:
+        """Seeds of agent ``i``'s runs that finished ("ok"): the rows of :meth:`rewards`."""
+        self._check_agent(i)
+        return [s for s in self.seeds
+                if (i, s) in self._runs and self._runs[(i, s)].status == "ok"]
+
+    @property
+    def bin_steps(self) -> np.ndarray:
+        """Step count at the end of each reward bin (the last bin may be shorter)."""
+        return _bin_steps(self.steps, self.bin_size)
+
+    def _load(self, i, seed):
+        with np.load(self.run(i, seed).path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+
+    def rewards(self, i: int) -> np.ndarray:
+        """Binned mean rewards of agent ``i``: shape ``(len(finished_seeds(i)), n_bins)``.
+
+        Column ``j`` is the mean reward of the steps up to ``bin_steps[j]``
+        since the previous bin.  Failed runs are left out.
+        """
+        rows = []
+        for seed in self.finished_seeds(i):
+            with np.load(self._runs[(i, seed)].path, allow_pickle=False) as data:
+                rows.append(data["rewards"])
+        if not rows:
+            return np.zeros((0, self.bin_steps.size))
+        return np.stack(rows)
+
+    def final_performance(self, i: int, fraction: float = 0.1) -> np.ndarray:
+        """Mean reward of each finished seed of agent ``i`` over the last ``fraction`` of steps.
+
+        The window is widened to whole bins (exact when ``fraction * steps``
+        is a multiple of ``bin_size``); bins are weighted by their length.
+        """
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
+        rewards = self.rewards(i)
+        ends = self.bin_steps
+        lengths = np.diff(ends, prepend=0)
+        start = self.steps - max(1, round(fraction * self.steps))
+        first = start // self.bin_size
+        weights = lengths[first:] / lengths[first:].sum()
+        return rewards[:, first:] @ weights
+
+    def result(self, i: int, seed: int) -> Result:
+        """The run rebuilt as an :class:`avgreward.Result` (policy, values, R-bar trace).
+
+        ``Result.rewards`` holds the per-step rewards (float32, as ``train``
+        returns them) only when ``bin_size`` is 1; otherwise it holds the
+        binned means (float64) and ``Result.info["bin_size"]`` says so.
+        ``Result.info`` also has ``"bin_steps"``, ``"status"`` and ``"error"``.
+        A failed run gives the result of the steps it completed.
+        """
+        record = self.run(i, seed)
+        agent = self.agents[i]
+        data = self._load(i, seed) if record.steps_done else {}
+        if not data:
+            raise ValueError(f"run of agent {i} with seed {seed} failed before any step: "
+                             f"{record.error}")
+        if isinstance(agent, SoftmaxActorCritic):
+            weights = {"w": data["w"], "theta": data["theta"]}
+        else:
+            weights = {"w": data["w"], "theta_mu": data["theta_mu"],
+                       "theta_sigma": data["theta_sigma"]}
+        rewards = data["rewards"]
+        if self.bin_size == 1:
+            rewards = rewards.astype(np.float32)
+        every = int(data["rbar_every"])
+        return Result(
+            env_id=self.env_id, agent=agent, seed=seed, steps=int(data["steps_done"]),
+            rewards=rewards, rbar=data["rbar"],
+            rbar_steps=np.arange(1, data["rbar"].size + 1, dtype=np.int64) * every,
+            final_rbar=float(data["final_rbar"]), weights=weights, features=self.features,
+            wall_time=record.wall_time,
+            info={"bin_size": self.bin_size,
+                  "bin_steps": _bin_steps(int(data["steps_done"]), self.bin_size),
+                  "status": record.status, "error": record.error},
+        )
+
+    def varying(self) -> list[str]:
+        """Names of the settings that differ between the agents (``"kind"`` first if it does)."""
+        dicts = [a.to_dict() for a in self.agents]
+        names = []
+        for d in dicts:
+            names.extend(n for n in d if n not in names)
+        return [n for n in names if len({repr(d.get(n)) for d in dicts}) > 1]
+
+    def label(self, i: int) -> str:
+        """A short name of agent ``i`` for legends: the settings that differ between agents.
+
+        With a single agent (or identical ones) it is the actor's kind,
+        ``"softmax"`` or ``"gaussian"``.  Powers of two print as ``2^k``.
+        """
+        self._check_agent(i)
+        d = self.agents[i].to_dict()
+        varying = self.varying()
+        if not varying:
+            return d["kind"]
+        parts = [d["kind"]] if "kind" in varying else []
+        parts += [f"{n}={_format_value(d[n])}" for n in varying if n != "kind" and n in d]
+        return ", ".join(parts)
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        with open(path / "experiment.json") as f:
+            config = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path} is not an experiment directory (no experiment.json)") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read {path / 'experiment.json'}: {err}") from None
+    missing = [k for k in (*_CONFIG_KEYS, "seeds") if k not in config]
+    if missing:
+        raise ValueError(f"{path / 'experiment.json'} lacks {missing}: not an avgreward experiment")
+    return config
+
+
+def _read_records(path: Path, config: dict) -> list[RunRecord]:
+    runs = []
+    n_agents = len(config["agents"])
+    for json_path in sorted((path / "runs").glob("a*-s*.json")):
+        npz = json_path.with_suffix(".npz")
+        try:
+            with open(json_path) as f:
+                record = json.load(f)
+            i, seed = int(record["agent_index"]), int(record["seed"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable: treated as not finished, so it is run again
+        if not npz.is_file() or json_path.stem != _run_name(i, seed) or not 0 <= i < n_agents:
+            continue
+        runs.append(RunRecord(
+            agent_index=i, seed=seed, status=record.get("status", "failed"),
+            error=record.get("error"), wall_time=float(record.get("wall_time", 0.0)),
+            path=npz, failure=record.get("failure"),
+            steps_done=int(record.get("steps_done", 0)), record=record,
+        ))
+    return runs
+
+
+def load_experiment(out) -> Experiment:
+    """Read an experiment directory written by :func:`run_experiment`.
+
+    Raises
+    ------
+    ValueError
+        If ``out`` holds no experiment.
+    """
+    path = Path(out)
+    config = _read_config(path)
+    return Experiment(path, config, _read_records(path, config))
+
+
+# ---------------------------------------------------------------------------
+# Validation and the experiment's directory
+
+
+def _as_agents(agents) -> list:
+    if isinstance(agents, (SoftmaxActorCritic, GaussianActorCritic)):
+        agents = [agents]
+    try:
+        agents = list(agents)
+    except TypeError:
+        raise ValueError(
+            f"agents must be agent settings or a list of them, got {agents!r}") from None
+    if not agents:
+        raise ValueError("agents is empty: give at least one agent's settings")
+    for a in agents:
+        if not isinstance(a, (SoftmaxActorCritic, GaussianActorCritic)):
+            raise ValueError(
+                f"agents must be SoftmaxActorCritic or GaussianActorCritic settings, got {a!r}")
+    seen = {}
+    for i, a in enumerate(agents):
+        if a in seen:
+            raise ValueError(f"agents {seen[a]} and {i} are the same settings: {a!r}")
+        seen[a] = i
+    return agents
+
+
+def _as_seeds(seeds) -> list[int]:
+    def is_int(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    if is_int(seeds):
+        if seeds < 1:
+            raise ValueError(f"seeds must be a count >= 1 or a list of seeds, got {seeds!r}")
+        return list(range(int(seeds)))
+    try:
+        seeds = list(seeds)
+    except TypeError:
+        raise ValueError(f"seeds must be a count or a list of seeds, got {seeds!r}") from None
+    if not seeds or not all(is_int(s) and s >= 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds has repeated values: {seeds!r}")
+    return [int(s) for s in seeds]
+
+
+def _positive_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
+            or value < 1):
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def default_workers() -> int:
+    """The number of CPU cores this process may use."""
+    if hasattr(os, "process_cpu_count"):
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def _normalized(value):
+    return json.loads(json.dumps(value))
+
+
+def _describe_changes(old: dict, new: dict) -> list[str]:
+    changes = []
+    for key in ("env", "steps", "bin_size"):
+        if old[key] != new[key]:
+            changes.append(f"{key} {old[key]!r} -> {new[key]!r}")
+    if old["features"] != new["features"]:
+        diff = [f"{k} {old['features'].get(k)} -> {new['features'].get(k)}"
+                for k in new["features"] if old["features"].get(k) != new["features"].get(k)]
+        changes.append("features: " + ", ".join(diff))
+    a, b = old["agents"], new["agents"]
+    if a != b:
+        if len(a) != len(b):
+            changes.append(f"agents: {len(a)} -> {len(b)} settings")
+        else:
+            for i, (x, y) in enumerate(zip(a, b)):
+                diff = [f"{k} {x.get(k)!r} -> {y.get(k)!r}"
+                        for k in dict.fromkeys([*x, *y]) if x.get(k) != y.get(k)]
+                if diff:
+                    changes.append(f"agent {i}: " + ", ".join(diff))
+    return changes
+
+
+def _fresh_directory(out: Path) -> Path:
+    k = 2
+    while True:
+        candidate = out.with_name(f"{out.name}-{k}")
+        if not candidate.exists():
+            return candidate
+        k += 1
+
+
+def _is_empty_directory(path: Path) -> bool:
+    """Empty, or what an interrupted start left: an empty ``runs`` and the lock file."""
+    for entry in path.iterdir():
+        if entry.name == ".lock" or (entry.name == "runs" and entry.is_dir()
+                                     and not any(entry.iterdir())):
+            continue
+        return False
+    return True
+
+
+def _prepare_directory(out: Path, config: dict, seeds: list[int], new: bool):
+    """The directory to use and its experiment.json (created, or checked and merged)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a directory")
+    existing = None
+    if out.is_dir():
+        if (out / "experiment.json").exists():
+            existing = _read_config(out)
+        elif not _is_empty_directory(out):
+            if not new:
+                raise ValueError(
+                    f"{out} is a non-empty directory without experiment.json; choose another "
+                    "directory (or ask for a new one: new=True, --new)")
+            existing = {}
+    if existing is not None and new:
+        fresh = _fresh_directory(out)
+        log.warning("%s already holds %s: writing this experiment to %s", out,
+                    "an experiment" if existing else "other files", fresh)
+        out, existing = fresh, None
+    if existing:
+        changes = _describe_changes({k: existing[k] for k in _CONFIG_KEYS}, config)
+        if changes:
+            raise ValueError(
+                f"{out} holds an experiment with other settings ({'; '.join(changes)}); "
+                "rerun with the same settings to resume it, or ask for a new directory "
+                "(new=True, CLI --new)")
+        merged = dict(existing)
+        merged["seeds"] = list(existing["seeds"]) + [s for s in seeds if s not in existing["seeds"]]
+        return out, merged
+    return out, {"format": FORMAT, **config, "seeds": list(seeds), "created": _now(),
+                 "versions": _versions()}
+
+
+@contextlib.contextmanager
+def _directory_lock(out: Path):
+    """Refuse two experiments running in one directory at once (POSIX only)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    with open(out / ".lock", "a") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ExperimentBusyError(
+                f"another process is running an experiment in {out} right now") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _remove_partial_files(out: Path) -> None:
+    """Temporary files of writes that never finished, and arrays without a record."""
+    for directory in (out, out / "runs"):
+        for tmp in directory.glob("*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    for npz in (out / "runs").glob("*.npz"):
+        if not npz.with_suffix(".json").exists():
+            with contextlib.suppress(OSError):
+                npz.unlink()
+
+
+# ---------------------------------------------------------------------------
+# Running
+
+
+def run_experiment(out, env, agents, seeds, steps, *, features=None, workers=None,
+                   bin_size=None, progress=None, new=False) -> Experiment:
+    """Run every (agent, seed) of an experiment not finished yet in ``out``.
+
+    Parameters
+    ----------
+    out : str or Path
+        The experiment's directory (created if needed).  If it already holds
+        this experiment, only the runs not finished yet are run (resume).
+    env : str
+        Id of one of the package's environments.
+    agents : settings or list of settings
+        One :class:`SoftmaxActorCritic` / :class:`GaussianActorCritic`, or a
+        list of them (a sweep).  Runs refer to them by their index.
+    seeds : int or list of int
+        ``K`` means seeds ``0..K-1``.  Adding seeds to an existing experiment
+        is allowed: only the new seeds' runs are run.
+    steps : int
+        Steps of every run.
+    features : TileCoder, optional
+        Feature map; the environment's :func:`avgreward.default_features` if omitted.
+    workers : int, optional
+        Worker processes; default all cores.  With 1 worker (or 1 run left)
+        the runs happen in this process.
+    bin_size : int, optional
+        Rewards are stored as means of bins of ``bin_size`` steps; default
+        ``ceil(steps / 10,000)`` (at most 10,000 bins per run); 1 keeps every step.
+    progress : bool, optional
+        Progress bars over runs and steps; default on when stderr is a terminal.
+    new : bool, default False
+        If ``out`` already holds an experiment (any settings), write to a
+        fresh directory ``out-2`` (or ``out-3``, ...) instead; a warning says which.
+
+    Returns
+    -------
+    Experiment
+        :func:`load_experiment` of the directory used.
+
+    Raises
+    ------
+    ValueError
+        On invalid arguments, or if ``out`` holds an experiment with other
+        settings (env, steps, agents, bin_size, features) and ``new`` is False.
+    KeyboardInterrupt
+        On Ctrl-C (or SIGTERM) once the workers have stopped; finished runs
+        are kept and no partial file is left, so running again resumes.
+
+    Notes
+    -----
+    A run that raises :class:`avgreward.DivergenceError` is recorded as
+    failed with the message and its partial arrays; the others go on.  Since
+    a run is determined by its settings and seed, a diverged run is not run
+    again on resume.  A run that failed for another reason (an exception
+    other than divergence, a worker that died) is run again on resume.
+
+    Workers are started with ``spawn``: fresh interpreters whose environment
+    sets ``NUMBA_NUM_THREADS=1`` before numba is imported; the kernels are
+    compiled (or loaded from numba's cache) here first, so workers only load
+    the cache.  Scripts do not need an ``if __name__ == "__main__"`` guard:
+    workers never import the calling script.
+    """
+    env_id, env_cls = resolve_env(env)
+    agents = _as_agents(agents)
+    for a in agents:
+        if isinstance(a, SoftmaxActorCritic) != (env_cls.n_actions > 0):
+            raise ValueError(
+                f"agent {a!r} does not fit {env_id}: "
+                + ("use SoftmaxActorCritic (discrete actions)" if env_cls.n_actions > 0
+                   else "use GaussianActorCritic (continuous action)"))
+    seeds = _as_seeds(seeds)
+    steps = _positive_int("steps", steps)
+    if features is None:
+        features = default_features(env_id)
+    elif not isinstance(features, TileCoder):
+        raise ValueError(f"features must be a TileCoder, got {features!r}")
+    if features.n_dims != env_cls.obs_size:
+        raise ValueError(f"features has {features.n_dims} dimension(s) but {env_id}'s "
+                         f"observation has {env_cls.obs_size}")
+    if bin_size is None:
+        bin_size = -(-steps // MAX_BINS)
+    bin_size = _positive_int("bin_size", bin_size)
+    if bin_size > steps:
+        raise ValueError(f"bin_size ({bin_size}) must be at most steps ({steps})")
+    workers = default_workers() if workers is None else _positive_int("workers", workers)
+    if progress is None:
+        progress = sys.stderr is not None and sys.stderr.isatty()
+
+    config = _normalized({
+        "env": env_id, "steps": steps, "agents": [a.to_dict() for a in agents],
+        "bin_size": bin_size, "features": _features_to_dict(features),
+    })
+    out, full_config = _prepare_directory(Path(out), config, seeds, new)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    with _directory_lock(out):
+        _remove_partial_files(out)
+        _write_json(out / "experiment.json", full_config)
+        done = {(r.agent_index, r.seed): r for r in _read_records(out, full_config)}
+        versions = _versions()
+        chunk_steps = max(1_000, min(1 << 16, steps // 20))
+        tasks = []
+        for i, agent in enumerate(agents):
+            for seed in full_config["seeds"]:
+                record = done.get((i, seed))
+                if record is not None and (record.status == "ok"
+                                           or record.failure == "divergence"):
+                    continue
+                tasks.append({
+                    "agent_index": i, "seed": seed, "env": env_id, "steps": steps,
+                    "agent": config["agents"][i], "features": config["features"],
+                    "bin_size": bin_size, "chunk_steps": chunk_steps,
+                    "runs_dir": str(out / "runs"), "versions": versions,
+                })
+        if tasks:
+            n_total = len(agents) * len(full_config["seeds"])
+            with _Progress(progress, n_total, n_total - len(tasks), len(tasks) * steps) as bar:
+                if min(workers, len(tasks)) == 1:
+                    _run_here(tasks, bar)
+                else:
+                    _run_in_workers(tasks, min(workers, len(tasks)), agents, env_id,
+                                    features, bar)
+    return load_experiment(out)
+
+
+class _Progress:
+    """Two tqdm bars, runs and steps (or nothing)."""
+
+    def __init__(self, enabled, n_runs, runs_done, n_steps):
+        self.enabled = enabled
+        self.args = (n_runs, runs_done, n_steps)
+        self.failed = 0
+
+    def __enter__(self):
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            n_runs, runs_done, n_steps = self.args
+            self.runs = tqdm(total=n_runs, initial=runs_done, desc="runs", unit="run",
+                             position=0, dynamic_ncols=True)
+            self.steps = tqdm(total=n_steps, desc="steps", unit="step", unit_scale=True,
+                              position=1, dynamic_ncols=True)
+        return self
+
+    def note(self, text):
+        if self.enabled:
+            self.runs.write(text, file=sys.stderr)
+
+    def add_steps(self, n):
+        if self.enabled and n:
+            self.steps.update(n)
+
+    def run_done(self, record):
+        if record["status"] != "ok":
+            self.failed += 1
+        if self.enabled:
+            self.runs.update(1)
+            if self.failed:
+                self.runs.set_postfix(failed=self.failed)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.steps.close()
+            self.runs.close()
+        return False
+
+
+def _run_here(tasks, bar):
+    """The runs one after the other in this process (1 worker)."""
+    with _sigterm_as_interrupt():
+        for task in tasks:
+            reported = [0]
+
+            def on_chunk(done, reported=reported):
+                bar.add_steps(done - reported[0])
+                reported[0] = done
+
+            record = _run_one(task, on_chunk)
+            bar.add_steps(task["steps"] - reported[0])
+            bar.run_done(record)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM stops the experiment like Ctrl-C does: cleanly, keeping finished runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _worker_start_conditions():
+    """While starting workers: their environment, Ctrl-C ignored, the caller's script hidden.
+
+    Spawned children inherit the environment and ignored signals; numba reads
+    NUMBA_NUM_THREADS when it is imported there.  Ctrl-C is handled by this
+    process, which tells the workers to stop between chunks, so that a worker
+    is never interrupted while it writes.  Hiding ``__main__``'s file keeps
+    multiprocessing from re-running the calling script in each worker (the
+    workers need nothing from it), so scripts need no ``__main__`` guard.
+    """
+    saved_env = {k: os.environ.get(k) for k in _WORKER_ENV}
+    os.environ.update(_WORKER_ENV)
+    main = sys.modules.get("__main__")
+    hidden = {}
+    for name in ("__file__", "__spec__"):
+        if main is not None and getattr(main, name, None) is not None:
+            hidden[name] = getattr(main, name)
+            setattr(main, name, None)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
+    try:
+        yield
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous_sigint)
+        for name, value in hidden.items():
+            setattr(main, name, value)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class _Worker:
+    def __init__(self, context, parent_pid):
+        import multiprocessing
+
+        self.conn, child_conn = multiprocessing.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child_conn, parent_pid),
+                                       name="avgreward-worker", daemon=True)
+        with _worker_start_conditions():
+            self.process.start()
+        child_conn.close()
+        self.task = None
+        self.reported = 0
+        self.started = False  # set by its "ready" message
+
+
+def _run_in_workers(tasks, n_workers, agents, env_id, features, bar):
+    """The runs in ``n_workers`` spawned processes, one run per worker at a time."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    context = multiprocessing.get_context("spawn")
+    pending = deque(tasks)
+    workers = []
+    start_failures = 0
+    with _sigterm_as_interrupt():
+        try:
+            # Workers import while this process loads the kernels; they get
+            # their first run only once the loop below starts.
+            workers = [_Worker(context, os.getpid()) for _ in range(n_workers)]
+            # Compile (or load from numba's cache) each actor's kernels here
+            # first, so that workers only ever load the cache and never
+            # compile at the same time.
+            bar.note("loading the compiled kernels...")
+            for kind in dict.fromkeys(type(agents[t["agent_index"]]) for t in tasks):
+                train(env_id, next(a for a in agents if type(a) is kind), 1, 0, features)
+            while workers:
+                by_object = {w.conn: w for w in workers}
+                by_object.update({w.process.sentinel: w for w in workers})
+                for worker in dict.fromkeys(by_object[r] for r in wait(list(by_object), 1.0)):
+                    # Read everything the worker sent before looking at whether it exited.
+                    alive = True
+                    try:
+                        while worker.conn.poll():
+                            _handle_message(worker, worker.conn.recv(), pending, bar)
+                    except (EOFError, OSError):
+                        alive = False
+                    if alive and worker.process.is_alive():
+                        continue
+                    worker.process.join(timeout=5.0)
+                    workers.remove(worker)
+                    worker.conn.close()
+                    if worker.task is not None:
+                        _record_dead_worker(worker, bar)
+                    if not worker.started:
+                        start_failures += 1
+                        if start_failures >= 3:
+                            raise RuntimeError(
+                                "avgreward worker processes exit as they start (exit code "
+                                f"{worker.process.exitcode}); see the errors above")
+                    if pending and len(workers) < n_workers:
+                        workers.append(_Worker(context, os.getpid()))
+        except BaseException:
+            _stop_workers(workers)
+            _remove_partial_files(Path(tasks[0]["runs_dir"]).parent)
+            raise
+        finally:
+            for worker in workers:
+                worker.conn.close()
+
+
+def _handle_message(worker, message, pending, bar):
+    kind, payload = message
+    if kind == "progress":
+        bar.add_steps(payload - worker.reported)
+        worker.reported = payload
+        return
+    if kind == "done":
+        bar.add_steps(worker.task["steps"] - worker.reported)
+        bar.run_done(payload)
+    worker.started = True
+    # "ready" or "done": give the worker its next run, or let it exit.
+    worker.task, worker.reported = None, 0
+    task = pending.popleft() if pending else None
+    try:
+        worker.conn.send(task)
+    except OSError:
+        if task is not None:
+            pending.appendleft(task)  # never reached the worker: someone else runs it
+        raise
+    worker.task = task
+
+
+def _record_dead_worker(worker, bar):
+    """A worker died during a run (killed, out of memory): record the run as failed."""
+    task = worker.task
+    name = _run_name(task["agent_index"], task["seed"])
+    record = {
+        "format": FORMAT, "agent_index": task["agent_index"], "seed": task["seed"],
+        "env": task["env"], "steps": task["steps"], "steps_done": 0,
+        "bin_size": task["bin_size"], "agent": task["agent"], "features": task["features"],
+        "status": "failed", "failure": "error",
+        "error": f"the worker process died (exit code {worker.process.exitcode})",
+        "final_rbar": None, "wall_time": 0.0, "finished": _now(), "versions": task["versions"],
+    }
+    runs = Path(task["runs_dir"])
+    _atomic_write(runs / f"{name}.npz", lambda f: np.savez(f))
+    _write_json(runs / f"{name}.json", record)
+    bar.add_steps(task["steps"] - worker.reported)
+    bar.run_done(record)
+
+
+def _stop_workers(workers, grace=30.0):
+    """Ask every worker to stop at its next chunk; a write in progress is completed."""
+    for worker in workers:
+        with contextlib.suppress(OSError):
+            worker.conn.send("stop")
+    deadline = time.monotonic() + grace
+    for worker in workers:
+        while worker.process.is_alive() and time.monotonic() < deadline:
+            # Keep reading, so that no worker blocks on a full pipe.
+            with contextlib.suppress(EOFError, OSError):
+                while worker.conn.poll(0.05):
+                    worker.conn.recv()
+            worker.process.join(timeout=0.05)
+    for worker in workers:
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+
+
+def _set_parent_death_signal():
+    """On Linux, get SIGTERM when the parent dies (the parent-pid check covers the rest)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _worker_main(conn, parent_pid):
+    """A worker process: run the tasks the parent sends until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    terminated = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: terminated.append(signum))
+    _set_parent_death_signal()
+
+    def parent_gone():
+        return bool(terminated) or os.getppid() != parent_pid
+
+    def on_chunk(done):
+        if parent_gone():
+            raise _Stopped
+        if conn.poll():  # the only message a busy worker can get is "stop"
+            conn.recv()
+            raise _Stopped
+        try:
+            conn.send(("progress", done))
+        except OSError:
+            raise _Stopped from None
+
+    try:
+        conn.send(("ready", None))
+        while True:
+            while not conn.poll(0.5):
+                if parent_gone():
+                    return
+            task = conn.recv()
+            if not isinstance(task, dict):
+                return
+            try:
+                record = _run_one(task, on_chunk)
+            except _Stopped:
+                return
+            conn.send(("done", {"status": record["status"], "error": record["error"]}))
+    except (EOFError, OSError):
+        return

@@ -1,0 +1,578 @@
+"""Training on any gymnasium environment: the env steps in Python, the agent in numba.
+
+:func:`avgreward.train` runs this package's own environments in the fused
+loop (:mod:`avgreward.loop`).  Any other gymnasium environment with a
+``Box`` observation and a ``Discrete`` or one-dimensional ``Box`` action is
+run here: Python calls ``env.step`` and, once per step, one jitted kernel
+that tile-codes the new observation, applies the actor-critic update of
+Sutton & Barto's continuing box (section 13.6) and draws the next action.
+The update is :func:`softmax_learn` / :func:`gaussian_learn`, built from the
+same primitives (:mod:`avgreward.actors`, :mod:`avgreward.critic`) in the
+same order as the fused loop, so driving one of our own deterministic
+environments through this path gives the fused loop's numbers bit for bit.
+
+Continuing view of an episodic environment
+------------------------------------------
+An episode end (``terminated`` or ``truncated``) is a reset inside one
+continuing stream: the step's reward counts as usual, the environment is
+reset, and the transition's S' is the reset observation (the next episode's
+start).  There is no terminal special case: ``v(S')`` is bootstrapped as on
+every other step.  A time limit is therefore part of the task's dynamics;
+to learn without one, make the env with ``max_episode_steps=-1``.
+
+Random numbers
+--------------
+The run's generator (``np.random.default_rng(seed)``) draws only the
+actions, one draw per step as in the fused loop (softmax: one uniform;
+Gaussian: one standard normal).  The environment's own randomness comes from
+its ``np_random``, seeded once by ``env.reset(seed=seed)``; later resets are
+not reseeded.  So the stream differs from the fused path's, where a random
+environment draws from the run's generator, except on environments whose
+start and steps are deterministic (then the two paths agree exactly).
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+from numba import njit
+
+from avgreward.actors import (
+    gaussian_parameters,
+    gaussian_score,
+    sample_discrete,
+    softmax_entropy_gradient,
+    softmax_probabilities,
+    softmax_score,
+)
+from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
+from avgreward.critic import (
+    accumulate_trace_outer,
+    add_outer_at,
+    apply_trace_outer,
+    critic_update,
+    linear_value,
+)
+from avgreward.features import TileCoder, tile_indices
+
+# avgreward.training is imported inside the functions that need it, so that
+# the fused loop (imported by training) can import the learn kernels from here.
+
+__all__ = [
+    "train_stepwise",
+    "GoalBonus",
+    "default_tile_coder",
+    "softmax_act",
+    "softmax_learn",
+    "softmax_step",
+    "gaussian_act",
+    "gaussian_learn",
+    "gaussian_step",
+]
+
+# Default features: a feature count above this means the user should choose them.
+_MAX_DEFAULT_FEATURES = 1 << 24
+_NOISE_BLOCK = 1 << 14
+
+# gaussian_step's status codes.
+OK = 0
+TD_NOT_FINITE = 1  # this step's TD error was non-finite: its updates were not applied
+POLICY_NOT_FINITE = 2  # this step was applied; the next step's policy is non-finite
+
+
+# ---------------------------------------------------------------------------
+# Kernels.  The learn functions are the box's update, written once: the fused
+# loop could call them too (they take R-bar as a float and return the new one).
+
+
+@njit(cache=True)
+def softmax_act(theta, idx, tau, probs, u):
+    """``A ~ pi(.|S)``: write the probabilities into ``probs``, sample by the uniform ``u``."""
+    softmax_probabilities(theta, idx, tau, probs)
+    return sample_discrete(probs, u)
+
+
+@njit(cache=True)
+def softmax_learn(
+    reward, rbar, cur, nxt, w, theta, z_w, z_theta, probs, action, coef, steps_theta,
+    step_w, step_theta, alpha_rbar, tau, lambda_w, lambda_theta, entropy,
+):
+    """One update of the softmax actor-critic; returns the new R-bar.
+
+    ``cur``/``nxt`` are the active features of S and S', ``probs`` is
+    ``pi(.|S)`` (from :func:`softmax_act`), ``step_w = alpha_w / k`` and
+    ``step_theta = alpha_theta / k`` (``k`` active features).  If the TD
+    error is non-finite nothing is changed and a non-finite value is
+    returned.  Otherwise as the body of :func:`avgreward.loop.softmax_chunk`.
+    """
+    delta = reward - rbar + linear_value(w, nxt) - linear_value(w, cur)
+    if not math.isfinite(delta):
+        return delta
+    rbar += alpha_rbar * delta
+
+    critic_update(w, z_w, lambda_w, cur, step_w * delta)
+
+    softmax_score(probs, action, tau, coef)
+    if lambda_theta == 0.0:
+        add_outer_at(theta, cur, step_theta * delta, coef)
+    else:
+        accumulate_trace_outer(z_theta, lambda_theta, cur, coef)
+        for b in range(steps_theta.shape[0]):
+            steps_theta[b] = step_theta * delta
+        apply_trace_outer(theta, z_theta, steps_theta)
+    if entropy > 0.0:
+        softmax_entropy_gradient(probs, tau, coef)
+        add_outer_at(theta, cur, step_theta * entropy, coef)
+    return rbar
+
+
+@njit(cache=True)
+def softmax_step(
+    obs, tc, reward, rbar_box, idx, idx_next, w, theta, z_w, z_theta, probs, coef,
+    steps_theta, action, settings, u,
+):
+    """Finish a step given S' = ``obs`` and R, then draw the next action with ``u``.
+
+    Tile-codes ``obs`` (``tc`` is :meth:`TileCoder.kernel_args`), applies
+    :func:`softmax_learn` (R-bar in ``rbar_box[0]``), moves the features of
+    S' into ``idx`` and returns the next action from :func:`softmax_act`,
+    or -1 if the TD error was non-finite (then nothing was changed).
+    ``settings`` is float64 ``(step_w, step_theta, alpha_rbar, tau, lambda_w,
+    lambda_theta, entropy)``: one array rather than seven arguments, because
+    each argument of a jitted call costs time on every step.
+    """
+    tile_indices(obs, *tc, idx_next)
+    tau = settings[3]
+    rbar = softmax_learn(
+        reward, rbar_box[0], idx, idx_next, w, theta, z_w, z_theta, probs, action, coef,
+        steps_theta, settings[0], settings[1], settings[2], tau, settings[4], settings[5],
+        settings[6],
+    )
+    if not math.isfinite(rbar):
+        return -1
+    rbar_box[0] = rbar
+    idx[:] = idx_next
+    return softmax_act(theta, idx, tau, probs, u)
+
+
+@njit(cache=True)
+def gaussian_act(theta, idx, sigma_min, z, policy):
+    """``A ~ N(mu(S), sigma(S)^2)`` as ``mu + sigma * z`` (``z`` a standard normal draw).
+
+    Writes ``(A, mu, h_sigma, sigma)`` into ``policy``; returns False if the
+    policy is non-finite (the fused loop then stops before drawing).
+    """
+    mu, h_sigma, sigma = gaussian_parameters(theta, idx, sigma_min)
+    if not (math.isfinite(mu) and math.isfinite(sigma) and sigma > 0.0):
+        return False
+    policy[0] = mu + sigma * z
+    policy[1] = mu
+    policy[2] = h_sigma
+    policy[3] = sigma
+    return True
+
+
+@njit(cache=True)
+def gaussian_learn(
+    reward, rbar, cur, nxt, w, theta, z_w, z_theta, coef, steps_theta,
+    action, mu, h_sigma, sigma, step_w, step_mu, step_sigma, alpha_rbar,
+    lambda_w, lambda_theta, scale_mean_gradient, entropy,
+):
+    """One update of the Gaussian actor-critic; returns the new R-bar.
+
+    ``action`` is the unclipped sample whose score is used and ``mu``,
+    ``h_sigma``, ``sigma`` the policy it came from; ``theta[:, 0]`` /
+    ``theta[:, 1]`` are the mean's and log-sigma's weights.  Non-finite TD
+    error: nothing changed, a non-finite value returned.  Otherwise as the
+    body of :func:`avgreward.loop.gaussian_chunk`.
+    """
+    delta = reward - rbar + linear_value(w, nxt) - linear_value(w, cur)
+    if not math.isfinite(delta):
+        return delta
+    rbar += alpha_rbar * delta
+
+    critic_update(w, z_w, lambda_w, cur, step_w * delta)
+
+    g_mu, g_sigma = gaussian_score(action, mu, h_sigma, sigma, scale_mean_gradient)
+    coef[0] = g_mu
+    coef[1] = g_sigma
+    if lambda_theta == 0.0:
+        coef[0] *= step_mu * delta
+        coef[1] *= step_sigma * delta
+        add_outer_at(theta, cur, 1.0, coef)
+    else:
+        accumulate_trace_outer(z_theta, lambda_theta, cur, coef)
+        steps_theta[0] = step_mu * delta
+        steps_theta[1] = step_sigma * delta
+        apply_trace_outer(theta, z_theta, steps_theta)
+    if entropy > 0.0:
+        # H = ln sigma + const, so grad H = exp(h_sigma) / sigma * x(s).
+        coef[0] = 0.0
+        coef[1] = step_sigma * entropy * math.exp(h_sigma) / sigma
+        add_outer_at(theta, cur, 1.0, coef)
+    return rbar
+
+
+@njit(cache=True)
+def gaussian_step(
+    obs, tc, reward, rbar_box, idx, idx_next, w, theta, z_w, z_theta, coef, steps_theta,
+    policy, settings, z,
+):
+    """Finish a step given S' = ``obs`` and R, then draw the next action into ``policy``.
+
+    ``policy`` holds ``(A, mu, h_sigma, sigma)`` of this step on entry (from
+    :func:`gaussian_act`) and of the next step, drawn with the standard
+    normal ``z``, on return.  ``settings`` is float64 ``(step_w, step_mu,
+    step_sigma, alpha_rbar, lambda_w, lambda_theta, scale_mean_gradient (0 or
+    1), sigma_min, entropy)``.  Returns ``OK`` (0), ``TD_NOT_FINITE`` (1:
+    nothing changed) or ``POLICY_NOT_FINITE`` (2: this step was applied, the
+    next cannot start).
+    """
+    tile_indices(obs, *tc, idx_next)
+    rbar = gaussian_learn(
+        reward, rbar_box[0], idx, idx_next, w, theta, z_w, z_theta, coef, steps_theta,
+        policy[0], policy[1], policy[2], policy[3], settings[0], settings[1], settings[2],
+        settings[3], settings[4], settings[5], settings[6] != 0.0, settings[8],
+    )
+    if not math.isfinite(rbar):
+        return 1
+    rbar_box[0] = rbar
+    idx[:] = idx_next
+    if not gaussian_act(theta, idx, settings[7], z, policy):
+        return 2
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Python side: validation and the loop over env.step.
+
+
+class GoalBonus(gymnasium.Wrapper):
+    """Add ``bonus`` to the reward of a step that terminates an episode.
+
+    In the continuing view an episodic task whose reward is the same on
+    every step has the same reward rate under every policy: MountainCar-v0
+    pays -1 per step, goal or not, so its reward rate is -1 whatever the
+    car does.  With the bonus the reward rate is ``-1 + bonus * (goals per
+    step)``: maximizing it is reaching the goal in as few steps as possible,
+    the episodic task's aim.
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+    bonus : float, default 1.0
+
+    Examples
+    --------
+    >>> import gymnasium
+    >>> env = GoalBonus(gymnasium.make("MountainCar-v0", max_episode_steps=-1))
+    """
+
+    def __init__(self, env, bonus: float = 1.0):
+        super().__init__(env)
+        self.bonus = float(bonus)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated:
+            reward = reward + self.bonus
+        return obs, reward, terminated, truncated, info
+
+
+def _env_name(env):
+    spec = getattr(env, "spec", None)
+    if spec is not None and getattr(spec, "id", None):
+        return spec.id
+    return type(getattr(env, "unwrapped", env)).__name__
+
+
+def _make_env(env):
+    """``env`` itself if it is a ``gymnasium.Env``, else ``gymnasium.make(env)``.
+
+    Returns ``(env, owned)``; ``owned`` says whether we made it (and close it).
+    """
+    if isinstance(env, gymnasium.Env):
+        return env, False
+    if isinstance(env, str):
+        try:
+            return gymnasium.make(env), True
+        except (gymnasium.error.Error, ImportError, AttributeError) as error:
+            raise ValueError(
+                f"env {env!r} is neither one of this package's environments nor a "
+                f"gymnasium id that can be made: {error}"
+            ) from error
+    raise ValueError(f"env must be a gymnasium id or a gymnasium.Env instance, got {env!r}")
+
+
+def default_tile_coder(low, high) -> TileCoder:
+    """The features of an environment that is not ours: tile coding of a box.
+
+    8 tiles per dimension and the smallest power of two of tilings that is
+    at least ``max(8, 4 * n_dims)`` (tiles3's rule of thumb; 8 tilings of
+    8 x 8 for two dimensions, Sutton & Barto's choice for the mountain car).
+    No dimension is wrapped.
+
+    Parameters
+    ----------
+    low, high : array_like of float, shape (n_dims,)
+        Finite bounds of the observation, ``low < high``.
+
+    Raises
+    ------
+    ValueError
+        If the bounds are not finite and ordered, or the coder would have
+        more than 2**24 features (too many dimensions: pass ``features``).
+    """
+    low = np.asarray(low, dtype=np.float64).reshape(-1)
+    high = np.asarray(high, dtype=np.float64).reshape(-1)
+    n_dims = low.size
+    tilings = 1 << max(3, math.ceil(math.log2(4 * n_dims)))
+    if tilings * 9**n_dims > _MAX_DEFAULT_FEATURES:
+        raise ValueError(
+            f"features: the default tile coder of a {n_dims}-dimensional observation would "
+            f"have {tilings * 9**n_dims} features; pass features=TileCoder(...) with fewer "
+            "tiles or over fewer dimensions"
+        )
+    return TileCoder(low=tuple(low), high=tuple(high), tiles=(8,) * n_dims, tilings=tilings)
+
+
+def _bounds(bounds, n_dims):
+    try:
+        low, high = bounds
+        low = np.broadcast_to(np.asarray(low, dtype=np.float64), (n_dims,))
+        high = np.broadcast_to(np.asarray(high, dtype=np.float64), (n_dims,))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"bounds must be (low, high), each a number or {n_dims} numbers (one per "
+            f"observation dimension), got {bounds!r}"
+        ) from None
+    if not (np.isfinite(low).all() and np.isfinite(high).all() and (low < high).all()):
+        raise ValueError(
+            f"bounds must be finite with low < high in every dimension, got {bounds!r}"
+        )
+    return low, high
+
+
+def _features(env_name, observation_space, features, bounds):
+    n_dims = observation_space.shape[0]
+    if features is not None and bounds is not None:
+        raise ValueError(
+            "give features or bounds, not both (bounds only build the default features)"
+        )
+    if features is None:
+        if bounds is not None:
+            low, high = _bounds(bounds, n_dims)
+        else:
+            low = np.asarray(observation_space.low, dtype=np.float64)
+            high = np.asarray(observation_space.high, dtype=np.float64)
+            if not (np.isfinite(low).all() and np.isfinite(high).all()):
+                raise ValueError(
+                    f"env {env_name}'s observation space has infinite bounds ({low} to {high}): "
+                    "pass features=TileCoder(...) or bounds=(low, high) for the tile coding"
+                )
+        features = default_tile_coder(low, high)
+    elif not isinstance(features, TileCoder):
+        raise ValueError(f"features must be a TileCoder (see avgreward.features), got {features!r}")
+    if features.n_dims != n_dims:
+        raise ValueError(
+            f"features has {features.n_dims} dimension(s) but {env_name}'s observation has {n_dims}"
+        )
+    return features
+
+
+def _observation(obs, n_dims, env_name):
+    x = np.asarray(obs, dtype=np.float64)
+    if x.shape != (n_dims,):
+        raise ValueError(
+            f"env {env_name} returned an observation of shape {x.shape}, not ({n_dims},)"
+        )
+    return x
+
+
+def train_stepwise(
+    env,
+    agent,
+    steps: int,
+    seed: int,
+    features: TileCoder | None = None,
+    *,
+    bounds=None,
+    record_actions: bool = False,
+    rbar_every: int | None = None,
+    chunk_steps: int | None = None,
+    callback=None,
+):
+    """Run the actor-critic on a gymnasium environment stepped from Python.
+
+    :func:`avgreward.train` calls this for any environment that is not one
+    of this package's; it also runs ours (slowly), which is how the tests
+    check it against the fused loop.  Arguments and result as
+    :func:`avgreward.train`, plus:
+
+    Parameters
+    ----------
+    env : str or gymnasium.Env
+        A gymnasium id (made without rendering, closed at the end) or an
+        instance (reset with ``seed``, left open).  The observation space
+        must be a 1-D ``Box``; the action space ``Discrete`` (softmax agent)
+        or a ``Box`` of shape (1,) or () (Gaussian agent; the sample is
+        clipped to the box for the environment, the score uses the sample).
+    features : TileCoder, optional
+        Feature map over the observation.  Default: :func:`default_tile_coder`
+        over ``bounds``, or over the observation space's bounds if they are
+        finite.
+    bounds : (low, high), optional
+        Bounds of the observation for the default tile coder.
+
+    Returns
+    -------
+    Result
+        ``env_id`` is the env's spec id (or class name).  ``info`` holds
+        ``"terminations"`` and ``"truncations"``: int64 arrays of the
+        (0-based) steps at which an episode ended that way.  With a
+        softmax agent ``actions`` are 0-based indices (the env got
+        ``action_space.start + index``); with a Gaussian one, the unclipped
+        samples.
+    """
+    from avgreward.training import _check_int
+
+    steps = _check_int("steps", steps, 1)
+    seed = _check_int("seed", seed, 0)
+    env, owned = _make_env(env)
+    try:
+        return _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
+                    chunk_steps, callback)
+    finally:
+        if owned:
+            env.close()
+
+
+def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, chunk_steps,
+         callback):
+    from avgreward.training import _check_run_options, _RunArrays
+
+    name = _env_name(env)
+    obs_space = env.observation_space
+    if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1
+            and obs_space.shape[0] >= 1):
+        raise ValueError(
+            f"env {name} must have a 1-D Box observation space (tile coding needs real "
+            f"numbers), got {obs_space}"
+        )
+    act_space = env.action_space
+    if isinstance(agent, SoftmaxActorCritic):
+        if not isinstance(act_space, spaces.Discrete):
+            raise ValueError(
+                f"agent: SoftmaxActorCritic needs a Discrete action space, but {name} has "
+                f"{act_space}; use GaussianActorCritic for a 1-D Box"
+            )
+        n_columns = int(act_space.n)
+        action_start = int(act_space.start)
+    elif isinstance(agent, GaussianActorCritic):
+        if not (isinstance(act_space, spaces.Box) and act_space.shape in ((), (1,))):
+            raise ValueError(
+                f"agent: GaussianActorCritic needs a Box action space with one dimension, "
+                f"but {name} has {act_space}"
+                + ("; use SoftmaxActorCritic" if isinstance(act_space, spaces.Discrete) else "")
+            )
+        n_columns = 2
+        act_low = float(np.asarray(act_space.low).reshape(-1)[0])
+        act_high = float(np.asarray(act_space.high).reshape(-1)[0])
+        act_shape, act_dtype = act_space.shape, act_space.dtype
+    else:
+        raise ValueError(
+            f"agent must be a SoftmaxActorCritic or GaussianActorCritic, got {agent!r}"
+        )
+    features = _features(name, obs_space, features, bounds)
+    rbar_every, chunk_steps = _check_run_options(steps, rbar_every, chunk_steps, callback)
+
+    run = _RunArrays(name, agent, seed, features, n_columns, steps, record_actions, rbar_every)
+    rng = np.random.default_rng(seed)
+    n_dims = obs_space.shape[0]
+    tc = features.kernel_args()
+    k = features.n_active
+    softmax = isinstance(agent, SoftmaxActorCritic)
+
+    idx = np.empty(k, dtype=np.int64)
+    idx_next = np.empty_like(idx)
+    w, theta, z_w, z_theta = run.w, run.theta, run.z_w, run.z_theta
+    probs, coef, steps_theta, rbar_box = run.probs, run.coef, run.steps_theta, run.rbar_box
+    rewards, actions, rbar_trace = run.rewards, run.actions, run.rbar_trace
+    policy = np.zeros(4)
+    terminations, truncations = [], []
+    # The same floats the fused loop divides by k.
+    step_w = agent.alpha_w / k
+
+    def ends(done):
+        return {"terminations": np.array([t for t in terminations if t < done], dtype=np.int64),
+                "truncations": np.array([t for t in truncations if t < done], dtype=np.int64)}
+
+    def diverged(step):
+        return run.diverged(step, ends(step))
+
+    # One draw per step from the run's generator, taken in blocks: a block of
+    # rng.random(n) (or standard_normal(n)) is the same numbers as n single
+    # draws, and passing a Generator into a jitted function costs ~15 us a call.
+    draw = rng.random if softmax else rng.standard_normal
+    block = min(steps + 1, _NOISE_BLOCK)
+    noise = draw(block)
+    if softmax:
+        settings = np.array([step_w, agent.alpha_theta / k, agent.alpha_rbar, agent.tau,
+                             agent.lambda_w, agent.lambda_theta, agent.entropy])
+    else:
+        settings = np.array([step_w, agent.alpha_mu / k, agent.alpha_sigma / k,
+                             agent.alpha_rbar, agent.lambda_w, agent.lambda_theta,
+                             float(agent.scale_mean_gradient), agent.sigma_min, agent.entropy])
+
+    obs, _ = env.reset(seed=seed)
+    tile_indices(_observation(obs, n_dims, name), *tc, idx)
+    if softmax:
+        action = softmax_act(theta, idx, agent.tau, probs, noise[0])
+    elif not gaussian_act(theta, idx, agent.sigma_min, noise[0], policy):
+        raise diverged(0)
+    env_step, env_reset = env.step, env.reset
+    j = 1  # next unused draw in noise
+    for t in range(steps):
+        if softmax:
+            obs, reward, terminated, truncated, _ = env_step(action_start + action)
+        else:
+            a = min(max(policy[0], act_low), act_high)
+            obs, reward, terminated, truncated, _ = env_step(np.full(act_shape, a, act_dtype))
+        if terminated or truncated:
+            (terminations if terminated else truncations).append(t)
+            obs, _ = env_reset()
+        x = _observation(obs, n_dims, name)
+        reward = float(reward)
+        if j == block:
+            noise = draw(block)
+            j = 0
+        if softmax:
+            taken = action
+            action = softmax_step(
+                x, tc, reward, rbar_box, idx, idx_next, w, theta, z_w, z_theta, probs, coef,
+                steps_theta, action, settings, noise[j],
+            )
+            if action < 0:
+                raise diverged(t)
+        else:
+            taken = policy[0]
+            status = gaussian_step(
+                x, tc, reward, rbar_box, idx, idx_next, w, theta, z_w, z_theta, coef,
+                steps_theta, policy, settings, noise[j],
+            )
+            if status == TD_NOT_FINITE:
+                raise diverged(t)
+        j += 1
+        rewards[t] = reward
+        if record_actions:
+            actions[t] = taken
+        if (t + 1) % rbar_every == 0:
+            rbar_trace[(t + 1) // rbar_every - 1] = rbar_box[0]
+        if not softmax and status == POLICY_NOT_FINITE and t + 1 < steps:
+            raise diverged(t + 1)
+        if callback is not None and ((t + 1) % chunk_steps == 0 or t + 1 == steps):
+            callback(t + 1, steps)
+    return run.result(steps, ends(steps))

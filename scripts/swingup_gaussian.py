@@ -1,0 +1,103 @@
+"""Pendulum swing-up with a continuous torque: the Gaussian actor-critic over 30 seeds.
+
+GaussianActorCritic.pendulum_default(): critic 2^0, mean 2^-4, sigma 2^-6,
+R-bar 2^-6, the mean's gradient scaled by sigma^2, on the same 32 x 8 x 8
+tile coder as the softmax actor.  Prints the reward rate reached and
+writes, into --out:
+
+  experiment.json, runs/          the runs (run again to resume or reuse them)
+  learning_curve.png              reward per step, mean over seeds, 95% band
+  exponential_average.png         bias-corrected exponential average of reward
+  policy_map.png                  one seed's policy: mean torque and sigma
+  value_map.png                   that seed's critic
+  swingup.gif                     that seed's policy swinging the pendulum up
+
+  python scripts/swingup_gaussian.py                          # 30 seeds x 200,000 steps
+  python scripts/swingup_gaussian.py --seeds 2 --steps 3000   # a quick check
+"""
+
+import argparse
+import time
+from dataclasses import dataclass
+
+import avgreward
+from avgreward.animation import animate_policy, rollout
+from avgreward.experiment import run_experiment
+from avgreward.plotting import (
+    exponential_average_curve,
+    learning_curve,
+    policy_map,
+    save_figure,
+    value_map,
+)
+from avgreward.stats import mean_confidence_interval
+
+ENV = "avgreward/PendulumSwingUpContinuous-v0"
+
+
+@dataclass
+class Args:
+    seeds: int = 30
+    steps: int = 200_000
+    out: str = "results/swingup_gaussian"
+    workers: int | None = None
+    gif_steps: int = 600
+    new: bool = False
+
+
+def parse_args() -> Args:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=Args.seeds, help="number of seeds (runs)")
+    parser.add_argument("--steps", type=int, default=Args.steps, help="steps per run")
+    parser.add_argument("--out", default=Args.out, help="directory for the runs and figures")
+    parser.add_argument("--workers", type=int, default=Args.workers,
+                        help="worker processes (default: all cores)")
+    parser.add_argument("--gif-steps", type=int, default=Args.gif_steps,
+                        help="steps shown in the GIF")
+    parser.add_argument("--new", action="store_true",
+                        help="use a fresh directory if --out holds an experiment")
+    return Args(**vars(parser.parse_args()))
+
+
+def main():
+    args = parse_args()
+    agent = avgreward.GaussianActorCritic.pendulum_default()
+    print(f"{agent}\ntraining {args.seeds} seeds x {args.steps:,} steps on {ENV} ...")
+    started = time.perf_counter()
+    experiment = run_experiment(args.out, ENV, agent, args.seeds, args.steps,
+                                workers=args.workers, new=args.new)
+    out = experiment.path
+    print(f"results in {out}/ ({experiment.summary()}, {time.perf_counter() - started:.1f} s)")
+
+    final = experiment.final_performance(0, fraction=0.1)
+    if final.size == 0:
+        raise SystemExit("every run failed: nothing to plot")
+    mean, low, high = mean_confidence_interval(final)
+    print(f"reward rate over the last 10% of steps: {mean:.4f} "
+          f"(95% CI {low:.4f} .. {high:.4f}, {final.size} seeds; best possible 0)")
+
+    rewards, steps = experiment.rewards(0), experiment.bin_steps
+    title = f"Pendulum swing-up, Gaussian actor-critic ({final.size} seeds)"
+    print("learning curve:", save_figure(
+        learning_curve(rewards, steps=steps, title=title), out / "learning_curve.png"))
+    print("exponential average:", save_figure(
+        exponential_average_curve(rewards, steps=steps, title=title),
+        out / "exponential_average.png"))
+
+    # One trained agent, from hanging down: its path over the maps, and a GIF.
+    seed = experiment.finished_seeds(0)[0]
+    result = experiment.result(0, seed)
+    path = rollout(result, args.gif_steps, seed=0).observations
+    print("policy map:", save_figure(
+        policy_map(result, trajectory=path, title=f"Learned Gaussian policy (seed {seed})"),
+        out / "policy_map.png"))
+    print("value map:", save_figure(
+        value_map(result, trajectory=path, title=f"Learned differential values (seed {seed})"),
+        out / "value_map.png"))
+    print("animation:", animate_policy(result, out / "swingup.gif", steps=args.gif_steps,
+                                       every=3, seed=0, size=240))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""The experiment runner: determinism across workers, storage, resume, failures, interruption."""
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import avgreward
+from avgreward import SoftmaxActorCritic
+from avgreward.experiment import load_experiment, run_experiment
+
+PENDULUM = "avgreward/PendulumSwingUp-v0"
+LOOP = "avgreward/LoopMDP-v0"
+LOOP_AGENT = SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
+# Diverges within a few hundred steps of the loop MDP.
+DIVERGING = SoftmaxActorCritic(alpha_w=256.0, alpha_theta=16.0, alpha_rbar=1.0)
+
+
+def _arrays(path):
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def _digests(directory):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(directory, "runs").glob("*.*"))}
+
+
+def _assert_no_partial_files(directory):
+    runs = Path(directory, "runs")
+    assert not list(Path(directory).rglob("*.tmp"))
+    assert ({p.stem for p in runs.glob("*.npz")} == {p.stem for p in runs.glob("*.json")})
+
+
+def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
+    agents = [SoftmaxActorCritic.pendulum_reference(),
+              SoftmaxActorCritic.pendulum_reference(alpha_theta=2.0**-4)]
+    one = run_experiment(tmp_path / "one", PENDULUM, agents, 3, 2_000, workers=1, bin_size=1)
+    two = run_experiment(tmp_path / "two", PENDULUM, agents, 3, 2_000, workers=2, bin_size=1)
+    assert len(one.runs) == len(two.runs) == 6
+    assert all(r.status == "ok" for r in one.runs + two.runs)
+    for a, b in zip(one.runs, two.runs):
+        assert (a.agent_index, a.seed) == (b.agent_index, b.seed)
+        arrays_a, arrays_b = _arrays(a.path), _arrays(b.path)
+        assert arrays_a.keys() == arrays_b.keys() >= {"rewards", "rbar", "w", "theta"}
+        for name in arrays_a:
+            assert arrays_a[name].dtype == arrays_b[name].dtype
+            assert arrays_a[name].tobytes() == arrays_b[name].tobytes(), name
+    # And they are the runs train() gives: settings and seed determine everything.
+    direct = avgreward.train(PENDULUM, agents[1], 2_000, seed=2)
+    stored = two.result(1, 2)
+    assert np.array_equal(stored.rewards, direct.rewards)
+    assert stored.rewards.dtype == np.float32
+    assert np.array_equal(stored.weights["theta"], direct.weights["theta"])
+    assert np.array_equal(stored.rbar, direct.rbar)
+    assert stored.final_rbar == direct.final_rbar
+    assert np.allclose(stored.policy([0.3, -1.0]), direct.policy([0.3, -1.0]), rtol=0, atol=0)
+    # The runs differ between seeds and settings (the comparison above means something).
+    assert not np.array_equal(one.rewards(0)[0], one.rewards(0)[1])
+    assert not np.array_equal(one.rewards(0), one.rewards(1))
+
+
+def test_rewards_are_stored_as_bin_means(tmp_path):
+    steps, bin_size = 2_000, 30  # 66 full bins and a last bin of 20 steps
+    exp = run_experiment(tmp_path / "e", LOOP, LOOP_AGENT, [4, 7], steps, workers=1,
+                         bin_size=bin_size)
+    assert exp.seeds == [4, 7] and exp.bin_size == bin_size
+    assert exp.bin_steps.tolist() == [*range(30, 1981, 30), 2000]
+    rewards = exp.rewards(0)
+    assert rewards.shape == (2, 67)
+    for row, seed in zip(rewards, exp.finished_seeds(0)):
+        per_step = avgreward.train(LOOP, LOOP_AGENT, steps, seed=seed).rewards.astype(np.float64)
+        expected = [per_step[k:k + bin_size].mean() for k in range(0, steps, bin_size)]
+        assert np.allclose(row, expected, rtol=0, atol=1e-12)
+    result = exp.result(0, 7)
+    assert result.info["bin_size"] == bin_size and result.rewards.shape == (67,)
+    # The default keeps at most 10,000 bins per run.
+    default = run_experiment(tmp_path / "d", LOOP, LOOP_AGENT, 1, 25_000, workers=1)
+    assert default.bin_size == 3 and default.rewards(0).shape == (1, 8_334)
+
+
+def test_final_performance_is_the_mean_over_the_last_steps(tmp_path):
+    exp = run_experiment(tmp_path / "e", LOOP, LOOP_AGENT, 2, 2_000, workers=1, bin_size=100)
+    perf = exp.final_performance(0, 0.1)
+    for value, seed in zip(perf, exp.seeds):
+        run = avgreward.train(LOOP, LOOP_AGENT, 2_000, seed=seed)
+        assert value == pytest.approx(run.mean_reward(1_800), abs=1e-12)
+    assert exp.final_performance(0, 1.0) == pytest.approx(
+        [avgreward.train(LOOP, LOOP_AGENT, 2_000, seed=s).mean_reward() for s in exp.seeds],
+        abs=1e-12)
+
+
+def test_experiment_files_record_settings_and_versions(tmp_path):
+    exp = run_experiment(tmp_path / "e", LOOP, [LOOP_AGENT, LOOP_AGENT.replace(tau=0.5)], 1,
+                         500, workers=1)
+    config = json.loads((exp.path / "experiment.json").read_text())
+    assert config["env"] == LOOP and config["steps"] == 500 and config["seeds"] == [0]
+    assert config["agents"][1] == LOOP_AGENT.replace(tau=0.5).to_dict()
+    assert {"numpy", "numba", "gymnasium", "matplotlib", "python", "avgreward"} <= set(
+        config["versions"])
+    record = json.loads((exp.path / "runs" / "a001-s0000.json").read_text())
+    assert record["status"] == "ok" and record["seed"] == 0 and record["agent"]["tau"] == 0.5
+    assert record["wall_time"] > 0 and record["versions"]["numpy"] == np.__version__
+    assert exp.label(0) == "tau=1" and exp.label(1) == "tau=2^-1"
+    assert exp.varying() == ["tau"]
+
+
+def test_resume_runs_only_what_is_missing_and_refuses_other_settings(tmp_path, caplog):
+    out = tmp_path / "exp"
+    run_experiment(out, LOOP, LOOP_AGENT, 2, 1_000, workers=1)
+    before = _digests(out)
+    # Adding seeds is not a settings change: only the new seeds run.
+    exp = run_experiment(out, LOOP, LOOP_AGENT, 3, 1_000, workers=1)
+    after = _digests(out)
+    assert exp.seeds == [0, 1, 2] and len(exp.runs) == 3
+    assert {k: after[k] for k in before} == before
+    assert set(after) - set(before) == {"a000-s0002.npz", "a000-s0002.json"}
+    # Asking for fewer seeds keeps (and reports) all of them.
+    assert run_experiment(out, LOOP, LOOP_AGENT, 1, 1_000, workers=1).seeds == [0, 1, 2]
+    assert _digests(out) == after
+
+    with pytest.raises(ValueError, match=r"steps 1000 -> 2000.*new=True"):
+        run_experiment(out, LOOP, LOOP_AGENT, 3, 2_000, workers=1)
+    with pytest.raises(ValueError, match=r"agent 0: alpha_theta 0.1 -> 0.2"):
+        run_experiment(out, LOOP, LOOP_AGENT.replace(alpha_theta=0.2), 3, 1_000, workers=1)
+    with pytest.raises(ValueError, match=r"agents: 1 -> 2 settings"):
+        run_experiment(out, LOOP, [LOOP_AGENT, LOOP_AGENT.replace(tau=2.0)], 3, 1_000)
+    with pytest.raises(ValueError, match=r"bin_size 1 -> 10"):
+        run_experiment(out, LOOP, LOOP_AGENT, 3, 1_000, bin_size=10)
+    with pytest.raises(ValueError, match=r"env 'avgreward/LoopMDP-v0' -> "):
+        run_experiment(out, "avgreward/AliasedGridworld-v0", LOOP_AGENT, 3, 1_000)
+    assert _digests(out) == after  # refused: nothing touched
+
+    with caplog.at_level(logging.WARNING, logger="avgreward.experiment"):
+        fresh = run_experiment(out, LOOP, LOOP_AGENT, 1, 2_000, workers=1, new=True)
+    assert fresh.path == tmp_path / "exp-2" and fresh.steps == 2_000
+    assert "exp-2" in caplog.text
+    again = run_experiment(out, LOOP, LOOP_AGENT, 1, 1_000, workers=1, new=True)
+    assert again.path == tmp_path / "exp-3"
+    assert _digests(out) == after
+
+
+def test_a_diverging_run_is_recorded_as_failed_and_the_others_go_on(tmp_path):
+    out = tmp_path / "exp"
+    exp = run_experiment(out, LOOP, [LOOP_AGENT, DIVERGING], 2, 2_000, workers=2)
+    assert [(r.agent_index, r.status) for r in exp.runs] == [
+        (0, "ok"), (0, "ok"), (1, "failed"), (1, "failed")]
+    failed = exp.failed[0]
+    assert failed.failure == "divergence" and "diverged at step" in failed.error
+    assert 0 < failed.steps_done < 2_000
+    assert "2 failed (2 diverged)" in exp.summary()
+    assert exp.rewards(1).shape == (0, 2_000) and exp.final_performance(1).size == 0
+    partial = exp.result(1, 0)  # its arrays up to the divergence are kept
+    assert partial.steps == failed.steps_done and partial.info["status"] == "failed"
+    assert partial.rewards.shape == (failed.steps_done,)
+
+    # Divergence is determined by settings and seed: a rerun keeps it.
+    before = _digests(out)
+    run_experiment(out, LOOP, [LOOP_AGENT, DIVERGING], 2, 2_000, workers=1)
+    assert _digests(out) == before
+    # A run that failed for another reason (here: made up) is run again.
+    record_path = out / "runs" / "a000-s0001.json"
+    record = json.loads(record_path.read_text())
+    record.update(status="failed", failure="error", error="MemoryError: made up")
+    record_path.write_text(json.dumps(record))
+    again = run_experiment(out, LOOP, [LOOP_AGENT, DIVERGING], 2, 2_000, workers=1)
+    assert again.run(0, 1).status == "ok"
+    assert json.loads(record_path.read_text())["status"] == "ok"  # rewritten
+
+
+def test_progress_bars_only_when_asked_or_in_a_terminal(tmp_path, capsys):
+    run_experiment(tmp_path / "a", LOOP, LOOP_AGENT, 2, 500, workers=1)
+    assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest
+    run_experiment(tmp_path / "b", LOOP, LOOP_AGENT, 2, 500, workers=1, progress=True)
+    err = capsys.readouterr().err
+    assert "runs" in err and "steps" in err
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(env="nope"), "not one of this package's environments"),
+    (dict(agents=[]), "agents is empty"),
+    (dict(agents=[LOOP_AGENT, LOOP_AGENT]), "agents 0 and 1 are the same"),
+    (dict(agents=avgreward.GaussianActorCritic.pendulum_default()), "use SoftmaxActorCritic"),
+    (dict(seeds=[1, 1]), "repeated"),
+    (dict(seeds=0), "seeds must be"),
+    (dict(steps=0), "steps must be"),
+    (dict(bin_size=5_000), "bin_size"),
+    (dict(workers=0), "workers must be"),
+])
+def test_invalid_arguments_raise_value_error(tmp_path, bad, message):
+    kwargs = dict(env=LOOP, agents=LOOP_AGENT, seeds=1, steps=1_000)
+    kwargs.update(bad)
+    with pytest.raises(ValueError, match=message):
+        run_experiment(tmp_path / "x", kwargs.pop("env"), kwargs.pop("agents"),
+                       kwargs.pop("seeds"), kwargs.pop("steps"), **kwargs)
+    assert not (tmp_path / "x").exists()
+
+
+def test_load_experiment_of_a_plain_directory_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="not an experiment directory"):
+        load_experiment(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="non-empty directory"):
+        run_experiment(tmp_path, LOOP, LOOP_AGENT, 1, 100)
+
+
+# A script with no `if __name__ == "__main__"` guard: the runner must not
+# re-run it in its workers.
+_SCRIPT = """
+import sys
+from avgreward import SoftmaxActorCritic
+from avgreward.experiment import run_experiment
+run_experiment(sys.argv[1], "avgreward/PendulumSwingUp-v0",
+               SoftmaxActorCritic.pendulum_reference(), {seeds}, {steps}, workers={workers})
+"""
+
+
+@pytest.mark.parametrize("sig, workers", [(signal.SIGTERM, 2), (signal.SIGINT, 2),
+                                          (signal.SIGINT, 1)],
+                         ids=["SIGTERM-2-workers", "SIGINT-2-workers", "SIGINT-in-process"])
+def test_an_interrupted_experiment_leaves_no_partial_file_and_resumes(tmp_path, sig, workers):
+    """Termination and Ctrl-C (SIGINT) of the worker pool, and Ctrl-C of a 1-worker run."""
+    seeds, steps = 8, 150_000
+    out = tmp_path / "exp"
+    script = tmp_path / "experiment_script.py"
+    script.write_text(_SCRIPT.format(seeds=seeds, steps=steps, workers=workers))
+    process = subprocess.Popen([sys.executable, str(script), str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("runs/*.json"))) < 2:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no run finished in 120 s"
+            time.sleep(0.02)
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode != 0 and "KeyboardInterrupt" in stderr
+    _assert_no_partial_files(out)
+    finished = _digests(out)
+    n_finished = len(finished) // 2
+    assert 2 <= n_finished < seeds, "the experiment was not interrupted part-way"
+    for npz in out.glob("runs/*.npz"):
+        assert _arrays(npz)["rewards"].shape == (10_000,)
+    # No worker outlives the interrupted experiment and writes later.
+    time.sleep(0.3)
+    assert _digests(out) == finished
+
+    exp = run_experiment(out, PENDULUM, SoftmaxActorCritic.pendulum_reference(), seeds, steps,
+                         workers=1)
+    assert len(exp.runs) == seeds and all(r.status == "ok" for r in exp.runs)
+    after = _digests(out)
+    assert {k: after[k] for k in finished} == finished
+    _assert_no_partial_files(out)
+
+
+def _worker_pids():
+    """This process's spawned worker processes (Linux /proc)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and b"spawn_main" in cmdline:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds workers in /proc")
+def test_a_killed_worker_fails_its_run_only_and_the_run_is_retried(tmp_path):
+    out = tmp_path / "exp"
+    agent = SoftmaxActorCritic.pendulum_reference()
+    killed = []
+
+    def kill_a_worker_mid_run():
+        deadline = time.monotonic() + 120
+        while not list(out.glob("runs/*.json")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        pids = _worker_pids()
+        if pids:
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+
+    import threading
+
+    killer = threading.Thread(target=kill_a_worker_mid_run)
+    killer.start()
+    exp = run_experiment(out, PENDULUM, agent, 6, 150_000, workers=2)
+    killer.join()
+    assert killed
+    assert len(exp.runs) == 6 and len(exp.failed) == 1
+    failed = exp.failed[0]
+    assert failed.failure == "error" and "worker process died (exit code -9)" in failed.error
+    _assert_no_partial_files(out)
+    again = run_experiment(out, PENDULUM, agent, 6, 150_000, workers=1)
+    assert not again.failed and len(again.runs) == 6
