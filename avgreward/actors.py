@@ -1,8 +1,9 @@
 """Jitted policy kernels: softmax (temperature tau) and Gaussian (linear mean, exp-linear sigma).
 
 All kernels work on the active indices ``idx`` of a binary feature vector
-``x(s)``: a linear function ``theta . x(s)`` is the sum of the active rows.
-Weights are laid out ``theta[feature, action]`` (softmax) and
+``x(s)``: a linear function ``theta . x(s)`` is the sum of the active rows,
+taken in the package's summation order (:mod:`avgreward.critic`; ``theta``
+C-contiguous).  Weights are laid out ``theta[feature, action]`` (softmax) and
 ``theta[feature, 0] = theta_mu``, ``theta[feature, 1] = theta_sigma``
 (Gaussian), so that one active feature's weights sit side by side in memory.
 
@@ -16,8 +17,11 @@ import math
 import numpy as np
 from numba import njit
 
+from avgreward.critic import column_value
+
 __all__ = [
     "softmax_probabilities",
+    "softmax_of_preferences",
     "sample_discrete",
     "softmax_log_prob",
     "softmax_score",
@@ -28,33 +32,42 @@ __all__ = [
 ]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", forceinline=True)
 def softmax_probabilities(theta, idx, tau, probs):
     """Write ``pi(.|s)`` into ``probs`` for preferences ``h(s, a) = theta[idx, a].sum()``.
 
     Subtracts the largest preference before exponentiating so that large
     preferences cannot overflow.
     """
+    for a in range(probs.shape[0]):
+        probs[a] = column_value(theta, idx, a)
+    softmax_of_preferences(probs, 0, tau, probs)
+
+
+@njit(cache=True, error_model="numpy", forceinline=True)
+def softmax_of_preferences(h, first, tau, probs):
+    """Write ``pi(a|s)`` into ``probs[a]`` for preferences ``h[first + a]``.
+
+    ``h`` may be ``probs`` itself (``first = 0``).  Subtracts the largest
+    preference before exponentiating so that large preferences cannot overflow.
+    """
     n_actions = probs.shape[0]
-    for a in range(n_actions):
-        probs[a] = 0.0
-    for j in range(idx.shape[0]):
-        i = idx[j]
-        for a in range(n_actions):
-            probs[a] += theta[i, a]
-    top = probs[0]
+    best = 0
+    top = h[first]
     for a in range(1, n_actions):
-        if probs[a] > top:
-            top = probs[a]
+        if h[first + a] > top:
+            best = a
+            top = h[first + a]
     total = 0.0
     for a in range(n_actions):
-        probs[a] = math.exp((probs[a] - top) / tau)
+        # exp(0) is exactly 1: one exp fewer per step.
+        probs[a] = 1.0 if a == best else math.exp((h[first + a] - top) / tau)
         total += probs[a]
     for a in range(n_actions):
         probs[a] /= total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", forceinline=True)
 def sample_discrete(probs, u):
     """Inverse-CDF sample: the first action whose cumulative probability exceeds ``u``.
 
@@ -70,14 +83,13 @@ def sample_discrete(probs, u):
     return last
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def softmax_log_prob(theta, idx, tau, action):
     """``ln pi(action | s)`` for the softmax policy (used for finite-difference checks)."""
     n_actions = theta.shape[1]
     h = np.zeros(n_actions)
-    for j in range(idx.shape[0]):
-        for a in range(n_actions):
-            h[a] += theta[idx[j], a]
+    for a in range(n_actions):
+        h[a] = column_value(theta, idx, a)
     top = h.max()
     total = 0.0
     for a in range(n_actions):
@@ -85,7 +97,7 @@ def softmax_log_prob(theta, idx, tau, action):
     return (h[action] - top) / tau - math.log(total)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", forceinline=True)
 def softmax_score(probs, action, tau, coef):
     """Coefficients of ``grad_{theta_b} ln pi(action|s) = (1[action = b] - pi(b|s)) x(s) / tau``."""
     for b in range(probs.shape[0]):
@@ -93,7 +105,7 @@ def softmax_score(probs, action, tau, coef):
     coef[action] += 1.0 / tau
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", forceinline=True)
 def softmax_entropy_gradient(probs, tau, coef):
     """Coefficients of ``grad_{theta_b} H(pi(.|s)) = -pi_b (ln pi_b + H) x(s) / tau``.
 
@@ -110,19 +122,15 @@ def softmax_entropy_gradient(probs, tau, coef):
             coef[b] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", forceinline=True)
 def gaussian_parameters(theta, idx, sigma_min):
     """``(mu, h_sigma, sigma)`` with ``mu = theta_mu . x``, ``sigma = sigma_min + exp(h_sigma)``."""
-    mu = 0.0
-    h_sigma = 0.0
-    for j in range(idx.shape[0]):
-        i = idx[j]
-        mu += theta[i, 0]
-        h_sigma += theta[i, 1]
+    mu = column_value(theta, idx, 0)
+    h_sigma = column_value(theta, idx, 1)
     return mu, h_sigma, sigma_min + math.exp(h_sigma)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gaussian_log_prob(theta, idx, sigma_min, action):
     """``ln pi(action | s)`` of the Gaussian policy (used for finite-difference checks)."""
     mu, _, sigma = gaussian_parameters(theta, idx, sigma_min)
@@ -130,7 +138,7 @@ def gaussian_log_prob(theta, idx, sigma_min, action):
     return -0.5 * z * z - math.log(sigma) - 0.5 * math.log(2.0 * math.pi)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", forceinline=True)
 def gaussian_score(action, mu, h_sigma, sigma, scale_mean_gradient):
     """Coefficients ``(g_mu, g_sigma)`` of the score, each multiplying ``x(s)``.
 

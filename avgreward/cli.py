@@ -6,6 +6,7 @@
     avgreward sweep ENV --grid NAME=V1,V2,... [--grid ...] --steps N --seeds K --out DIR
     avgreward plot DIR [DIR ...] --out FILE.png|FILE.svg [--kind curves|sensitivity|policy|value]
     avgreward animate DIR --out FILE.gif [--setting I] [--seed S]
+    avgreward bench [--quick] [--out FILE.json]
 
 Every subcommand has ``--help``.  Bad arguments give a one-line error on
 stderr and exit code 2.  Subcommands live in :data:`SUBCOMMANDS`, a dict of
@@ -24,6 +25,8 @@ import math
 import operator
 import sys
 from dataclasses import fields
+
+from avgreward import bench as _bench
 
 __all__ = ["main", "parse_value", "SUBCOMMANDS"]
 
@@ -443,6 +446,7 @@ SUBCOMMANDS = {
     "sweep": (_add_sweep_arguments, _sweep),
     "plot": (_add_plot_arguments, _plot),
     "animate": (_add_animate_arguments, _animate),
+    "bench": (_bench.add_arguments, _bench.run),
 }
 
 

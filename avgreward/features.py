@@ -13,7 +13,9 @@ Two layers (kernel vs API):
 
 * :func:`tile_indices` is the ``@njit`` kernel the fused training loop calls:
   arrays and scalars only, no checks, no allocation. Call it as
-  ``tile_indices(x, *coder.kernel_args(), out)``.
+  ``tile_indices(x, *coder.kernel_args(), out)``. It is inlined into jitted
+  callers (``forceinline``) and has no exception paths (``error_model="numpy"``),
+  so that a call costs nothing beyond its arithmetic.
 * :class:`TileCoder` holds and validates the settings, validates points in
   :meth:`TileCoder.indices` and precomputes the kernel's arguments once.
 """
@@ -38,8 +40,7 @@ __all__ = [
 _MAX_FEATURES = 2**62
 
 
-@njit(cache=True)
-def tile_indices(x, box, grid, offsets, tiling_size, out):
+def _tile_indices(x, box, grid, offsets, tiling_size, out):
     """Write the active feature index of each tiling of point ``x`` into ``out``.
 
     The kernel behind :meth:`TileCoder.indices`. It trusts its inputs: get
@@ -83,51 +84,77 @@ def tile_indices(x, box, grid, offsets, tiling_size, out):
 
     Writing ``q = a n + r``, ``c`` is ``a + 1`` when ``offsets[i, t] >= n - r``
     and ``a`` otherwise, so the loop over tilings is a division-free select
-    that vectorises. The settings travel in three arrays rather than one per
-    setting because every array argument of a jitted call costs a few
-    nanoseconds per call.
+    that vectorises; two dimensions are folded into each pass over the
+    tilings (the pendulum's two take one pass). The settings travel in three
+    arrays rather than one per setting because every array argument of a
+    jitted call costs a few nanoseconds per call when it is not inlined.
     """
     n = offsets.shape[1]
-    for t in range(n):
-        out[t] = t * tiling_size
-    for i in range(box.shape[0]):
-        lo = box[i, 0]
-        xi = x[i]
-        tiles = grid[i, 0]
-        wrapped = grid[i, 1] != 0
-        if wrapped:
-            q = np.floor((xi - lo) * box[i, 2] * n)
-            period = float(tiles * n)
-            if not (q >= 0.0 and q < period):
-                # Shifting q by whole periods leaves c mod tiles unchanged and
-                # keeps the int conversion in range; NaN and inf land on 0.
-                q -= period * np.floor(q / period)
-                if not (q >= 0.0 and q < period):
-                    q = 0.0
-        else:
-            # "not >=" also sends NaN to low, so the index stays in range.
-            if not (xi >= lo):
-                xi = lo
-            elif xi > box[i, 1]:
-                xi = box[i, 1]
-            q = np.floor((xi - lo) * box[i, 2] * n)
-        qi = np.int64(q)  # q >= 0 here, so // below needs no sign care
-        a = qi // n
-        threshold = n - (qi - a * n)
-        top = grid[i, 3]
-        if wrapped:
-            above = a + 1 if a < top else 0
-        else:
-            a = min(a, top)
-            above = min(a + 1, top)
-        stride = grid[i, 2]
-        low_index = a * stride
-        high_index = above * stride
+    n_dims = box.shape[0]
+    # Two dimensions per pass over the tilings: the pendulum's take one pass.
+    low, step, threshold = _dimension(x, box, grid, 0, n)
+    if n_dims >= 2:
+        low1, step1, threshold1 = _dimension(x, box, grid, 1, n)
+        base = low + low1
         for t in range(n):
-            out[t] += high_index if offsets[i, t] >= threshold else low_index
+            out[t] = (base + (step if offsets[0, t] >= threshold else 0)
+                      + (step1 if offsets[1, t] >= threshold1 else 0))
+            base += tiling_size
+    else:
+        base = low
+        for t in range(n):
+            out[t] = base + (step if offsets[0, t] >= threshold else 0)
+            base += tiling_size
+    for i in range(2, n_dims):
+        low, step, threshold = _dimension(x, box, grid, i, n)
+        for t in range(n):
+            out[t] += low + (step if offsets[i, t] >= threshold else 0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", forceinline=True)
+def _dimension(x, box, grid, i, n):
+    """Dimension ``i``'s part of the indices: ``(low, step, threshold)``.
+
+    Tiling ``t`` adds ``low + step`` if ``offsets[i, t] >= threshold``, else ``low``
+    (the grid coordinate ``a`` or ``a + 1``, times the dimension's stride).
+    """
+    lo = box[i, 0]
+    xi = x[i]
+    tiles = grid[i, 0]
+    wrapped = grid[i, 1] != 0
+    if wrapped:
+        q = np.floor((xi - lo) * box[i, 2] * n)
+        period = float(tiles * n)
+        if not (q >= 0.0 and q < period):
+            # Shifting q by whole periods leaves c mod tiles unchanged and
+            # keeps the int conversion in range; NaN and inf land on 0.
+            q -= period * np.floor(q / period)
+            if not (q >= 0.0 and q < period):
+                q = 0.0
+    else:
+        # "not >=" also sends NaN to low, so the index stays in range.
+        if not (xi >= lo):
+            xi = lo
+        elif xi > box[i, 1]:
+            xi = box[i, 1]
+        q = np.floor((xi - lo) * box[i, 2] * n)
+    qi = np.int64(q)  # q >= 0 here, so // below needs no sign care
+    a = qi // n
+    threshold = n - (qi - a * n)
+    top = grid[i, 3]
+    if wrapped:
+        above = a + 1 if a < top else 0
+    else:
+        a = min(a, top)
+        above = min(a + 1, top)
+    stride = grid[i, 2]
+    return a * stride, (above - a) * stride, threshold
+
+
+tile_indices = njit(cache=True, error_model="numpy", forceinline=True)(_tile_indices)
+
+
+@njit(cache=True, error_model="numpy")
 def tile_indices_batch(X, box, grid, offsets, tiling_size, out):
     """Apply :func:`tile_indices` to each row of ``X``, writing row ``k`` of ``out``.
 

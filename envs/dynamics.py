@@ -32,8 +32,11 @@ PENDULUM_CONTINUOUS = 1
 LOOP_MDP = 2
 ALIASED_GRIDWORLD = 3
 
+# forceinline: the fused loop compiles the dispatch (and the kernels it calls)
+# into its own body instead of calling them on every step.
 
-@njit(cache=True)
+
+@njit(cache=True, forceinline=True)
 def env_reset(kind, state, u):
     """Write the start state of environment ``kind`` into ``state``.
 
@@ -55,7 +58,7 @@ def env_reset(kind, state, u):
         raise ValueError("unknown environment kind")
 
 
-@njit(cache=True)
+@njit(cache=True, forceinline=True)
 def env_step(kind, state, action, u, next_state):
     """One step of environment ``kind``.
 
@@ -88,7 +91,7 @@ def env_step(kind, state, action, u, next_state):
     raise ValueError("unknown environment kind")
 
 
-@njit(cache=True)
+@njit(cache=True, forceinline=True)
 def env_observe(kind, state, obs):
     """Write the observation of ``state`` for environment ``kind`` into ``obs``.
 

@@ -97,7 +97,12 @@ def pendulum_step_torque(state, torque, next_state):
         MASS * LENGTH * LENGTH
     ) * DT
     beta = beta + betadot * DT
-    beta = ((beta + np.pi) % (2.0 * np.pi)) - np.pi
+    shifted = beta + np.pi
+    if not (shifted >= 0.0 and shifted < 2.0 * np.pi):
+        # Only when the angle crossed the wrap (rare): the same value as
+        # always applying %, which is the identity on [0, 2 pi).
+        shifted = shifted % (2.0 * np.pi)
+    beta = shifted - np.pi
     if betadot < -MAX_SPEED or betadot > MAX_SPEED:
         beta = -np.pi
         betadot = 0.0

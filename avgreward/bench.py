@@ -1,0 +1,383 @@
+"""Benchmark: how fast the fused loop runs on this machine, and against what.
+
+``python scripts/bench.py`` (or ``avgreward bench``) measures, in one run:
+
+* **fused loop**: steps per second of :func:`avgreward.train` (median of
+  several calls after a warm-up call) on the softmax swing-up (the spec's
+  reference setting), the Gaussian swing-up with lambda = 0 and 0.5, the
+  loop MDP and the aliased gridworld;
+* **plain Python**: the package's own line-by-line reference
+  (:func:`avgreward.reference.reference_train`) on the same work with fewer
+  steps, and the ratio fused / plain Python measured side by side;
+* **many seeds**: ``2 K`` runs of the softmax swing-up through the
+  experiment runner on 1 worker and on all ``K`` cores, and the scaling;
+* **start-up**: a fresh process importing avgreward and training 1,000
+  steps, with an empty numba cache (cold) and with the cache it left (warm);
+* **an experiment**: 30 seeds x 1,000,000 steps of the swing-up through the
+  runner in a fresh process, end to end: wall time, peak memory of the
+  process tree and the size of the results on disk.
+
+It prints a table and writes every figure to a JSON file.  ``--quick`` runs
+everything on a tiny budget (a check that the benchmark works, as in CI: its
+timings mean nothing).  Targets are those of the project's performance issue;
+the table says which are met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+__all__ = ["main", "measure", "format_table", "add_arguments", "run"]
+
+SWINGUP = "avgreward/PendulumSwingUp-v0"
+CONTINUOUS = "avgreward/PendulumSwingUpContinuous-v0"
+
+# Budgets: (full, quick).
+_FUSED_STEPS = (3_000_000, 20_000)
+_FUSED_REPEATS = (7, 2)
+_PYTHON_STEPS = (5_000, 100)
+_MANY_SEEDS_STEPS = (30_000_000, 20_000)
+_EXPERIMENT = ((30, 1_000_000), (4, 20_000))  # (seeds, steps)
+_STARTUP_STEPS = 1_000
+
+# The issue's targets: figure -> (threshold, "min" or "max").
+TARGETS = {
+    "softmax swing-up steps/s": (6.5e6, "min"),
+    "softmax swing-up fused / plain Python": (350.0, "min"),
+    "Gaussian swing-up, lambda 0 steps/s": (6.5e6, "min"),
+    "Gaussian swing-up, lambda 0.5 steps/s": (1.5e6, "min"),
+    "many seeds: all workers / 1 worker": (1.8, "min"),
+    "warm start-up s": (1.5, "max"),
+    "cold start-up s": (20.0, "max"),
+    "30 x 1M experiment wall s": (15.0, "max"),
+    "30 x 1M experiment peak memory MB": (1024.0, "max"),
+    "30 x 1M experiment results MB": (150.0, "max"),
+}
+
+
+def _cases():
+    from avgreward import GaussianActorCritic, SoftmaxActorCritic
+
+    return [
+        ("softmax swing-up", SWINGUP, SoftmaxActorCritic.pendulum_reference()),
+        ("Gaussian swing-up, lambda 0", CONTINUOUS, GaussianActorCritic.pendulum_default()),
+        ("Gaussian swing-up, lambda 0.5", CONTINUOUS,
+         GaussianActorCritic.pendulum_default(lambda_w=0.5, lambda_theta=0.5)),
+        ("loop MDP", "avgreward/LoopMDP-v0",
+         SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)),
+        ("aliased gridworld", "avgreward/AliasedGridworld-v0",
+         SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.05, alpha_rbar=0.01)),
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Measurements
+
+
+def _fused(env_id, agent, steps, repeats):
+    """Steps per second of train() (after a warm-up call that loads or compiles the kernels)."""
+    import avgreward
+
+    avgreward.train(env_id, agent, 1_000, seed=0)
+    rates = []
+    for seed in range(1, repeats + 1):
+        started = time.perf_counter()
+        avgreward.train(env_id, agent, steps, seed=seed)
+        rates.append(steps / (time.perf_counter() - started))
+    return {"steps": steps, "repeats": repeats, "steps_per_s": statistics.median(rates),
+            "steps_per_s_best": max(rates), "ns_per_step": 1e9 / statistics.median(rates)}
+
+
+def _plain_python(env_id, agent, steps):
+    from avgreward.reference import reference_train
+
+    reference_train(env_id, agent, 10, seed=0)
+    started = time.perf_counter()
+    reference_train(env_id, agent, steps, seed=1)
+    return {"steps": steps, "steps_per_s": steps / (time.perf_counter() - started)}
+
+
+def _many_seeds(steps, workers):
+    """Wall time of ``2 * workers`` runs through the runner on 1 worker and on ``workers``."""
+    from avgreward import SoftmaxActorCritic
+    from avgreward.experiment import run_experiment
+
+    agent = SoftmaxActorCritic.pendulum_reference()
+    runs = 2 * workers
+    out = {"runs": runs, "steps_per_run": steps, "workers": workers}
+    for label, n_workers in (("one_worker", 1), ("all_workers", workers)):
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            run_experiment(Path(tmp) / "exp", SWINGUP, agent, runs, steps, workers=n_workers,
+                           progress=False)
+            wall = time.perf_counter() - started
+        out[label] = {"wall_s": wall, "steps_per_s": runs * steps / wall}
+    out["scaling"] = out["all_workers"]["steps_per_s"] / out["one_worker"]["steps_per_s"]
+    return out
+
+
+_STARTUP_CHILD = textwrap.dedent("""
+    import json, sys, time
+    started = time.perf_counter()
+    import avgreward
+    imported = time.perf_counter()
+    avgreward.train("{env}", avgreward.SoftmaxActorCritic.pendulum_reference(), {steps}, seed=0)
+    done = time.perf_counter()
+    print(json.dumps({{"import_s": imported - started, "train_s": done - imported}}))
+""")
+
+
+def _startup():
+    """A fresh process: ``import avgreward`` and a first 1,000-step train, cold and warm.
+
+    The child gets its own numba cache directory (``NUMBA_CACHE_DIR``, empty
+    for the cold start), so that the figures do not depend on what this
+    checkout's ``__pycache__`` holds.  The package's cache guard
+    (``envs/_numba_cache.py``) only manages ``__pycache__`` next to the
+    sources; a fresh directory needs no guarding.
+    """
+    code = _STARTUP_CHILD.format(env=SWINGUP, steps=_STARTUP_STEPS)
+    out = {"steps": _STARTUP_STEPS}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("cold", "warm"):
+            started = time.perf_counter()
+            child = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                   capture_output=True, text=True)
+            wall = time.perf_counter() - started
+            parts = json.loads(child.stdout.strip().splitlines()[-1])
+            out[label] = {"wall_s": wall, **parts}
+    return out
+
+
+_EXPERIMENT_CHILD = textwrap.dedent("""
+    import avgreward
+    from avgreward.experiment import run_experiment
+    run_experiment({out!r}, "{env}", avgreward.SoftmaxActorCritic.pendulum_reference(),
+                   {seeds}, {steps}, progress=False)
+""")
+
+
+def _tree_rss(root):
+    """Summed resident memory (bytes) of ``root`` and its descendants; None without /proc."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    children = {}
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [root]
+    page = os.sysconf("SC_PAGE_SIZE")
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, ()))
+        try:
+            total += int((proc / str(pid) / "statm").read_text().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def _experiment(seeds, steps):
+    """``seeds`` x ``steps`` of the swing-up through the runner in a fresh process, end to end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "exp"
+        code = _EXPERIMENT_CHILD.format(out=str(out), env=SWINGUP, seeds=seeds, steps=steps)
+        peak = [0]
+        started = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+
+        def watch():
+            while child.poll() is None:
+                rss = _tree_rss(child.pid)
+                if rss is None:
+                    peak[0] = None
+                    return
+                peak[0] = max(peak[0], rss)
+                time.sleep(0.02)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        _, stderr = child.communicate()
+        wall = time.perf_counter() - started
+        watcher.join()
+        if child.returncode != 0:
+            raise RuntimeError(f"the experiment process failed:\n{stderr}")
+        size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    return {"seeds": seeds, "steps": steps, "wall_s": wall,
+            "peak_memory_mb": None if peak[0] is None else peak[0] / 2**20,
+            "results_mb": size / 2**20}
+
+
+def _machine():
+    import numba
+    import numpy
+
+    import avgreward
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "numpy": numpy.__version__,
+            "numba": numba.__version__, "avgreward": avgreward.__version__,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def measure(quick=False, log=print):
+    """Run every measurement; returns the results as a JSON-ready dict.
+
+    Parameters
+    ----------
+    quick : bool
+        Tiny budgets: checks that everything runs, timings are meaningless.
+    log : callable
+        Called with a line of progress text before each measurement.
+    """
+    q = 1 if quick else 0
+    workers = os.cpu_count() or 1
+    results = {"quick": quick, "machine": _machine(), "fused": [], "plain_python": []}
+    for name, env_id, agent in _cases():
+        log(f"fused loop: {name}")
+        fused = _fused(env_id, agent, _FUSED_STEPS[q], _FUSED_REPEATS[q])
+        log(f"plain Python: {name}")
+        python = _plain_python(env_id, agent, _PYTHON_STEPS[q])
+        common = {"name": name, "env": env_id, "agent": agent.to_dict()}
+        results["fused"].append({**common, **fused})
+        results["plain_python"].append(
+            {**common, **python, "fused_over_python": fused["steps_per_s"] / python["steps_per_s"]})
+    log(f"many seeds: {2 * workers} runs on 1 and {workers} workers")
+    results["many_seeds"] = _many_seeds(_MANY_SEEDS_STEPS[q], workers)
+    log("start-up: cold and warm")
+    results["startup"] = _startup()
+    seeds, steps = _EXPERIMENT[q]
+    log(f"experiment: {seeds} seeds x {steps:,} steps")
+    results["experiment"] = _experiment(seeds, steps)
+    results["targets"] = _check_targets(results)
+    return results
+
+
+def _figures(results):
+    """The figures the targets are about, by the names of :data:`TARGETS`."""
+    fused = {f["name"]: f for f in results["fused"]}
+    python = {p["name"]: p for p in results["plain_python"]}
+    experiment = results["experiment"]
+    return {
+        "softmax swing-up steps/s": fused["softmax swing-up"]["steps_per_s"],
+        "softmax swing-up fused / plain Python": python["softmax swing-up"]["fused_over_python"],
+        "Gaussian swing-up, lambda 0 steps/s": fused["Gaussian swing-up, lambda 0"]["steps_per_s"],
+        "Gaussian swing-up, lambda 0.5 steps/s":
+            fused["Gaussian swing-up, lambda 0.5"]["steps_per_s"],
+        "many seeds: all workers / 1 worker": results["many_seeds"]["scaling"],
+        "warm start-up s": results["startup"]["warm"]["wall_s"],
+        "cold start-up s": results["startup"]["cold"]["wall_s"],
+        "30 x 1M experiment wall s": experiment["wall_s"],
+        "30 x 1M experiment peak memory MB": experiment["peak_memory_mb"],
+        "30 x 1M experiment results MB": experiment["results_mb"],
+    }
+
+
+def _check_targets(results):
+    checked = {}
+    for name, value in _figures(results).items():
+        threshold, kind = TARGETS[name]
+        if value is None:
+            met = None
+        else:
+            met = value >= threshold if kind == "min" else value <= threshold
+        checked[name] = {"measured": value, "target": threshold, "kind": kind, "met": met}
+    return checked
+
+
+# ---------------------------------------------------------------------------
+# Output
+
+
+def _rate(x):
+    return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.1f} k"
+
+
+def format_table(results):
+    """The results as a plain-text table (what :func:`main` prints)."""
+    m = results["machine"]
+    lines = [f"avgreward {m['avgreward']} on {m['cpu']} ({m['cores']} cores), "
+             f"Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}"
+             + ("  [--quick: timings meaningless]" if results["quick"] else ""), ""]
+    lines.append(f"{'fused loop (one core)':34s} {'steps/s':>10s} {'ns/step':>8s}   "
+                 f"{'plain Python':>12s} {'ratio':>7s}")
+    python = {p["name"]: p for p in results["plain_python"]}
+    for f in results["fused"]:
+        p = python[f["name"]]
+        lines.append(f"{f['name']:34s} {_rate(f['steps_per_s']):>10s} {f['ns_per_step']:8.0f}   "
+                     f"{_rate(p['steps_per_s']):>12s} {p['fused_over_python']:6.0f}x")
+    s = results["many_seeds"]
+    lines += ["", f"many seeds: {s['runs']} runs x {s['steps_per_run']:,} steps of the swing-up",
+              f"  1 worker:  {s['one_worker']['wall_s']:6.2f} s  "
+              f"{_rate(s['one_worker']['steps_per_s'])} steps/s",
+              f"  {s['workers']} workers: {s['all_workers']['wall_s']:6.2f} s  "
+              f"{_rate(s['all_workers']['steps_per_s'])} steps/s  (x{s['scaling']:.2f})"]
+    st = results["startup"]
+    for label in ("cold", "warm"):
+        r = st[label]
+        lines.append(f"start-up, {label}: {r['wall_s']:5.2f} s (import {r['import_s']:.2f} s, "
+                     f"first {st['steps']:,}-step train {r['train_s']:.2f} s)")
+    e = results["experiment"]
+    memory = "n/a" if e["peak_memory_mb"] is None else f"{e['peak_memory_mb']:.0f} MB"
+    lines.append(f"experiment {e['seeds']} seeds x {e['steps']:,} steps: {e['wall_s']:.1f} s wall, "
+                 f"peak memory {memory}, results {e['results_mb']:.1f} MB")
+    lines += ["", f"{'target':40s} {'measured':>12s} {'target':>12s}  met"]
+    for name, t in results["targets"].items():
+        value = t["measured"]
+        shown = "n/a" if value is None else (_rate(value) if value >= 1e5 else f"{value:.2f}")
+        bound = (">= " if t["kind"] == "min" else "<= ") + (
+            _rate(t["target"]) if t["target"] >= 1e5 else f"{t['target']:g}")
+        met = {True: "yes", False: "NO", None: "n/a"}[t["met"]]
+        lines.append(f"{name:40s} {shown:>12s} {bound:>12s}  {met}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser):
+    """Declare the benchmark's options on an ``argparse`` parser."""
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny budgets: check that the benchmark runs (timings meaningless)")
+    parser.add_argument("--out", default="results/bench.json",
+                        help="the JSON file to write (default results/bench.json)")
+
+
+def run(args) -> int:
+    """Measure the fused loop's speed on this machine (table + JSON)."""
+    results = measure(quick=args.quick, log=lambda text: print(f"... {text}", file=sys.stderr))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(format_table(results))
+    print(f"\nwritten to {out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """``python scripts/bench.py [--quick] [--out FILE]``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
