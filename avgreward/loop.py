@@ -137,6 +137,17 @@ def _unpack_traces(traces, width, z_w, z_theta):
             z_theta[i, b] = traces[i * width + 1 + b]
 
 
+
+@njit(cache=True, error_model="numpy")
+def _hand_back(rbar, cur, rows, width, traced, traces, rbar_box, idx, w, theta, z_w, z_theta):
+    """End of a chunk: R-bar, the features of S, weights and traces back into the caller's arrays."""
+    rbar_box[0] = rbar
+    idx[:] = cur
+    _unpack_rows(rows, width, w, theta)
+    if traced:
+        _unpack_traces(traces, width, z_w, z_theta)
+
+
 def softmax_chunk(
     kind, random_step, state, obs,
     tc,
@@ -253,11 +264,7 @@ def _softmax_chunk(
         # S <- S'
         for j in range(k):
             cur[j] = nxt[j]
-    rbar_box[0] = rbar
-    idx[:] = cur
-    _unpack_rows(rows, width, w, theta)
-    if traced:
-        _unpack_traces(traces, width, z_w, z_theta)
+    _hand_back(rbar, cur, rows, width, traced, traces, rbar_box, idx, w, theta, z_w, z_theta)
     return done
 
 
@@ -351,9 +358,5 @@ def gaussian_chunk(
             actions[t] = action
         for j in range(k):
             cur[j] = nxt[j]
-    rbar_box[0] = rbar
-    idx[:] = cur
-    _unpack_rows(rows, width, w, theta)
-    if traced:
-        _unpack_traces(traces, width, z_w, z_theta)
+    _hand_back(rbar, cur, rows, width, traced, traces, rbar_box, idx, w, theta, z_w, z_theta)
     return done
