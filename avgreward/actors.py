@@ -26,6 +26,9 @@ __all__ = [
     "softmax_log_prob",
     "softmax_score",
     "softmax_entropy_gradient",
+    "softmax3",
+    "sample3",
+    "softmax3_score",
     "gaussian_parameters",
     "gaussian_log_prob",
     "gaussian_score",
@@ -122,12 +125,64 @@ def softmax_entropy_gradient(probs, tau, coef):
             coef[b] = 0.0
 
 
+# --- three actions in scalars ------------------------------------------------------------
+#
+# The fused loop's fast path for three actions (the pendulum's torques) keeps the
+# preferences, probabilities and score coefficients in registers.  Each function
+# below makes the operations of its array counterpart above in the same order, so
+# the numbers are the same to the bit (tests compare them).
+
+
+@njit(cache=True, error_model="numpy", forceinline=True)
+def softmax3(h0, h1, h2, tau):
+    """:func:`softmax_of_preferences` of three preferences: ``(pi_0, pi_1, pi_2)``."""
+    best = 0
+    top = h0
+    if h1 > top:
+        best = 1
+        top = h1
+    if h2 > top:
+        best = 2
+        top = h2
+    p0 = 1.0 if best == 0 else math.exp((h0 - top) / tau)
+    p1 = 1.0 if best == 1 else math.exp((h1 - top) / tau)
+    p2 = 1.0 if best == 2 else math.exp((h2 - top) / tau)
+    total = p0 + p1 + p2
+    return p0 / total, p1 / total, p2 / total
+
+
+@njit(cache=True, error_model="numpy", forceinline=True)
+def sample3(p0, p1, u):
+    """:func:`sample_discrete` of three actions with probabilities ``p0, p1`` and the rest."""
+    if u < p0:
+        return 0
+    if u < p0 + p1:
+        return 1
+    return 2
+
+
+@njit(cache=True, error_model="numpy", forceinline=True)
+def softmax3_score(p0, p1, p2, action, tau):
+    """:func:`softmax_score` of three actions: the coefficients ``(c_0, c_1, c_2)``."""
+    c0 = -p0 / tau
+    c1 = -p1 / tau
+    c2 = -p2 / tau
+    if action == 0:
+        c0 += 1.0 / tau
+    elif action == 1:
+        c1 += 1.0 / tau
+    else:
+        c2 += 1.0 / tau
+    return c0, c1, c2
+
+
 @njit(cache=True, error_model="numpy", forceinline=True)
 def gaussian_parameters(theta, idx, sigma_min):
-    """``(mu, h_sigma, sigma)`` with ``mu = theta_mu . x``, ``sigma = sigma_min + exp(h_sigma)``."""
+    """``(mu, exp_h, sigma)``: ``mu = theta_mu . x``, ``exp_h = exp(theta_sigma . x)`` and
+    ``sigma = sigma_min + exp_h`` (``exp_h`` is also d sigma / d h_sigma, for the score)."""
     mu = column_value(theta, idx, 0)
-    h_sigma = column_value(theta, idx, 1)
-    return mu, h_sigma, sigma_min + math.exp(h_sigma)
+    exp_h = math.exp(column_value(theta, idx, 1))
+    return mu, exp_h, sigma_min + exp_h
 
 
 @njit(cache=True, error_model="numpy")
@@ -139,15 +194,17 @@ def gaussian_log_prob(theta, idx, sigma_min, action):
 
 
 @njit(cache=True, error_model="numpy", forceinline=True)
-def gaussian_score(action, mu, h_sigma, sigma, scale_mean_gradient):
+def gaussian_score(action, mu, exp_h, sigma, scale_mean_gradient):
     """Coefficients ``(g_mu, g_sigma)`` of the score, each multiplying ``x(s)``.
 
     ``g_mu = (a - mu) / sigma^2`` (or ``a - mu`` when ``scale_mean_gradient``) and
     ``g_sigma = ((a - mu)^2 / sigma^2 - 1) * exp(h_sigma) / sigma``, the chain rule
     through ``sigma = sigma_min + exp(h_sigma)`` (the factor is 1 when sigma_min = 0).
+    ``exp_h`` is ``exp(h_sigma)``, as :func:`gaussian_parameters` returns it (the
+    caller has it already: one ``exp`` per step instead of two).
     """
     diff = action - mu
     var = sigma * sigma
     g_mu = diff if scale_mean_gradient else diff / var
-    g_sigma = (diff * diff / var - 1.0) * (math.exp(h_sigma) / sigma)
+    g_sigma = (diff * diff / var - 1.0) * (exp_h / sigma)
     return g_mu, g_sigma

@@ -9,6 +9,13 @@
 * **plain Python**: the package's own line-by-line reference
   (:func:`avgreward.reference.reference_train`) on the same work with fewer
   steps, and the ratio fused / plain Python measured side by side;
+* **C reference**: a hand-written C program doing the same work
+  (``avgreward/bench_c/actor_critic.c``: the same tile coder, dynamics and
+  updates, one plain serial loop, dense eligibility traces), compiled here
+  with ``cc -std=c99 -O3 -march=native`` and run with the budgets of the fused
+  loop on the softmax swing-up and the Gaussian swing-up with lambda = 0 and
+  0.5, and the ratio fused / C; "n/a" with the reason when no C compiler
+  is found;
 * **many seeds**: ``2 K`` runs of the softmax swing-up through the
   experiment runner on 1 worker and on all ``K`` cores, and the scaling;
 * **start-up**: a fresh process importing avgreward and training 1,000
@@ -29,6 +36,8 @@ import argparse
 import json
 import os
 import platform
+import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,7 +47,8 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["main", "measure", "format_table", "add_arguments", "run"]
+__all__ = ["main", "measure", "format_table", "add_arguments", "run", "c_compiler",
+           "compile_c_reference", "C_SOURCE"]
 
 SWINGUP = "avgreward/PendulumSwingUp-v0"
 CONTINUOUS = "avgreward/PendulumSwingUpContinuous-v0"
@@ -50,6 +60,23 @@ _PYTHON_STEPS = (5_000, 100)
 _MANY_SEEDS_STEPS = (30_000_000, 20_000)
 _EXPERIMENT = ((30, 1_000_000), (4, 20_000))  # (seeds, steps)
 _STARTUP_STEPS = 1_000
+
+# The C reference: its source (package data) and, per fused case it mirrors,
+# the program's arguments before and after ``N SEED``.  With lambda > 0 the C
+# updates dense traces over all features every step (the textbook box); the
+# fused loop visits only the features whose trace is not zero, to the same
+# result, so that row compares implementations, not just compilers.
+C_SOURCE = Path(__file__).resolve().parent / "bench_c" / "actor_critic.c"
+_C_CASES = [
+    ("softmax swing-up", ["softmax"], []),
+    ("Gaussian swing-up, lambda 0", ["gaussian"], ["0"]),
+    ("Gaussian swing-up, lambda 0.5", ["gaussian"], ["0.5"]),
+]
+# -std=c99: in ISO mode gcc does not contract a * b + c into fused
+# multiply-adds (GNU mode does), so the C's arithmetic is the package's, as
+# numba compiles it without fastmath; the second set is the fallback for a
+# compiler that rejects -march=native.
+_C_FLAGS = (["-std=c99", "-O3", "-march=native"], ["-std=c99", "-O3"])
 
 # The issue's targets: figure -> (threshold, "min" or "max").
 TARGETS = {
@@ -106,6 +133,130 @@ def _plain_python(env_id, agent, steps):
     started = time.perf_counter()
     reference_train(env_id, agent, steps, seed=1)
     return {"steps": steps, "steps_per_s": steps / (time.perf_counter() - started)}
+
+
+def c_compiler():
+    """The C compiler command: ``$CC`` (may carry flags), else ``cc``, else ``gcc``.
+
+    Returns
+    -------
+    list of str or None
+        The command (its first word resolved by :func:`shutil.which`), or
+        None if none of them is found.
+    """
+    for command in (os.environ.get("CC", ""), "cc", "gcc"):
+        try:
+            words = shlex.split(command)
+        except ValueError:  # unbalanced quotes in $CC: try the next one
+            continue
+        found = shutil.which(words[0]) if words else None
+        if found:
+            return [found, *words[1:]]
+    return None
+
+
+def _compiler_version(compiler):
+    """First line of ``compiler --version``, or None."""
+    try:
+        run = subprocess.run([*compiler, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = run.stdout.strip().splitlines()
+    return lines[0].strip() if run.returncode == 0 and lines else None
+
+
+def compile_c_reference(directory):
+    """Compile the C reference (:data:`C_SOURCE`) into ``directory``.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Where the executable goes (e.g. a temporary directory).
+
+    Returns
+    -------
+    executable : Path or None
+    flags : list of str or None
+        The optimisation flags used (``-march=native`` dropped if the compiler
+        rejected it).
+    reason : str or None
+        Why there is no executable (no compiler, no source, compile error).
+    """
+    compiler = c_compiler()
+    if compiler is None:
+        return None, None, "no C compiler found ($CC, cc, gcc)"
+    if not C_SOURCE.is_file():
+        return None, None, f"C source not found: {C_SOURCE}"
+    executable = Path(directory) / "actor_critic"
+    error = ""
+    for flags in _C_FLAGS:
+        command = [*compiler, *flags, "-o", str(executable), str(C_SOURCE), "-lm"]
+        try:
+            run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.SubprocessError) as exc:
+            error = str(exc)
+            continue
+        if run.returncode == 0 and executable.is_file():
+            return executable, flags, None
+        error = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+    return None, None, f"compile failed: {error}"
+
+
+def _c_run(executable, args):
+    """One run of the C program; its JSON line as a dict (RuntimeError if it failed)."""
+    run = subprocess.run([str(executable), *args], capture_output=True, text=True, timeout=3600)
+    if run.returncode != 0:
+        raise RuntimeError(f"C run {' '.join(args)} failed: {run.stderr.strip()}")
+    try:
+        out = json.loads(run.stdout.strip().splitlines()[-1])
+        complete = out["steps"] == out["steps_asked"]
+    except (IndexError, KeyError, TypeError, ValueError):
+        raise RuntimeError(f"C run {' '.join(args)} printed no result: {run.stdout!r}") from None
+    if not complete:
+        # A broken C must not pass for a fast one.
+        raise RuntimeError(f"C run {' '.join(args)} stopped after {out['steps']} steps "
+                           "(non-finite TD error or policy)")
+    return out
+
+
+def _c_reference(steps, repeats):
+    """Steps per second of the C reference on the cases of :data:`_C_CASES`.
+
+    As :func:`_fused`: a warm-up run, then ``repeats`` runs with seeds
+    ``1 .. repeats`` of ``steps`` steps each, median rate.  The program times
+    its loop only (process start and allocation excluded) while the fused
+    figure times the whole :func:`avgreward.train` call: the comparison
+    favours the C, if anything.  Never raises for a missing or failing
+    compiler or run: the figures are then None and ``reason`` says why.
+    """
+    compiler = c_compiler()
+    out = {"source": "avgreward/bench_c/actor_critic.c",
+           "compiler": None if compiler is None else " ".join(compiler),
+           "flags": None, "reason": None, "cases": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        executable, flags, reason = compile_c_reference(tmp)
+        out["flags"], out["reason"] = flags, reason
+        for name, mode, extra in _C_CASES:
+            case = {"name": name, "args": [*mode, "N", "SEED", *extra], "steps": steps,
+                    "repeats": repeats, "steps_per_s": None, "reason": reason}
+            if executable is not None:
+                try:
+                    _c_run(executable, [*mode, "1000", "0", *extra])
+                    runs = [_c_run(executable, [*mode, str(steps), str(seed), *extra])
+                            for seed in range(1, repeats + 1)]
+                except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                    case["reason"] = str(exc)
+                else:
+                    rates = [r["steps_per_s"] for r in runs]
+                    case.update(
+                        steps_per_s=statistics.median(rates), steps_per_s_best=max(rates),
+                        ns_per_step=1e9 / statistics.median(rates),
+                        # Mean reward and R-bar: a broken C would show here.
+                        mean_reward=statistics.mean(r["mean_reward"] for r in runs),
+                        rbar=statistics.mean(r["rbar"] for r in runs),
+                        settings=runs[0]["settings"])
+            out["cases"].append(case)
+    return out
 
 
 def _many_seeds(steps, workers):
@@ -239,9 +390,11 @@ def _machine():
                 break
     except OSError:
         pass
+    compiler = c_compiler()
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "numpy": numpy.__version__,
             "numba": numba.__version__, "avgreward": avgreward.__version__,
+            "c_compiler": None if compiler is None else _compiler_version(compiler),
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
@@ -267,6 +420,13 @@ def measure(quick=False, log=print):
         results["fused"].append({**common, **fused})
         results["plain_python"].append(
             {**common, **python, "fused_over_python": fused["steps_per_s"] / python["steps_per_s"]})
+    log("C reference: compile and run")
+    results["c_reference"] = _c_reference(_FUSED_STEPS[q], _FUSED_REPEATS[q])
+    fused = {f["name"]: f for f in results["fused"]}
+    for case in results["c_reference"]["cases"]:
+        c_rate = case["steps_per_s"]
+        case["fused_over_c"] = (None if c_rate is None
+                                else fused[case["name"]]["steps_per_s"] / c_rate)
     log(f"many seeds: {2 * workers} runs on 1 and {workers} workers")
     results["many_seeds"] = _many_seeds(_MANY_SEEDS_STEPS[q], workers)
     log("start-up: cold and warm")
@@ -331,6 +491,8 @@ def format_table(results):
         p = python[f["name"]]
         lines.append(f"{f['name']:34s} {_rate(f['steps_per_s']):>10s} {f['ns_per_step']:8.0f}   "
                      f"{_rate(p['steps_per_s']):>12s} {p['fused_over_python']:6.0f}x")
+    if "c_reference" in results:  # absent from results written before it was measured
+        lines += ["", *_c_table(results["c_reference"])]
     s = results["many_seeds"]
     lines += ["", f"many seeds: {s['runs']} runs x {s['steps_per_run']:,} steps of the swing-up",
               f"  1 worker:  {s['one_worker']['wall_s']:6.2f} s  "
@@ -355,6 +517,21 @@ def format_table(results):
         met = {True: "yes", False: "NO", None: "n/a"}[t["met"]]
         lines.append(f"{name:40s} {shown:>12s} {bound:>12s}  {met}")
     return "\n".join(lines)
+
+
+def _c_table(c):
+    """The C reference's lines of the table: C steps/s and fused / C per case."""
+    lines = [f"{'C reference (one core)':34s} {'steps/s':>10s} {'ns/step':>8s}   "
+             f"{'fused / C':>12s}"]
+    for case in c["cases"]:
+        if case["steps_per_s"] is None:
+            lines.append(f"{case['name']:34s} n/a ({case['reason']})")
+        else:
+            lines.append(f"{case['name']:34s} {_rate(case['steps_per_s']):>10s} "
+                         f"{case['ns_per_step']:8.0f}   {case['fused_over_c']:11.2f}x")
+    if c["flags"]:
+        lines.append(f"  {c['compiler']} {' '.join(c['flags'])}; the C's traces are dense")
+    return lines
 
 
 def add_arguments(parser):

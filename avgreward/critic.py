@@ -38,6 +38,7 @@ __all__ = [
     "row_sums",
     "column_sum",
     "add_rows",
+    "add_row_block",
     "decay_traces",
     "accumulate_rows",
     "apply_traces",
@@ -163,15 +164,17 @@ def column_sum(rows, width, idx, c):
 @njit(cache=True, error_model="numpy", forceinline=True)
 def add_rows(rows, width, idx, g):
     """``rows[idx[j], :] += g`` for every active feature (the lambda = 0 update)."""
-    uwidth = np.uint64(width)
     for c in range(0, width, 4):
-        g0 = g[c]
-        g1 = g[c + 1]
-        g2 = g[c + 2]
-        g3 = g[c + 3]
-        c0 = np.uint64(c)
-        for j in range(idx.shape[0]):
-            add4(rows, np.uint64(idx[j]) * uwidth + c0, g0, g1, g2, g3)
+        add_row_block(rows, width, idx, c, g[c], g[c + 1], g[c + 2], g[c + 3])
+
+
+@njit(cache=True, error_model="numpy", forceinline=True)
+def add_row_block(rows, width, idx, c, g0, g1, g2, g3):
+    """``rows[idx[j], c:c + 4] += (g0, g1, g2, g3)`` for every active feature."""
+    uwidth = np.uint64(width)
+    c0 = np.uint64(c)
+    for j in range(idx.shape[0]):
+        add4(rows, np.uint64(idx[j]) * uwidth + c0, g0, g1, g2, g3)
 
 
 @njit(cache=True, error_model="numpy", forceinline=True)

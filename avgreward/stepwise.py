@@ -162,15 +162,15 @@ def softmax_step(
 def gaussian_act(theta, idx, sigma_min, z, policy):
     """``A ~ N(mu(S), sigma(S)^2)`` as ``mu + sigma * z`` (``z`` a standard normal draw).
 
-    Writes ``(A, mu, h_sigma, sigma)`` into ``policy``; returns False if the
+    Writes ``(A, mu, exp(h_sigma), sigma)`` into ``policy``; returns False if the
     policy is non-finite (the fused loop then stops before drawing).
     """
-    mu, h_sigma, sigma = gaussian_parameters(theta, idx, sigma_min)
+    mu, exp_h, sigma = gaussian_parameters(theta, idx, sigma_min)
     if not (math.isfinite(mu) and math.isfinite(sigma) and sigma > 0.0):
         return False
     policy[0] = mu + sigma * z
     policy[1] = mu
-    policy[2] = h_sigma
+    policy[2] = exp_h
     policy[3] = sigma
     return True
 
@@ -178,13 +178,13 @@ def gaussian_act(theta, idx, sigma_min, z, policy):
 @njit(cache=True)
 def gaussian_learn(
     reward, rbar, cur, nxt, w, theta, z_w, z_theta, coef, steps_theta,
-    action, mu, h_sigma, sigma, step_w, step_mu, step_sigma, alpha_rbar,
+    action, mu, exp_h, sigma, step_w, step_mu, step_sigma, alpha_rbar,
     lambda_w, lambda_theta, scale_mean_gradient, entropy,
 ):
     """One update of the Gaussian actor-critic; returns the new R-bar.
 
     ``action`` is the unclipped sample whose score is used and ``mu``,
-    ``h_sigma``, ``sigma`` the policy it came from; ``theta[:, 0]`` /
+    ``exp_h = exp(h_sigma)``, ``sigma`` the policy it came from; ``theta[:, 0]`` /
     ``theta[:, 1]`` are the mean's and log-sigma's weights.  Non-finite TD
     error: nothing changed, a non-finite value returned.  Otherwise as the
     body of :func:`avgreward.loop.gaussian_chunk`.
@@ -196,7 +196,7 @@ def gaussian_learn(
 
     critic_update(w, z_w, lambda_w, cur, step_w * delta)
 
-    g_mu, g_sigma = gaussian_score(action, mu, h_sigma, sigma, scale_mean_gradient)
+    g_mu, g_sigma = gaussian_score(action, mu, exp_h, sigma, scale_mean_gradient)
     coef[0] = g_mu
     coef[1] = g_sigma
     if lambda_theta == 0.0:
@@ -211,7 +211,7 @@ def gaussian_learn(
     if entropy > 0.0:
         # H = ln sigma + const, so grad H = exp(h_sigma) / sigma * x(s).
         coef[0] = 0.0
-        coef[1] = step_sigma * entropy * math.exp(h_sigma) / sigma
+        coef[1] = step_sigma * entropy * exp_h / sigma
         add_outer_at(theta, cur, 1.0, coef)
     return rbar
 
@@ -223,7 +223,7 @@ def gaussian_step(
 ):
     """Finish a step given S' = ``obs`` and R, then draw the next action into ``policy``.
 
-    ``policy`` holds ``(A, mu, h_sigma, sigma)`` of this step on entry (from
+    ``policy`` holds ``(A, mu, exp(h_sigma), sigma)`` of this step on entry (from
     :func:`gaussian_act`) and of the next step, drawn with the standard
     normal ``z``, on return.  ``settings`` is float64 ``(step_w, step_mu,
     step_sigma, alpha_rbar, lambda_w, lambda_theta, scale_mean_gradient (0 or

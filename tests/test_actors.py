@@ -98,10 +98,10 @@ def test_inverse_cdf_sampling_has_the_right_distribution():
 def test_gaussian_scores_match_finite_differences(sigma_min, action):
     rng = np.random.default_rng(5)
     theta = rng.normal(scale=0.1, size=(N_FEATURES, 2))
-    mu, h_sigma, sigma = gaussian_parameters(theta, IDX, sigma_min)
+    mu, exp_h, sigma = gaussian_parameters(theta, IDX, sigma_min)
     assert mu == pytest.approx(theta[IDX, 0].sum())
     assert sigma == pytest.approx(sigma_min + math.exp(theta[IDX, 1].sum()))
-    g_mu, g_sigma = gaussian_score(action, mu, h_sigma, sigma, False)
+    g_mu, g_sigma = gaussian_score(action, mu, exp_h, sigma, False)
     analytic = _expand(np.array([g_mu, g_sigma]), IDX, theta.shape)
     numeric = _finite_difference(lambda th: gaussian_log_prob(th, IDX, sigma_min, action), theta)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
@@ -113,7 +113,7 @@ def test_gaussian_scores_match_finite_differences(sigma_min, action):
 
 def test_scaled_mean_gradient_is_the_score_times_sigma_squared():
     theta = np.random.default_rng(2).normal(scale=0.1, size=(N_FEATURES, 2))
-    mu, h_sigma, sigma = gaussian_parameters(theta, IDX, 0.0)
-    plain, _ = gaussian_score(1.0, mu, h_sigma, sigma, False)
-    scaled, _ = gaussian_score(1.0, mu, h_sigma, sigma, True)
+    mu, exp_h, sigma = gaussian_parameters(theta, IDX, 0.0)
+    plain, _ = gaussian_score(1.0, mu, exp_h, sigma, False)
+    scaled, _ = gaussian_score(1.0, mu, exp_h, sigma, True)
     assert scaled == pytest.approx(plain * sigma**2) and scaled == pytest.approx(1.0 - mu)

@@ -16,7 +16,8 @@ from numba import njit
 import avgreward
 from avgreward import bench
 from avgreward import actors, critic, features
-from avgreward._pcg64 import load_state, next_double, store_state
+from avgreward import loop
+from avgreward._pcg64 import load_state, next_double, next_uint64, standard_normal, store_state
 from avgreward._vec4 import add4, axpy4, scale4, sum_rows4
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,129 @@ def test_quick_benchmark_writes_every_figure(tmp_path):
     assert experiment["wall_s"] > 0 and experiment["results_mb"] > 0
     assert set(results["targets"]) == set(bench.TARGETS)
     assert all(t["measured"] is not None or t["met"] is None for t in results["targets"].values())
+    # The C reference, side by side: figures, or None with the reason.
+    c = results["c_reference"]
+    assert [case["name"] for case in c["cases"]] == names[:3]
+    assert "fused / C" in run.stdout
+    fused = {f["name"]: f for f in results["fused"]}
+    for case in c["cases"]:
+        assert case["steps"] == fused[case["name"]]["steps"]
+        assert case["repeats"] == fused[case["name"]]["repeats"]
+        if bench.c_compiler() is None:
+            assert case["steps_per_s"] is None and case["fused_over_c"] is None
+            assert case["reason"] and c["reason"] and "n/a (" in run.stdout
+        else:
+            assert case["reason"] is None, case["reason"]
+            assert case["steps_per_s"] > 0 and case["fused_over_c"] > 0
+            assert -np.pi <= case["mean_reward"] <= 0.0
+    assert (results["machine"]["c_compiler"] is None) == (bench.c_compiler() is None)
+
+
+# --- the C reference does the package's work --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def c_reference(tmp_path_factory):
+    if bench.c_compiler() is None:
+        pytest.skip("no C compiler found ($CC, cc, gcc)")
+    executable, flags, reason = bench.compile_c_reference(tmp_path_factory.mktemp("c"))
+    assert executable is not None, reason
+    return executable
+
+
+def _c_lines(executable, mode, rows):
+    """Feed ``rows`` to the C program's stdin mode; its output lines, split."""
+    text = "".join(" ".join(repr(float(v)) for v in row) + "\n" for row in rows)
+    run = subprocess.run([str(executable), mode], input=text, capture_output=True, text=True,
+                         check=True, timeout=60)
+    lines = [line.split() for line in run.stdout.splitlines()]
+    assert len(lines) == len(rows)
+    return lines
+
+
+def test_c_tiles_are_the_packages_tile_coder(c_reference):
+    rng = np.random.default_rng(0)
+    pi = np.pi
+    random_points = np.column_stack([rng.uniform(-pi, pi, 300), rng.uniform(-7.0, 7.0, 300)])
+    # Tile boundaries (where a rounding difference would show), the wrap, and
+    # speeds beyond the clip range on both sides.
+    k = np.arange(0, 257, 3)
+    boundaries = np.column_stack([-pi + k * (2 * pi / 256), -2 * pi + k * (4 * pi / 256)])
+    edges = np.array([[-pi, 0.0], [pi - 1e-12, 0.0], [-pi, -2 * pi], [pi - 1e-12, 2 * pi],
+                      [0.0, 2 * pi + 1e-9], [0.0, -2 * pi - 1e-9], [1.0, 50.0], [-1.0, -50.0],
+                      [pi, 0.0], [3 * pi + 0.1, 1.0], [-7.5, -1.0], [0.0, 0.0]])
+    points = np.vstack([random_points, boundaries, edges])
+    indices = np.array(_c_lines(c_reference, "tiles", points), dtype=np.int64)
+    coder = features.pendulum_tile_coder()
+    np.testing.assert_array_equal(indices, coder.indices_batch(points))
+    for point, row in zip(edges, indices[-len(edges):]):
+        np.testing.assert_array_equal(row, coder.indices(point))
+    # The argument form agrees with the stdin form.
+    run = subprocess.run([str(c_reference), "tiles", repr(pi - 1e-12), "-20"],
+                         capture_output=True, text=True, check=True)
+    assert [int(v) for v in run.stdout.split()] == list(coder.indices([pi - 1e-12, -20.0]))
+
+
+def test_c_step_is_the_packages_pendulum(c_reference):
+    from envs.pendulum import MAX_SPEED, pendulum_step_torque
+
+    rng = np.random.default_rng(1)
+    pi = np.pi
+    n = 300
+    states = np.column_stack([rng.uniform(-pi, pi, n), rng.uniform(-MAX_SPEED, MAX_SPEED, n)])
+    torques = np.concatenate([rng.choice([-1.0, 0.0, 1.0], n // 2), rng.uniform(-5, 5, n - n // 2)])
+    # Across the wrap both ways, and fast enough to restart hanging down.
+    extra = [[pi - 1e-3, 5.0, 1.0], [-pi, -5.0, -1.0], [-pi + 1e-3, -6.0, -3.0],
+             [0.5, MAX_SPEED - 1e-3, 3.0], [-0.5, -MAX_SPEED + 1e-3, -3.0], [-pi, 0.0, 0.0]]
+    rows = np.vstack([np.column_stack([states, torques]), extra])
+    out = np.array(_c_lines(c_reference, "step", rows), dtype=np.float64)
+    expected = np.empty_like(out)
+    for i, (beta, betadot, torque) in enumerate(rows):
+        nxt = np.empty(2)
+        reward = pendulum_step_torque(np.array([beta, betadot]), torque, nxt)
+        expected[i] = nxt[0], nxt[1], reward
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
+    wrapped = np.abs(expected[:, 0] - rows[:, 0]) > pi
+    restarted = (expected[:, 0] == -pi) & (expected[:, 1] == 0.0) & (rows[:, 1] != 0.0)
+    assert wrapped.any() and restarted.any()
+
+
+@pytest.mark.parametrize("args, agent", [
+    (["softmax", "200000", "1"], avgreward.SoftmaxActorCritic.pendulum_reference()),
+    (["gaussian", "200000", "1", "0"], avgreward.GaussianActorCritic.pendulum_default()),
+    (["gaussian", "50000", "1", "0.5"],
+     avgreward.GaussianActorCritic.pendulum_default(lambda_w=0.5, lambda_theta=0.5)),
+])
+def test_c_runs_learn_the_swing_up_with_the_packages_settings(c_reference, args, agent):
+    run = subprocess.run([str(c_reference), *args], capture_output=True, text=True, check=True,
+                         timeout=60)
+    out = json.loads(run.stdout)
+    assert out["steps"] == out["steps_asked"] == int(args[1])
+    assert out["seconds"] > 0 and out["steps_per_s"] > 0
+    assert np.isfinite(out["mean_reward"]) and np.isfinite(out["rbar"])
+    # Hanging down is -pi and a random policy about -1.6; both runs learn to
+    # swing up and balance within these steps, as the package does.
+    assert -0.5 < out["mean_reward"] <= 0.0 and -0.5 < out["rbar"] <= 0.0
+    expected = {k: v for k, v in agent.to_dict().items() if k not in ("kind", "entropy")}
+    assert out["settings"] == expected
+
+
+def test_no_compiler_gives_none_with_the_reason(monkeypatch, tmp_path):
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert bench.c_compiler() is None
+    c = bench._c_reference(1000, 1)
+    assert [case["steps_per_s"] for case in c["cases"]] == [None] * 3
+    assert all("no C compiler" in case["reason"] for case in c["cases"])
+    assert all("n/a (no C compiler" in line for line in bench._c_table(c)[1:])
+
+
+def test_a_failed_compile_gives_the_reason(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", "false")  # found, fails at everything
+    if bench.c_compiler() is None:
+        pytest.skip("no `false` on PATH")
+    executable, flags, reason = bench.compile_c_reference(tmp_path)
+    assert executable is None and flags is None and reason.startswith("compile failed")
 
 
 # --- in-line PCG64: numpy's stream, draw for draw ---------------------------------------
@@ -68,6 +192,34 @@ def test_inline_pcg64_draws_numpys_numbers_and_hands_the_state_back(seed):
     # The generator continues as if it had drawn them itself, for any distribution.
     assert rng.standard_normal() == reference.standard_normal()
     assert rng.integers(1000) == reference.integers(1000)
+
+
+@njit
+def _raw_and_normals(words, n):
+    raw = np.empty(n, np.uint64)
+    normal = np.empty(n)
+    for i in range(n):
+        raw[i] = next_uint64(words)
+        normal[i] = standard_normal(words)
+    return raw, normal
+
+
+def test_inline_ziggurat_draws_numpys_normals():
+    # numpy's ziggurat: ~1 % of draws take the rejection step and ~1 in 3,000
+    # the tail beyond r = 3.654; 200,000 draws visit both many times.
+    rng = np.random.default_rng(7)
+    reference = np.random.default_rng(7)
+    words = load_state(rng)
+    raw, normal = _raw_and_normals(words, 200_000)
+    expected_raw, expected_normal = [], []
+    for _ in range(200_000):
+        expected_raw.append(reference.bit_generator.random_raw())
+        expected_normal.append(reference.standard_normal())
+    np.testing.assert_array_equal(raw, np.array(expected_raw, dtype=np.uint64))
+    np.testing.assert_array_equal(normal, expected_normal)
+    assert np.sum(np.abs(normal) > 3.6541528853610087) > 20
+    store_state(rng, words)
+    assert rng.random() == reference.random()
 
 
 def test_inline_pcg64_refuses_other_bit_generators():
@@ -125,6 +277,56 @@ def test_every_sum_over_active_features_uses_the_same_order():
             assert critic.column_value(theta, idx, b) == _ordered(theta[idx, b])
 
 
+# --- the three-action fast path: the general kernel's numbers, bit for bit --------------
+
+
+@njit
+def _three_action_helpers(h, tau, u, action):
+    p0, p1, p2 = actors.softmax3(h[0], h[1], h[2], tau)
+    c0, c1, c2 = actors.softmax3_score(p0, p1, p2, action, tau)
+    return np.array([p0, p1, p2]), actors.sample3(p0, p1, u), np.array([c0, c1, c2])
+
+
+@njit
+def _general_helpers(h, tau, u, action):
+    probs = np.zeros(3)
+    coef = np.zeros(3)
+    actors.softmax_of_preferences(h, 0, tau, probs)
+    actors.softmax_score(probs, action, tau, coef)
+    return probs, actors.sample_discrete(probs, u), coef
+
+
+def test_three_action_helpers_equal_the_array_ones():
+    rng = np.random.default_rng(3)
+    cases = [rng.normal(scale=s, size=3) for s in (1e-3, 1.0, 30.0, 800.0) for _ in range(50)]
+    cases += [np.array(h, float) for h in ([0, 0, 0], [1, 1, 0], [0, 2, 2], [-1, 5, 5], [7, 7, 7])]
+    for h in cases:
+        for tau in (1.0, 0.3, 7.0):
+            u, action = rng.random(), int(rng.integers(3))
+            fast = _three_action_helpers(h, tau, u, action)
+            general = _general_helpers(h, tau, u, action)
+            np.testing.assert_array_equal(fast[0], general[0])
+            assert fast[1] == general[1]
+            np.testing.assert_array_equal(fast[2], general[2])
+
+
+@pytest.mark.parametrize("changes, chunk", [({}, 1 << 18), ({"tau": 0.4}, 997)])
+def test_three_action_path_equals_the_general_kernel(monkeypatch, changes, chunk):
+    agent = avgreward.SoftmaxActorCritic.pendulum_reference(**changes)
+    assert loop._three_action_path(np.zeros((1, 3)), agent.lambda_w, agent.lambda_theta,
+                                   agent.entropy)
+    fast = avgreward.train("avgreward/PendulumSwingUp-v0", agent, 30_000, seed=4,
+                           chunk_steps=chunk, record_actions=True)
+    monkeypatch.setattr(loop, "_three_action_path", lambda *args: False)
+    general = avgreward.train("avgreward/PendulumSwingUp-v0", agent, 30_000, seed=4,
+                              chunk_steps=chunk, record_actions=True)
+    np.testing.assert_array_equal(fast.rewards, general.rewards)
+    np.testing.assert_array_equal(fast.actions, general.actions)
+    np.testing.assert_array_equal(fast.rbar, general.rbar)
+    for name in ("w", "theta"):
+        np.testing.assert_array_equal(fast.weights[name], general.weights[name])
+
+
 # --- the hot kernels keep no reference counting -------------------------------------------
 
 
@@ -145,6 +347,10 @@ def test_every_sum_over_active_features_uses_the_same_order():
     (actors.softmax_of_preferences, (np.zeros(4), 1, 1.0, np.zeros(3))),
     (actors.softmax_score, (np.full(3, 1 / 3), 1, 1.0, np.zeros(3))),
     (actors.sample_discrete, (np.full(3, 1 / 3), 0.5)),
+    (actors.softmax3, (0.1, 0.2, 0.3, 1.0)),
+    (actors.sample3, (0.3, 0.3, 0.5)),
+    (actors.softmax3_score, (0.2, 0.3, 0.5, 1, 1.0)),
+    (critic.add_row_block, (np.zeros(40), 4, np.arange(3), 0, 1.0, 2.0, 3.0, 4.0)),
 ])
 def test_per_step_kernels_keep_no_reference_counting(kernel, args):
     # Reference counts are atomic operations that would drain the store buffer on
