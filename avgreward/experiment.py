@@ -37,6 +37,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -756,10 +757,13 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, workers=Non
     again on resume.  A run that failed for another reason (an exception
     other than divergence, a worker that died) is run again on resume.
 
-    Workers are started with ``spawn``: fresh interpreters whose environment
-    sets ``NUMBA_NUM_THREADS=1`` before numba is imported; the kernels are
-    compiled (or loaded from numba's cache) here first, so workers only load
-    the cache.  Scripts do not need an ``if __name__ == "__main__"`` guard:
+    The kernels are compiled (or loaded from numba's cache) here first.  On
+    Linux, when this process runs no other Python thread, workers are forked
+    from it: they start in milliseconds with the kernels loaded.  Otherwise
+    (other threads, macOS, Windows) they are started with ``spawn``: fresh
+    interpreters whose environment sets ``NUMBA_NUM_THREADS=1`` before numba
+    is imported, which load the kernels from the cache (about a second each).
+    Either way, scripts do not need an ``if __name__ == "__main__"`` guard:
     workers never import the calling script.
     """
     env_id, env_cls = resolve_env(env)
@@ -834,7 +838,12 @@ class _Progress:
 
     def __enter__(self):
         if self.enabled:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm as auto_tqdm
+
+            class tqdm(auto_tqdm):
+                # No monitor thread: with another Python thread alive, workers
+                # could not be forked (see _start_method).
+                monitor_interval = 0
 
             n_runs, runs_done, n_steps = self.args
             self.runs = tqdm(total=n_runs, initial=runs_done, desc="runs", unit="run",
@@ -933,6 +942,26 @@ def _worker_start_conditions():
                 os.environ[k] = v
 
 
+def _start_method():
+    """How workers are started: ``"fork"`` where that is safe, else ``"spawn"``.
+
+    A forked worker starts at once with everything this process has loaded; a
+    spawned one imports numpy and numba and loads the kernels again (about a
+    second, which is most of the difference between 1 and 2 workers on a few
+    runs).  Forking is unsafe when another Python thread may hold a lock the
+    child would then wait for forever, and after numba's thread pool has been
+    started; native threads of BLAS libraries handle fork themselves.  macOS
+    and Windows always spawn.
+    """
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:
+        return "spawn"
+    try:
+        from numba.np.ufunc import parallel
+    except ImportError:
+        return "spawn"
+    return "spawn" if getattr(parallel, "_is_initialized", True) else "fork"
+
+
 class _Worker:
     def __init__(self, context, parent_pid):
         import multiprocessing
@@ -940,7 +969,12 @@ class _Worker:
         self.conn, child_conn = multiprocessing.Pipe()
         self.process = context.Process(target=_worker_main, args=(child_conn, parent_pid),
                                        name="avgreward-worker", daemon=True)
-        with _worker_start_conditions():
+        with _worker_start_conditions(), warnings.catch_warnings():
+            # Python >= 3.12 warns about forking whenever the process has other OS
+            # threads; _start_method allows it only when those are native ones
+            # (numpy's BLAS pool), which are fork-safe.
+            warnings.filterwarnings("ignore", message=".*multi-threaded.*fork",
+                                    category=DeprecationWarning)
             self.process.start()
         child_conn.close()
         self.task = None
@@ -949,25 +983,33 @@ class _Worker:
 
 
 def _run_in_workers(tasks, n_workers, agents, env_id, features, bar):
-    """The runs in ``n_workers`` spawned processes, one run per worker at a time."""
+    """The runs in ``n_workers`` worker processes, one run per worker at a time."""
     import multiprocessing
     from multiprocessing.connection import wait
 
-    context = multiprocessing.get_context("spawn")
+    method = _start_method()
+    context = multiprocessing.get_context(method)
     pending = deque(tasks)
     workers = []
     start_failures = 0
+
+    def load_kernels():
+        # Compile (or load from numba's cache) each actor's kernels here first,
+        # so that workers never compile at the same time (spawned ones only load
+        # the cache; forked ones inherit them).
+        bar.note("loading the compiled kernels...")
+        for kind in dict.fromkeys(type(agents[t["agent_index"]]) for t in tasks):
+            train(env_id, next(a for a in agents if type(a) is kind), 1, 0, features)
+
     with _sigterm_as_interrupt():
         try:
-            # Workers import while this process loads the kernels; they get
-            # their first run only once the loop below starts.
+            if method == "fork":
+                load_kernels()
+            # Spawned workers import while this process loads the kernels;
+            # they get their first run only once the loop below starts.
             workers = [_Worker(context, os.getpid()) for _ in range(n_workers)]
-            # Compile (or load from numba's cache) each actor's kernels here
-            # first, so that workers only ever load the cache and never
-            # compile at the same time.
-            bar.note("loading the compiled kernels...")
-            for kind in dict.fromkeys(type(agents[t["agent_index"]]) for t in tasks):
-                train(env_id, next(a for a in agents if type(a) is kind), 1, 0, features)
+            if method != "fork":
+                load_kernels()
             while workers:
                 by_object = {w.conn: w for w in workers}
                 by_object.update({w.process.sentinel: w for w in workers})

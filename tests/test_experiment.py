@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 import avgreward
-from avgreward import SoftmaxActorCritic
+from avgreward import SoftmaxActorCritic, experiment
 from avgreward.experiment import load_experiment, run_experiment
 
 PENDULUM = "avgreward/PendulumSwingUp-v0"
@@ -265,21 +266,16 @@ def test_an_interrupted_experiment_leaves_no_partial_file_and_resumes(tmp_path, 
 
 
 def _worker_pids():
-    """This process's spawned worker processes (Linux /proc)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(fields[1]) == os.getpid() and b"spawn_main" in cmdline:
-            pids.append(int(stat.parent.name))
-    return pids
+    """This process's worker processes."""
+    return [p.pid for p in multiprocessing.active_children() if p.name == "avgreward-worker"]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds workers in /proc")
-def test_a_killed_worker_fails_its_run_only_and_the_run_is_retried(tmp_path):
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_killed_worker_fails_its_run_only_and_the_run_is_retried(tmp_path, monkeypatch, method):
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} on this platform")
+    # (The killer thread below alone would make the runner spawn.)
+    monkeypatch.setattr(experiment, "_start_method", lambda: method)
     out = tmp_path / "exp"
     agent = SoftmaxActorCritic.pendulum_reference()
     killed = []
@@ -306,3 +302,39 @@ def test_a_killed_worker_fails_its_run_only_and_the_run_is_retried(tmp_path):
     _assert_no_partial_files(out)
     again = run_experiment(out, PENDULUM, agent, 6, 150_000, workers=1)
     assert not again.failed and len(again.runs) == 6
+
+
+def test_workers_are_forked_only_where_that_is_safe(monkeypatch):
+    import threading
+
+    if sys.platform.startswith("linux"):
+        assert experiment._start_method() == "fork"
+        stop = threading.Event()
+        other = threading.Thread(target=stop.wait)
+        other.start()
+        try:
+            # Another Python thread could hold a lock the child would wait on.
+            assert experiment._start_method() == "spawn"
+        finally:
+            stop.set()
+            other.join()
+        from numba.np.ufunc import parallel
+
+        monkeypatch.setattr(parallel, "_is_initialized", True)
+        assert experiment._start_method() == "spawn"  # numba's thread pool is running
+    else:
+        assert experiment._start_method() == "spawn"
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_forked_and_spawned_workers_give_the_same_results(tmp_path, monkeypatch, method):
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} on this platform")
+    monkeypatch.setattr(experiment, "_start_method", lambda: method)
+    agent = SoftmaxActorCritic.pendulum_reference()
+    exp = run_experiment(tmp_path / method, PENDULUM, agent, 3, 20_000, workers=2, bin_size=1)
+    for seed in range(3):
+        alone = avgreward.train(PENDULUM, agent, 20_000, seed=seed)
+        np.testing.assert_array_equal(exp.result(0, seed).rewards, alone.rewards)
+        np.testing.assert_array_equal(exp.result(0, seed).weights["theta"],
+                                      alone.weights["theta"])
