@@ -357,7 +357,6 @@ def _softmax3_chunk(
     return done
 
 
-
 def gaussian_chunk(
     kind, random_step, state, obs,
     tc,
