@@ -6,11 +6,13 @@ and chooses each action from ``Result.policy``: sampled from the learned
 (stochastic) policy with a seeded generator by default, which is the policy
 whose reward rate training measured, or greedy (most likely action /
 Gaussian mean) on request.  The learner does not change during a rollout.
-Frames are written with Pillow (a dependency of matplotlib).
+Frames are written with Pillow (a dependency of matplotlib), one at a time:
+an animation of millions of steps needs no more memory than one of ten.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import numpy as np
 import envs  # noqa: F401  (registers the environments)
 from avgreward.agents import SoftmaxActorCritic
 
-__all__ = ["Rollout", "rollout", "animate_policy"]
+__all__ = ["Rollout", "rollout", "iter_frames", "animate_policy"]
 
 
 @dataclass
@@ -44,6 +46,56 @@ class Rollout:
     frames: list
 
 
+def _walk(env, result, steps: int, seed: int, greedy: bool):
+    """Reset ``env`` and act with the learned policy for ``steps`` steps.
+
+    Yields ``(t, action, reward, observation)`` for ``t = 0 .. steps``, the
+    state after ``t`` steps (``action`` and ``reward`` are None at ``t = 0``),
+    so that :func:`rollout` and :func:`iter_frames` take the same actions:
+    one uniform (discrete) or normal (Gaussian) draw per step from
+    ``default_rng(seed)``.
+    """
+    choose = _chooser(result, seed, greedy)
+    obs, _ = env.reset(seed=seed)
+    obs = _as_observation(obs)
+    yield 0, None, None, obs
+    for t in range(1, steps + 1):
+        action, env_action = choose(obs)
+        obs, reward, _, _, _ = env.step(env_action)
+        obs = _as_observation(obs)
+        yield t, action, reward, obs
+
+
+def _chooser(result, seed: int, greedy: bool):
+    """Return ``choose(observation) -> (action, env_action)`` for the learned policy."""
+    rng = np.random.default_rng(seed)
+    if isinstance(result.agent, SoftmaxActorCritic):
+        def choose(obs):
+            probs = result.policy(obs)
+            if greedy:
+                action = int(np.argmax(probs))
+            else:
+                action = int(np.searchsorted(np.cumsum(probs), rng.random() * probs.sum(),
+                                             side="right"))
+                action = min(action, probs.size - 1)
+            return action, action
+    else:
+        def choose(obs):
+            mean, sigma = result.policy(obs)
+            action = mean if greedy else mean + sigma * rng.standard_normal()
+            return action, np.array([action])
+    return choose
+
+
+def _as_observation(obs) -> np.ndarray:
+    return np.atleast_1d(np.asarray(obs, dtype=np.float64))
+
+
+def _check_steps(steps: int, every: int) -> None:
+    if steps < 1 or every < 1:
+        raise ValueError(f"steps and every must be >= 1, got steps={steps}, every={every}")
+
+
 def rollout(result, steps: int = 400, seed: int = 0, greedy: bool = False,
             render: bool = False, every: int = 1) -> Rollout:
     """Run the learned policy of ``result`` in its environment, without learning.
@@ -62,45 +114,227 @@ def rollout(result, steps: int = 400, seed: int = 0, greedy: bool = False,
         of sampling the learned stochastic policy.
     render : bool, default False
         Keep an RGB frame of every ``every``-th state (the first and the last
-        state are always kept).
+        state are always kept). All frames stay in memory (400 x 400 x 3
+        bytes each for the pendulum); :func:`iter_frames` hands them out one
+        at a time instead.
     every : int, default 1
 
     Returns
     -------
     Rollout
     """
-    if steps < 1 or every < 1:
-        raise ValueError(f"steps and every must be >= 1, got steps={steps}, every={every}")
+    _check_steps(steps, every)
     env = gymnasium.make(result.env_id, render_mode="rgb_array" if render else None)
-    rng = np.random.default_rng(seed)
-    obs, _ = env.reset(seed=seed)
     discrete = isinstance(result.agent, SoftmaxActorCritic)
-    observations = [np.atleast_1d(np.asarray(obs, dtype=np.float64))]
+    observations = []
     actions = np.empty(steps, dtype=np.int64 if discrete else np.float64)
     rewards = np.empty(steps)
-    frames = [env.render()] if render else []
-    for t in range(steps):
-        if discrete:
-            probs = result.policy(observations[-1])
-            if greedy:
-                action = int(np.argmax(probs))
-            else:
-                action = int(np.searchsorted(np.cumsum(probs), rng.random() * probs.sum(),
-                                             side="right"))
-                action = min(action, probs.size - 1)
-            env_action = action
-        else:
-            mean, sigma = result.policy(observations[-1])
-            action = mean if greedy else mean + sigma * rng.standard_normal()
-            env_action = np.array([action])
-        obs, reward, _, _, _ = env.step(env_action)
-        actions[t] = action
-        rewards[t] = reward
-        observations.append(np.atleast_1d(np.asarray(obs, dtype=np.float64)))
-        if render and ((t + 1) % every == 0 or t + 1 == steps):
-            frames.append(env.render())
-    env.close()
+    frames = []
+    try:
+        for t, action, reward, obs in _walk(env, result, steps, seed, greedy):
+            observations.append(obs)
+            if t > 0:
+                actions[t - 1] = action
+                rewards[t - 1] = reward
+            if render and (t % every == 0 or t == steps):
+                frames.append(env.render())
+    finally:
+        env.close()
     return Rollout(np.stack(observations), actions, rewards, frames)
+
+
+def iter_frames(result, steps: int = 400, every: int = 1, *, seed: int = 0,
+                greedy: bool = False) -> Iterator[tuple[int, float | None, np.ndarray]]:
+    """Render the rollout of :func:`rollout` frame by frame, keeping none of them.
+
+    The same actions as ``rollout(result, steps, seed, greedy, render=True,
+    every=every)`` (same seed, same frames), but each frame is handed out
+    as soon as it is drawn, so memory does not grow with ``steps``.
+
+    Parameters
+    ----------
+    result : avgreward.Result
+        A trained run.
+    steps : int, default 400
+        Steps to run from the environment's reset.
+    every : int, default 1
+        Render every ``every``-th state (the first and the last state are
+        always rendered).
+    seed, greedy
+        As in :func:`rollout`.
+
+    Yields
+    ------
+    step : int
+        Steps taken before the frame: 0, every, 2 every, ..., steps.
+    reward : float or None
+        The reward of that step (``None`` for the reset state, step 0).
+    frame : ndarray of uint8, shape (H, W, 3)
+        The environment's ``rgb_array`` render. Copy it to keep it past the
+        next iteration: an environment may draw into the same buffer.
+
+    Raises
+    ------
+    ValueError
+        If ``steps`` or ``every`` is < 1 (raised by the call, before any step).
+    """
+    _check_steps(steps, every)
+    return _frames(result, steps, every, seed, greedy)
+
+
+def _frames(result, steps, every, seed, greedy):
+    env = gymnasium.make(result.env_id, render_mode="rgb_array")
+    # try/finally: a consumer that stops early (or fails) still closes the env,
+    # when the generator is closed or collected.
+    try:
+        for t, _, reward, _ in _walk(env, result, steps, seed, greedy):
+            if t % every == 0 or t == steps:
+                yield t, None if t == 0 else float(reward), env.render()
+    finally:
+        env.close()
+
+
+# A frame with a pixel shown more than this many levels off (in some channel)
+# by its palette entry makes the palette grow. 32 of 255 keeps the drawings'
+# flat colours exact while the in-between shades of anti-aliased text and of
+# resizing (which are many, and change from frame to frame) reuse entries
+# instead of filling the palette within a few frames.
+_PALETTE_TOLERANCE = 32
+# Entries this far apart (Euclidean) each map to themselves, see _palette_entries.
+_PALETTE_SPACING = 11
+# At most this many entries are added for one frame, so that colours that
+# first appear later (the pendulum's torque bar is not drawn at rest) still
+# find room among the GIF's 256.
+_PALETTE_BATCH = 64
+
+
+class _GifStream:
+    """Write a looping GIF one frame at a time, holding only the previous frame.
+
+    Every frame indexes one global colour table that grows as frames bring
+    colours it cannot show (up to 256 entries, never changing an entry once
+    written, so earlier frames stay right). The table's 768 bytes are
+    reserved in the header and filled in by :meth:`close`, which is why the
+    file must be seekable. Quantising against a fixed table, without
+    dithering, costs far less than an adaptive palette per frame. Each frame
+    after the first is stored as the rectangle that changed since the
+    previous one, as Pillow's own writer does.
+
+    Parameters
+    ----------
+    fp : binary file, seekable, positioned at 0
+    size : (int, int)
+        Width and height of every frame.
+    duration : int
+        Milliseconds per frame (GIF stores hundredths).
+    """
+
+    def __init__(self, fp, size: tuple[int, int], duration: int):
+        self._fp = fp
+        self._size = size
+        self._duration = duration
+        self._colors = np.empty((0, 3), dtype=np.uint8)
+        self._palette_image = None
+        self._previous = None
+        width, height = size
+        fp.write(b"GIF89a" + _u16(width) + _u16(height)
+                 # global colour table of 2**(7 + 1) entries, 8 bits per primary
+                 + bytes([0x80 | 0x70 | 0x07, 0, 0])
+                 + bytes(768)
+                 # NETSCAPE2.0 application extension: loop forever
+                 + b"!\xff\x0bNETSCAPE2.0\x03\x01" + _u16(0) + b"\x00")
+
+    def write(self, image) -> None:
+        """Append one RGB Pillow image of the stream's size."""
+        from PIL import GifImagePlugin
+
+        if image.size != self._size or image.mode != "RGB":
+            raise ValueError(f"frames must be RGB images of size {self._size}, "
+                             f"got {image.mode} {image.size}")
+        indexed = self._quantize(image)
+        pixels = np.asarray(indexed)
+        box = (0, 0, *self._size)
+        if self._previous is not None:
+            changed = pixels != self._previous
+            rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+            # An unchanged frame is still written (as one unchanged pixel) so
+            # that the GIF has one frame per rendered step.
+            box = ((int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+                   if rows.size else (0, 0, 1, 1))
+        self._previous = pixels
+        part = indexed if box == (0, 0, *self._size) else indexed.crop(box)
+        # disposal 1: leave the frame in place, the next one draws over it.
+        for chunk in GifImagePlugin.getdata(part, offset=box[:2], duration=self._duration,
+                                            disposal=1):
+            self._fp.write(chunk)
+
+    def _quantize(self, image):
+        """Map ``image`` to palette indices, first growing the palette if it must."""
+        from PIL import Image, ImageChops
+
+        if self._palette_image is not None:
+            indexed = image.quantize(palette=self._palette_image, dither=Image.Dither.NONE)
+            off = np.asarray(ImageChops.difference(image, indexed.convert("RGB")))
+            off = off > _PALETTE_TOLERANCE
+            if not off.any() or len(self._colors) == 256:
+                return indexed
+            misfits = np.asarray(image)[off.any(axis=2)]
+        else:
+            misfits = np.asarray(image).reshape(-1, 3)
+        new = _palette_entries(misfits, self._colors, min(256 - len(self._colors), _PALETTE_BATCH))
+        self._colors = np.concatenate([self._colors, new])
+        self._palette_image = Image.new("P", (1, 1))
+        self._palette_image.putpalette(self._colors.ravel().tolist())
+        return image.quantize(palette=self._palette_image, dither=Image.Dither.NONE)
+
+    def close(self) -> None:
+        """Write the trailer and the final colour table; the stream is then done."""
+        self._fp.write(b";")
+        self._fp.seek(13)  # the colour table follows the 13-byte header
+        table = np.zeros((256, 3), dtype=np.uint8)
+        table[:len(self._colors)] = self._colors
+        self._fp.write(table.tobytes())
+
+
+def _palette_entries(pixels: np.ndarray, palette: np.ndarray, room: int) -> np.ndarray:
+    """Up to ``room`` colours of ``pixels`` to add to ``palette``, most frequent first.
+
+    Each new colour is at least ``_PALETTE_SPACING`` away from every entry
+    already chosen. Pillow maps a colour to the entry nearest to the colour
+    rounded down to a multiple of 4 in each channel (its palette cache), so
+    two entries closer than about 10 could take each other's pixels (white
+    drawn as the 252 grey of the caption's anti-aliasing); spaced entries
+    each map to themselves. Taking real colours by frequency, not the means
+    of median cut, keeps the flat colours of a drawing exact.
+
+    Parameters
+    ----------
+    pixels : ndarray of uint8, shape (n, 3)
+    palette : ndarray of uint8, shape (k, 3)
+    room : int
+
+    Returns
+    -------
+    ndarray of uint8, shape (m, 3), m <= room
+    """
+    keys = pixels.astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])
+    distinct, counts = np.unique(keys, return_counts=True)
+    distinct = distinct[np.argsort(-counts, kind="stable")]
+    candidates = np.stack([distinct >> 16, (distinct >> 8) & 0xFF, distinct & 0xFF], axis=1)
+    chosen = np.empty((len(palette) + room, 3), dtype=np.int64)
+    chosen[:len(palette)] = palette
+    n = len(palette)
+    for color in candidates:
+        if n == len(chosen):
+            break
+        if n == 0 or np.min(np.sum((chosen[:n] - color) ** 2, axis=1)) >= _PALETTE_SPACING ** 2:
+            chosen[n] = color
+            n += 1
+    return chosen[len(palette):n].astype(np.uint8)
+
+
+def _u16(value: int) -> bytes:
+    return int(value).to_bytes(2, "little")
 
 
 def animate_policy(result, path, steps: int = 400, every: int = 2, *, seed: int = 0,
@@ -111,12 +345,21 @@ def animate_policy(result, path, steps: int = 400, every: int = 2, *, seed: int 
     For the pendulum: from hanging down, the swing-up and the balance (a
     trained agent needs about 100-200 steps to get up).
 
+    Each frame is rendered, captioned, resized, mapped to the GIF's palette
+    and written before the next step is taken, so memory does not depend on
+    ``steps``. The palette (at most 256 colours, shared by all frames) is
+    built from the frames as they come: the drawings' flat colours are kept
+    exactly, in-between shades (anti-aliased text, resizing) are shown at
+    most 32 levels off in each channel (more only if the frames hold over
+    256 clearly different colours).
+
     Parameters
     ----------
     result : avgreward.Result
         A trained run.
     path : str or Path
-        The ``.gif`` to write.
+        The ``.gif`` to write. It appears only once complete (the frames go
+        to a temporary file beside it, renamed at the end).
     steps : int, default 400
         Environment steps to show.
     every : int, default 2
@@ -135,41 +378,64 @@ def animate_policy(result, path, steps: int = 400, every: int = 2, *, seed: int 
     -------
     str
         The path written.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` does not end in ``.gif``, ``steps``, ``every`` or
+        ``size`` is < 1, or ``fps`` is not positive.
     """
     from PIL import Image, ImageDraw, ImageFont
 
     path = Path(path)
     if path.suffix.lower() != ".gif":
         raise ValueError(f"path must end in .gif, got {str(path)!r}")
-    run = rollout(result, steps, seed=seed, greedy=greedy, render=True, every=every)
+    if size is not None and size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    if fps is not None and not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    frames = iter_frames(result, steps, every, seed=seed, greedy=greedy)
     if fps is None:
         env = gymnasium.make(result.env_id)
         render_fps = env.metadata.get("render_fps", 20)
         env.close()
         fps = render_fps / every
-    shown = [0] + [min(k * every, steps) for k in range(1, len(run.frames))]
-    images = []
-    font = None
-    for step, frame in zip(shown, run.frames):
-        image = Image.fromarray(frame)
-        if size is not None:
-            scale = size / max(image.size)
-            image = image.resize((max(1, round(image.width * scale)),
-                                  max(1, round(image.height * scale))), Image.Resampling.LANCZOS)
-        if caption:
-            if font is None:
-                try:
-                    font = ImageFont.load_default(size=max(10, image.height // 22))
-                except TypeError:  # Pillow < 10.1: one small bitmap font
-                    font = ImageFont.load_default()
-            text = f"step {step}"
-            if step > 0:
-                # round() first: no "-0.00" once the pendulum is up.
-                text += f"   reward {round(float(run.rewards[step - 1]), 2) + 0.0:.2f}"
-            ImageDraw.Draw(image).text((6, 4), text, fill=(40, 40, 40), font=font)
-        # A small adaptive palette per frame: the drawings have few colours.
-        images.append(image.convert("P", palette=Image.Palette.ADAPTIVE, colors=64))
+    duration = max(20, round(1000.0 / fps))
     path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:],
-                   duration=max(20, round(1000.0 / fps)), loop=0, optimize=True)
+    partial = path.with_name(path.name + ".part")
+    font = None
+    stream = None
+    try:
+        with open(partial, "wb") as fp:
+            for step, reward, frame in frames:
+                image = Image.fromarray(frame)
+                if image.mode != "RGB":
+                    image = image.convert("RGB")
+                if size is not None:
+                    scale = size / max(image.size)
+                    image = image.resize((max(1, round(image.width * scale)),
+                                          max(1, round(image.height * scale))),
+                                         Image.Resampling.LANCZOS)
+                if caption:
+                    if font is None:
+                        try:
+                            font = ImageFont.load_default(size=max(10, image.height // 22))
+                        except TypeError:  # Pillow < 10.1: one small bitmap font
+                            font = ImageFont.load_default()
+                    text = f"step {step}"
+                    if reward is not None:
+                        # round() first: no "-0.00" once the pendulum is up.
+                        text += f"   reward {round(reward, 2) + 0.0:.2f}"
+                    ImageDraw.Draw(image).text((6, 4), text, fill=(40, 40, 40), font=font)
+                if stream is None:
+                    stream = _GifStream(fp, image.size, duration)
+                stream.write(image)
+            stream.close()
+        partial.replace(path)
+    except BaseException:
+        # No half-written GIF left behind (e.g. on Ctrl-C in a long animation).
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        frames.close()
     return str(path)

@@ -10,6 +10,11 @@ The Cesaro limit matrix ``P*`` of a chain is computed exactly by class
 decomposition (see :func:`cesaro_limit`), so periodic chains (the loop MDP)
 and multichain policies (deterministic policies of the aliased gridworld that
 get stuck in separate closed classes) are handled without power iteration.
+
+Probability tables (``P``, ``start``, policies) may come in any float type;
+their rows must sum to 1 within what that type can hold: 1e-9 for float64,
+256 float32 eps (about 3e-5) for a table stored in float32 or float16. Every
+computation is in float64, on the rows divided by their float64 sums.
 """
 
 from dataclasses import dataclass
@@ -30,8 +35,37 @@ __all__ = [
     "deterministic_observation_policies",
 ]
 
-# Tolerance on "sums to one" for user-given probability tables.
+# Tolerance on "sums to one" for user-given probability tables in float64
+# (or integers, or Python floats).
 _SUM_TOL = 1e-9
+# A table stored in float32 cannot sum to 1 closer than its rounding allows:
+# rows normalised in float32 are off by a few eps (3e-8 is typical), so such
+# a table is judged by this many of its eps (3e-5) instead. Still far below
+# the errors of a table that was not normalised at all.
+_SUM_TOL_EPS = 256
+
+
+def _sum_tolerance(dtype) -> float:
+    """Tolerance on "sums to one" for a table stored as ``dtype``.
+
+    ``max(1e-9, 256 eps)`` of the floating type: 1e-9 for float64 (and
+    wider types, and integers), about 3e-5 for float32. float16 is judged as
+    float32: its own eps would let through rows off by 0.25.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        return _SUM_TOL
+    eps = float(np.finfo(np.promote_types(dtype, np.float32)).eps)
+    return max(_SUM_TOL, _SUM_TOL_EPS * eps)
+
+
+def _as_float64(x, name: str):
+    """``x`` as a float64 array, with the sum tolerance its own dtype earns."""
+    try:
+        raw = np.asarray(x)
+        return raw.astype(np.float64), _sum_tolerance(raw.dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -84,12 +118,16 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 def _check_model(model):
-    """Validate a TabularModel's arrays; return (P, R, start) as float64."""
+    """Validate a TabularModel's arrays; return (P, R, start) as float64.
+
+    ``P[s, a]`` and ``start`` are renormalised in float64, so that a model
+    stored in float32 gives chains whose rows sum to 1 to float64 precision.
+    """
     try:
-        P = np.asarray(model.P, dtype=np.float64)
-        R = np.asarray(model.R, dtype=np.float64)
-        start = np.asarray(model.start, dtype=np.float64)
-    except (AttributeError, TypeError, ValueError) as exc:
+        P, P_tol = _as_float64(model.P, "model.P")
+        R, _ = _as_float64(model.R, "model.R")
+        start, start_tol = _as_float64(model.start, "model.start")
+    except (AttributeError, ValueError) as exc:
         raise ValueError(f"model must be a TabularModel with P, R, start arrays: {exc}") from exc
     if P.ndim != 3 or P.shape[0] != P.shape[2] or P.shape[0] == 0 or P.shape[1] == 0:
         raise ValueError(f"model.P must have shape (n_states, n_actions, n_states), got {P.shape}")
@@ -100,18 +138,24 @@ def _check_model(model):
         raise ValueError(f"model.start must have shape {(n_states,)}, got {start.shape}")
     if not (np.all(np.isfinite(P)) and np.all(np.isfinite(R)) and np.all(np.isfinite(start))):
         raise ValueError("model arrays must be finite")
-    if np.any(P < 0) or not np.allclose(P.sum(axis=2), 1.0, rtol=0, atol=_SUM_TOL):
+    if np.any(P < 0) or not np.allclose(P.sum(axis=2), 1.0, rtol=0, atol=P_tol):
         raise ValueError("model.P[s, a] must be probability distributions")
-    if np.any(start < 0) or abs(start.sum() - 1.0) > _SUM_TOL:
+    if np.any(start < 0) or abs(start.sum() - 1.0) > start_tol:
         raise ValueError("model.start must be a probability distribution")
-    return P, R, start
+    return P / P.sum(axis=2, keepdims=True), R, start / start.sum()
 
 
-def _check_policy(policy, n_states: int, n_actions: int, name: str = "policy") -> np.ndarray:
-    try:
-        pi = np.asarray(policy, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a numeric array: {exc}") from exc
+def _check_policy(policy, n_states: int, n_actions: int, name: str = "policy",
+                  tol: float | None = None) -> np.ndarray:
+    """Validate a policy table; return it in float64 with rows renormalised.
+
+    The rows must sum to 1 within ``tol`` (default: what the table's own
+    dtype allows, see :func:`_sum_tolerance`). They are then divided by
+    their float64 sums, so that ``P_pi`` is row-stochastic to float64
+    precision even for a table normalised in float32.
+    """
+    pi, own_tol = _as_float64(policy, name)
+    tol = own_tol if tol is None else tol
     if pi.shape != (n_states, n_actions):
         raise ValueError(f"{name} must have shape (n_states, n_actions) = "
                          f"{(n_states, n_actions)}, got {pi.shape}")
@@ -119,21 +163,25 @@ def _check_policy(policy, n_states: int, n_actions: int, name: str = "policy") -
         raise ValueError(f"{name} must be finite")
     if np.any(pi < 0):
         raise ValueError(f"{name} must be non-negative")
-    bad = np.abs(pi.sum(axis=1) - 1.0) > _SUM_TOL
+    sums = pi.sum(axis=1)
+    off = np.abs(sums - 1.0)
+    bad = off > tol
     if np.any(bad):
-        raise ValueError(f"{name} rows must sum to 1 (state(s) {np.flatnonzero(bad).tolist()} do not)")
-    return pi
+        raise ValueError(f"{name} rows must sum to 1 (state(s) {np.flatnonzero(bad).tolist()} "
+                         f"are off by up to {off.max():.3g} > {tol:.3g})")
+    return pi / sums[:, None]
 
 
 def _check_stochastic_matrix(P, name: str) -> np.ndarray:
-    P = np.asarray(P, dtype=np.float64)
+    """Validate a row-stochastic matrix; return it in float64 with rows renormalised."""
+    P, tol = _as_float64(P, name)
     if P.ndim != 2 or P.shape[0] != P.shape[1] or P.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty square matrix, got shape {P.shape}")
     if not np.all(np.isfinite(P)) or np.any(P < 0):
         raise ValueError(f"{name} must be finite and non-negative")
-    if not np.allclose(P.sum(axis=1), 1.0, rtol=0, atol=_SUM_TOL):
+    if not np.allclose(P.sum(axis=1), 1.0, rtol=0, atol=tol):
         raise ValueError(f"{name} rows must sum to 1")
-    return P
+    return P / P.sum(axis=1, keepdims=True)
 
 
 def _chain(P: np.ndarray, R: np.ndarray, pi: np.ndarray):
@@ -183,7 +231,8 @@ def cesaro_limit(P) -> np.ndarray:
     Parameters
     ----------
     P : array_like, shape (n, n)
-        Row-stochastic matrix.
+        Row-stochastic matrix (rows summing to 1 within 1e-9, or about 3e-5
+        in float32; renormalised in float64).
 
     Returns
     -------
@@ -254,7 +303,9 @@ def evaluate(model, policy) -> Evaluation:
     model : envs.model.TabularModel
         The task.
     policy : array_like, shape (n_states, n_actions)
-        ``policy[s, a] = pi(a | s)``; non-negative, rows sum to 1.
+        ``policy[s, a] = pi(a | s)``; non-negative, rows sum to 1 (within
+        1e-9, or about 3e-5 for a float32 table; the rows are renormalised
+        in float64 before use).
 
     Returns
     -------
@@ -293,7 +344,7 @@ def discounted_values(model, policy, gamma: float) -> np.ndarray:
     ----------
     model : envs.model.TabularModel
     policy : array_like, shape (n_states, n_actions)
-        ``policy[s, a] = pi(a | s)``.
+        ``policy[s, a] = pi(a | s)``, as in :func:`evaluate`.
     gamma : float
         Discount factor, ``0 <= gamma < 1``.
 
@@ -375,8 +426,10 @@ def policy_on_states(model, obs_policy) -> np.ndarray:
 
     Returns
     -------
-    ndarray, shape (n_states, n_actions)
-        ``pi[s, a] = obs_policy(observations[s])[a]``.
+    ndarray of float64, shape (n_states, n_actions)
+        ``pi[s, a] = obs_policy(observations[s])[a]``, each row divided by
+        its sum (rows given in float32 may be off by about 3e-5, see
+        :func:`evaluate`).
 
     Raises
     ------
@@ -390,14 +443,18 @@ def policy_on_states(model, obs_policy) -> np.ndarray:
     obs = np.asarray(model.observations, dtype=np.float64)
     if obs.ndim == 1:
         obs = obs[:, None]
+    # The rows are judged by the precision they were given in (a float32
+    # table may be off by ~1e-7), although pi is float64 from here on.
     if callable(obs_policy):
         rows = []
+        tol = _SUM_TOL
         for s in range(n_states):
-            row = np.asarray(obs_policy(obs[s].copy()), dtype=np.float64)
+            row, row_tol = _as_float64(obs_policy(obs[s].copy()), "obs_policy")
             if row.shape != (n_actions,):
                 raise ValueError(f"obs_policy must return {n_actions} action probabilities, "
                                  f"got shape {row.shape} for observation {obs[s].tolist()}")
             rows.append(row)
+            tol = max(tol, row_tol)
         pi = np.stack(rows)
     elif isinstance(obs_policy, Mapping):
         rows = []
@@ -409,19 +466,19 @@ def policy_on_states(model, obs_policy) -> np.ndarray:
                 rows.append(obs_policy[key[0]])
             else:
                 raise ValueError(f"obs_policy has no entry for observation {key}")
-        pi = np.asarray(rows, dtype=np.float64)
+        pi, tol = _as_float64(rows, "obs_policy")
     else:
         _, index = observation_classes(model)
         n_obs = int(index.max()) + 1
         try:
-            table = np.asarray(obs_policy, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
+            table, tol = _as_float64(obs_policy, "obs_policy")
+        except ValueError as exc:
             raise ValueError(f"obs_policy must be a callable, a mapping or an array: {exc}") from exc
         if table.shape != (n_obs, n_actions):
             raise ValueError(f"obs_policy table must have shape (n_obs, n_actions) = "
                              f"{(n_obs, n_actions)}, got {table.shape}")
         pi = table[index]
-    return _check_policy(pi, n_states, n_actions, name="obs_policy")
+    return _check_policy(pi, n_states, n_actions, name="obs_policy", tol=tol)
 
 
 def _check_theta_features(theta, features, tau):

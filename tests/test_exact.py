@@ -368,3 +368,90 @@ def test_bad_softmax_arguments_raise(grid):
         exact.policy_gradient(grid, np.zeros((16, 3)), x)
     with pytest.raises(ValueError, match="theta"):
         exact.policy_gradient(grid, np.full((16, 4), np.inf), x)
+
+
+# ------------------------------------------------- precision of the tables
+
+def softmax_float32(theta, features):
+    """The softmax policy computed and normalised entirely in float32."""
+    h = features.astype(np.float32) @ theta.astype(np.float32)
+    e = np.exp(h - h.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def off_by(table):
+    """Largest distance of a row sum (over the last axis, in float64) from 1."""
+    return np.abs(np.sum(table, axis=-1, dtype=np.float64) - 1.0).max()
+
+
+@pytest.mark.parametrize("which", ["loop", "grid"])
+def test_float32_policy_is_accepted_and_evaluated_in_float64(loop, grid, which):
+    model, x = (loop, np.eye(9)) if which == "loop" else (grid, grid_features(grid))
+    theta = 2.0 * np.random.default_rng(3).standard_normal((x.shape[1], model.n_actions))
+    pi32 = softmax_float32(theta, x)
+    assert pi32.dtype == np.float32
+    # The point of the test: float32 rows miss 1 by far more than 1e-9.
+    assert off_by(pi32) > 1e-8
+    pi64 = exact.softmax_policy(theta, x)
+    ev32, ev64 = exact.evaluate(model, pi32), exact.evaluate(model, pi64)
+    assert ev32.reward_rate == pytest.approx(ev64.reward_rate, abs=1e-6)
+    np.testing.assert_allclose(ev32.v, ev64.v, atol=1e-5)
+    # computed in float64, on rows renormalised there
+    assert ev32.P_pi.dtype == np.float64
+    np.testing.assert_allclose(ev32.P_pi.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(exact.discounted_values(model, pi32, 0.9),
+                               exact.discounted_values(model, pi64, 0.9), atol=1e-5)
+
+
+def test_float32_tables_elsewhere_are_accepted(grid):
+    # an observation table, a chain and a whole model stored in float32
+    table = softmax_float32(np.random.default_rng(4).standard_normal((4, 4)), np.eye(4))
+    assert off_by(table) > 1e-8
+    pi = exact.policy_on_states(grid, table)
+    assert pi.dtype == np.float64
+    np.testing.assert_allclose(pi.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    ev = exact.evaluate(grid, pi)
+    # Mixing in a uniform jump makes entries that float32 rounds.
+    mixed = 0.9 * grid.P + 0.1 / grid.n_states
+    mixed32 = np.float32(0.9) * grid.P.astype(np.float32) + np.float32(0.1 / grid.n_states)
+    assert off_by(mixed32) > 1e-8
+    chain = np.einsum("sa,sat->st", pi, mixed)
+    chain32 = np.einsum("sa,sat->st", pi.astype(np.float32), mixed32)
+    assert off_by(chain32) > 1e-8
+    np.testing.assert_allclose(exact.cesaro_limit(chain32), exact.cesaro_limit(chain), atol=1e-6)
+    model = TabularModel(mixed, grid.R, grid.start, grid.observations)
+    model32 = TabularModel(mixed32, grid.R.astype(np.float32), grid.start.astype(np.float32),
+                           grid.observations)
+    assert exact.evaluate(model32, table[[0, 1, 2, 1, 3]]).reward_rate == pytest.approx(
+        exact.evaluate(model, pi).reward_rate, abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_policy_rows_off_by_1e_3_are_still_rejected(loop, dtype):
+    bad = loop_policy(0.5)
+    bad[4] = [0.5, 0.501]
+    with pytest.raises(ValueError, match=r"policy rows must sum to 1 \(state\(s\) \[4\]"):
+        exact.evaluate(loop, bad.astype(dtype))
+    with pytest.raises(ValueError, match="obs_policy"):
+        exact.policy_on_states(loop, bad.astype(dtype))
+
+
+def test_float64_tolerance_is_unchanged(loop):
+    # 1e-8 is well within float32's reach but not float64's 1e-9.
+    bad = loop_policy(0.5)
+    bad[4] = [0.5, 0.5 + 1e-8]
+    with pytest.raises(ValueError, match="policy"):
+        exact.evaluate(loop, bad)
+    exact.evaluate(loop, bad.astype(np.float32))  # rounds to a valid float32 row
+    ok = loop_policy(0.5)
+    ok[4] = [0.5, 0.5 + 1e-10]
+    assert exact.evaluate(loop, ok).reward_rate == pytest.approx(0.3, abs=1e-12)
+
+
+def test_float16_policy_is_judged_as_float32(loop):
+    # float16's own precision (eps ~1e-3) would make the check meaningless.
+    pi = loop_policy(0.3).astype(np.float16)  # 0.7 + 0.3 in float16 misses 1 by ~1e-4
+    assert off_by(pi) > 1e-4
+    with pytest.raises(ValueError, match="policy"):
+        exact.evaluate(loop, pi)
+    exact.evaluate(loop, loop_policy(0.5).astype(np.float16))  # exact rows are fine
