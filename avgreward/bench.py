@@ -22,7 +22,12 @@
   steps, with an empty numba cache (cold) and with the cache it left (warm);
 * **an experiment**: 30 seeds x 1,000,000 steps of the swing-up through the
   runner in a fresh process, end to end: wall time, peak memory of the
-  process tree and the size of the results on disk.
+  process tree and the size of the results on disk;
+* **memory of a long run** (full mode only): peak resident memory of the
+  whole process tree of the command line ``avgreward run pendulum --steps
+  200000000 --seeds 2 --workers 2 --quiet``, sampled every 20 ms: with rewards
+  binned as they are computed (``train(..., bin_size=...)``) it does not grow
+  with the number of steps.
 
 It prints a table and writes every figure to a JSON file.  ``--quick`` runs
 everything on a tiny budget (a check that the benchmark works, as in CI: its
@@ -48,7 +53,7 @@ import time
 from pathlib import Path
 
 __all__ = ["main", "measure", "format_table", "add_arguments", "run", "c_compiler",
-           "compile_c_reference", "C_SOURCE"]
+           "compile_c_reference", "cli_memory_command", "C_SOURCE"]
 
 SWINGUP = "avgreward/PendulumSwingUp-v0"
 CONTINUOUS = "avgreward/PendulumSwingUpContinuous-v0"
@@ -60,6 +65,8 @@ _PYTHON_STEPS = (5_000, 100)
 _MANY_SEEDS_STEPS = (30_000_000, 20_000)
 _EXPERIMENT = ((30, 1_000_000), (4, 20_000))  # (seeds, steps)
 _STARTUP_STEPS = 1_000
+# The long run whose memory is measured (full mode only: ~30 s on two cores).
+_CLI_MEMORY = {"env": "pendulum", "steps": 200_000_000, "seeds": 2, "workers": 2}
 
 # The C reference: its source (package data) and, per fused case it mirrors,
 # the program's arguments before and after ``N SEED``.  With lambda > 0 the C
@@ -90,6 +97,7 @@ TARGETS = {
     "30 x 1M experiment wall s": (15.0, "max"),
     "30 x 1M experiment peak memory MB": (1024.0, "max"),
     "30 x 1M experiment results MB": (150.0, "max"),
+    "CLI run 2 x 200M peak memory MB": (400.0, "max"),
 }
 
 
@@ -344,36 +352,66 @@ def _tree_rss(root):
     return total
 
 
+def _watched(command, what):
+    """Run ``command``; its wall time (s) and the peak RSS (bytes) of its process tree.
+
+    The tree's resident memory is sampled every 20 ms (None without
+    ``/proc``).  Raises RuntimeError, with the child's stderr, if it fails.
+    """
+    peak = [0]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+
+    def watch():
+        while child.poll() is None:
+            rss = _tree_rss(child.pid)
+            if rss is None:
+                peak[0] = None
+                return
+            peak[0] = max(peak[0], rss)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    _, stderr = child.communicate()
+    wall = time.perf_counter() - started
+    watcher.join()
+    if child.returncode != 0:
+        raise RuntimeError(f"the {what} process failed:\n{stderr}")
+    return wall, peak[0]
+
+
 def _experiment(seeds, steps):
     """``seeds`` x ``steps`` of the swing-up through the runner in a fresh process, end to end."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "exp"
         code = _EXPERIMENT_CHILD.format(out=str(out), env=SWINGUP, seeds=seeds, steps=steps)
-        peak = [0]
-        started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE, text=True)
-
-        def watch():
-            while child.poll() is None:
-                rss = _tree_rss(child.pid)
-                if rss is None:
-                    peak[0] = None
-                    return
-                peak[0] = max(peak[0], rss)
-                time.sleep(0.02)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        _, stderr = child.communicate()
-        wall = time.perf_counter() - started
-        watcher.join()
-        if child.returncode != 0:
-            raise RuntimeError(f"the experiment process failed:\n{stderr}")
+        wall, peak = _watched([sys.executable, "-c", code], "experiment")
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return {"seeds": seeds, "steps": steps, "wall_s": wall,
-            "peak_memory_mb": None if peak[0] is None else peak[0] / 2**20,
+            "peak_memory_mb": None if peak is None else peak / 2**20,
             "results_mb": size / 2**20}
+
+
+def cli_memory_command(out, env="pendulum", steps=200_000_000, seeds=2, workers=2):
+    """The command line whose memory :func:`measure` reports (``python -m avgreward.cli run ...``).
+
+    Run with this interpreter, so that it uses the avgreward that is imported here.
+    """
+    return [sys.executable, "-m", "avgreward.cli", "run", env, "--steps", str(steps),
+            "--seeds", str(seeds), "--workers", str(workers), "--out", str(out), "--quiet"]
+
+
+def _cli_memory(env, steps, seeds, workers):
+    """Peak RSS of the whole process tree of ``avgreward run`` (see :func:`cli_memory_command`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = cli_memory_command(Path(tmp) / "exp", env, steps, seeds, workers)
+        wall, peak = _watched(command, "avgreward run")
+    shown = ["avgreward", *command[3:-3], "--out", "DIR", "--quiet"]
+    return {"command": " ".join(shown), "env": env, "steps": steps, "seeds": seeds,
+            "workers": workers, "wall_s": wall,
+            "peak_memory_mb": None if peak is None else peak / 2**20}
 
 
 def _machine():
@@ -434,6 +472,13 @@ def measure(quick=False, log=print):
     seeds, steps = _EXPERIMENT[q]
     log(f"experiment: {seeds} seeds x {steps:,} steps")
     results["experiment"] = _experiment(seeds, steps)
+    if quick:
+        results["cli_memory"] = None  # ~30 s of training: not a check that the bench runs
+    else:
+        c = _CLI_MEMORY
+        log(f"memory: avgreward run {c['env']} --steps {c['steps']} --seeds {c['seeds']} "
+            f"--workers {c['workers']}")
+        results["cli_memory"] = _cli_memory(c["env"], c["steps"], c["seeds"], c["workers"])
     results["targets"] = _check_targets(results)
     return results
 
@@ -443,6 +488,7 @@ def _figures(results):
     fused = {f["name"]: f for f in results["fused"]}
     python = {p["name"]: p for p in results["plain_python"]}
     experiment = results["experiment"]
+    cli = results.get("cli_memory")  # None in --quick mode
     return {
         "softmax swing-up steps/s": fused["softmax swing-up"]["steps_per_s"],
         "softmax swing-up fused / plain Python": python["softmax swing-up"]["fused_over_python"],
@@ -455,6 +501,7 @@ def _figures(results):
         "30 x 1M experiment wall s": experiment["wall_s"],
         "30 x 1M experiment peak memory MB": experiment["peak_memory_mb"],
         "30 x 1M experiment results MB": experiment["results_mb"],
+        "CLI run 2 x 200M peak memory MB": None if cli is None else cli["peak_memory_mb"],
     }
 
 
@@ -508,6 +555,13 @@ def format_table(results):
     memory = "n/a" if e["peak_memory_mb"] is None else f"{e['peak_memory_mb']:.0f} MB"
     lines.append(f"experiment {e['seeds']} seeds x {e['steps']:,} steps: {e['wall_s']:.1f} s wall, "
                  f"peak memory {memory}, results {e['results_mb']:.1f} MB")
+    cli = results.get("cli_memory")
+    if cli is None:
+        lines.append("long run's memory: not measured (full mode only)")
+    else:
+        memory = "n/a" if cli["peak_memory_mb"] is None else f"{cli['peak_memory_mb']:.0f} MB"
+        lines.append(f"{cli['command']}: peak memory {memory} (process tree), "
+                     f"{cli['wall_s']:.1f} s wall")
     lines += ["", f"{'target':40s} {'measured':>12s} {'target':>12s}  met"]
     for name, t in results["targets"].items():
         value = t["measured"]

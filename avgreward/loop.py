@@ -2,7 +2,10 @@
 
 Each kernel runs steps ``t0 .. t0 + n - 1`` of a run and updates the learner's
 arrays in place, so a long run is a sequence of calls (chunks) whose result is
-identical to one call.  Per step, in the order of Sutton & Barto's box
+identical to one call.  A call writes the reward (and action) of step
+``t0 + i`` at index ``i`` of the arrays it is given: the caller passes views of
+whole-run arrays, or one chunk-sized buffer that it folds into bin means
+between calls, so that memory need not grow with the number of steps.  Per step, in the order of Sutton & Barto's box
 (section 13.6), with the random draws in this order (the plain-Python
 reference, :mod:`avgreward.reference`, makes the same draws):
 
@@ -170,9 +173,10 @@ def softmax_chunk(
     tuple.  ``theta`` is ``[n_features, n_actions]``; ``z_w``/``z_theta`` are the traces
     (empty and untouched when the matching lambda is 0); ``probs``, ``coef`` and
     ``steps_theta`` are scratch of length ``n_actions``; ``rbar_box[0]`` holds
-    R-bar between calls.  ``rewards[t]`` (and ``actions[t]`` if
-    ``record_actions``) are written for each step; ``rbar_trace[m]`` is R-bar
-    after step ``(m + 1) * rbar_every``.
+    R-bar between calls.  ``rewards[i]`` (and ``actions[i]`` if
+    ``record_actions``) are written for step ``t0 + i``, so they need at
+    least ``n`` elements; ``rbar_trace[m]`` is R-bar after step
+    ``(m + 1) * rbar_every`` (indexed over the whole run).
     ``rng`` is the run's ``np.random.Generator`` (PCG64); the kernel draws from a
     copy of its state, written back afterwards, so that ``rng`` continues
     exactly as if it had made the draws itself.
@@ -231,7 +235,7 @@ def _softmax_chunk(
     nxt = idx_next.copy()
     done = n
     countdown = rbar_every - t0 % rbar_every  # steps until R-bar is recorded
-    for t in range(t0, t0 + n):
+    for i in range(n):  # step t0 + i
         # A ~ pi(.|S): v(S) and the preferences h(S, .) in one pass over S's rows
         row_sums(rows, width, cur, sums)
         softmax_of_preferences(sums, 1, tau, probs)
@@ -244,7 +248,7 @@ def _softmax_chunk(
 
         delta = reward - rbar + column_sum(rows, width, nxt, 0) - sums[0]
         if not math.isfinite(delta):
-            done = t - t0
+            done = i
             break
         rbar += alpha_rbar * delta
 
@@ -277,13 +281,13 @@ def _softmax_chunk(
 
         # The step's outputs.  (Written out in each kernel: passing the output arrays
         # to a helper, even one numba inlines, leaves reference counting on every step.)
-        rewards[t] = reward
+        rewards[i] = reward
         countdown -= 1
         if countdown == 0:
-            rbar_trace[(t + 1) // rbar_every - 1] = rbar
+            rbar_trace[(t0 + i + 1) // rbar_every - 1] = rbar
             countdown = rbar_every
         if record_actions:
-            actions[t] = action
+            actions[i] = action
         # S <- S'
         for j in range(k):
             cur[j] = nxt[j]
@@ -320,7 +324,7 @@ def _softmax3_chunk(
     nxt = idx_next.copy()
     done = n
     countdown = rbar_every - t0 % rbar_every  # steps until R-bar is recorded
-    for t in range(t0, t0 + n):
+    for i in range(n):  # step t0 + i
         # A ~ pi(.|S): v(S) and the preferences h(S, .) in one pass over S's rows
         row_sums(rows, width, cur, sums)
         p0, p1, p2 = softmax3(sums[1], sums[2], sums[3], tau)
@@ -333,7 +337,7 @@ def _softmax3_chunk(
 
         delta = reward - rbar + column_sum(rows, width, nxt, 0) - sums[0]
         if not math.isfinite(delta):
-            done = t - t0
+            done = i
             break
         rbar += alpha_rbar * delta
         # w += alpha_w delta x(S);  theta_b += alpha_theta delta score_b x(S)
@@ -343,13 +347,13 @@ def _softmax3_chunk(
 
         # The step's outputs.  (Written out in each kernel: passing the output arrays
         # to a helper, even one numba inlines, leaves reference counting on every step.)
-        rewards[t] = reward
+        rewards[i] = reward
         countdown -= 1
         if countdown == 0:
-            rbar_trace[(t + 1) // rbar_every - 1] = rbar
+            rbar_trace[(t0 + i + 1) // rbar_every - 1] = rbar
             countdown = rbar_every
         if record_actions:
-            actions[t] = action
+            actions[i] = action
         # S <- S'
         for j in range(k):
             cur[j] = nxt[j]
@@ -414,14 +418,14 @@ def _gaussian_chunk(
     nxt = idx_next.copy()
     done = n
     countdown = rbar_every - t0 % rbar_every  # steps until R-bar is recorded
-    for t in range(t0, t0 + n):
+    for i in range(n):  # step t0 + i
         # A ~ N(mu(S), sigma(S)^2): v(S), mu(S) and h_sigma(S) in one pass over S's rows
         row_sums(rows, width, cur, sums)
         mu = sums[1]
         exp_h = math.exp(sums[2])  # d sigma / d h_sigma as well
         sigma = sigma_min + exp_h
         if not (math.isfinite(mu) and math.isfinite(sigma) and sigma > 0.0):
-            done = t - t0
+            done = i
             break
         action = mu + sigma * standard_normal(words)
         # Take A, observe S', R
@@ -432,7 +436,7 @@ def _gaussian_chunk(
 
         delta = reward - rbar + column_sum(rows, width, nxt, 0) - sums[0]
         if not math.isfinite(delta):
-            done = t - t0
+            done = i
             break
         rbar += alpha_rbar * delta
 
@@ -461,13 +465,13 @@ def _gaussian_chunk(
 
         # The step's outputs.  (Written out in each kernel: passing the output arrays
         # to a helper, even one numba inlines, leaves reference counting on every step.)
-        rewards[t] = reward
+        rewards[i] = reward
         countdown -= 1
         if countdown == 0:
-            rbar_trace[(t + 1) // rbar_every - 1] = rbar
+            rbar_trace[(t0 + i + 1) // rbar_every - 1] = rbar
             countdown = rbar_every
         if record_actions:
-            actions[t] = action
+            actions[i] = action
         # S <- S'
         for j in range(k):
             cur[j] = nxt[j]

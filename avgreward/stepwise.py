@@ -29,6 +29,12 @@ its ``np_random``, seeded once by ``env.reset(seed=seed)``; later resets are
 not reseeded.  So the stream differs from the fused path's, where a random
 environment draws from the run's generator, except on environments whose
 start and steps are deterministic (then the two paths agree exactly).
+
+Observations
+------------
+Every observation must be finite: a NaN would tile-code silently to tile 0
+(and an infinity to an edge tile), so a non-finite observation stops the run
+with a ValueError naming the environment, the step and the observation.
 """
 
 from __future__ import annotations
@@ -81,6 +87,7 @@ _NOISE_BLOCK = 1 << 14
 OK = 0
 TD_NOT_FINITE = 1  # this step's TD error was non-finite: its updates were not applied
 POLICY_NOT_FINITE = 2  # this step was applied; the next step's policy is non-finite
+OBS_NOT_FINITE = 3  # S' has a NaN or an infinity: nothing was changed
 
 
 # ---------------------------------------------------------------------------
@@ -130,6 +137,15 @@ def softmax_learn(
 
 
 @njit(cache=True)
+def _finite(obs):
+    """Whether every element of ``obs`` is finite (checked in the step kernels: no Python cost)."""
+    for value in obs:
+        if not math.isfinite(value):
+            return False
+    return True
+
+
+@njit(cache=True)
 def softmax_step(
     obs, tc, reward, rbar_box, idx, idx_next, w, theta, z_w, z_theta, probs, coef,
     steps_theta, action, settings, u,
@@ -139,11 +155,14 @@ def softmax_step(
     Tile-codes ``obs`` (``tc`` is :meth:`TileCoder.kernel_args`), applies
     :func:`softmax_learn` (R-bar in ``rbar_box[0]``), moves the features of
     S' into ``idx`` and returns the next action from :func:`softmax_act`,
-    or -1 if the TD error was non-finite (then nothing was changed).
+    or -1 if the TD error was non-finite, -2 if ``obs`` was (then nothing was
+    changed).
     ``settings`` is float64 ``(step_w, step_theta, alpha_rbar, tau, lambda_w,
     lambda_theta, entropy)``: one array rather than seven arguments, because
     each argument of a jitted call costs time on every step.
     """
+    if not _finite(obs):
+        return -2
     tile_indices(obs, *tc, idx_next)
     tau = settings[3]
     rbar = softmax_learn(
@@ -228,9 +247,12 @@ def gaussian_step(
     normal ``z``, on return.  ``settings`` is float64 ``(step_w, step_mu,
     step_sigma, alpha_rbar, lambda_w, lambda_theta, scale_mean_gradient (0 or
     1), sigma_min, entropy)``.  Returns ``OK`` (0), ``TD_NOT_FINITE`` (1:
-    nothing changed) or ``POLICY_NOT_FINITE`` (2: this step was applied, the
-    next cannot start).
+    nothing changed), ``POLICY_NOT_FINITE`` (2: this step was applied, the
+    next cannot start) or ``OBS_NOT_FINITE`` (3: ``obs`` has a NaN or an
+    infinity, nothing changed).
     """
+    if not _finite(obs):
+        return 3
     tile_indices(obs, *tc, idx_next)
     rbar = gaussian_learn(
         reward, rbar_box[0], idx, idx_next, w, theta, z_w, z_theta, coef, steps_theta,
@@ -392,6 +414,15 @@ def _observation(obs, n_dims, env_name):
     return x
 
 
+def _not_finite(env_name, obs, where):
+    """The error for a NaN or infinite observation (``where``: which step, or the reset)."""
+    return ValueError(
+        f"env {env_name} returned a non-finite observation {obs!r} {where}: tile coding "
+        "needs finite numbers (a NaN would silently land on tile 0); fix the environment "
+        "or wrap it to clean its observations"
+    )
+
+
 def train_stepwise(
     env,
     agent,
@@ -404,6 +435,7 @@ def train_stepwise(
     rbar_every: int | None = None,
     chunk_steps: int | None = None,
     callback=None,
+    bin_size: int | None = None,
 ):
     """Run the actor-critic on a gymnasium environment stepped from Python.
 
@@ -426,6 +458,10 @@ def train_stepwise(
         finite.
     bounds : (low, high), optional
         Bounds of the observation for the default tile coder.
+    bin_size : int, optional
+        As :func:`avgreward.train`: rewards kept per step only for one chunk
+        of ``chunk_steps`` and returned as bin means, bit for bit those of
+        the fused loop on the same rewards.
 
     Returns
     -------
@@ -436,22 +472,29 @@ def train_stepwise(
         softmax agent ``actions`` are 0-based indices (the env got
         ``action_space.start + index``); with a Gaussian one, the unclipped
         samples.
-    """
-    from avgreward.training import _check_int
 
-    steps = _check_int("steps", steps, 1)
+    Raises
+    ------
+    ValueError
+        As :func:`avgreward.train`, and if the environment returns an
+        observation with a NaN or an infinity (the message names the
+        environment, the 0-based step and the observation).
+    """
+    from avgreward.training import _check_int, _check_steps
+
+    steps = _check_steps(steps)
     seed = _check_int("seed", seed, 0)
     env, owned = _make_env(env)
     try:
         return _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
-                    chunk_steps, callback)
+                    chunk_steps, callback, bin_size)
     finally:
         if owned:
             env.close()
 
 
 def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, chunk_steps,
-         callback):
+         callback, bin_size):
     from avgreward.training import _check_run_options, _RunArrays
 
     name = _env_name(env)
@@ -487,9 +530,11 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
             f"agent must be a SoftmaxActorCritic or GaussianActorCritic, got {agent!r}"
         )
     features = _features(name, obs_space, features, bounds)
-    rbar_every, chunk_steps = _check_run_options(steps, rbar_every, chunk_steps, callback)
+    rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
+                                                           callback, bin_size)
 
-    run = _RunArrays(name, agent, seed, features, n_columns, steps, record_actions, rbar_every)
+    run = _RunArrays(name, agent, seed, features, n_columns, steps, record_actions, rbar_every,
+                     chunk_steps, bin_size)
     rng = np.random.default_rng(seed)
     n_dims = obs_space.shape[0]
     tc = features.kernel_args()
@@ -500,7 +545,10 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
     idx_next = np.empty_like(idx)
     w, theta, z_w, z_theta = run.w, run.theta, run.z_w, run.z_theta
     probs, coef, steps_theta, rbar_box = run.probs, run.coef, run.steps_theta, run.rbar_box
-    rewards, actions, rbar_trace = run.rewards, run.actions, run.rbar_trace
+    rbar_trace = run.rbar_trace
+    # Steps t0 .. are written at rewards[t - t0] (actions likewise); see _RunArrays.
+    t0 = 0
+    rewards, actions = run.outputs(t0, min(chunk_steps, steps))
     policy = np.zeros(4)
     terminations, truncations = [], []
     # The same floats the fused loop divides by k.
@@ -528,7 +576,10 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
                              float(agent.scale_mean_gradient), agent.sigma_min, agent.entropy])
 
     obs, _ = env.reset(seed=seed)
-    tile_indices(_observation(obs, n_dims, name), *tc, idx)
+    x = _observation(obs, n_dims, name)
+    if not np.isfinite(x).all():
+        raise _not_finite(name, obs, f"from reset(seed={seed}), before step 0")
+    tile_indices(x, *tc, idx)
     if softmax:
         action = softmax_act(theta, idx, agent.tau, probs, noise[0])
     elif not gaussian_act(theta, idx, agent.sigma_min, noise[0], policy):
@@ -541,7 +592,8 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
         else:
             a = min(max(policy[0], act_low), act_high)
             obs, reward, terminated, truncated, _ = env_step(np.full(act_shape, a, act_dtype))
-        if terminated or truncated:
+        ended = terminated or truncated
+        if ended:
             (terminations if terminated else truncations).append(t)
             obs, _ = env_reset()
         x = _observation(obs, n_dims, name)
@@ -555,6 +607,8 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
                 x, tc, reward, rbar_box, idx, idx_next, w, theta, z_w, z_theta, probs, coef,
                 steps_theta, action, settings, noise[j],
             )
+            if action == -2:
+                raise _not_finite(name, obs, _step_text(t, ended))
             if action < 0:
                 raise diverged(t)
         else:
@@ -563,16 +617,27 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
                 x, tc, reward, rbar_box, idx, idx_next, w, theta, z_w, z_theta, coef,
                 steps_theta, policy, settings, noise[j],
             )
+            if status == OBS_NOT_FINITE:
+                raise _not_finite(name, obs, _step_text(t, ended))
             if status == TD_NOT_FINITE:
                 raise diverged(t)
         j += 1
-        rewards[t] = reward
+        rewards[t - t0] = reward
         if record_actions:
-            actions[t] = taken
+            actions[t - t0] = taken
         if (t + 1) % rbar_every == 0:
             rbar_trace[(t + 1) // rbar_every - 1] = rbar_box[0]
         if not softmax and status == POLICY_NOT_FINITE and t + 1 < steps:
             raise diverged(t + 1)
-        if callback is not None and ((t + 1) % chunk_steps == 0 or t + 1 == steps):
-            callback(t + 1, steps)
+        if (t + 1) % chunk_steps == 0 or t + 1 == steps:
+            run.fold(t + 1)
+            t0 = t + 1
+            rewards, actions = run.outputs(t0, min(chunk_steps, steps - t0))
+            if callback is not None:
+                callback(t + 1, steps)
     return run.result(steps, ends(steps))
+
+
+def _step_text(t, reset):
+    return (f"at step {t} (0-based; from the reset after that step's episode end)" if reset
+            else f"at step {t} (0-based)")

@@ -4,16 +4,25 @@ The public function validates everything, allocates the learner's arrays
 once, and calls the jitted chunk kernels of :mod:`avgreward.loop`; Python
 only sees the loop between chunks (progress, callbacks), and a run cut into
 chunks gives bit-for-bit the result of a single call.
+
+Memory: by default a run keeps the reward of every step (4 bytes a step).
+With ``bin_size`` the kernels write into one buffer of at most
+``chunk_steps`` rewards, folded between chunks into float64 bin sums
+(:func:`_fold_bins`), so memory no longer grows with the number of steps and
+the bins do not depend on the chunking.  Before allocating, :func:`train`
+checks what its arrays would need against the memory available
+(:func:`_available_memory`) and says how to avoid a run that cannot fit.
 """
 
 from __future__ import annotations
 
-import math
+import os
 import time
 from dataclasses import dataclass, field
 
 import gymnasium
 import numpy as np
+from numba import njit
 
 import envs
 from avgreward.actors import gaussian_parameters, softmax_probabilities
@@ -26,6 +35,11 @@ __all__ = ["train", "Result", "DivergenceError", "default_features", "default_ag
 
 _DEFAULT_CHUNK = 1 << 18
 _MAX_RBAR_POINTS = 10_000
+# Step counts go on plot axes and into bin_steps as float64: beyond 2**53
+# consecutive integers are no longer distinct there.
+_MAX_STEPS = 2**53
+# The bin count suggested when per-step rewards do not fit (the runner's default).
+_SUGGESTED_BINS = 10_000
 
 
 def resolve_env(env):
@@ -93,8 +107,12 @@ class Result:
         The seed of the run's random generator.
     steps : int
         Steps completed (less than asked only in a diverged run's partial result).
-    rewards : ndarray of float32, shape (steps,)
-        The reward of every step.
+    rewards : ndarray
+        Without ``bin_size``: the reward of every step, float32, shape ``(steps,)``.
+        With ``bin_size=B``: the float64 mean reward of each bin of ``B``
+        consecutive steps, shape ``(ceil(steps / B),)``, the last bin
+        possibly shorter; ``info["bin_size"]`` is ``B`` and
+        ``info["bin_steps"]`` the step count at the end of each bin.
     rbar : ndarray of float64
         R-bar after steps ``rbar_steps``.
     rbar_steps : ndarray of int64
@@ -107,9 +125,13 @@ class Result:
     features : TileCoder
         The feature map.
     actions : ndarray or None
-        The action of every step if the run recorded them.
+        The action of every step if the run recorded them (per step, binned
+        or not).
     wall_time : float
         Seconds spent in the run.
+    info : dict
+        Extra figures: ``"bin_size"`` and ``"bin_steps"`` for binned rewards;
+        the stepwise path's episode ends (see :func:`avgreward.stepwise.train_stepwise`).
     """
 
     env_id: str
@@ -151,8 +173,45 @@ class Result:
         return float(linear_value(self.weights["w"], self._indices(observation)))
 
     def mean_reward(self, start: int = 0, stop: int | None = None) -> float:
-        """Mean reward over steps ``start:stop`` (float64 accumulation)."""
-        return float(np.mean(self.rewards[start:stop], dtype=np.float64))
+        """Mean reward over steps ``start:stop`` (float64 accumulation).
+
+        Parameters
+        ----------
+        start, stop : int, optional
+            Steps as in a slice of the per-step rewards (negative counts
+            from the end; ``stop=None`` is the last step).
+
+        Returns
+        -------
+        float
+            On binned rewards (``info["bin_size"]`` = B > 1) the mean of the
+            bins in the window weighted by their lengths: the steps' mean up
+            to rounding.
+
+        Raises
+        ------
+        ValueError
+            On binned rewards, if ``start`` or ``stop`` is not a bin edge (a
+            multiple of B, or ``steps``): the steps inside a bin are gone.
+        """
+        bin_size = self.info.get("bin_size", 1)
+        if bin_size == 1:
+            return float(np.mean(self.rewards[start:stop], dtype=np.float64))
+        first, last, _ = slice(start, stop).indices(self.steps)
+        last = max(first, last)
+        if first % bin_size or (last % bin_size and last != self.steps):
+            raise ValueError(
+                f"mean_reward: start and stop must fall on bin edges (multiples of "
+                f"bin_size={bin_size}, or steps={self.steps}) because this result holds "
+                f"the means of bins of {bin_size} steps, got start={start!r}, stop={stop!r} "
+                f"(steps {first}:{last})"
+            )
+        ends = _bin_steps(self.steps, bin_size)
+        lengths = np.diff(ends, prepend=0)
+        window = slice(first // bin_size, -(-last // bin_size))
+        if lengths[window].sum() == 0:
+            return float(np.mean(self.rewards[:0], dtype=np.float64))  # nan, as numpy's
+        return float(np.dot(self.rewards[window], lengths[window]) / lengths[window].sum())
 
 
 class DivergenceError(RuntimeError):
@@ -180,6 +239,17 @@ def _check_int(name, value, minimum):
     return int(value)
 
 
+def _check_steps(steps):
+    """``steps`` as an int, checked: an integer in ``1 .. 2**53``."""
+    steps = _check_int("steps", steps, 1)
+    if steps > _MAX_STEPS:
+        raise ValueError(
+            f"steps must be at most 2**53 = {_MAX_STEPS:,} (step counts must stay exact as "
+            f"float64, e.g. on plot axes), got {steps:,}"
+        )
+    return steps
+
+
 def _is_own_env(env) -> bool:
     try:
         resolve_env(env)
@@ -188,23 +258,128 @@ def _is_own_env(env) -> bool:
     return True
 
 
-def _check_run_options(steps, rbar_every, chunk_steps, callback):
-    """Validated ``(rbar_every, chunk_steps)`` with their defaults; checks ``callback``."""
+def _check_run_options(steps, rbar_every, chunk_steps, callback, bin_size=None):
+    """Validated ``(rbar_every, chunk_steps, bin_size)`` with their defaults; checks ``callback``."""
     if rbar_every is None:
-        rbar_every = max(1, math.ceil(steps / _MAX_RBAR_POINTS))
+        rbar_every = max(1, -(-steps // _MAX_RBAR_POINTS))
     rbar_every = _check_int("rbar_every", rbar_every, 1)
     chunk_steps = _check_int("chunk_steps", chunk_steps if chunk_steps is not None
                              else _DEFAULT_CHUNK, 1)
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable, got {callback!r}")
-    return rbar_every, chunk_steps
+    if bin_size is not None:
+        bin_size = _check_int("bin_size", bin_size, 1)
+        if bin_size > steps:
+            raise ValueError(f"bin_size ({bin_size:,}) must be at most steps ({steps:,})")
+    return rbar_every, chunk_steps, bin_size
+
+
+def _available_memory():
+    """Bytes of memory the run can still take, or None if this system does not say.
+
+    Linux: ``MemAvailable`` of ``/proc/meminfo`` (free memory plus the caches
+    the kernel can drop: free memory alone, ``SC_AVPHYS_PAGES``, can be a
+    small part of it on a machine that has read large files).  Elsewhere
+    ``SC_AVPHYS_PAGES``, else the total physical memory.  (Tests replace this
+    function.)
+    """
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+        try:
+            count, size = os.sysconf(pages), os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
+            continue
+        if count > 0 and size > 0:
+            return count * size
+    return None
+
+
+def _size(n_bytes):
+    """A byte count for people: GB, or MB below a tenth of a GB."""
+    if n_bytes >= 1e8:
+        return f"{n_bytes / 1e9:,.1f} GB"
+    return f"{n_bytes / 1e6:,.1f} MB"
+
+
+def _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps):
+    """Raise a ValueError saying how to avoid it if a run's arrays exceed the memory available."""
+    parts = []  # (bytes, what, how to avoid it)
+    if bin_size is None:
+        parts.append((4 * steps, "per-step rewards, 4 bytes a step",
+                      f"pass bin_size=... (e.g. bin_size="
+                      f"{-(-steps // _SUGGESTED_BINS):_} for {_SUGGESTED_BINS:,} bins): rewards "
+                      "are then kept per step only for one chunk and returned as bin means, "
+                      "so memory does not depend on steps"))
+    else:
+        parts.append((8 * -(-steps // bin_size),
+                      f"{-(-steps // bin_size):,} bin means of {bin_size:,} step(s) each",
+                      "pass a larger bin_size"))
+        parts.append((4 * min(chunk_steps, steps), "the rewards of one chunk, 4 bytes a step",
+                      "pass a smaller chunk_steps"))
+    if record_actions:
+        parts.append((8 * steps, "recorded actions, 8 bytes a step",
+                      "leave record_actions off (it keeps the action of every step)"))
+    parts.append((8 * (steps // rbar_every), f"R-bar every {rbar_every:,} steps",
+                  "pass a larger rbar_every"))
+    need = sum(part[0] for part in parts)
+    available = _available_memory()
+    if available is None or need <= available:
+        return
+    # Name only the arrays that matter: a 80 kB R-bar trace beside 4 TB of rewards is noise.
+    big = [part for part in parts if part[0] >= need / 100]
+    raise ValueError(
+        f"steps={steps:,}: the run's arrays would need {_size(need)} ("
+        + "; ".join(f"{what}: {_size(size)}" for size, what, _ in big)
+        + f") but this machine has {_size(available)} of memory available. To avoid it, "
+        + "; and ".join(how for size, _, how in big if size > available / 10) + "."
+    )
+
+
+def _bin_steps(steps, bin_size):
+    """Step count at the end of each bin of ``bin_size`` steps (the last may be shorter)."""
+    n_bins = -(-steps // bin_size)
+    return np.minimum(np.arange(1, n_bins + 1, dtype=np.int64) * bin_size, steps)
+
+
+@njit(cache=True, error_model="numpy")
+def _fold_bins(rewards, n, t0, bin_size, bin_sums):
+    """Add the rewards of steps ``t0 .. t0+n-1`` (``rewards[:n]``) into their bins' sums.
+
+    Each bin's sum is built one step at a time in step order, in float64 from
+    the float32 rewards (the values a per-step run records), so that it is
+    the same to the bit however the run was cut into chunks.
+    """
+    i = 0
+    while i < n:
+        b = (t0 + i) // bin_size
+        end = min(n, (b + 1) * bin_size - t0)  # past this bin's last step in the buffer
+        total = bin_sums[b]
+        for j in range(i, end):
+            total += np.float64(rewards[j])
+        bin_sums[b] = total
+        i = end
 
 
 class _RunArrays:
-    """The arrays one run updates in place (the kernels' side of the learner), and its outputs."""
+    """The arrays one run updates in place (the kernels' side of the learner), and its outputs.
+
+    The chunk loop asks :meth:`outputs` where to write the rewards and
+    actions of its next chunk and calls :meth:`fold` after it.  Per step
+    (``bin_size`` None) those are views of whole-run arrays; binned, the
+    rewards go to one buffer of ``min(chunk_steps, steps)`` that :meth:`fold`
+    adds into the bin sums.  Invariant: the next chunk starts at step
+    ``self.folded``, and the buffer holds the steps from there.
+    """
 
     def __init__(self, env_id, agent, seed, features, n_columns, steps, record_actions,
-                 rbar_every):
+                 rbar_every, chunk_steps=_DEFAULT_CHUNK, bin_size=None):
+        _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps)
         n_features = features.n_features
         self.env_id, self.agent, self.seed, self.features = env_id, agent, seed, features
         self.started = time.perf_counter()
@@ -217,16 +392,50 @@ class _RunArrays:
         self.coef = np.zeros(n_columns)
         self.steps_theta = np.zeros(n_columns)
         self.rbar_box = np.zeros(1)
-        self.rewards = np.zeros(steps, dtype=np.float32)
+        self.bin_size = bin_size
+        self.folded = 0
         self.record_actions = record_actions
-        self.actions = np.zeros(steps if record_actions else 0,
-                                dtype=np.int64 if isinstance(agent, SoftmaxActorCritic)
-                                else np.float64)
         self.rbar_every = rbar_every
-        self.rbar_trace = np.zeros(steps // rbar_every)
+        try:
+            # float32 rewards: per step, or a chunk's worth folded into float64 bin sums.
+            self.rewards = np.zeros(steps if bin_size is None else min(chunk_steps, steps),
+                                    dtype=np.float32)
+            self.bin_sums = np.zeros(0 if bin_size is None else -(-steps // bin_size))
+            self.actions = np.zeros(steps if record_actions else 0,
+                                    dtype=np.int64 if isinstance(agent, SoftmaxActorCritic)
+                                    else np.float64)
+            self.rbar_trace = np.zeros(steps // rbar_every)
+        except MemoryError:
+            # Where _available_memory cannot tell, numpy's error is the first sign.
+            raise ValueError(
+                f"steps={steps:,}: the run's arrays could not be allocated; pass bin_size=... "
+                "to keep the memory independent of steps (and leave record_actions off)"
+            ) from None
+
+    def outputs(self, t0, n):
+        """``(rewards, actions)`` for the kernels to write steps ``t0 .. t0+n-1`` at 0 .. n-1."""
+        actions = self.actions[t0:t0 + n] if self.record_actions else self.actions
+        if self.bin_size is None:
+            return self.rewards[t0:t0 + n], actions
+        return self.rewards, actions
+
+    def fold(self, done):
+        """Steps up to ``done`` (1-based) are written: add the buffered ones into their bins."""
+        if self.bin_size is not None and done > self.folded:
+            _fold_bins(self.rewards, done - self.folded, self.folded, self.bin_size,
+                       self.bin_sums)
+        self.folded = max(self.folded, done)
 
     def result(self, done, info=None) -> Result:
-        """The Result of the first ``done`` steps."""
+        """The Result of the first ``done`` steps (their rewards are written)."""
+        self.fold(done)
+        info = dict(info or {})
+        if self.bin_size is None:
+            rewards = self.rewards[:done]
+        else:
+            ends = _bin_steps(done, self.bin_size)
+            rewards = self.bin_sums[:ends.size] / np.diff(ends, prepend=0)
+            info.update(bin_size=self.bin_size, bin_steps=ends)
         if isinstance(self.agent, SoftmaxActorCritic):
             weights = {"w": self.w, "theta": self.theta}
         else:
@@ -235,11 +444,11 @@ class _RunArrays:
         n_rbar = done // self.rbar_every
         return Result(
             env_id=self.env_id, agent=self.agent, seed=self.seed, steps=done,
-            rewards=self.rewards[:done], rbar=self.rbar_trace[:n_rbar],
+            rewards=rewards, rbar=self.rbar_trace[:n_rbar],
             rbar_steps=np.arange(1, n_rbar + 1, dtype=np.int64) * self.rbar_every,
             final_rbar=float(self.rbar_box[0]), weights=weights, features=self.features,
             actions=self.actions[:done] if self.record_actions else None,
-            wall_time=time.perf_counter() - self.started, info=info or {},
+            wall_time=time.perf_counter() - self.started, info=info,
         )
 
     def diverged(self, step, info=None) -> DivergenceError:
@@ -266,6 +475,7 @@ def train(
     chunk_steps: int | None = None,
     callback=None,
     bounds=None,
+    bin_size: int | None = None,
 ) -> Result:
     """Run an average-reward actor-critic for ``steps`` steps of a continuing task.
 
@@ -283,14 +493,15 @@ def train(
         The learner's settings.  Softmax needs discrete actions, Gaussian the
         continuous pendulum.
     steps : int
-        Number of steps, >= 1.
+        Number of steps, 1 to 2**53.
     seed : int
         Seed of ``np.random.default_rng``, the run's only source of randomness:
         same seed, same numbers, bit for bit.
     features : TileCoder, optional
         Feature map over the observation; :func:`default_features` if omitted.
     record_actions : bool, default False
-        Keep the action of every step in ``Result.actions``.
+        Keep the action of every step in ``Result.actions`` (8 bytes a step,
+        with or without ``bin_size``).
     rbar_every : int, optional
         Record R-bar every this many steps (default: at most 10,000 points).
     chunk_steps : int, optional
@@ -301,6 +512,17 @@ def train(
         Only for environments that are not this package's: bounds of the
         observation for the default tile coder (needed when the observation
         space's bounds are infinite and ``features`` is not given).
+    bin_size : int, optional
+        Return the mean reward of each bin of this many consecutive steps
+        (``1 <= bin_size <= steps``) instead of every step's reward: the
+        run then keeps per-step rewards only for one chunk (at most
+        ``chunk_steps``), so its memory does not depend on ``steps``.
+        ``Result.rewards`` holds ``ceil(steps / bin_size)`` float64 means (the
+        last bin may be shorter), each the float64 sum, one step at a time,
+        of the float32 rewards a per-step run records, divided by the bin's
+        length: the same bits whatever ``chunk_steps``.  ``Result.info``
+        gets ``"bin_size"`` and ``"bin_steps"`` (int64 step count at the end
+        of each bin).  Default: per-step float32 rewards.
 
     Returns
     -------
@@ -309,10 +531,13 @@ def train(
     Raises
     ------
     ValueError
-        On invalid arguments, naming the argument.
+        On invalid arguments, naming the argument; or if the per-step arrays
+        (rewards without ``bin_size``, actions with ``record_actions``) would
+        need more memory than the machine has available: the message says how
+        much, and ``bin_size`` avoids it.
     DivergenceError
         If the TD error or the policy becomes non-finite; the error holds the
-        partial result.
+        partial result (binned as asked: the last bin ends at the steps done).
 
     Examples
     --------
@@ -320,6 +545,12 @@ def train(
     >>> agent = avgreward.SoftmaxActorCritic.pendulum_reference()
     >>> result = avgreward.train("avgreward/PendulumSwingUp-v0", agent, steps=20_000, seed=0)
     >>> result.mean_reward(15_000) > -0.05
+    True
+    >>> binned = avgreward.train("avgreward/PendulumSwingUp-v0", agent, steps=20_000, seed=0,
+    ...                          bin_size=1_000)
+    >>> binned.rewards.shape, int(binned.info["bin_steps"][-1])
+    ((20,), 20000)
+    >>> abs(binned.mean_reward(15_000) - result.mean_reward(15_000)) < 1e-12
     True
     """
     if not _is_own_env(env):
@@ -329,6 +560,7 @@ def train(
         return train_stepwise(
             env, agent, steps, seed, features, bounds=bounds, record_actions=record_actions,
             rbar_every=rbar_every, chunk_steps=chunk_steps, callback=callback,
+            bin_size=bin_size,
         )
     if bounds is not None:
         raise ValueError(
@@ -336,7 +568,7 @@ def train(
             "pass features=TileCoder(...) instead"
         )
     env_id, env_cls = resolve_env(env)
-    steps = _check_int("steps", steps, 1)
+    steps = _check_steps(steps)
     seed = _check_int("seed", seed, 0)
     if isinstance(agent, SoftmaxActorCritic):
         if env_cls.n_actions == 0:
@@ -365,9 +597,11 @@ def train(
             f"features has {features.n_dims} dimension(s) but {env_id}'s observation "
             f"has {env_cls.obs_size}"
         )
-    rbar_every, chunk_steps = _check_run_options(steps, rbar_every, chunk_steps, callback)
+    rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
+                                                           callback, bin_size)
 
-    run = _RunArrays(env_id, agent, seed, features, n_columns, steps, record_actions, rbar_every)
+    run = _RunArrays(env_id, agent, seed, features, n_columns, steps, record_actions, rbar_every,
+                     chunk_steps, bin_size)
     rng = np.random.default_rng(seed)
     tc = features.kernel_args()
 
@@ -379,6 +613,7 @@ def train(
     start_features(env_cls.kind, state, obs, tc, idx)
 
     def run_chunk(t0, n):
+        rewards, actions = run.outputs(t0, n)
         if isinstance(agent, SoftmaxActorCritic):
             return softmax_chunk(
                 env_cls.kind, env_cls.random_step, state, obs, tc,
@@ -386,7 +621,7 @@ def train(
                 run.steps_theta, run.rbar_box,
                 agent.alpha_w, agent.alpha_theta, agent.alpha_rbar, agent.tau,
                 agent.lambda_w, agent.lambda_theta, agent.entropy,
-                rng, t0, n, run.rewards, run.actions, record_actions, run.rbar_trace, rbar_every,
+                rng, t0, n, rewards, actions, record_actions, run.rbar_trace, rbar_every,
             )
         return gaussian_chunk(
             env_cls.kind, env_cls.random_step, state, obs, tc,
@@ -394,13 +629,14 @@ def train(
             run.rbar_box, agent.alpha_w, agent.alpha_mu, agent.alpha_sigma, agent.alpha_rbar,
             agent.lambda_w, agent.lambda_theta, agent.scale_mean_gradient,
             agent.sigma_min, agent.entropy,
-            rng, t0, n, run.rewards, run.actions, record_actions, run.rbar_trace, rbar_every,
+            rng, t0, n, rewards, actions, record_actions, run.rbar_trace, rbar_every,
         )
 
     t0 = 0
     while t0 < steps:
         n = min(chunk_steps, steps - t0)
         completed = run_chunk(t0, n)
+        run.fold(t0 + completed)
         if completed < n:
             raise run.diverged(t0 + completed)
         t0 += n

@@ -43,6 +43,9 @@ def test_quick_benchmark_writes_every_figure(tmp_path):
         assert results["startup"][label]["wall_s"] > 0
     experiment = results["experiment"]
     assert experiment["wall_s"] > 0 and experiment["results_mb"] > 0
+    # The long run's memory is measured in full mode only.
+    assert results["cli_memory"] is None and "full mode only" in run.stdout
+    assert results["targets"]["CLI run 2 x 200M peak memory MB"]["met"] is None
     assert set(results["targets"]) == set(bench.TARGETS)
     assert all(t["measured"] is not None or t["met"] is None for t in results["targets"].values())
     # The C reference, side by side: figures, or None with the reason.
@@ -61,6 +64,16 @@ def test_quick_benchmark_writes_every_figure(tmp_path):
             assert case["steps_per_s"] > 0 and case["fused_over_c"] > 0
             assert -np.pi <= case["mean_reward"] <= 0.0
     assert (results["machine"]["c_compiler"] is None) == (bench.c_compiler() is None)
+
+
+def test_cli_memory_measures_the_process_tree_of_avgreward_run():
+    # A tiny run of the measured command: it must work, and be reported.
+    out = bench._cli_memory("loop", 2_000, 2, 2)
+    assert out["command"] == "avgreward run loop --steps 2000 --seeds 2 --workers 2 --out DIR --quiet"
+    assert out["wall_s"] > 0
+    assert out["peak_memory_mb"] is None or out["peak_memory_mb"] > 1
+    command = bench.cli_memory_command("DIR")
+    assert command[1:4] == ["-m", "avgreward.cli", "run"] and "200000000" in command
 
 
 # --- the C reference does the package's work --------------------------------------------

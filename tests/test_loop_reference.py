@@ -70,3 +70,12 @@ def test_reference_agrees_with_full_precision_rewards():
     result = avgreward.train(env_id, agent, 500, seed=1)
     ref = reference_train(env_id, agent, 500, seed=1)
     assert np.array_equal(result.rewards, ref["rewards"].astype(np.float32))
+
+
+def test_binned_rewards_are_the_references_rewards_binned():
+    """The chunk buffer of a binned run holds the same rewards, whatever the chunk."""
+    env_id, agent = CASES["gridworld-softmax-traces"]
+    result = avgreward.train(env_id, agent, STEPS, seed=3, bin_size=64, chunk_steps=777)
+    rewards = reference_train(env_id, agent, STEPS, seed=3)["rewards"].astype(np.float32)
+    expected = [np.mean(rewards[i:i + 64], dtype=np.float64) for i in range(0, STEPS, 64)]
+    np.testing.assert_allclose(result.rewards, expected, rtol=0, atol=1e-12)

@@ -115,6 +115,12 @@ def test_bad_train_arguments():
         avgreward.train(PENDULUM, agent, 10, seed=0, features="tiles")
     with pytest.raises(ValueError, match="rbar_every"):
         avgreward.train(PENDULUM, agent, 10, seed=0, rbar_every=0)
+    with pytest.raises(ValueError, match="bin_size"):
+        avgreward.train(PENDULUM, agent, 10, seed=0, bin_size=0)
+    with pytest.raises(ValueError, match="bin_size"):
+        avgreward.train(PENDULUM, agent, 10, seed=0, bin_size=11)
+    with pytest.raises(ValueError, match="steps"):
+        avgreward.train(PENDULUM, agent, 2**53 + 1, seed=0, bin_size=2**40)
 
 
 def test_divergence_guard_stops_with_a_clear_error_and_keeps_the_partial_result():
@@ -131,6 +137,11 @@ def test_divergence_guard_stops_with_a_clear_error_and_keeps_the_partial_result(
     assert np.all(np.isfinite(partial.rewards))
     # The step that went non-finite was not applied: R-bar is still a number.
     assert np.isfinite(partial.final_rbar)
+    # Binned, the partial result holds the bins of the same steps (tests/test_memory.py).
+    with pytest.raises(DivergenceError) as binned:
+        avgreward.train(PENDULUM, agent, 100_000, seed=0, chunk_steps=1000, bin_size=1000)
+    assert binned.value.step == err.step
+    assert binned.value.result.info["bin_steps"][-1] == err.step
 
 
 def test_gaussian_divergence_guard():
