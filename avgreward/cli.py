@@ -4,15 +4,31 @@
 
     avgreward run ENV [--agent softmax|gaussian] --steps N --seeds K [--set NAME=VALUE ...] --out DIR
     avgreward sweep ENV --grid NAME=V1,V2,... [--grid ...] --steps N --seeds K --out DIR
-    avgreward plot DIR [DIR ...] --out FILE.png|FILE.svg [--kind curves|sensitivity|policy|value]
+    avgreward plot DIR [DIR ...] --out FILE.png|.svg|.pdf|... [--kind curves|sensitivity|policy|value]
     avgreward animate DIR --out FILE.gif [--setting I] [--seed S]
     avgreward bench [--quick] [--out FILE.json]
 
-Every subcommand has ``--help``.  Bad arguments give a one-line error on
-stderr and exit code 2.  Subcommands live in :data:`SUBCOMMANDS`, a dict of
-name -> (add_arguments, run): adding one is a function that declares its
-arguments on an ``argparse`` parser, a function that takes the parsed
-arguments and returns the exit code, and one entry in the dict.
+Every subcommand has ``--help``.  Errors are one line on stderr,
+``avgreward COMMAND: error: ...``, never a traceback, and ``--quiet`` does
+not hide them.
+
+Exit codes
+----------
+=====  ======================================================================
+0      Done: for ``run`` and ``sweep``, every run of the experiment finished.
+1      Another process is running an experiment in that directory.
+2      Bad input, or a file or directory that cannot be read or written.
+3      ``run``, ``sweep``: the experiment finished, but some of its runs
+       failed (diverged, killed, out of memory).  The summary is printed
+       first, then a one-line note on stderr; the errors are in
+       ``DIR/runs/*.json``.
+130    Interrupted (Ctrl-C); finished runs are kept, the same command resumes.
+=====  ======================================================================
+
+Subcommands live in :data:`SUBCOMMANDS`, a dict of name -> (add_arguments,
+run): adding one is a function that declares its arguments on an
+``argparse`` parser, a function that takes the parsed arguments and returns
+the exit code, and one entry in the dict.
 """
 
 from __future__ import annotations
@@ -23,12 +39,32 @@ import itertools
 import logging
 import math
 import operator
+import os
 import sys
 from dataclasses import fields
 
 from avgreward import bench as _bench
+from avgreward.training import _MAX_STEPS
 
-__all__ = ["main", "parse_value", "SUBCOMMANDS"]
+__all__ = ["main", "parse_value", "SUBCOMMANDS", "EXIT_OK", "EXIT_BUSY", "EXIT_USAGE",
+           "EXIT_RUNS_FAILED", "EXIT_INTERRUPTED"]
+
+#: Exit codes of :func:`main` (see the module docstring).
+EXIT_OK, EXIT_BUSY, EXIT_USAGE, EXIT_RUNS_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+#: The largest step count: steps must stay exact as float64 (plot axes, bin ends).
+MAX_STEPS = _MAX_STEPS
+
+_EXIT_CODES = """\
+exit codes:
+  0    done; for run and sweep: every run of the experiment finished
+  1    another process is running an experiment in that directory
+  2    bad input, or a file or directory that cannot be read or written
+       (one line on stderr)
+  3    run, sweep: the experiment finished, but some runs failed (diverged,
+       killed, out of memory): the summary, then a one-line note on stderr;
+       their errors are in DIR/runs/*.json
+  130  interrupted; finished runs are kept: the same command resumes"""
 
 
 class UsageError(ValueError):
@@ -46,6 +82,16 @@ _OPERATORS = {
 
 
 def _evaluate(node):
+    value = _evaluate_node(node)
+    if isinstance(value, int):
+        # An integer beyond float64's range would overflow wherever the value
+        # is used (float(value)): raise OverflowError here, at every node, so
+        # that the arithmetic never works on huge integers either.
+        float(value)
+    return value
+
+
+def _evaluate_node(node):
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         return node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
@@ -68,44 +114,72 @@ def parse_value(text: str):
     ``"2**-6"``, ``"0.5"``, ``"1e-3"``, ``"1/3"``, ``"1_000_000"`` and
     ``"true"`` / ``"false"`` (any case) are accepted.  The text is parsed
     with :mod:`ast` and only numbers, ``+ - * / **`` and parentheses are
-    evaluated: never ``eval``.
+    evaluated: never ``eval``.  Integers are kept as ``int`` but, like
+    every value, must lie within float64's range (below about 1.8e308 in
+    magnitude).
 
     Raises
     ------
     ValueError
-        If the text is anything else, or the arithmetic fails (overflow,
-        division by zero).
+        If the text is anything else, the arithmetic fails (division by
+        zero), or the value or a part of it is out of float64's range.
     """
     stripped = text.strip()
     if stripped.lower() in ("true", "false"):
         return stripped.lower() == "true"
     try:
         value = _evaluate(ast.parse(stripped, mode="eval").body)
-    except (SyntaxError, ValueError, TypeError, ZeroDivisionError, OverflowError,
+    except OverflowError:
+        raise ValueError(f"{_shorten(text)} is out of range: a value must lie within "
+                         "float64's range (magnitude below about 1.8e308)") from None
+    except (SyntaxError, ValueError, TypeError, ZeroDivisionError,
             RecursionError, MemoryError):
         raise ValueError(
-            f"cannot read {text!r} as a value: expected a number such as 0.5, 1e-3 or "
-            "2**-6, or true/false") from None
+            f"cannot read {_shorten(text)} as a value: expected a number such as 0.5, 1e-3 "
+            "or 2**-6, or true/false") from None
     if isinstance(value, complex) or not math.isfinite(value):
-        raise ValueError(f"{text!r} is not a finite real number")
+        raise ValueError(f"{_shorten(text)} is not a finite real number")
     return value
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    """``repr(text)``, cut in the middle if long: a 400-digit value must not fill the screen."""
+    if len(text) <= limit:
+        return repr(text)
+    return repr(f"{text[:limit // 2]}...{text[-limit // 2:]}") + f" ({len(text)} characters)"
 
 
 def _integer(text: str) -> int:
     value = parse_value(text)
     if isinstance(value, bool) or not float(value).is_integer():
-        raise ValueError(f"expected a whole number, got {text!r}")
+        raise ValueError(f"expected a whole number, got {_shorten(text)}")
     return int(value)
 
 
-def _positive(kind):
+def _whole(kind):
+    """An argparse type: a whole number (any sign), e.g. an index or a seed."""
+    def convert(text):
+        try:
+            return _integer(text)
+        except ValueError as err:
+            # argparse would otherwise print "invalid value" and the whole text.
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    convert.__name__ = kind
+    return convert
+
+
+def _positive(kind, maximum=None, why=""):
     def convert(text):
         try:
             value = _integer(text)
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
         if value < 1:
-            raise argparse.ArgumentTypeError(f"{kind} must be at least 1, got {text!r}")
+            raise argparse.ArgumentTypeError(f"{kind} must be at least 1, got {_shorten(text)}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(
+                f"{kind} must be at most {maximum:,}{why}, got {_shorten(text)}")
         return value
 
     convert.__name__ = kind  # argparse names the type in its messages
@@ -159,7 +233,7 @@ def _setting_value(agent, name, text):
     is_bool = known[name].type in (bool, "bool")
     if is_bool != isinstance(value, bool):
         raise UsageError(f"{name} must be {'true or false' if is_bool else 'a number'}, "
-                         f"got {text!r}")
+                         f"got {_shorten(text)}")
     return value
 
 
@@ -195,7 +269,8 @@ def _features(args, env_id):
 
 def _add_common(parser):
     parser.add_argument("--quiet", "-q", action="store_true",
-                        help="no progress bars and no summary (errors are still reported)")
+                        help="no progress bars and no summary (errors, warnings and the note on "
+                        "failed runs are still printed on stderr)")
 
 
 def _add_experiment_arguments(parser):
@@ -204,8 +279,10 @@ def _add_experiment_arguments(parser):
     parser.add_argument("--agent", choices=("softmax", "gaussian"),
                         help="actor (default: the environment's: softmax for discrete "
                         "actions, gaussian for the continuous pendulum)")
-    parser.add_argument("--steps", type=_positive("steps"), required=True,
-                        help="steps per run, e.g. 200000, 2e5 or 10**6")
+    parser.add_argument("--steps", required=True,
+                        type=_positive("steps", MAX_STEPS, " (2**53: step counts must stay "
+                                       "exact as float64 on plot axes)"),
+                        help="steps per run, e.g. 200000, 2e5 or 10**6 (at most 2**53)")
     parser.add_argument("--seeds", type=_positive("seeds"), required=True,
                         help="number of seeds K: runs with seeds 0..K-1 (a rerun with a larger "
                         "K adds the new seeds)")
@@ -269,7 +346,7 @@ def _failures(experiment, i):
     diverged = [r.steps_done for r in failed if r.failure == "divergence"]
     parts = []
     if diverged:
-        at = (f"step {diverged[0]}" if len(diverged) == 1
+        at = (f"step {diverged[0]}" if min(diverged) == max(diverged)
               else f"steps {min(diverged)} to {max(diverged)}")
         parts.append(f"{len(diverged)} diverged at {at}")
     others = [r for r in failed if r.failure != "divergence"]
@@ -279,24 +356,38 @@ def _failures(experiment, i):
     return "; " + ", ".join(parts)
 
 
-def _report(args, experiment):
-    if str(experiment.path) != str(args.out):
-        print(f"{args.out} already holds an experiment: this one is in {experiment.path}",
-              file=sys.stderr)
+def _report(args, experiment) -> int:
+    """Print the directory and the summary; the exit code: 0, or 3 if any run failed."""
     print(experiment.path)
-    if args.quiet:
-        return
-    print(f"{experiment.env_id}, {experiment.steps:,} steps per run: {experiment.summary()}")
-    print("reward rate over the last 10% of steps, mean over seeds:")
-    for i in range(len(experiment.agents)):
-        print(f"  {experiment.label(i)}: {_performance(experiment, i)}{_failures(experiment, i)}")
+    if not args.quiet:
+        print(f"{experiment.env_id}, {experiment.steps:,} steps per run: "
+              f"{experiment.summary()}")
+        print("reward rate over the last 10% of steps, mean over seeds:")
+        for i in range(len(experiment.agents)):
+            print(f"  {experiment.label(i)}: {_performance(experiment, i)}"
+                  f"{_failures(experiment, i)}")
+    # A run that did not run at all once the runner returned is a failure too
+    # (it should not happen): the results are incomplete either way.
+    failed, missing = len(experiment.failed), len(experiment.missing)
+    if not failed and not missing:
+        return EXIT_OK
+    total = len(experiment.agents) * len(experiment.seeds)
+    parts = []
+    if failed:
+        parts.append(f"{failed} of {total} run{'s' if total > 1 else ''} failed; their errors "
+                     f"are in {os.path.join(experiment.path, 'runs', '*.json')}")
+    if missing:
+        parts.append(f"{missing} of {total} did not run (run the same command again)")
+    # Printed even with --quiet: it explains the exit code.
+    print(f"avgreward {args.command}: the experiment finished, but {'; and '.join(parts)}",
+          file=sys.stderr)
+    return EXIT_RUNS_FAILED
 
 
 def _run(args) -> int:
     """Run one agent's settings on K seeds, in parallel, saved in a directory."""
     env_id, agent, _ = _base_agent(args)
-    _report(args, _experiment(args, agent, env_id))
-    return 0
+    return _report(args, _experiment(args, agent, env_id))
 
 
 def _sweep(args) -> int:
@@ -314,14 +405,15 @@ def _sweep(args) -> int:
         names.append(name)
         values.append([_setting_value(base, name, t) for t in items])
     agents = [base.replace(**dict(zip(names, combo))) for combo in itertools.product(*values)]
-    _report(args, _experiment(args, agents, env_id))
-    return 0
+    return _report(args, _experiment(args, agents, env_id))
 
 
 def _add_plot_arguments(parser):
     parser.add_argument("dirs", nargs="+", metavar="DIR", help="experiment directories")
     parser.add_argument("--out", required=True,
-                        help="the figure's file: .png or .svg (or .pdf)")
+                        help="the figure's file; its extension chooses the format: .png, "
+                        ".svg, .pdf, .eps, .jpg, ... (any that matplotlib can write here); "
+                        "missing directories are created")
     parser.add_argument("--kind", choices=("auto", "curves", "sensitivity", "policy", "value"),
                         default="auto",
                         help="curves: learning curves of every agent of every directory; "
@@ -339,12 +431,15 @@ def _add_plot_arguments(parser):
     parser.add_argument("--title", help="the figure's title")
     _add_run_choice(parser)
     _add_common(parser)
+    parser.epilog = ("A directory with no finished run is an error; among several "
+                     "directories, one with no finished run is left out of the figure with "
+                     "a warning on stderr, and it is an error only if none has one.")
 
 
 def _add_run_choice(parser):
-    parser.add_argument("--setting", type=_integer, default=0, metavar="I",
+    parser.add_argument("--setting", type=_whole("setting"), default=0, metavar="I",
                         help="policy / value / animate: index of the agent setting (default 0)")
-    parser.add_argument("--seed", type=_integer, default=None, metavar="S",
+    parser.add_argument("--seed", type=_whole("seed"), default=None, metavar="S",
                         help="policy / value / animate: the run's seed (default: the first "
                         "finished seed)")
 
@@ -355,7 +450,10 @@ def _trained_run(args, experiment):
         raise UsageError(f"--setting {args.setting}: the experiment has settings "
                          f"0..{len(experiment.agents) - 1}")
     seeds = experiment.finished_seeds(args.setting)
-    seed = seeds[0] if args.seed is None and seeds else args.seed
+    if not seeds:
+        raise UsageError(f"setting {args.setting} of {experiment.path} has no finished run "
+                         f"({_failures(experiment, args.setting).lstrip('; ') or 'none ran'})")
+    seed = seeds[0] if args.seed is None else args.seed
     if seed not in seeds:
         raise UsageError(f"--seed {seed}: finished seeds of setting {args.setting} are {seeds}")
     if "Pendulum" not in experiment.env_id:
@@ -371,21 +469,46 @@ def _sweep_settings(experiment):
     return experiment.varying()
 
 
+def _has_finished_run(experiment) -> bool:
+    return any(experiment.finished_seeds(i) for i in range(len(experiment.agents)))
+
+
+def _plottable(experiments):
+    """The experiments with a finished run; a warning for each other one, an error if none."""
+    kept = [e for e in experiments if _has_finished_run(e)]
+    if len(experiments) == 1 and not kept:
+        experiment = experiments[0]
+        raise UsageError(f"{experiment.path} has no finished run to plot: "
+                         f"{experiment.summary()}")
+    if not kept:
+        raise UsageError("none of the directories has a finished run to plot: " + "; ".join(
+            f"{e.path}: {e.summary()}" for e in experiments))
+    for experiment in experiments:
+        if experiment not in kept:
+            print(f"avgreward plot: warning: {experiment.path} has no finished run "
+                  f"({experiment.summary()}): left out of the figure", file=sys.stderr)
+    return kept
+
+
 def _plot(args) -> int:
     """Plot experiments: learning curves, or the parameter sensitivity of a sweep."""
-    if not args.out.lower().endswith((".png", ".svg", ".pdf")):
-        raise UsageError(f"--out must end in .png or .svg, got {args.out!r}")
+    from avgreward import plotting
     from avgreward.experiment import load_experiment
 
-    experiments = [load_experiment(d) for d in args.dirs]
+    try:
+        plotting.check_figure_path(args.out)
+    except ValueError as err:
+        raise UsageError(f"--out: {err}") from None
+    experiments = _plottable([load_experiment(d) for d in args.dirs])
     kind = args.kind
-    swept = _sweep_settings(experiments[0]) if len(experiments) == 1 else []
+    # By the directories given, not those kept: leaving one out must not turn
+    # the curves asked for into a sensitivity plot.
+    swept = _sweep_settings(experiments[0]) if len(args.dirs) == 1 else []
     if kind == "auto":
         kind = "sensitivity" if 1 <= len(swept) <= 2 else "curves"
-    from avgreward import plotting
 
     if kind == "sensitivity":
-        if len(experiments) != 1:
+        if len(args.dirs) != 1:
             raise UsageError("--kind sensitivity takes exactly one (sweep) directory")
         if not swept:
             raise UsageError(f"{args.dirs[0]} is not a sweep: its agents do not differ in "
@@ -403,7 +526,7 @@ def _plot(args) -> int:
         fig = plotting.sensitivity(experiment, x=x, lines=others[0] if others else None,
                                    title=args.title)
     elif kind in ("policy", "value"):
-        if len(experiments) != 1:
+        if len(args.dirs) != 1:
             raise UsageError(f"--kind {kind} takes exactly one directory")
         result = _trained_run(args, experiments[0])
         draw = plotting.policy_map if kind == "policy" else plotting.value_map
@@ -466,7 +589,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="avgreward",
         description="Average-reward actor-critic experiments: run, sweep and plot.",
         epilog="Each subcommand has --help. Results go to a directory (one .npz and one "
-        ".json record per run); rerunning the same command resumes it.",
+        ".json record per run); rerunning the same command resumes it.\n\n" + _EXIT_CODES,
+        # Keep the exit-code table's layout.
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (add_arguments, run) in SUBCOMMANDS.items():
@@ -481,6 +606,25 @@ def _one_line(err) -> str:
     return " ".join(str(err).split())
 
 
+def _os_error(err: OSError, args) -> str:
+    """One line naming the path and the system's message, e.g. ``/x/.lock: Permission denied``."""
+    message = err.strerror or _one_line(err) or type(err).__name__
+    if err.filename is None:
+        # Without a path the message alone ("No space left on device") does not
+        # say where: name the command's output.
+        out = getattr(args, "out", None)
+        return f"{message} (--out {out})" if out else message
+    where = _path_text(err.filename)
+    if err.filename2 is not None:
+        where += f" -> {_path_text(err.filename2)}"
+    return f"{where}: {message}"
+
+
+def _path_text(name) -> str:
+    # OSError.filename may be a str, bytes, a path or a file descriptor.
+    return os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else str(name)
+
+
 def main(argv=None) -> int:
     """Run the ``avgreward`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     parser = _parser()
@@ -488,24 +632,43 @@ def main(argv=None) -> int:
     if getattr(args, "run", None) is None:
         parser.error(f"choose a command: {', '.join(SUBCOMMANDS)}")
     prog = f"avgreward {args.command}"
-    # The command reports what the library would log (a --new directory) itself.
-    logging.getLogger("avgreward").addHandler(logging.NullHandler())
+    # What the library warns about (a --new directory, a corrupt run named and
+    # rerun, more workers than cores), one line each, as the command's own.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{prog}: warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    library_log = logging.getLogger("avgreward")
+    library_log.addHandler(handler)
+    try:
+        return _run_command(args, prog)
+    finally:
+        library_log.removeHandler(handler)
+
+
+def _run_command(args, prog) -> int:
+    """The subcommand's exit code; what it raises is reported in one line."""
     from avgreward.experiment import ExperimentBusyError
 
     try:
         return int(args.run(args) or 0)
     except ValueError as err:
-        # Bad arguments and refused settings; a run's own errors never get here
-        # (they are recorded in its directory).
+        # Bad arguments, refused settings, unreadable experiment files; a run's
+        # own errors never get here (they are recorded in its directory).
         print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except ExperimentBusyError as err:
+        # Before OSError: a lock that is taken must stay exit 1 whatever it derives from.
         print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
-        return 1
+        return EXIT_BUSY
+    except OSError as err:
+        # The file system refused: a read-only or full disk, no permission, a
+        # path through a file.  The user fixes these, so no traceback.
+        print(f"{prog}: error: {_os_error(err, args)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; finished runs are kept: run the same command again "
               "to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

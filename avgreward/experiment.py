@@ -13,21 +13,30 @@ On disk (``out`` is the experiment's directory)::
     out/experiment.json          env, steps, agents, seeds, bin_size, features, versions
     out/runs/a000-s0000.npz      one run's arrays (below)
     out/runs/a000-s0000.json     its record: settings, seed, env, status, error,
-                                 wall time, versions; written last, it marks the run finished
+                                 wall time, versions and the sha256 of the .npz;
+                                 written last, it marks the run finished
 
 A run's ``.npz`` holds ``rewards`` (float64: the mean reward of each bin of
 ``bin_size`` steps; the last bin may be shorter), ``rbar`` and ``rbar_every``
 (the R-bar trace, recorded every ``rbar_every`` steps), ``final_rbar``,
 ``steps_done`` and the learned weights (``w`` and ``theta``, or ``w``,
 ``theta_mu`` and ``theta_sigma``).  Per-step rewards are kept only when
-``bin_size`` is 1.  Every file is written to a temporary name and renamed
-into place, so a crash or Ctrl-C never leaves a half-written result.
+``bin_size`` is 1.  Every file is written to a temporary name, synced,
+renamed into place and its directory synced, so a crash, Ctrl-C or a power
+loss never leaves a half-written result.  A run whose files are missing,
+unreadable, or whose ``.npz`` does not match the checksum in its record is
+reported by name, left out of what is read, and run again by the next
+:func:`run_experiment` (runs are deterministic, so the rerun restores the
+same numbers).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
+import io
+import itertools
 import json
 import logging
 import math
@@ -38,6 +47,7 @@ import sys
 import threading
 import time
 import warnings
+import zipfile
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,14 +57,28 @@ import numpy as np
 
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic, agent_from_dict
 from avgreward.features import TileCoder
-from avgreward.training import DivergenceError, Result, default_features, resolve_env, train
+from avgreward.training import (
+    _MAX_STEPS,
+    DivergenceError,
+    Result,
+    _bin_steps,
+    _check_steps,
+    default_features,
+    resolve_env,
+    train,
+)
 
-__all__ = ["run_experiment", "load_experiment", "Experiment", "RunRecord", "ExperimentBusyError"]
+__all__ = ["run_experiment", "load_experiment", "Experiment", "RunRecord", "CorruptRun",
+           "ExperimentBusyError"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+# 2: run records carry the sha256 of their .npz (format 1 records are checked by reading).
+FORMAT = 2
 MAX_BINS = 10_000
+MAX_STEPS = _MAX_STEPS  # 2**53: step counts must stay exact as float64 (plot axes, bin ends)
+# Runs per setting; the experiment's lists and records are kept in memory.
+MAX_SEEDS = 1_000_000
 _CONFIG_KEYS = ("env", "steps", "agents", "bin_size", "features")
 _DEPENDENCIES = ("numpy", "numba", "gymnasium", "matplotlib", "tqdm")
 # Environment of the worker processes, set before numba is imported there:
@@ -69,6 +93,17 @@ _WORKER_ENV = {
 
 class ExperimentBusyError(RuntimeError):
     """Another process is running an experiment in the same directory right now."""
+
+
+class _WriteFailed(Exception):
+    """A worker could not write a run's result; ``error`` is its ``OSError``.
+
+    Not an ``OSError`` itself, so that it is not taken for a broken pipe.
+    """
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
 
 
 class _Stopped(BaseException):
@@ -142,12 +177,23 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write ``path`` through ``write(binary_file)`` under a temporary name, then rename."""
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (a power loss could undo it otherwise)."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` under a temporary name, sync it, rename, sync the directory."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            write(f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -155,11 +201,41 @@ def _atomic_write(path: Path, write) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+    _fsync_directory(path.parent)
 
 
 def _write_json(path: Path, data: dict) -> None:
-    text = json.dumps(data, indent=1) + "\n"
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    _atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_run(runs: Path, name: str, arrays: dict, record: dict) -> dict:
+    """Write a run's arrays, then its record (with their checksum); return the record.
+
+    Ctrl-C and SIGTERM wait until both files are whole.  On a write error
+    (a full disk, say) the temporary files are removed and an ``OSError``
+    naming the run is raised.
+    """
+    data = _npz_bytes(arrays)
+    record = {**record, "sha256": _sha256(data)}
+    try:
+        with _signals_deferred():
+            _atomic_write(runs / f"{name}.npz", data)
+            _write_json(runs / f"{name}.json", record)
+    except OSError as err:
+        raise OSError(err.errno, f"{err.strerror or err} (while writing the result of run "
+                      f"{name}; finished runs are kept: run again to resume)",
+                      err.filename) from err
+    return record
 
 
 def _features_to_dict(features: TileCoder) -> dict:
@@ -174,24 +250,10 @@ def _features_from_dict(d: dict) -> TileCoder:
                      tilings=d["tilings"], wrap=tuple(d["wrap"]))
 
 
-def _bin_means(rewards: np.ndarray, bin_size: int) -> np.ndarray:
-    """Means of bins of ``bin_size`` steps (float64 sums); a shorter last bin is kept."""
-    n_full = rewards.size // bin_size
-    full = rewards[: n_full * bin_size].reshape(n_full, bin_size).mean(axis=1, dtype=np.float64)
-    if n_full * bin_size == rewards.size:
-        return full
-    tail = np.mean(rewards[n_full * bin_size:], dtype=np.float64)
-    return np.append(full, tail)
-
-
-def _bin_steps(steps: int, bin_size: int) -> np.ndarray:
-    n_bins = -(-steps // bin_size)
-    return np.minimum(np.arange(1, n_bins + 1, dtype=np.int64) * bin_size, steps)
-
-
-def _run_arrays(result: Result, bin_size: int) -> dict:
+def _run_arrays(result: Result) -> dict:
+    """The arrays of a run's ``.npz``; ``result`` holds binned rewards (``train(bin_size=)``)."""
     arrays = {
-        "rewards": _bin_means(result.rewards, bin_size),
+        "rewards": result.rewards.astype(np.float64),
         "rbar": result.rbar,
         "rbar_every": np.int64(result.rbar_steps[0] if result.rbar_steps.size else 0),
         "final_rbar": np.float64(result.final_rbar),
@@ -216,39 +278,31 @@ def _run_one(task: dict, on_chunk=None) -> dict:
     status, error, failure, result = "ok", None, None, None
     try:
         result = train(task["env"], agent, steps, task["seed"], features,
-                       chunk_steps=task["chunk_steps"], callback=callback)
+                       chunk_steps=task["chunk_steps"], callback=callback, bin_size=bin_size)
     except DivergenceError as err:
         status, error, failure, result = "failed", str(err), "divergence", err.result
     except Exception as err:  # noqa: BLE001 - any error of one run is recorded; the others go on
         status, error, failure = "failed", f"{type(err).__name__}: {err}", "error"
     wall_time = time.perf_counter() - started
-    runs = Path(task["runs_dir"])
-    name = _run_name(task["agent_index"], task["seed"])
-    record = {
-        "format": FORMAT,
-        "agent_index": task["agent_index"],
-        "seed": task["seed"],
-        "env": task["env"],
-        "steps": steps,
-        "steps_done": 0 if result is None else int(result.steps),
-        "bin_size": bin_size,
-        "agent": task["agent"],
-        "features": task["features"],
-        "status": status,
-        "failure": failure,
-        "error": error,
-        "final_rbar": (float(result.final_rbar) if result is not None
-                       and math.isfinite(result.final_rbar) else None),
-        "wall_time": wall_time,
-        "finished": _now(),
-        "versions": task["versions"],
+    record = _record(
+        task, status=status, failure=failure, error=error,
+        steps_done=0 if result is None else int(result.steps),
+        final_rbar=(float(result.final_rbar) if result is not None
+                    and math.isfinite(result.final_rbar) else None),
+        wall_time=wall_time)
+    arrays = {} if result is None or result.steps == 0 else _run_arrays(result)
+    return _write_run(Path(task["runs_dir"]), _run_name(task["agent_index"], task["seed"]),
+                      arrays, record)
+
+
+def _record(task: dict, **outcome) -> dict:
+    """A run's JSON record: the task's settings and ``outcome`` (status, error, ...)."""
+    return {
+        "format": FORMAT, "agent_index": task["agent_index"], "seed": task["seed"],
+        "env": task["env"], "steps": task["steps"], "bin_size": task["bin_size"],
+        "agent": task["agent"], "features": task["features"], **outcome,
+        "finished": _now(), "versions": task["versions"],
     }
-    arrays = {} if result is None or result.steps == 0 else _run_arrays(result, bin_size)
-    del result  # the per-step rewards: the only big array, not kept past here
-    with _signals_deferred():
-        _atomic_write(runs / f"{name}.npz", lambda f: np.savez(f, **arrays))
-        _write_json(runs / f"{name}.json", record)
-    return record
 
 
 @contextlib.contextmanager
@@ -313,10 +367,15 @@ class Experiment:
     features : TileCoder
     config : dict
         The whole ``experiment.json``.
+    corrupt : list of CorruptRun
+        Runs left out because their files are missing, unreadable or do not
+        match their checksum; running the experiment again repairs them.
     """
 
-    def __init__(self, path: Path, config: dict, runs: list[RunRecord]):
+    def __init__(self, path: Path, config: dict, runs: list[RunRecord],
+                 corrupt: list[CorruptRun] = ()):
         self.path = Path(path)
+        self.corrupt = list(corrupt)
         self.config = config
         self.env_id = config["env"]
         self.steps = int(config["steps"])
@@ -356,6 +415,10 @@ class Experiment:
             text += f" ({diverged} diverged)"
         if self.missing:
             text += f", {len(self.missing)} not run yet"
+        if self.corrupt:
+            text += (f" ({len(self.corrupt)} of them corrupt: "
+                     f"{', '.join(c.path.name for c in self.corrupt[:3])}"
+                     f"{', ...' if len(self.corrupt) > 3 else ''}; run again to repair)")
         return text
 
     def run(self, agent_index: int, seed: int) -> RunRecord:
@@ -384,8 +447,7 @@ class Experiment:
         return _bin_steps(self.steps, self.bin_size)
 
     def _load(self, i, seed):
-        with np.load(self.run(i, seed).path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
+        return _load_arrays(self.run(i, seed).path)
 
     def rewards(self, i: int) -> np.ndarray:
         """Binned mean rewards of agent ``i``: shape ``(len(finished_seeds(i)), n_bins)``.
@@ -393,10 +455,8 @@ class Experiment:
         Column ``j`` is the mean reward of the steps up to ``bin_steps[j]``
         since the previous bin.  Failed runs are left out.
         """
-        rows = []
-        for seed in self.finished_seeds(i):
-            with np.load(self._runs[(i, seed)].path, allow_pickle=False) as data:
-                rows.append(data["rewards"])
+        rows = [_load_arrays(self._runs[(i, seed)].path)["rewards"]
+                for seed in self.finished_seeds(i)]
         if not rows:
             return np.zeros((0, self.bin_steps.size))
         return np.stack(rows)
@@ -476,53 +536,214 @@ class Experiment:
         return ", ".join(parts)
 
 
-def _read_config(path: Path) -> dict:
+def _load_arrays(path: Path) -> dict:
+    """A run's arrays; a ``ValueError`` names the file if it cannot be read."""
     try:
-        with open(path / "experiment.json") as f:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"cannot read {path} ({type(err).__name__}: {err}); running the "
+                         "experiment again repairs it") from None
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _read_config(path: Path) -> dict:
+    """``path/experiment.json``, checked: a ``ValueError`` names the file and what is wrong."""
+    file = path / "experiment.json"
+    try:
+        with open(file) as f:
             config = json.load(f)
     except FileNotFoundError:
         raise ValueError(f"{path} is not an experiment directory (no experiment.json)") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"cannot read {path / 'experiment.json'}: {err}") from None
-    missing = [k for k in (*_CONFIG_KEYS, "seeds") if k not in config]
-    if missing:
-        raise ValueError(f"{path / 'experiment.json'} lacks {missing}: not an avgreward experiment")
+    except (OSError, ValueError) as err:  # json.JSONDecodeError and UnicodeDecodeError too
+        raise ValueError(f"cannot read {file}: {err}") from None
+    try:
+        _check_config(config)
+    except ValueError as err:
+        raise ValueError(f"{file} is not a valid experiment: {err}") from None
     return config
 
 
-def _read_records(path: Path, config: dict) -> list[RunRecord]:
-    runs = []
-    n_agents = len(config["agents"])
+def _check_config(config) -> None:
+    """Raise ``ValueError`` saying what is wrong with an ``experiment.json``'s contents."""
+    if not isinstance(config, dict):
+        raise ValueError(f"expected a JSON object, found {type(config).__name__}")
+    missing = [k for k in (*_CONFIG_KEYS, "seeds") if k not in config]
+    if missing:
+        raise ValueError(f"lacks {missing}")
+    if _is_int(config.get("format")) and config["format"] > FORMAT:
+        raise ValueError(f"format {config['format']} is newer than this avgreward reads "
+                         f"({FORMAT}): upgrade avgreward")
+    env, steps, bin_size = config["env"], config["steps"], config["bin_size"]
+    try:
+        _, env_cls = resolve_env(env) if isinstance(env, str) else (None, None)
+    except ValueError:
+        env_cls = None
+    if env_cls is None:
+        raise ValueError(f"env {env!r} is not one of this package's environments")
+    if not _is_int(steps) or not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps {steps!r} is not a whole number from 1 to 2**53")
+    if not _is_int(bin_size) or not 1 <= bin_size <= steps:
+        raise ValueError(f"bin_size {bin_size!r} is not a whole number from 1 to steps ({steps})")
+    seeds = config["seeds"]
+    if (not isinstance(seeds, list) or not all(_is_int(v) and v >= 0 for v in seeds)
+            or len(set(seeds)) != len(seeds)):
+        raise ValueError(f"seeds {seeds!r} is not a list of distinct whole numbers >= 0")
+    agents = config["agents"]
+    if not isinstance(agents, list) or not agents:
+        raise ValueError(f"agents {agents!r} is not a non-empty list of settings")
+    for i, d in enumerate(agents):
+        try:
+            if not isinstance(d, dict):
+                raise TypeError(f"expected an object, found {type(d).__name__}")
+            agent_from_dict(d)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"agents[{i}] is not valid settings: {err}") from None
+    try:
+        if not isinstance(config["features"], dict):
+            raise TypeError(f"expected an object, found {type(config['features']).__name__}")
+        features = _features_from_dict(config["features"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"features is not a valid tile coder ({type(err).__name__}: {err})"
+                         ) from None
+    if features.n_dims != env_cls.obs_size:
+        raise ValueError(f"features has {features.n_dims} dimension(s) but {env}'s "
+                         f"observation has {env_cls.obs_size}")
+
+
+@dataclass(frozen=True)
+class CorruptRun:
+    """A run whose files cannot be used: reported, left out, run again by the next run.
+
+    Attributes
+    ----------
+    name : str
+        The run's file name without extension (``a000-s0003``).
+    path : pathlib.Path
+        The file that is missing, unreadable or wrong.
+    reason : str
+    """
+
+    name: str
+    path: Path
+    reason: str
+
+    def __str__(self):
+        return f"{self.path}: {self.reason}"
+
+
+def _check_run_file(npz: Path, record: dict) -> str | None:
+    """Why the ``.npz`` of a run cannot be used, or None if it is whole."""
+    try:
+        data = npz.read_bytes()
+    except FileNotFoundError:
+        return "missing (its record exists)"
+    except OSError as err:
+        return f"unreadable ({err.strerror or err})"
+    digest = record.get("sha256")
+    if digest is not None:
+        return None if _sha256(data) == digest else "does not match the checksum in its record"
+    # A record of format 1 has no checksum: the arrays must at least be readable.
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            names = set(arrays.files)
+            for name in names:
+                arrays[name]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        return f"unreadable ({type(err).__name__}: {err})"
+    if record.get("steps_done") and not {"rewards", "w"} <= names:
+        return f"lacks arrays (has {sorted(names)})"
+    return None
+
+
+def _check_record(record, config: dict) -> tuple[int, int]:
+    """A record's ``(agent_index, seed)``; ``ValueError`` if it is malformed."""
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, found {type(record).__name__}")
+    i, seed = record.get("agent_index"), record.get("seed")
+    if not (_is_int(i) and _is_int(seed) and 0 <= i < len(config["agents"]) and seed >= 0):
+        raise ValueError(f"agent_index {i!r} or seed {seed!r} is not one of the experiment's")
+    if record.get("status") not in ("ok", "failed") or not _is_int(record.get("steps_done")):
+        raise ValueError("status or steps_done is missing or wrong")
+    return i, seed
+
+
+def _settings_mismatch(record: dict, config: dict, i: int) -> str | None:
+    """How a run's settings differ from the experiment's, or None."""
+    expected = {"env": config["env"], "steps": config["steps"], "bin_size": config["bin_size"],
+                "agent": config["agents"][i], "features": config["features"]}
+    for key, value in expected.items():
+        if record.get(key) != value:
+            return f"{key} {record.get(key)!r} in the run, {value!r} in experiment.json"
+    return None
+
+
+def _read_records(path: Path, config: dict) -> tuple[list[RunRecord], list[CorruptRun]]:
+    """The runs recorded in ``path/runs``, verified, and the corrupt ones.
+
+    Raises
+    ------
+    ValueError
+        If a whole record's settings differ from ``experiment.json``'s (the
+        file was edited, or the run belongs to another experiment): neither
+        can be trusted, so nothing is read.
+    """
+    runs, corrupt = [], []
     for json_path in sorted((path / "runs").glob("a*-s*.json")):
         npz = json_path.with_suffix(".npz")
+        name = json_path.stem
         try:
             with open(json_path) as f:
                 record = json.load(f)
-            i, seed = int(record["agent_index"]), int(record["seed"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # unreadable: treated as not finished, so it is run again
-        if not npz.is_file() or json_path.stem != _run_name(i, seed) or not 0 <= i < n_agents:
+            i, seed = _check_record(record, config)
+        except (OSError, ValueError) as err:
+            corrupt.append(CorruptRun(name, json_path, f"unreadable record ({err})"))
+            continue
+        if name != _run_name(i, seed):
+            corrupt.append(CorruptRun(name, json_path, f"holds the record of run "
+                                      f"{_run_name(i, seed)}"))
+            continue
+        mismatch = _settings_mismatch(record, config, i)
+        if mismatch is not None:
+            raise ValueError(
+                f"{json_path} was run with other settings than {path / 'experiment.json'} "
+                f"says ({mismatch}): the file was edited, or the run belongs to another "
+                "experiment; restore experiment.json, or move the run out of the directory")
+        problem = _check_run_file(npz, record)
+        if problem is not None:
+            corrupt.append(CorruptRun(name, npz, problem))
             continue
         runs.append(RunRecord(
-            agent_index=i, seed=seed, status=record.get("status", "failed"),
-            error=record.get("error"), wall_time=float(record.get("wall_time", 0.0)),
-            path=npz, failure=record.get("failure"),
-            steps_done=int(record.get("steps_done", 0)), record=record,
+            agent_index=i, seed=seed, status=record["status"], error=record.get("error"),
+            wall_time=float(record.get("wall_time") or 0.0), path=npz,
+            failure=record.get("failure"), steps_done=record["steps_done"], record=record,
         ))
-    return runs
+    return runs, corrupt
 
 
 def load_experiment(out) -> Experiment:
     """Read an experiment directory written by :func:`run_experiment`.
 
+    Every run's ``.npz`` is checked against the checksum in its record.  A
+    run whose files are missing, unreadable or do not match is left out, with
+    a warning naming the file, and listed in :attr:`Experiment.corrupt`;
+    :func:`run_experiment` on the directory runs it again.
+
     Raises
     ------
     ValueError
-        If ``out`` holds no experiment.
+        If ``out`` holds no experiment, its ``experiment.json`` is malformed,
+        or a run's record disagrees with it (each error names the file).
     """
     path = Path(out)
     config = _read_config(path)
-    return Experiment(path, config, _read_records(path, config))
+    runs, corrupt = _read_records(path, config)
+    for bad in corrupt:
+        log.warning("%s; left out (running the experiment again repairs it)", bad)
+    return Experiment(path, config, runs, corrupt)
 
 
 # ---------------------------------------------------------------------------
@@ -556,13 +777,16 @@ def _as_seeds(seeds) -> list[int]:
         return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
     if is_int(seeds):
-        if seeds < 1:
-            raise ValueError(f"seeds must be a count >= 1 or a list of seeds, got {seeds!r}")
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ValueError(f"seeds must be a count from 1 to {MAX_SEEDS:,} or a list of "
+                             f"seeds, got {seeds!r}")
         return list(range(int(seeds)))
     try:
         seeds = list(seeds)
     except TypeError:
         raise ValueError(f"seeds must be a count or a list of seeds, got {seeds!r}") from None
+    if len(seeds) > MAX_SEEDS:
+        raise ValueError(f"seeds has {len(seeds):,} values: at most {MAX_SEEDS:,}")
     if not seeds or not all(is_int(s) and s >= 0 for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
@@ -614,15 +838,6 @@ def _describe_changes(old: dict, new: dict) -> list[str]:
     return changes
 
 
-def _fresh_directory(out: Path) -> Path:
-    k = 2
-    while True:
-        candidate = out.with_name(f"{out.name}-{k}")
-        if not candidate.exists():
-            return candidate
-        k += 1
-
-
 def _is_empty_directory(path: Path) -> bool:
     """Empty, or what an interrupted start left: an empty ``runs`` and the lock file."""
     for entry in path.iterdir():
@@ -633,57 +848,96 @@ def _is_empty_directory(path: Path) -> bool:
     return True
 
 
-def _prepare_directory(out: Path, config: dict, seeds: list[int], new: bool):
-    """The directory to use and its experiment.json (created, or checked and merged)."""
+def _refuse_foreign(out: Path) -> None:
+    """Refuse a path that is a file, or a directory of other files, before touching it."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a directory")
-    existing = None
-    if out.is_dir():
-        if (out / "experiment.json").exists():
-            existing = _read_config(out)
-        elif not _is_empty_directory(out):
-            if not new:
-                raise ValueError(
-                    f"{out} is a non-empty directory without experiment.json; choose another "
-                    "directory (or ask for a new one: new=True, --new)")
-            existing = {}
-    if existing is not None and new:
-        fresh = _fresh_directory(out)
-        log.warning("%s already holds %s: writing this experiment to %s", out,
-                    "an experiment" if existing else "other files", fresh)
-        out, existing = fresh, None
-    if existing:
-        changes = _describe_changes({k: existing[k] for k in _CONFIG_KEYS}, config)
-        if changes:
-            raise ValueError(
-                f"{out} holds an experiment with other settings ({'; '.join(changes)}); "
-                "rerun with the same settings to resume it, or ask for a new directory "
-                "(new=True, CLI --new)")
-        merged = dict(existing)
-        merged["seeds"] = list(existing["seeds"]) + [s for s in seeds if s not in existing["seeds"]]
-        return out, merged
-    return out, {"format": FORMAT, **config, "seeds": list(seeds), "created": _now(),
-                 "versions": _versions()}
+    if (out.is_dir() and not (out / "experiment.json").exists()
+            and not _is_empty_directory(out)):
+        raise ValueError(
+            f"{out} is a non-empty directory without experiment.json; choose another "
+            "directory (or ask for a new one: new=True, --new)")
 
 
-@contextlib.contextmanager
-def _directory_lock(out: Path):
-    """Refuse two experiments running in one directory at once (POSIX only)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock
-        yield
-        return
-    with open(out / ".lock", "a") as f:
+class _DirectoryLock:
+    """An exclusive lock on an experiment's directory (``flock`` of ``DIR/.lock``, POSIX).
+
+    Held from before ``experiment.json`` is read until the runs are written,
+    so that two processes never check, merge or write one experiment at once.
+    """
+
+    def __init__(self, out: Path):
+        self.out, self.file = out, None
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free; False if another process holds it."""
         try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            import fcntl
+        except ImportError:  # Windows: no lock
+            return True
+        self.file = open(self.out / ".lock", "a")
+        try:
+            fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self.file is not None:
+            self.file.close()  # closing releases the flock
+            self.file = None
+
+
+def _lock_directory(out: Path, new: bool) -> tuple[Path, _DirectoryLock]:
+    """Create and lock the experiment's directory: ``out``, or with ``new`` a free ``out-k``.
+
+    With ``new``, a directory that holds anything or is locked by another
+    process is passed over, so concurrent ``new`` starts get one directory each.
+    """
+    candidates = [out] if not new else itertools.chain(
+        [out], (out.with_name(f"{out.name}-{k}") for k in itertools.count(2)))
+    for candidate in candidates:
+        if new:
+            if candidate.exists() and not (candidate.is_dir()
+                                           and _is_empty_directory(candidate)):
+                continue
+        else:
+            _refuse_foreign(candidate)
+        candidate.mkdir(parents=True, exist_ok=True)
+        lock = _DirectoryLock(candidate)
+        if not lock.acquire():
+            if new:
+                continue
             raise ExperimentBusyError(
-                f"another process is running an experiment in {out} right now") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+                f"another process is running an experiment in {candidate} right now")
+        if new and not _is_empty_directory(candidate):
+            lock.release()  # filled by another process between the look and the lock
+            continue
+        if candidate != out:
+            log.warning("%s already holds an experiment or other files: writing this "
+                        "experiment to %s", out, candidate)
+        return candidate, lock
+    raise AssertionError("unreachable")
+
+
+def _merged_config(out: Path, config: dict, seeds: list[int]) -> dict:
+    """The directory's experiment.json after this run: new, or checked and merged (under the lock)."""
+    if not (out / "experiment.json").exists():
+        _refuse_foreign(out)
+        return {"format": FORMAT, **config, "seeds": list(seeds), "created": _now(),
+                "versions": _versions()}
+    existing = _read_config(out)
+    changes = _describe_changes({k: existing[k] for k in _CONFIG_KEYS}, config)
+    if changes:
+        raise ValueError(
+            f"{out} holds an experiment with other settings ({'; '.join(changes)}); "
+            "rerun with the same settings to resume it, or ask for a new directory "
+            "(new=True, CLI --new)")
+    merged = dict(existing)
+    merged["seeds"] = list(existing["seeds"]) + [s for s in seeds if s not in existing["seeds"]]
+    merged["format"] = max(FORMAT, existing.get("format", 1))
+    return merged
 
 
 def _remove_partial_files(out: Path) -> None:
@@ -743,8 +997,16 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, workers=Non
     Raises
     ------
     ValueError
-        On invalid arguments, or if ``out`` holds an experiment with other
-        settings (env, steps, agents, bin_size, features) and ``new`` is False.
+        On invalid arguments, if ``out`` holds an experiment with other
+        settings (env, steps, agents, bin_size, features) and ``new`` is False,
+        or if its files are malformed or disagree with each other (the error
+        names the file).
+    ExperimentBusyError
+        If another process is running an experiment in ``out``.
+    OSError
+        If results cannot be written (a full disk, a read-only directory):
+        the experiment stops, finished runs are kept, and the error names
+        the file and the run.
     KeyboardInterrupt
         On Ctrl-C (or SIGTERM) once the workers have stopped; finished runs
         are kept and no partial file is left, so running again resumes.
@@ -755,7 +1017,16 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, workers=Non
     failed with the message and its partial arrays; the others go on.  Since
     a run is determined by its settings and seed, a diverged run is not run
     again on resume.  A run that failed for another reason (an exception
-    other than divergence, a worker that died) is run again on resume.
+    other than divergence, a worker that died) is run again on resume, and
+    so is a run whose files are missing, unreadable or do not match the
+    checksum in its record (a warning names the file).  A worker that dies
+    has its run recorded as failed at once, its partial files removed.
+
+    The directory is locked (``DIR/.lock``) from before its ``experiment.json``
+    is read until the runs end, so two processes never mix their runs; with
+    ``new``, concurrent starts each get their own directory.  Rewards are
+    binned inside each run (``train(..., bin_size=...)``), so a run's memory
+    does not grow with ``steps``.
 
     The kernels are compiled (or loaded from numba's cache) here first.  On
     Linux, when this process runs no other Python thread, workers are forked
@@ -775,7 +1046,7 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, workers=Non
                 + ("use SoftmaxActorCritic (discrete actions)" if env_cls.n_actions > 0
                    else "use GaussianActorCritic (continuous action)"))
     seeds = _as_seeds(seeds)
-    steps = _positive_int("steps", steps)
+    steps = _check_steps(steps)
     if features is None:
         features = default_features(env_id)
     elif not isinstance(features, TileCoder):
@@ -796,12 +1067,21 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, workers=Non
         "env": env_id, "steps": steps, "agents": [a.to_dict() for a in agents],
         "bin_size": bin_size, "features": _features_to_dict(features),
     })
-    out, full_config = _prepare_directory(Path(out), config, seeds, new)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    with _directory_lock(out):
+    out, lock = _lock_directory(Path(out), new)
+    try:
+        # Under the lock: no other process can change experiment.json or the runs
+        # between this check and the end of the runs.
+        full_config = _merged_config(out, config, seeds)
+        (out / "runs").mkdir(exist_ok=True)
         _remove_partial_files(out)
+        done, corrupt = _read_records(out, full_config)
         _write_json(out / "experiment.json", full_config)
-        done = {(r.agent_index, r.seed): r for r in _read_records(out, full_config)}
+        for bad in corrupt:
+            log.warning("%s; running it again", bad)
+            for suffix in (".npz", ".json"):
+                with contextlib.suppress(FileNotFoundError):
+                    (out / "runs" / f"{bad.name}{suffix}").unlink()
+        done = {(r.agent_index, r.seed): r for r in done}
         versions = _versions()
         chunk_steps = max(1_000, min(1 << 16, steps // 20))
         tasks = []
@@ -818,13 +1098,20 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, workers=Non
                     "runs_dir": str(out / "runs"), "versions": versions,
                 })
         if tasks:
+            n_workers = min(workers, len(tasks))
+            cores = default_workers()
+            if n_workers > cores:
+                log.warning("%d worker processes on %d cores: they share the cores, so the "
+                            "experiment is no faster than with %d (and needs more memory)",
+                            n_workers, cores, cores)
             n_total = len(agents) * len(full_config["seeds"])
             with _Progress(progress, n_total, n_total - len(tasks), len(tasks) * steps) as bar:
-                if min(workers, len(tasks)) == 1:
+                if n_workers == 1:
                     _run_here(tasks, bar)
                 else:
-                    _run_in_workers(tasks, min(workers, len(tasks)), agents, env_id,
-                                    features, bar)
+                    _run_in_workers(tasks, n_workers, agents, env_id, features, bar)
+    finally:
+        lock.release()
     return load_experiment(out)
 
 
@@ -1036,9 +1323,11 @@ def _run_in_workers(tasks, n_workers, agents, env_id, features, bar):
                                 f"{worker.process.exitcode}); see the errors above")
                     if pending and len(workers) < n_workers:
                         workers.append(_Worker(context, os.getpid()))
-        except BaseException:
+        except BaseException as err:
             _stop_workers(workers)
             _remove_partial_files(Path(tasks[0]["runs_dir"]).parent)
+            if isinstance(err, _WriteFailed):
+                raise err.error from None
             raise
         finally:
             for worker in workers:
@@ -1047,6 +1336,9 @@ def _run_in_workers(tasks, n_workers, agents, env_id, features, bar):
 
 def _handle_message(worker, message, pending, bar):
     kind, payload = message
+    if kind == "write error":
+        # Nothing more can be saved: stop the experiment and tell why.
+        raise _WriteFailed(OSError(*payload))
     if kind == "progress":
         bar.add_steps(payload - worker.reported)
         worker.reported = payload
@@ -1068,22 +1360,37 @@ def _handle_message(worker, message, pending, bar):
 
 
 def _record_dead_worker(worker, bar):
-    """A worker died during a run (killed, out of memory): record the run as failed."""
+    """A worker died during a run (killed, out of memory): record the run as failed.
+
+    Its temporary files are removed at once.  If it died after writing the
+    whole run (between the record and its "done" message), the run is kept.
+    """
     task = worker.task
-    name = _run_name(task["agent_index"], task["seed"])
-    record = {
-        "format": FORMAT, "agent_index": task["agent_index"], "seed": task["seed"],
-        "env": task["env"], "steps": task["steps"], "steps_done": 0,
-        "bin_size": task["bin_size"], "agent": task["agent"], "features": task["features"],
-        "status": "failed", "failure": "error",
-        "error": f"the worker process died (exit code {worker.process.exitcode})",
-        "final_rbar": None, "wall_time": 0.0, "finished": _now(), "versions": task["versions"],
-    }
-    runs = Path(task["runs_dir"])
-    _atomic_write(runs / f"{name}.npz", lambda f: np.savez(f))
-    _write_json(runs / f"{name}.json", record)
+    runs, name = Path(task["runs_dir"]), _run_name(task["agent_index"], task["seed"])
+    for tmp in itertools.chain(runs.glob(f"{name}.npz.*.tmp"), runs.glob(f"{name}.json.*.tmp")):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    record = _finished_record(runs, name)
+    if record is None:
+        record = _write_run(runs, name, {}, _record(
+            task, status="failed", failure="error", steps_done=0, final_rbar=None,
+            error=f"the worker process died (exit code {worker.process.exitcode})",
+            wall_time=0.0))
     bar.add_steps(task["steps"] - worker.reported)
     bar.run_done(record)
+
+
+def _finished_record(runs: Path, name: str) -> dict | None:
+    """The record of run ``name`` if it is whole and final (ok, or diverged), else None."""
+    try:
+        record = json.loads((runs / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    final = isinstance(record, dict) and (record.get("status") == "ok"
+                                          or record.get("failure") == "divergence")
+    if not final or _check_run_file(runs / f"{name}.npz", record) is not None:
+        return None
+    return record
 
 
 def _stop_workers(workers, grace=30.0):
@@ -1147,6 +1454,9 @@ def _worker_main(conn, parent_pid):
             try:
                 record = _run_one(task, on_chunk)
             except _Stopped:
+                return
+            except OSError as err:  # the result could not be written (a full disk...)
+                conn.send(("write error", (err.errno, err.strerror, err.filename)))
                 return
             conn.send(("done", {"status": record["status"], "error": record["error"]}))
     except (EOFError, OSError):

@@ -36,8 +36,9 @@ __all__ = [
     "pendulum_tile_coder",
 ]
 
-# Index arithmetic is int64 in the kernel: the feature count must fit.
-_MAX_FEATURES = 2**62
+# Index arithmetic is int64 in the kernel, but the weights are the real limit:
+# 2**32 features are 32 GiB of critic weights alone, more than any machine we run on.
+_MAX_FEATURES = 2**32
 
 
 def _tile_indices(x, box, grid, offsets, tiling_size, out):
@@ -312,8 +313,9 @@ class TileCoder:
         tiling_size = math.prod(grid_shape)
         if tiling_size * tilings >= _MAX_FEATURES:
             raise ValueError(
-                f"tiles and tilings give too many features ({tiling_size * tilings}), "
-                f"got tiles={tiles!r}, tilings={tilings!r}"
+                f"tiles and tilings give too many features ({tiling_size * tilings}; at most "
+                f"2**32, whose critic weights alone take 32 GiB), got tiles={tiles!r}, "
+                f"tilings={tilings!r}"
             )
         strides = [1] * n_dims
         for i in range(n_dims - 2, -1, -1):

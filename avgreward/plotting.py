@@ -8,11 +8,17 @@ and notebooks can show it.  The core functions take plain arrays; the
 
 Confidence bands are over seeds (the independent runs): a Student-t interval
 of the mean by default, or a percentile bootstrap (``band="bootstrap"``).
+
+:func:`save_figure` writes any format matplotlib can write on this machine
+(:func:`figure_formats`: PNG, SVG, PDF, EPS, JPEG, ...), chosen by the file's
+extension, and creates the file's directory if needed.
 """
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 
 import numpy as np
 
@@ -28,6 +34,8 @@ __all__ = [
     "policy_map",
     "value_map",
     "save_figure",
+    "figure_formats",
+    "check_figure_path",
 ]
 
 _PENDULUM_IDS = ("avgreward/PendulumSwingUp-v0", "avgreward/PendulumSwingUpContinuous-v0")
@@ -394,6 +402,13 @@ def learning_curves(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If no run of the chosen agents finished (every one failed or none
+        has run yet): there would be nothing to draw.  Agents with no
+        finished run among others that have one are left out.
     """
     experiments = _as_list(experiments)
     curves = []
@@ -410,12 +425,17 @@ def learning_curves(
             raise ValueError(f"labels must have one entry per curve ({len(curves)}), "
                              f"got {len(labels)}")
         curves = [(e, i, lab) for (e, i, _), lab in zip(curves, labels)]
+    drawable = [(e, i, name) for e, i, name in curves if e.finished_seeds(i)]
+    if not drawable:
+        # An empty figure would look like a plotting bug, not like failed runs.
+        where = ", ".join(str(e.path) for e in experiments)
+        which = "no run" if agents is None else f"no run of agents {list(agents)}"
+        raise ValueError(f"nothing to draw: {which} finished in {where} "
+                         f"({'; '.join(e.summary() for e in experiments)})")
     fig, ax = _figure(ax)
     ylabels = set()
-    for experiment, i, name in curves:
+    for experiment, i, name in drawable:
         rewards = experiment.rewards(i)
-        if rewards.shape[0] == 0:
-            continue  # every seed of this agent failed: nothing to draw
         # With one curve the band's own legend entry explains the shading.
         lab = name if len(curves) > 1 or labels is not None else None
         if exponential:
@@ -808,12 +828,107 @@ def value_map(result, ax=None, resolution=200, *, trajectory=None, title: str | 
     return fig
 
 
+# Formats matplotlib hands to Pillow: present only if Pillow was built with them.
+_PILLOW_FORMATS = ("png", "gif", "jpg", "jpeg", "tif", "tiff", "webp", "avif")
+
+
+def figure_formats() -> dict[str, str]:
+    """The file formats :func:`save_figure` can write here: extension -> description.
+
+    Those matplotlib supports (``FigureCanvasBase.get_supported_filetypes``:
+    png, svg, pdf, eps, ps, jpg, tif, webp, ...) that also work on this
+    machine: PGF only when its TeX program (``rcParams["pgf.texsystem"]``)
+    is installed, and the formats matplotlib writes with Pillow only when
+    Pillow can write them.
+
+    Returns
+    -------
+    dict of str to str
+        Lower-case extensions without the dot, sorted.
+    """
+    import shutil
+
+    import matplotlib
+    from matplotlib.backend_bases import FigureCanvasBase
+    from PIL import Image
+
+    pillow = Image.registered_extensions()
+    formats = {}
+    for ext, description in sorted(FigureCanvasBase.get_supported_filetypes().items()):
+        if ext == "pgf" and shutil.which(matplotlib.rcParams["pgf.texsystem"]) is None:
+            continue
+        if ext in _PILLOW_FORMATS and pillow.get(f".{ext}") not in Image.SAVE:
+            continue
+        formats[ext] = description
+    return formats
+
+
+def check_figure_path(path) -> str:
+    """The lower-case format of a figure file by its extension, if :func:`save_figure` can write it.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    str
+        The extension without the dot, e.g. ``"png"``.
+
+    Raises
+    ------
+    ValueError
+        If the extension is not one of :func:`figure_formats`; the message
+        lists them.
+    """
+    from pathlib import Path
+
+    ext = Path(path).suffix.lower().lstrip(".")
+    formats = figure_formats()
+    if ext not in formats:
+        raise ValueError(f"a figure's file must end in one of "
+                         f"{', '.join('.' + e for e in formats)}; got {str(path)!r}")
+    return ext
+
+
 def save_figure(fig, path, dpi: int = 120) -> str:
-    """Save ``fig`` (PNG, SVG or PDF by the file's extension) and close it; returns the path."""
+    """Save ``fig`` in the format of the file's extension and close it; returns the path.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path : str or Path
+        Ends in one of :func:`figure_formats` (``.png``, ``.svg``, ``.pdf``,
+        ``.eps``, ``.jpg``, ...); missing parent directories are created.
+    dpi : int, default 120
+        Resolution of raster formats.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        If the extension names no format that can be written here.
+    OSError
+        If the directory cannot be created or the file cannot be written.
+    """
+    from pathlib import Path
+
     plt = _pyplot()
     path = str(path)
-    if not path.lower().endswith((".png", ".svg", ".pdf")):
-        raise ValueError(f"path must end in .png, .svg or .pdf, got {path!r}")
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    check_figure_path(path)  # before closing anything: the caller may try another name
+    try:
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as err:
+            # mkdir's "File exists" names a file standing where a directory
+            # must be: "Not a directory" says what is wrong.
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
+                                     err.filename) from None
+        fig.savefig(path, dpi=dpi)
+    finally:
+        # A failed save must not leave the figure open: scripts save many.
+        plt.close(fig)
     return path

@@ -1,7 +1,8 @@
-"""The ``avgreward`` command line: run, sweep, plot; bad arguments exit 2 in one line."""
+"""The ``avgreward`` command line: run, sweep, plot; errors in one line, documented exit codes."""
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -9,8 +10,19 @@ from pathlib import Path
 
 import pytest
 
+import avgreward.cli
+import avgreward.experiment
 from avgreward.cli import SUBCOMMANDS, main, parse_value
 from avgreward.experiment import load_experiment
+
+# On the loop MDP the second setting diverges within a few hundred steps
+# (tests/test_experiment.py's DIVERGING), the first learns.
+DIVERGING_SWEEP = ["sweep", "loop", "--steps", "2000", "--seeds", "2", "--grid",
+                   "alpha_w=0.1,256", "--set", "alpha_theta=16", "--set", "alpha_rbar=1",
+                   "--workers", "1"]
+DIVERGING_RUN = ["run", "loop", "--steps", "2000", "--seeds", "2", "--set", "alpha_w=256",
+                 "--set", "alpha_theta=16", "--set", "alpha_rbar=1", "--workers", "1"]
+DIGITS = "9" * 400
 
 
 def cli(args, capsys):
@@ -43,11 +55,25 @@ def test_values_are_parsed_as_arithmetic_on_numbers(text, value):
 
 @pytest.mark.parametrize("text", [
     "__import__('os').system('true')", "abc", "2**", "1/0", "10**10**10", "[1]", "'1'",
-    "1j", "", "a=1",
+    "1j", "", "a=1", DIGITS, "-" + DIGITS, DIGITS + "/10**300", "1" * 5000, "1e400",
+    "2**1023*2",
 ])
 def test_anything_else_is_refused(text):
     with pytest.raises(ValueError):
         parse_value(text)
+
+
+def test_integers_are_kept_within_float64s_range():
+    assert parse_value("9" * 300) == int("9" * 300)
+    with pytest.raises(ValueError, match="out of range") as info:
+        parse_value(DIGITS)
+    assert len(str(info.value)) < 250  # the value is shortened, not printed whole
+
+
+def test_steps_up_to_2_to_the_53_are_accepted():
+    parser = avgreward.cli._parser()
+    args = parser.parse_args(["run", "loop", "--steps", "2**53", "--seeds", "1", "--out", "X"])
+    assert args.steps == 2**53
 
 
 def test_every_subcommand_has_help(capsys):
@@ -174,7 +200,18 @@ def test_policy_and_value_maps_and_animation_of_a_trained_run(tmp_path, capsys):
     (["sweep", "loop", "--steps", "100", "--seeds", "1", "--out", "X", "--grid", "alpha_w=1",
       "--set", "alpha_w=2"], ["both"]),
     (["sweep", "loop", "--steps", "100", "--seeds", "1", "--out", "X"], ["--grid"]),
-    (["plot", "X", "--out", "figure.jpg"], [".png"]),
+    (["run", "loop", "--steps", "100", "--seeds", "1", "--out", "X", "--set",
+      f"alpha_w={DIGITS}"], ["alpha_w", "out of range"]),
+    (["run", "loop", "--steps", DIGITS, "--seeds", "1", "--out", "X"], ["--steps", "out of range"]),
+    (["run", "loop", "--steps", "100", "--seeds", DIGITS, "--out", "X"], ["--seeds"]),
+    (["run", "loop", "--steps", "2**70", "--seeds", "1", "--out", "X"], ["2**53", "'2**70'"]),
+    (["run", "loop", "--steps", "9007199254740993", "--seeds", "1", "--out", "X"], ["2**53"]),
+    (["run", "loop", "--steps", "1e300", "--seeds", "1", "--out", "X"], ["2**53"]),
+    (["sweep", "loop", "--steps", "100", "--seeds", "1", "--out", "X", "--grid",
+      f"alpha_w=1,{DIGITS}"], ["alpha_w", "out of range"]),
+    (["plot", "X", "--out", "figure.png", "--setting", DIGITS], ["--setting", "out of range"]),
+    (["plot", "X", "--out", "figure.xyz"], [".png", ".svg", ".pdf", ".eps", ".jpg", "'figure.xyz'"]),
+    (["plot", "X", "--out", "figure"], [".png"]),
     (["plot", "no-such-dir", "--out", "figure.png"], ["not an experiment directory"]),
     (["frobnicate"], ["invalid choice"]),
     ([], ["choose a command"]),
@@ -184,6 +221,135 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, monkeypatch, args,
     code, _, err = cli(args, capsys)
     _assert_usage_error(code, err, *words)
     assert not (tmp_path / "X").exists()
+
+
+def test_exit_codes_are_documented(capsys):
+    code, out, _ = cli(["--help"], capsys)
+    assert code == 0 and "exit codes:" in out
+    table = out[out.index("exit codes:"):]
+    for line in ("  0 ", "  1 ", "  2 ", "  3 ", "  130 "):
+        assert line in table
+    assert "Exit codes" in avgreward.cli.__doc__ and "130" in avgreward.cli.__doc__
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+@pytest.mark.parametrize("error, words", [
+    (PermissionError(13, "Permission denied", "/x/.lock"), ["/x/.lock: Permission denied"]),
+    (OSError(30, "Read-only file system", "/ro/exp/.lock"),
+     ["/ro/exp/.lock: Read-only file system"]),
+    (OSError(28, "No space left on device"), ["No space left on device", "--out X"]),
+])
+def test_file_system_errors_exit_2_with_one_line(tmp_path, capsys, monkeypatch, command, error,
+                                                 words):
+    # Tests run as root in CI, where a read-only directory is still writable:
+    # the runner's error is simulated.  --quiet must not hide it.
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(avgreward.experiment, "run_experiment", refuse)
+    monkeypatch.chdir(tmp_path)
+    args = [command, "loop", "--steps", "100", "--seeds", "1", "--out", "X", "--quiet"]
+    if command == "sweep":
+        args += ["--grid", "alpha_w=0.1,0.2"]
+    code, out, err = cli(args, capsys)
+    _assert_usage_error(code, err, f"avgreward {command}: error: ", *words)
+    assert out == ""
+
+
+def test_an_output_directory_that_cannot_be_made_exits_2(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a directory")
+    code, out, err = cli(["run", "loop", "--steps", "100", "--seeds", "1", "--workers", "1",
+                          "--out", tmp_path / "file" / "exp"], capsys)
+    _assert_usage_error(code, err, str(tmp_path / "file"))
+
+
+@pytest.fixture
+def read_only_directory(tmp_path):
+    """A directory this process cannot write: a read-only tmpfs as root, else chmod 0o555."""
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    if os.geteuid() != 0:
+        readonly.chmod(0o555)
+        yield readonly, "Permission denied"
+        readonly.chmod(0o755)
+        return
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(readonly)],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"root cannot mount a read-only tmpfs here: {made.stderr.strip()}")
+    try:
+        yield readonly, "Read-only file system"
+    finally:
+        subprocess.run(["umount", "-l", str(readonly)], check=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+def test_a_read_only_directory_exits_2(read_only_directory, capsys):
+    readonly, message = read_only_directory
+    code, _, err = cli(["run", "loop", "--steps", "100", "--seeds", "1", "--workers", "1",
+                        "--out", readonly / "exp"], capsys)
+    _assert_usage_error(code, err, str(readonly), message)
+
+
+def test_failed_runs_exit_3_and_plots_need_a_finished_run(tmp_path, capsys, monkeypatch):
+    out, bad = tmp_path / "sweep", tmp_path / "bad"
+    note = (f"avgreward sweep: the experiment finished, but 2 of 4 runs failed; their errors "
+            f"are in {out}/runs/*.json")
+    code, stdout, err = cli([*DIVERGING_SWEEP, "--out", out], capsys)
+    assert code == 3
+    assert stdout.splitlines()[0] == str(out)
+    assert "4 of 4 runs done, 2 failed (2 diverged)" in stdout
+    assert "no seed finished; 2 diverged at step" in stdout
+    assert err.strip().splitlines() == [note]
+    experiment = load_experiment(out)
+    assert [r.agent_index for r in experiment.failed] == [1, 1]
+    assert all(r.failure == "divergence" and r.error for r in experiment.failed)
+    # Resuming runs nothing (diverged runs stay diverged): the same code and note.
+    code, stdout, err = cli([*DIVERGING_SWEEP, "--out", out, "--quiet"], capsys)
+    assert (code, stdout, err.strip().splitlines()) == (3, f"{out}\n", [note])
+
+    code, _, err = cli([*DIVERGING_RUN, "--out", bad, "--quiet"], capsys)
+    assert code == 3 and "2 of 2 runs failed" in err
+
+    # A directory with no finished run is an error, alone or among others
+    # that have none; among others that have one, it is left out with a warning.
+    code, _, err = cli(["plot", bad, "--out", tmp_path / "bad.png"], capsys)
+    _assert_usage_error(code, err, str(bad), "no finished run", "2 failed")
+    code, _, err = cli(["plot", bad, bad, "--out", tmp_path / "bad.png"], capsys)
+    _assert_usage_error(code, err, "none of the directories")
+    assert not (tmp_path / "bad.png").exists()
+    code, stdout, err = cli(["plot", out, bad, "--out", tmp_path / "both.png"], capsys)
+    assert code == 0 and stdout.strip() == str(tmp_path / "both.png")
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "warning" in lines[0] and str(bad) in lines[0]
+    assert "left out" in lines[0]
+    code, _, err = cli(["plot", out, "--kind", "policy", "--setting", "1", "--out",
+                        tmp_path / "p.png"], capsys)
+    _assert_usage_error(code, err, "setting 1", "no finished run", "diverged")
+
+    # Any format matplotlib writes; missing directories are made, or one line says why not.
+    figure = tmp_path / "new" / "dir" / "curves.pdf"
+    code, _, err = cli(["plot", out, "--kind", "curves", "--out", figure], capsys)
+    assert code == 0, err
+    assert figure.read_bytes()[:5] == b"%PDF-"
+    code, _, err = cli(["plot", out, "--out", tmp_path / "sensitivity.jpg"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "sensitivity.jpg").read_bytes()[:2] == b"\xff\xd8"
+    (tmp_path / "file").write_text("not a directory")
+    code, _, err = cli(["plot", out, "--out", tmp_path / "file" / "a.png"], capsys)
+    _assert_usage_error(code, err, str(tmp_path / "file"), "Not a directory")
+
+    # A run the runner did not run is a failure too.
+    record = load_experiment(out).run(0, 1).path
+    record.unlink()
+    record.with_suffix(".json").unlink()
+    monkeypatch.setattr(avgreward.experiment, "run_experiment",
+                        lambda *args, **kwargs: load_experiment(out))
+    code, stdout, err = cli([*DIVERGING_SWEEP, "--out", out, "--quiet"], capsys)
+    assert code == 3 and stdout == f"{out}\n"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "2 of 4 runs failed" in lines[0]
+    assert "1 of 4 did not run" in lines[0]
 
 
 def test_the_console_script_and_module_exit_2_without_traceback(tmp_path):
@@ -232,3 +398,56 @@ def test_default_agents_are_the_settings_that_learn():
         default_agent("avgreward/PendulumSwingUpContinuous-v0", "softmax")
     with pytest.raises(ValueError, match="kind must be"):
         default_agent("avgreward/LoopMDP-v0", "tabular")
+
+
+def test_a_corrupt_run_is_named_then_repaired_by_the_same_command(tmp_path, capsys):
+    """The issue's reproduction: truncate a finished run, run again, plot."""
+    out = tmp_path / "a"
+    command = ["run", "loop", "--steps", "3000", "--seeds", "3", "--workers", "1", "--out", out,
+               "--quiet"]
+    assert cli(command, capsys)[0] == 0
+    npz = out / "runs" / "a000-s0001.npz"
+    with open(npz, "r+b") as f:
+        f.truncate(1000)
+
+    code, _, err = cli(["plot", out, "--out", tmp_path / "before.png"], capsys)
+    assert code == 0 and (tmp_path / "before.png").exists()
+    [line] = err.strip().splitlines()
+    assert line.startswith("avgreward plot: warning: ") and str(npz) in line
+
+    code, _, err = cli(command, capsys)
+    [line] = err.strip().splitlines()
+    assert code == 0 and str(npz) in line and "running it again" in line
+    assert load_experiment(out).finished_seeds(0) == [0, 1, 2]
+    code, _, err = cli(["plot", out, "--out", tmp_path / "after.png"], capsys)
+    assert (code, err) == (0, "")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("null", ["experiment.json", "expected a JSON object"]),
+    ('{"bin_size": 0}', ["experiment.json", "bin_size 0"]),
+])
+def test_a_corrupt_experiment_json_exits_2_naming_it(tmp_path, capsys, text, words):
+    out = tmp_path / "a"
+    command = ["run", "loop", "--steps", "500", "--seeds", "1", "--workers", "1", "--out", out,
+               "--quiet"]
+    assert cli(command, capsys)[0] == 0
+    config = json.loads((out / "experiment.json").read_text())
+    patch = json.loads(text)
+    (out / "experiment.json").write_text(
+        text if patch is None else json.dumps({**config, **patch}))
+    for args in (command, ["plot", out, "--out", tmp_path / "x.png"]):
+        code, _, err = cli(args, capsys)
+        _assert_usage_error(code, err, str(out / "experiment.json"), *words)
+
+
+@pytest.mark.parametrize("option, words", [
+    (["--seeds", "2**40"], ["seeds must be a count from 1 to 1,000,000"]),
+    (["--tilings", "2**40"], ["too many features", "at most 2**32"]),
+    (["--tiles", "10**6"], ["too many features"]),
+])
+def test_counts_that_cannot_fit_in_memory_exit_2(tmp_path, capsys, option, words):
+    args = ["run", "pendulum", "--steps", "100", "--seeds", "1", "--out", tmp_path / "x", *option]
+    code, _, err = cli(args, capsys)
+    _assert_usage_error(code, err, *words)
+    assert not (tmp_path / "x").exists()

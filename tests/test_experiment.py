@@ -1,5 +1,6 @@
 """The experiment runner: determinism across workers, storage, resume, failures, interruption."""
 
+import functools
 import hashlib
 import json
 import logging
@@ -217,8 +218,27 @@ def test_load_experiment_of_a_plain_directory_is_refused(tmp_path):
 # re-run it in its workers.
 _SCRIPT = """
 import sys
-from avgreward import SoftmaxActorCritic
+import time
+from avgreward import SoftmaxActorCritic, experiment
 from avgreward.experiment import run_experiment
+
+# Runs of seed >= 2 stall after their first chunk (still answering "stop" between
+# chunks, as a long run does), so the signal always comes with exactly two runs
+# finished, however fast or slow the machine.
+real_train = experiment.train
+
+def train(*args, callback=None, **kwargs):
+    if callback is None:  # the parent loading the kernels
+        return real_train(*args, **kwargs)
+
+    def stall(done, total):
+        callback(done, total)
+        while args[3] >= 2:
+            time.sleep(0.01)
+            callback(done, total)
+    return real_train(*args, callback=stall, **kwargs)
+
+experiment.train = train
 run_experiment(sys.argv[1], "avgreward/PendulumSwingUp-v0",
                SoftmaxActorCritic.pendulum_reference(), {seeds}, {steps}, workers={workers})
 """
@@ -229,7 +249,7 @@ run_experiment(sys.argv[1], "avgreward/PendulumSwingUp-v0",
                          ids=["SIGTERM-2-workers", "SIGINT-2-workers", "SIGINT-in-process"])
 def test_an_interrupted_experiment_leaves_no_partial_file_and_resumes(tmp_path, sig, workers):
     """Termination and Ctrl-C (SIGINT) of the worker pool, and Ctrl-C of a 1-worker run."""
-    seeds, steps = 8, 150_000
+    seeds, steps = 8, 30_000
     out = tmp_path / "exp"
     script = tmp_path / "experiment_script.py"
     script.write_text(_SCRIPT.format(seeds=seeds, steps=steps, workers=workers))
@@ -250,7 +270,7 @@ def test_an_interrupted_experiment_leaves_no_partial_file_and_resumes(tmp_path, 
     _assert_no_partial_files(out)
     finished = _digests(out)
     n_finished = len(finished) // 2
-    assert 2 <= n_finished < seeds, "the experiment was not interrupted part-way"
+    assert n_finished == 2
     for npz in out.glob("runs/*.npz"):
         assert _arrays(npz)["rewards"].shape == (10_000,)
     # No worker outlives the interrupted experiment and writes later.
@@ -265,43 +285,157 @@ def test_an_interrupted_experiment_leaves_no_partial_file_and_resumes(tmp_path, 
     _assert_no_partial_files(out)
 
 
-def _worker_pids():
-    """This process's worker processes."""
-    return [p.pid for p in multiprocessing.active_children() if p.name == "avgreward-worker"]
+_REAL_WORKER_MAIN = experiment._worker_main
+
+
+def _dying_worker(conn, parent_pid, *, moment, seed):
+    """A worker process that kills itself (SIGKILL) at ``moment`` of the run with ``seed``.
+
+    The test decides the moment, not the scheduler: "run" after the run's
+    first chunk; "write" when its arrays are written to their temporary file
+    but not yet renamed; "after" when both its files are written, before it
+    tells the parent; "disk full" makes that write fail with ENOSPC instead.
+    """
+    import errno
+
+    from avgreward import experiment as ex
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    target = f"a000-s{seed:04d}"
+    if moment == "run":
+        real_train = ex.train
+
+        def train(*args, callback=None, **kwargs):
+            if args[3] != seed:
+                return real_train(*args, callback=callback, **kwargs)
+
+            def first_chunk_then_die(done, total):
+                callback(done, total)
+                die()
+
+            return real_train(*args, callback=first_chunk_then_die, **kwargs)
+
+        ex.train = train
+    elif moment in ("write", "disk full"):
+        real_replace = os.replace
+
+        def replace(src, dst):
+            if Path(dst).name == f"{target}.npz":
+                assert Path(src).is_file()  # the temporary file is there, whole
+                if moment == "write":
+                    die()
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(src))
+            return real_replace(src, dst)
+
+        os.replace = replace
+    else:
+        real_run_one = ex._run_one
+
+        def run_one(task, on_chunk=None):
+            record = real_run_one(task, on_chunk)
+            if task["seed"] == seed:
+                die()
+            return record
+
+        ex._run_one = run_one
+    _REAL_WORKER_MAIN(conn, parent_pid)
+
+
+def _with_dying_worker(monkeypatch, method, moment, seed=2):
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} on this platform")
+    monkeypatch.setattr(experiment, "_start_method", lambda: method)
+    # A module-level function (a partial of one) pickles by name: spawned workers
+    # import this test module to run it.
+    monkeypatch.setattr(experiment, "_worker_main",
+                        functools.partial(_dying_worker, moment=moment, seed=seed))
+
+
+@pytest.mark.parametrize("moment", ["run", "write"])
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_killed_worker_fails_its_run_only_and_the_run_is_retried(tmp_path, monkeypatch,
+                                                                   method, moment):
+    _with_dying_worker(monkeypatch, method, moment)
+    out = tmp_path / "exp"
+    agent = SoftmaxActorCritic.pendulum_reference()
+    exp = run_experiment(out, PENDULUM, agent, 6, 20_000, workers=2)
+    assert len(exp.runs) == 6 and [(r.agent_index, r.seed) for r in exp.failed] == [(0, 2)]
+    failed = exp.failed[0]
+    assert failed.failure == "error" and "worker process died (exit code -9)" in failed.error
+    assert exp.summary() == "6 of 6 runs done, 1 failed (0 diverged)"
+    _assert_no_partial_files(out)
+    monkeypatch.undo()
+    again = run_experiment(out, PENDULUM, agent, 6, 20_000, workers=1)
+    assert not again.failed and len(again.runs) == 6
+    alone = avgreward.train(PENDULUM, agent, 20_000, seed=2)
+    np.testing.assert_array_equal(again.result(0, 2).weights["theta"], alone.weights["theta"])
+
+
+def test_a_worker_killed_after_writing_its_run_keeps_the_run(tmp_path, monkeypatch):
+    _with_dying_worker(monkeypatch, "fork", "after")
+    exp = run_experiment(tmp_path / "exp", LOOP, LOOP_AGENT, 4, 1_000, workers=2)
+    assert len(exp.runs) == 4 and not exp.failed
+    _assert_no_partial_files(exp.path)
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
-def test_a_killed_worker_fails_its_run_only_and_the_run_is_retried(tmp_path, monkeypatch, method):
-    if method not in multiprocessing.get_all_start_methods():
-        pytest.skip(f"no {method} on this platform")
-    # (The killer thread below alone would make the runner spawn.)
-    monkeypatch.setattr(experiment, "_start_method", lambda: method)
+def test_a_write_error_in_a_worker_stops_the_experiment_and_is_reported(
+        tmp_path, monkeypatch, method):
+    _with_dying_worker(monkeypatch, method, "disk full", seed=1)
     out = tmp_path / "exp"
-    agent = SoftmaxActorCritic.pendulum_reference()
-    killed = []
-
-    def kill_a_worker_mid_run():
-        deadline = time.monotonic() + 120
-        while not list(out.glob("runs/*.json")) and time.monotonic() < deadline:
-            time.sleep(0.005)
-        pids = _worker_pids()
-        if pids:
-            os.kill(pids[0], signal.SIGKILL)
-            killed.append(pids[0])
-
-    import threading
-
-    killer = threading.Thread(target=kill_a_worker_mid_run)
-    killer.start()
-    exp = run_experiment(out, PENDULUM, agent, 6, 150_000, workers=2)
-    killer.join()
-    assert killed
-    assert len(exp.runs) == 6 and len(exp.failed) == 1
-    failed = exp.failed[0]
-    assert failed.failure == "error" and "worker process died (exit code -9)" in failed.error
+    with pytest.raises(OSError, match=r"No space left on device.*run a000-s0001") as info:
+        run_experiment(out, LOOP, LOOP_AGENT, 6, 1_000, workers=2)
+    assert info.value.errno == 28 and "a000-s0001.npz" in info.value.filename
     _assert_no_partial_files(out)
-    again = run_experiment(out, PENDULUM, agent, 6, 150_000, workers=1)
-    assert not again.failed and len(again.runs) == 6
+    assert not (out / "runs" / "a000-s0001.json").exists()
+    monkeypatch.undo()
+    exp = run_experiment(out, LOOP, LOOP_AGENT, 6, 1_000, workers=1)
+    assert len(exp.runs) == 6 and not exp.failed
+
+
+def test_a_write_error_in_process_is_reported(tmp_path, monkeypatch):
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst).name == "a000-s0001.npz":
+            raise OSError(28, "No space left on device", str(src))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match=r"No space left on device.*run a000-s0001"):
+        run_experiment(tmp_path / "exp", LOOP, LOOP_AGENT, 3, 1_000, workers=1)
+    _assert_no_partial_files(tmp_path / "exp")
+    assert [r.seed for r in load_experiment(tmp_path / "exp").runs] == [0]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 kB tmpfs (root only): a real full disk."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_full_disk_is_reported_with_the_real_error(small_disk, workers):
+    out = small_disk / "exp"
+    with pytest.raises(OSError, match="No space left on device"):
+        run_experiment(out, PENDULUM, SoftmaxActorCritic.pendulum_reference(), 12, 2_000,
+                       workers=workers, bin_size=1)
+    _assert_no_partial_files(out)
+    exp = load_experiment(out)  # what was written is whole
+    assert 0 < len(exp.runs) < 12 and not exp.failed and not exp.corrupt
 
 
 def test_workers_are_forked_only_where_that_is_safe(monkeypatch):
@@ -338,3 +472,216 @@ def test_forked_and_spawned_workers_give_the_same_results(tmp_path, monkeypatch,
         np.testing.assert_array_equal(exp.result(0, seed).rewards, alone.rewards)
         np.testing.assert_array_equal(exp.result(0, seed).weights["theta"],
                                       alone.weights["theta"])
+
+
+# ---------------------------------------------------------------------------
+# Corrupt files are named and repaired, never read as data
+
+
+def _corrupt(path, how):
+    if how == "truncated":
+        with open(path, "r+b") as f:
+            f.truncate(200)
+    elif how == "other arrays":  # a valid .npz with the wrong contents
+        np.savez(path, x=np.zeros(3))
+        path.with_name(path.name + ".npy").unlink(missing_ok=True)
+    elif how == "missing":
+        path.unlink()
+    elif how == "garbage record":
+        path.with_suffix(".json").write_text("{\"agent_index\": 0, \"se")
+
+
+@pytest.mark.parametrize("how", ["truncated", "other arrays", "missing", "garbage record"])
+def test_a_corrupt_run_is_named_left_out_and_rerun_to_the_same_numbers(tmp_path, caplog, how):
+    out = tmp_path / "exp"
+    run_experiment(out, LOOP, LOOP_AGENT, 3, 1_000, workers=1)
+    npz = out / "runs" / "a000-s0001.npz"
+    original = _arrays(npz)
+    _corrupt(npz, how)
+
+    with caplog.at_level(logging.WARNING, logger="avgreward.experiment"):
+        exp = load_experiment(out)
+    bad = "a000-s0001.json" if how == "garbage record" else "a000-s0001.npz"
+    assert [c.path.name for c in exp.corrupt] == [bad] and bad in caplog.text
+    assert exp.finished_seeds(0) == [0, 2] and exp.missing == [(0, 1)]
+    assert exp.rewards(0).shape[0] == 2  # what is read is the whole runs only
+    assert "corrupt" in exp.summary() and bad in exp.summary()
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="avgreward.experiment"):
+        repaired = run_experiment(out, LOOP, LOOP_AGENT, 3, 1_000, workers=1)
+    assert bad in caplog.text and "running it again" in caplog.text
+    assert not repaired.corrupt and repaired.finished_seeds(0) == [0, 1, 2]
+    again = _arrays(npz)
+    assert again.keys() == original.keys()
+    for name in original:
+        assert again[name].tobytes() == original[name].tobytes(), name
+
+
+def test_records_carry_the_checksum_of_their_arrays(tmp_path):
+    exp = run_experiment(tmp_path / "e", LOOP, LOOP_AGENT, 1, 500, workers=1)
+    record = json.loads((exp.path / "runs" / "a000-s0000.json").read_text())
+    digest = hashlib.sha256((exp.path / "runs" / "a000-s0000.npz").read_bytes()).hexdigest()
+    assert record["sha256"] == digest and record["format"] == experiment.FORMAT
+
+
+def test_a_run_of_the_previous_format_without_checksum_is_still_read(tmp_path):
+    out = tmp_path / "e"
+    run_experiment(out, LOOP, LOOP_AGENT, 2, 500, workers=1)
+    for path in out.glob("runs/*.json"):
+        record = json.loads(path.read_text())
+        del record["sha256"]
+        record["format"] = 1
+        path.write_text(json.dumps(record))
+    assert load_experiment(out).finished_seeds(0) == [0, 1]
+    _corrupt(out / "runs" / "a000-s0000.npz", "truncated")
+    assert [c.path.name for c in load_experiment(out).corrupt] == ["a000-s0000.npz"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("null", "expected a JSON object, found NoneType"),
+    ("{\"env\": ", "cannot read"),
+    ({"bin_size": 0}, "bin_size 0"),
+    ({"steps": "abc"}, "steps 'abc'"),
+    ({"steps": 2**70}, "steps 1180591620717411303424"),
+    ({"features": {}}, "features is not a valid tile coder"),
+    ({"agents": [{"kind": "softmax", "alpha_w": -1}]}, r"agents\[0\] is not valid"),
+    ({"seeds": [0, 0]}, "seeds"),
+    ({"env": "nope"}, "env 'nope'"),
+])
+def test_a_malformed_experiment_json_is_named_with_what_is_wrong(tmp_path, text, message):
+    out = tmp_path / "e"
+    run_experiment(out, LOOP, LOOP_AGENT, 1, 500, workers=1)
+    path = out / "experiment.json"
+    if isinstance(text, dict):
+        config = json.loads(path.read_text())
+        config.update(text)
+        text = json.dumps(config)
+    path.write_text(text)
+    for action in (lambda: load_experiment(out),
+                   lambda: run_experiment(out, LOOP, LOOP_AGENT, 1, 500, workers=1)):
+        with pytest.raises(ValueError, match=message) as info:
+            action()
+        assert str(path) in str(info.value)
+    assert path.read_text() == text  # refused: not overwritten
+
+
+def test_a_hand_edited_experiment_json_is_checked_against_the_runs(tmp_path):
+    out = tmp_path / "e"
+    run_experiment(out, LOOP, LOOP_AGENT, 2, 500, workers=1)
+    path = out / "experiment.json"
+    config = json.loads(path.read_text())
+    config["steps"] = 1_000
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"a000-s0000.json was run with other settings.*"
+                                         r"steps 500 in the run, 1000 in experiment.json"):
+        load_experiment(out)
+    with pytest.raises(ValueError, match="a000-s0000.json was run with other settings"):
+        run_experiment(out, LOOP, LOOP_AGENT, 2, 1_000, workers=1)
+
+
+# ---------------------------------------------------------------------------
+# Races and limits
+
+
+def test_the_settings_are_checked_under_the_directory_lock(tmp_path, monkeypatch):
+    """Another process writes its experiment between our look at the directory and our lock."""
+    out = tmp_path / "e"
+    other = LOOP_AGENT.replace(tau=0.5)
+    real_acquire = experiment._DirectoryLock.acquire
+    interleaved = []
+
+    def acquire(lock):
+        if not interleaved:
+            interleaved.append(True)
+            run_experiment(out, LOOP, other, 1, 500, workers=1)  # the other process
+        return real_acquire(lock)
+
+    monkeypatch.setattr(experiment._DirectoryLock, "acquire", acquire)
+    with pytest.raises(ValueError, match=r"other settings \(agent 0: tau 0.5 -> 1.0\)"):
+        run_experiment(out, LOOP, LOOP_AGENT, 1, 500, workers=1)
+    monkeypatch.undo()
+    exp = load_experiment(out)
+    assert exp.agents == [other] and len(exp.runs) == 1  # the other one's, untouched
+
+
+def test_a_locked_directory_is_busy_and_untouched(tmp_path):
+    out = tmp_path / "e"
+    run_experiment(out, LOOP, LOOP_AGENT, 1, 500, workers=1)
+    before = (out / "experiment.json").read_text()
+    holder = experiment._DirectoryLock(out)
+    assert holder.acquire()
+    try:
+        with pytest.raises(experiment.ExperimentBusyError, match="right now"):
+            run_experiment(out, LOOP, LOOP_AGENT, 2, 500, workers=1)
+        # With --new, a locked directory is passed over.
+        fresh = run_experiment(out, LOOP, LOOP_AGENT, 1, 500, workers=1, new=True)
+        assert fresh.path == tmp_path / "e-2"
+    finally:
+        holder.release()
+    assert (out / "experiment.json").read_text() == before
+
+
+_NEW_SCRIPT = """
+import sys
+from avgreward import SoftmaxActorCritic
+from avgreward.experiment import run_experiment
+exp = run_experiment(sys.argv[1], "avgreward/LoopMDP-v0",
+                     SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01),
+                     2, 2_000, workers=1, new=True)
+print(exp.path)
+"""
+
+
+def test_concurrent_new_experiments_get_a_directory_each(tmp_path):
+    """Whatever the interleaving of the two processes: DIR-2 and DIR-3."""
+    out = tmp_path / "e"
+    run_experiment(out, LOOP, LOOP_AGENT, 1, 500, workers=1)
+    script = tmp_path / "new.py"
+    script.write_text(_NEW_SCRIPT)
+    processes = [subprocess.Popen([sys.executable, str(script), str(out)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert sorted(o[0].strip() for o in outputs) == [str(tmp_path / "e-2"), str(tmp_path / "e-3")]
+    for d in ("e-2", "e-3"):
+        assert len(load_experiment(tmp_path / d).runs) == 2
+
+
+def test_workers_are_capped_at_the_runs_with_a_warning_above_the_cores(tmp_path, monkeypatch,
+                                                                      caplog):
+    started = []
+    monkeypatch.setattr(experiment, "_run_in_workers",
+                        lambda tasks, n, *args: started.append(n))
+    monkeypatch.setattr(experiment, "default_workers", lambda: 2)
+    with caplog.at_level(logging.WARNING, logger="avgreward.experiment"):
+        run_experiment(tmp_path / "a", LOOP, LOOP_AGENT, 2, 500, workers=1000)
+    assert started == [2] and not caplog.text
+    with caplog.at_level(logging.WARNING, logger="avgreward.experiment"):
+        run_experiment(tmp_path / "b", LOOP, LOOP_AGENT, 3, 500, workers=1000)
+    assert started == [2, 3] and "3 worker processes on 2 cores" in caplog.text
+
+
+def test_each_rename_is_made_durable_by_syncing_its_directory(tmp_path, monkeypatch):
+    import stat
+
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append((stat.S_ISDIR(os.fstat(fd).st_mode), os.fstat(fd).st_ino))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    exp = run_experiment(tmp_path / "e", LOOP, LOOP_AGENT, 1, 500, workers=1)
+    directories = {ino for is_dir, ino in synced if is_dir}
+    assert {exp.path.stat().st_ino, (exp.path / "runs").stat().st_ino} <= directories
+    # Every rename is followed by its directory's sync: as many as files.
+    assert sum(is_dir for is_dir, _ in synced) == sum(not is_dir for is_dir, _ in synced) == 3
+
+
+def test_steps_beyond_2_to_the_53_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"steps must be at most 2\*\*53"):
+        run_experiment(tmp_path / "e", LOOP, LOOP_AGENT, 1, 2**70)
+    assert not (tmp_path / "e").exists()

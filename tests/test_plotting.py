@@ -263,3 +263,89 @@ def test_maps_of_a_run_rebuilt_from_disk(sweep, tmp_path):
     grid = plotting._grid_values(result, 10)
     np.testing.assert_allclose(grid["probs"][17], result.policy(grid["points"][17]), atol=1e-12)
     _check_image(policy_map(result, resolution=60), tmp_path / "disk_policy.png")
+
+
+# ---------------------------------------------------------------------------
+# Files
+
+
+def _small_figure():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1, 2], [0, 1, 0], label="a line")
+    ax.legend()
+    return fig
+
+
+def test_figure_formats_are_those_that_work_here(monkeypatch):
+    formats = plotting.figure_formats()
+    for ext in ("png", "svg", "pdf", "eps", "ps", "jpg", "jpeg", "tif"):
+        assert ext in formats
+    # PGF needs a TeX program: listed only when one is installed.
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert "pgf" not in plotting.figure_formats()
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert "pgf" in plotting.figure_formats()
+
+
+_MAGIC = {"png": b"\x89PNG", "pdf": b"%PDF-", "eps": b"%!PS", "ps": b"%!PS", "jpg": b"\xff\xd8",
+          "gif": b"GIF8", "svg": b"<?xml"}
+
+
+def test_save_figure_writes_every_listed_format(tmp_path):
+    import matplotlib.pyplot as plt
+
+    for ext in plotting.figure_formats():
+        fig = _small_figure()
+        path = tmp_path / f"figure.{ext.upper() if ext == 'png' else ext}"
+        assert save_figure(fig, path) == str(path)
+        assert not plt.fignum_exists(fig.number)  # closed once saved
+        data = path.read_bytes()
+        assert len(data) > 100, ext
+        assert data.startswith(_MAGIC.get(ext, b"")), ext
+
+
+def test_save_figure_makes_missing_directories_and_names_the_formats(tmp_path):
+    import matplotlib.pyplot as plt
+
+    fig = _small_figure()
+    path = tmp_path / "a" / "b" / "figure.png"
+    save_figure(fig, path)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+    fig = _small_figure()
+    with pytest.raises(ValueError, match=r"\.png, .*\.svg") as info:
+        save_figure(fig, tmp_path / "figure.xyz")
+    for ext in plotting.figure_formats():
+        assert f".{ext}" in str(info.value)
+    assert plt.fignum_exists(fig.number)  # still open: the caller may try another name
+    (tmp_path / "file").write_text("in the way")
+    with pytest.raises(NotADirectoryError) as info:
+        save_figure(fig, tmp_path / "file" / "figure.png")
+    assert info.value.filename == str(tmp_path / "file")
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_learning_curves_refuse_experiments_with_no_finished_run(sweep):
+    class AllFailed:  # every run diverged
+        agents = sweep.agents[:2]
+        path = "results/diverged"
+        bin_steps = sweep.bin_steps
+
+        def finished_seeds(self, i):
+            return []
+
+        def label(self, i):
+            return f"agent {i}"
+
+        def summary(self):
+            return "6 of 6 runs done, 6 failed (6 diverged)"
+
+    with pytest.raises(ValueError, match="no run finished in results/diverged"):
+        plotting.learning_curves(AllFailed())
+    # Among experiments with finished runs, it is drawn as nothing.
+    fig = plotting.learning_curves([sweep, AllFailed()], agents=[0])
+    assert len(fig.axes[0].get_legend().get_texts()) == 1
