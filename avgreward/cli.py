@@ -206,7 +206,10 @@ _ALIASES = {
 
 
 def _env_id(name: str) -> str:
-    """A registered id from an id, an id without ``avgreward/``, or a short alias."""
+    """A registered id from an id, an id without ``avgreward/``, a short alias, or any
+    gymnasium id (``CartPole-v1``)."""
+    import gymnasium
+
     import envs
 
     wanted = name.strip().lower()
@@ -216,9 +219,11 @@ def _env_id(name: str) -> str:
         short = env_id.split("/", 1)[1].lower()
         if wanted in (env_id.lower(), f"envs:{env_id.lower()}", short, short.rsplit("-v", 1)[0]):
             return env_id
+    if name.strip() in gymnasium.registry:
+        return name.strip()
     raise UsageError(
-        f"unknown env {name!r}; choose one of {', '.join(_ALIASES)} or an id: "
-        + ", ".join(envs.ENV_IDS))
+        f"unknown env {name!r}; choose one of {', '.join(_ALIASES)}, one of this package's "
+        f"ids ({', '.join(envs.ENV_IDS)}) or a registered gymnasium id such as CartPole-v1")
 
 
 def _setting_value(agent, name, text):
@@ -250,17 +255,45 @@ def _base_agent(args):
     return env_id, agent.replace(**changes), changes
 
 
-def _features(args, env_id):
-    if args.tilings is None and args.tiles is None:
-        return None
-    import envs
-    from avgreward.features import pendulum_tile_coder
-    from avgreward.training import resolve_env
+def _bounds(text):
+    """``--bounds=LOW:HIGH,LOW:HIGH,...``: one interval per observation dimension."""
+    low, high = [], []
+    for part in text.split(","):
+        lo, sep, hi = part.partition(":")
+        if not sep:
+            raise argparse.ArgumentTypeError(
+                f"expected LOW:HIGH per dimension, separated by commas, got {_shorten(text)}")
+        try:
+            low.append(float(parse_value(lo)))
+            high.append(float(parse_value(hi)))
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return low, high
 
-    _, cls = resolve_env(env_id)
-    if cls.kind not in (envs.dynamics.PENDULUM_DISCRETE, envs.dynamics.PENDULUM_CONTINUOUS):
+
+def _features(args, env_id):
+    from avgreward.training import _is_own_env, default_features
+
+    pendulum = env_id in (_ALIASES["pendulum"], _ALIASES["pendulum-continuous"])
+    if (args.tilings is not None or args.tiles is not None) and not pendulum:
         raise UsageError("--tilings and --tiles apply to the pendulum's tile coder only")
-    return pendulum_tile_coder(tilings=args.tilings or 32, tiles=args.tiles or 8)
+    if args.bounds is not None and _is_own_env(env_id):
+        raise UsageError("--bounds applies to gymnasium environments that are not this "
+                         "package's (they have their own features)")
+    if pendulum and (args.tilings is not None or args.tiles is not None):
+        from avgreward.features import pendulum_tile_coder
+
+        return pendulum_tile_coder(tilings=args.tilings or 32, tiles=args.tiles or 8)
+    if _is_own_env(env_id):
+        return None
+    try:
+        return default_features(env_id, args.bounds)
+    except ValueError as err:
+        if args.bounds is None and "infinite bounds" in str(err):
+            raise UsageError(f"{env_id}'s observation space has infinite bounds: give the "
+                             "tile coder's with --bounds=LOW:HIGH,LOW:HIGH,... (one interval "
+                             "per dimension)") from None
+        raise
 
 
 # ---------------------------------------------------------------------------
@@ -275,7 +308,9 @@ def _add_common(parser):
 
 def _add_experiment_arguments(parser):
     parser.add_argument("env", help="environment: pendulum, pendulum-continuous, loop, "
-                        "gridworld, or a registered id such as avgreward/LoopMDP-v0")
+                        "gridworld, or a registered id such as avgreward/LoopMDP-v0 or any "
+                        "gymnasium id such as avgreward/CartPoleFailurePenalty-v1 or "
+                        "CartPole-v1 (stepped from Python)")
     parser.add_argument("--agent", choices=("softmax", "gaussian"),
                         help="actor (default: the environment's: softmax for discrete "
                         "actions, gaussian for the continuous pendulum)")
@@ -296,6 +331,11 @@ def _add_experiment_arguments(parser):
     parser.add_argument("--bin-size", type=_positive("bin-size"),
                         help="store rewards as means of bins of this many steps "
                         "(default: at most 10,000 bins per run; 1 keeps every step)")
+    parser.add_argument("--bounds", type=_bounds, metavar="LOW:HIGH,...",
+                        help="gymnasium environments that are not this package's: the "
+                        "observation's bounds for the tile coder, one LOW:HIGH per dimension "
+                        "(needed where the observation space's are infinite), e.g. "
+                        "--bounds=-2.4:2.4,-3:3,-0.21:0.21,-3.5:3.5 for CartPole-v1")
     parser.add_argument("--tilings", type=_positive("tilings"),
                         help="pendulum only: tilings of the tile coder (default 32)")
     parser.add_argument("--tiles", type=_positive("tiles"),

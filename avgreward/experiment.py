@@ -59,11 +59,16 @@ from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic, agent_from
 from avgreward.features import TileCoder
 from avgreward.training import (
     _MAX_STEPS,
+    ConstantRewardWarning,
     DivergenceError,
     Result,
     _bin_steps,
     _check_steps,
+    _constant_reward,
+    _constant_reward_message,
+    _is_own_env,
     default_features,
+    env_info,
     resolve_env,
     train,
 )
@@ -277,8 +282,12 @@ def _run_one(task: dict, on_chunk=None) -> dict:
     started = time.perf_counter()
     status, error, failure, result = "ok", None, None, None
     try:
-        result = train(task["env"], agent, steps, task["seed"], features,
-                       chunk_steps=task["chunk_steps"], callback=callback, bin_size=bin_size)
+        with warnings.catch_warnings():
+            # Said once for the whole experiment, by run_experiment.
+            warnings.simplefilter("ignore", ConstantRewardWarning)
+            result = train(task["env"], agent, steps, task["seed"], features,
+                           chunk_steps=task["chunk_steps"], callback=callback,
+                           bin_size=bin_size)
     except DivergenceError as err:
         status, error, failure, result = "failed", str(err), "divergence", err.result
     except Exception as err:  # noqa: BLE001 - any error of one run is recorded; the others go on
@@ -578,12 +587,11 @@ def _check_config(config) -> None:
         raise ValueError(f"format {config['format']} is newer than this avgreward reads "
                          f"({FORMAT}): upgrade avgreward")
     env, steps, bin_size = config["env"], config["steps"], config["bin_size"]
-    try:
-        _, env_cls = resolve_env(env) if isinstance(env, str) else (None, None)
-    except ValueError:
-        env_cls = None
-    if env_cls is None:
-        raise ValueError(f"env {env!r} is not one of this package's environments")
+    if not isinstance(env, str) or not env:
+        raise ValueError(f"env {env!r} is not an environment id")
+    # A gymnasium environment of another package is not made here: plotting its
+    # results must not need it installed (nor registered).
+    env_cls = resolve_env(env)[1] if _is_own_env(env) else None
     if not _is_int(steps) or not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps {steps!r} is not a whole number from 1 to 2**53")
     if not _is_int(bin_size) or not 1 <= bin_size <= steps:
@@ -609,7 +617,7 @@ def _check_config(config) -> None:
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"features is not a valid tile coder ({type(err).__name__}: {err})"
                          ) from None
-    if features.n_dims != env_cls.obs_size:
+    if env_cls is not None and features.n_dims != env_cls.obs_size:
         raise ValueError(f"features has {features.n_dims} dimension(s) but {env}'s "
                          f"observation has {env_cls.obs_size}")
 
@@ -956,8 +964,8 @@ def _remove_partial_files(out: Path) -> None:
 # Running
 
 
-def run_experiment(out, env, agents, seeds, steps, *, features=None, workers=None,
-                   bin_size=None, progress=None, new=False) -> Experiment:
+def run_experiment(out, env, agents, seeds, steps, *, features=None, bounds=None,
+                   workers=None, bin_size=None, progress=None, new=False) -> Experiment:
     """Run every (agent, seed) of an experiment not finished yet in ``out``.
 
     Parameters
@@ -966,7 +974,11 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, workers=Non
         The experiment's directory (created if needed).  If it already holds
         this experiment, only the runs not finished yet are run (resume).
     env : str
-        Id of one of the package's environments.
+        A registered id: one of the package's environments (run in the fused
+        loop), or any gymnasium environment with a 1-D ``Box`` observation
+        and a ``Discrete`` or 1-D ``Box`` action (stepped from Python, see
+        :mod:`avgreward.stepwise`; it must be registered in the worker
+        processes too, which a forked worker inherits).
     agents : settings or list of settings
         One :class:`SoftmaxActorCritic` / :class:`GaussianActorCritic`, or a
         list of them (a sweep).  Runs refer to them by their index.
@@ -977,6 +989,10 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, workers=Non
         Steps of every run.
     features : TileCoder, optional
         Feature map; the environment's :func:`avgreward.default_features` if omitted.
+    bounds : (low, high), optional
+        Only for gymnasium environments that are not this package's: the
+        observation's bounds for the default tile coder (needed when the
+        observation space's bounds are infinite and ``features`` is not given).
     workers : int, optional
         Worker processes; default all cores.  With 1 worker (or 1 run left)
         the runs happen in this process.
@@ -1037,23 +1053,27 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, workers=Non
     Either way, scripts do not need an ``if __name__ == "__main__"`` guard:
     workers never import the calling script.
     """
-    env_id, env_cls = resolve_env(env)
+    info = env_info(env if isinstance(env, str) else resolve_env(env)[0])
+    env_id = info.env_id
     agents = _as_agents(agents)
     for a in agents:
-        if isinstance(a, SoftmaxActorCritic) != (env_cls.n_actions > 0):
+        if isinstance(a, SoftmaxActorCritic) != (info.n_actions > 0):
             raise ValueError(
                 f"agent {a!r} does not fit {env_id}: "
-                + ("use SoftmaxActorCritic (discrete actions)" if env_cls.n_actions > 0
+                + ("use SoftmaxActorCritic (discrete actions)" if info.n_actions > 0
                    else "use GaussianActorCritic (continuous action)"))
     seeds = _as_seeds(seeds)
     steps = _check_steps(steps)
     if features is None:
-        features = default_features(env_id)
+        features = default_features(env_id, bounds)
+    elif bounds is not None:
+        raise ValueError("give features or bounds, not both (bounds only build the default "
+                         "features)")
     elif not isinstance(features, TileCoder):
         raise ValueError(f"features must be a TileCoder, got {features!r}")
-    if features.n_dims != env_cls.obs_size:
+    if features.n_dims != info.obs_size:
         raise ValueError(f"features has {features.n_dims} dimension(s) but {env_id}'s "
-                         f"observation has {env_cls.obs_size}")
+                         f"observation has {info.obs_size}")
     if bin_size is None:
         bin_size = -(-steps // MAX_BINS)
     bin_size = _positive_int("bin_size", bin_size)
@@ -1112,7 +1132,22 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, workers=Non
                     _run_in_workers(tasks, n_workers, agents, env_id, features, bar)
     finally:
         lock.release()
-    return load_experiment(out)
+    experiment = load_experiment(out)
+    if not info.own:
+        _warn_if_constant_reward(experiment)
+    return experiment
+
+
+def _warn_if_constant_reward(experiment) -> None:
+    """One warning if every finished run's rewards are one and the same constant."""
+    values = set()
+    for i in range(len(experiment.agents)):
+        for row in experiment.rewards(i):
+            values.add(_constant_reward(row))
+            if None in values or len(values) > 1:
+                return
+    if values:
+        log.warning("%s", _constant_reward_message(experiment.env_id, values.pop()))
 
 
 class _Progress:

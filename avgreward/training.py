@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import gymnasium
@@ -31,7 +32,8 @@ from avgreward.critic import linear_value
 from avgreward.features import TileCoder, binary_pattern, one_hot, pendulum_tile_coder
 from avgreward.loop import gaussian_chunk, softmax_chunk, start_features
 
-__all__ = ["train", "Result", "DivergenceError", "default_features", "default_agent", "resolve_env"]
+__all__ = ["train", "Result", "DivergenceError", "default_features", "default_agent",
+           "resolve_env", "env_info", "EnvInfo", "ConstantRewardWarning"]
 
 _DEFAULT_CHUNK = 1 << 18
 _MAX_RBAR_POINTS = 10_000
@@ -42,6 +44,34 @@ _MAX_STEPS = 2**53
 _SUGGESTED_BINS = 10_000
 
 
+# Wrappers gymnasium.make puts around every environment: they check the API and
+# change nothing the fused loop computes.  Any other wrapper carries meaning.
+_CHECKING_WRAPPERS = ("OrderEnforcing", "PassiveEnvChecker")
+
+
+def _wrappers(env) -> list[str]:
+    """Class names of the wrappers around ``env``, outermost first."""
+    names = []
+    while isinstance(env, gymnasium.Wrapper):
+        names.append(type(env).__name__)
+        env = env.env
+    return names
+
+
+def _own_env_id(cls):
+    """The id of this package's environment class ``cls``, or None."""
+    if not hasattr(cls, "kind"):
+        return None
+    for env_id in envs.ENV_IDS:
+        if gymnasium.spec(env_id).entry_point.endswith(":" + cls.__name__):
+            return env_id
+    return None
+
+
+def _meaningful_wrappers(env) -> list[str]:
+    return [name for name in _wrappers(env) if name not in _CHECKING_WRAPPERS]
+
+
 def resolve_env(env):
     """The registered id and the environment class of ``env``.
 
@@ -50,11 +80,19 @@ def resolve_env(env):
     env : str or gymnasium.Env
         A registered id of this package's environments (``"avgreward/LoopMDP-v0"``,
         with or without the ``"envs:"`` module prefix), or an instance of one
-        of them (wrapped or not).
+        of them, bare or as ``gymnasium.make`` returns it.
 
     Returns
     -------
     (str, type)
+
+    Raises
+    ------
+    ValueError
+        If ``env`` is not one of this package's environments, or is an
+        instance wrapped in a wrapper that changes what it computes (a reward
+        transform, a time limit...): the error names the wrappers, since the
+        fused loop would silently drop them.
     """
     if isinstance(env, str):
         env_id = env.split(":", 1)[1] if env.startswith("envs:") else env
@@ -66,25 +104,111 @@ def resolve_env(env):
         cls = gymnasium.spec(env_id).entry_point
         module, name = cls.split(":")
         return env_id, getattr(__import__(module, fromlist=[name]), name)
-    unwrapped = getattr(env, "unwrapped", None)
-    cls = type(unwrapped)
-    for env_id in envs.ENV_IDS:
-        if gymnasium.spec(env_id).entry_point.endswith(":" + cls.__name__) and hasattr(cls, "kind"):
-            return env_id, cls
-    raise ValueError(
-        f"env must be an id in {list(envs.ENV_IDS)} or an instance of one of those "
-        f"environments, got {env!r}"
-    )
+    cls = type(getattr(env, "unwrapped", None))
+    env_id = _own_env_id(cls)
+    if env_id is None:
+        raise ValueError(
+            f"env must be an id in {list(envs.ENV_IDS)} or an instance of one of those "
+            f"environments, got {env!r}"
+        )
+    wrappers = _meaningful_wrappers(env)
+    if wrappers:
+        raise ValueError(
+            f"env is {env_id} wrapped in {', '.join(wrappers)}: the fused loop runs the "
+            "environment's own dynamics and would drop the wrappers; pass the environment "
+            "id (or env.unwrapped) to train without them"
+        )
+    return env_id, cls
 
 
-def default_features(env) -> TileCoder:
+def _is_own_env(env) -> bool:
+    """Whether :func:`train` runs ``env`` in the fused loop (ours, with no wrapper of meaning)."""
+    if isinstance(env, str):
+        return (env.split(":", 1)[1] if env.startswith("envs:") else env) in envs.ENV_IDS
+    return (_own_env_id(type(getattr(env, "unwrapped", None))) is not None
+            and not _meaningful_wrappers(env))
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """What the runner needs to know of an environment before running it.
+
+    Attributes
+    ----------
+    env_id : str
+    own : bool
+        One of this package's environments (the fused loop), else a gymnasium
+        environment stepped from Python (:mod:`avgreward.stepwise`).
+    n_actions : int
+        Discrete actions, or 0 for a one-dimensional continuous action.
+    obs_size : int
+    """
+
+    env_id: str
+    own: bool
+    n_actions: int
+    obs_size: int
+
+
+def env_info(env_id: str) -> EnvInfo:
+    """:class:`EnvInfo` of a registered id: one of ours or any gymnasium environment.
+
+    Raises
+    ------
+    ValueError
+        If ``env_id`` is not registered, cannot be made, or has spaces the
+        actor-critic does not handle (a 1-D ``Box`` observation and a
+        ``Discrete`` or 1-D ``Box`` action are needed).
+    """
+    if not isinstance(env_id, str):
+        raise ValueError(f"env must be a registered environment id, got {env_id!r}")
+    if _is_own_env(env_id):
+        env_id, cls = resolve_env(env_id)
+        return EnvInfo(env_id, True, cls.n_actions, cls.obs_size)
+    from gymnasium import spaces
+
+    from avgreward.stepwise import _make_env
+
+    env, _ = _make_env(env_id)
+    try:
+        obs_space, action_space = env.observation_space, env.action_space
+    finally:
+        env.close()
+    if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1):
+        raise ValueError(f"env {env_id}: its observation space {obs_space} is not a 1-D Box, "
+                         "which the tile coder needs")
+    if isinstance(action_space, spaces.Discrete):
+        n_actions = int(action_space.n)
+    elif isinstance(action_space, spaces.Box) and action_space.shape in ((), (1,)):
+        n_actions = 0
+    else:
+        raise ValueError(f"env {env_id}: its action space {action_space} is neither Discrete "
+                         "nor a one-dimensional Box")
+    return EnvInfo(env_id, False, n_actions, int(obs_space.shape[0]))
+
+
+def default_features(env, bounds=None) -> TileCoder:
     """The feature map each environment is learned with unless the user gives one.
 
     Pendulum swing-up (both): the spec's reference tile coder, 32 tilings of
     8 x 8 over (angle, velocity), angle wrapped.  Loop MDP: one-hot of the
     state.  Aliased gridworld: one-hot of the 4-bit wall pattern (the agent
-    cannot tell the aliased cells apart).
+    cannot tell the aliased cells apart).  Any other gymnasium environment
+    (an id): :func:`avgreward.stepwise.default_tile_coder` over ``bounds =
+    (low, high)`` or, if not given, the observation space's bounds.
     """
+    if not _is_own_env(env):
+        from avgreward.stepwise import _features, _make_env
+
+        made, owned = _make_env(env)
+        try:
+            return _features(env if isinstance(env, str) else type(made.unwrapped).__name__,
+                             made.observation_space, None, bounds)
+        finally:
+            if owned:
+                made.close()
+    if bounds is not None:
+        raise ValueError("bounds only applies to environments that are not this package's")
     env_id, cls = resolve_env(env)
     if cls.kind in (envs.dynamics.PENDULUM_DISCRETE, envs.dynamics.PENDULUM_CONTINUOUS):
         return pendulum_tile_coder()
@@ -248,14 +372,6 @@ def _check_steps(steps):
             f"float64, e.g. on plot axes), got {steps:,}"
         )
     return steps
-
-
-def _is_own_env(env) -> bool:
-    try:
-        resolve_env(env)
-    except ValueError:
-        return False
-    return True
 
 
 def _check_run_options(steps, rbar_every, chunk_steps, callback, bin_size=None):
@@ -554,14 +670,18 @@ def train(
     True
     """
     if not _is_own_env(env):
-        # Not one of ours: the generic path steps the environment from Python.
+        # Not one of ours, or ours inside wrappers that change what it computes:
+        # the generic path steps the environment (and its wrappers) from Python.
         from avgreward.stepwise import train_stepwise
 
-        return train_stepwise(
+        _check_wrapped_own_env(env)
+        result = train_stepwise(
             env, agent, steps, seed, features, bounds=bounds, record_actions=record_actions,
             rbar_every=rbar_every, chunk_steps=chunk_steps, callback=callback,
             bin_size=bin_size,
         )
+        _warn_if_constant_reward(result)
+        return result
     if bounds is not None:
         raise ValueError(
             "bounds only applies to environments that are not this package's; "
@@ -645,10 +765,56 @@ def train(
     return run.result(steps)
 
 
+class ConstantRewardWarning(UserWarning):
+    """Every reward of a run was the same: the continuing view cannot rank policies on it."""
+
+
+def _constant_reward(rewards) -> float | None:
+    """The reward if every (binned) reward is that same value, else None."""
+    if rewards.size < 2:
+        return None
+    first = float(rewards[0])
+    spread = float(np.max(rewards) - np.min(rewards))
+    return first if spread <= 1e-12 * max(1.0, abs(first)) else None
+
+
+def _warn_if_constant_reward(result) -> None:
+    value = _constant_reward(result.rewards)
+    if value is not None:
+        warnings.warn(_constant_reward_message(result.env_id, value), ConstantRewardWarning,
+                      stacklevel=3)
+
+
+def _constant_reward_message(env_id, value) -> str:
+    return (
+        f"every reward of {env_id} was {value:g}: in the continuing view every policy then "
+        f"has reward rate {value:g}, so the learner cannot rank policies and learns nothing. "
+        "Give the rewards a meaning first (README, 'Rewards that mean something': "
+        "avgreward.wrappers.GoalBonus for MountainCar, FailurePenalty for CartPole)"
+    )
+
+
+def _check_wrapped_own_env(env) -> None:
+    """Refuse our own environment in wrappers when the Python-stepped path cannot run it."""
+    if isinstance(env, str) or _own_env_id(type(getattr(env, "unwrapped", None))) is None:
+        return
+    from gymnasium import spaces
+
+    if not isinstance(env.observation_space, spaces.Box):
+        raise ValueError(
+            f"env is {_own_env_id(type(env.unwrapped))} wrapped in "
+            f"{', '.join(_meaningful_wrappers(env))}: the fused loop cannot apply wrappers, "
+            f"and the Python-stepped path needs a Box observation, not "
+            f"{env.observation_space}; pass the environment id (or env.unwrapped) to train "
+            "without the wrappers"
+        )
+
+
 def default_agent(env, kind: str | None = None):
     """The settings each environment is learned with unless the user gives some.
 
-    These are the settings the tests show to learn (see ``tests/test_learning.py``):
+    For this package's environments these are the settings the tests show to
+    learn (see ``tests/test_learning.py``):
     pendulum swing-up, softmax: :meth:`SoftmaxActorCritic.pendulum_reference`;
     continuous swing-up: :meth:`GaussianActorCritic.pendulum_default`; loop MDP:
     ``SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)``; aliased
@@ -671,8 +837,13 @@ def default_agent(env, kind: str | None = None):
     ValueError
         If ``kind`` is unknown or does not fit the environment's action space.
     """
-    env_id, cls = resolve_env(env)
-    natural = "softmax" if cls.n_actions > 0 else "gaussian"
+    if isinstance(env, str) and not _is_own_env(env):
+        info = env_info(env)
+        env_id, cls = info.env_id, None
+        natural = "softmax" if info.n_actions > 0 else "gaussian"
+    else:
+        env_id, cls = resolve_env(env)
+        natural = "softmax" if cls.n_actions > 0 else "gaussian"
     if kind is None:
         kind = natural
     if kind not in ("softmax", "gaussian"):
@@ -683,6 +854,10 @@ def default_agent(env, kind: str | None = None):
             + ("discrete actions" if natural == "softmax" else "a continuous action")
             + f"), not {kind}"
         )
+    if cls is None:  # a gymnasium environment: a starting point, not tuned settings
+        if natural == "softmax":
+            return SoftmaxActorCritic(alpha_w=2**-1, alpha_theta=2**-2, alpha_rbar=2**-8)
+        return GaussianActorCritic.pendulum_default()
     if cls.kind == envs.dynamics.PENDULUM_DISCRETE:
         return SoftmaxActorCritic.pendulum_reference()
     if cls.kind == envs.dynamics.PENDULUM_CONTINUOUS:

@@ -8,6 +8,14 @@ Importing ``envs`` registers, with no step limit:
 - ``avgreward/LoopMDP-v0``: :class:`envs.loop_mdp.LoopMDPEnv`
 - ``avgreward/AliasedGridworld-v0``: :class:`envs.aliased_gridworld.AliasedGridworldEnv`
 
+and two classic-control tasks with rewards that mean something in the
+continuing view (:mod:`avgreward.wrappers`; stepped from Python, not in the
+fused loop):
+
+- ``avgreward/CartPoleFailurePenalty-v1``: CartPole-v1, 1 less on a fall
+- ``avgreward/MountainCarGoalBonus-v0``: MountainCar-v0 without time limit,
+  1 more on reaching the goal
+
 ``gymnasium.make("envs:avgreward/LoopMDP-v0")`` imports this package first,
 so it works without an explicit import. Each environment module also holds
 its pure ``@njit`` kernels; :mod:`envs.dynamics` dispatches on an integer kind
@@ -48,7 +56,13 @@ _ENTRY_POINTS = {
 
 ENV_IDS = tuple(_ENTRY_POINTS)
 
-for _env_id, _entry_point in _ENTRY_POINTS.items():
+# Gymnasium's tasks inside reward wrappers: not ours (not in ENV_IDS, no fused loop).
+_WRAPPED_ENTRY_POINTS = {
+    "avgreward/CartPoleFailurePenalty-v1": "avgreward.wrappers:cartpole_failure_penalty",
+    "avgreward/MountainCarGoalBonus-v0": "avgreward.wrappers:mountain_car_goal_bonus",
+}
+
+for _env_id, _entry_point in {**_ENTRY_POINTS, **_WRAPPED_ENTRY_POINTS}.items():
     # A reload (or a second registration attempt) would make gymnasium warn
     # about overriding an existing id.
     if _env_id not in gymnasium.registry:

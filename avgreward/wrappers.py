@@ -1,0 +1,70 @@
+"""Reward wrappers that give episodic gymnasium tasks a meaning in the continuing view.
+
+An average-reward learner maximises the reward per step of one endless
+stream, in which an episode end is a reset (see :mod:`avgreward.stepwise`).
+Some episodic rewards say nothing there: MountainCar-v0 pays -1 on every
+step and CartPole-v1 +1 on every step, so every policy has the same reward
+rate and none can be preferred.  These wrappers mark the step that ends an
+episode, which is what the episodic task cares about:
+
+* :class:`GoalBonus` adds a bonus when the episode ends by reaching the goal
+  (MountainCar: the reward rate becomes -1 + goals per step);
+* :class:`FailurePenalty` subtracts a penalty when it ends by failing
+  (CartPole: the reward rate becomes 1 - falls per step, highest for the
+  longest balance).
+"""
+
+from __future__ import annotations
+
+import gymnasium
+
+from avgreward.stepwise import GoalBonus
+
+__all__ = ["GoalBonus", "FailurePenalty", "cartpole_failure_penalty", "mountain_car_goal_bonus"]
+
+
+class FailurePenalty(gymnasium.Wrapper):
+    """Subtract ``penalty`` from the reward of a step that terminates the episode.
+
+    For tasks that pay a constant reward while the agent survives
+    (CartPole-v1: +1 per step until the pole falls or the cart leaves the
+    track): in the continuing view their reward rate is that constant for
+    every policy.  With the penalty it is ``reward - penalty * (falls per
+    step)``, so a policy that falls less often has a higher rate, which is
+    the episodic task's aim.  A truncation (a time limit) is not a failure
+    and is not penalised.
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+    penalty : float, default 1.0
+
+    Examples
+    --------
+    >>> import gymnasium
+    >>> env = FailurePenalty(gymnasium.make("CartPole-v1"))
+    """
+
+    def __init__(self, env, penalty: float = 1.0):
+        super().__init__(env)
+        self.penalty = float(penalty)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated:
+            reward = reward - self.penalty
+        return obs, reward, terminated, truncated, info
+
+
+def cartpole_failure_penalty(**kwargs) -> gymnasium.Env:
+    """``CartPole-v1`` with :class:`FailurePenalty` (1): registered as
+    ``avgreward/CartPoleFailurePenalty-v1``.  Its 500-step time limit stays:
+    an episode cut short by it is reset without a penalty."""
+    return FailurePenalty(gymnasium.make("CartPole-v1", **kwargs))
+
+
+def mountain_car_goal_bonus(**kwargs) -> gymnasium.Env:
+    """``MountainCar-v0`` with :class:`GoalBonus` (1) and no time limit: registered
+    as ``avgreward/MountainCarGoalBonus-v0``."""
+    kwargs.setdefault("max_episode_steps", -1)
+    return GoalBonus(gymnasium.make("MountainCar-v0", **kwargs))
