@@ -18,6 +18,7 @@ import pytest
 import avgreward
 from avgreward import SoftmaxActorCritic, experiment
 from avgreward.experiment import load_experiment, run_experiment
+from avgreward.runner import pool
 
 PENDULUM = "avgreward/PendulumSwingUp-v0"
 LOOP = "avgreward/LoopMDP-v0"
@@ -187,7 +188,7 @@ def test_progress_bars_only_when_asked_or_in_a_terminal(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(env="nope"), "not one of this package's environments"),
+    (dict(env="nope"), "neither one of this package's environments nor a gymnasium id"),
     (dict(agents=[]), "agents is empty"),
     (dict(agents=[LOOP_AGENT, LOOP_AGENT]), "agents 0 and 1 are the same"),
     (dict(agents=avgreward.GaussianActorCritic.pendulum_default()), "use SoftmaxActorCritic"),
@@ -219,13 +220,14 @@ def test_load_experiment_of_a_plain_directory_is_refused(tmp_path):
 _SCRIPT = """
 import sys
 import time
-from avgreward import SoftmaxActorCritic, experiment
+from avgreward import SoftmaxActorCritic
 from avgreward.experiment import run_experiment
+from avgreward.runner import pool
 
 # Runs of seed >= 2 stall after their first chunk (still answering "stop" between
 # chunks, as a long run does), so the signal always comes with exactly two runs
 # finished, however fast or slow the machine.
-real_train = experiment.train
+real_train = pool.train
 
 def train(*args, callback=None, **kwargs):
     if callback is None:  # the parent loading the kernels
@@ -238,7 +240,7 @@ def train(*args, callback=None, **kwargs):
             callback(done, total)
     return real_train(*args, callback=stall, **kwargs)
 
-experiment.train = train
+pool.train = train
 run_experiment(sys.argv[1], "avgreward/PendulumSwingUp-v0",
                SoftmaxActorCritic.pendulum_reference(), {seeds}, {steps}, workers={workers})
 """
@@ -253,8 +255,11 @@ def test_an_interrupted_experiment_leaves_no_partial_file_and_resumes(tmp_path, 
     out = tmp_path / "exp"
     script = tmp_path / "experiment_script.py"
     script.write_text(_SCRIPT.format(seeds=seeds, steps=steps, workers=workers))
+    # A shell's background job starts with Ctrl-C ignored, and Python then never
+    # raises KeyboardInterrupt: give the script the default disposition.
     process = subprocess.Popen([sys.executable, str(script), str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while len(list(out.glob("runs/*.json"))) < 2:
@@ -285,7 +290,7 @@ def test_an_interrupted_experiment_leaves_no_partial_file_and_resumes(tmp_path, 
     _assert_no_partial_files(out)
 
 
-_REAL_WORKER_MAIN = experiment._worker_main
+_REAL_WORKER_MAIN = pool._worker_main
 
 
 def _dying_worker(conn, parent_pid, *, moment, seed):
@@ -298,7 +303,7 @@ def _dying_worker(conn, parent_pid, *, moment, seed):
     """
     import errno
 
-    from avgreward import experiment as ex
+    from avgreward.runner import pool as ex
 
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
@@ -346,10 +351,10 @@ def _dying_worker(conn, parent_pid, *, moment, seed):
 def _with_dying_worker(monkeypatch, method, moment, seed=2):
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {method} on this platform")
-    monkeypatch.setattr(experiment, "_start_method", lambda: method)
+    monkeypatch.setattr(pool, "_start_method", lambda: method)
     # A module-level function (a partial of one) pickles by name: spawned workers
     # import this test module to run it.
-    monkeypatch.setattr(experiment, "_worker_main",
+    monkeypatch.setattr(pool, "_worker_main",
                         functools.partial(_dying_worker, moment=moment, seed=seed))
 
 
@@ -442,29 +447,29 @@ def test_workers_are_forked_only_where_that_is_safe(monkeypatch):
     import threading
 
     if sys.platform.startswith("linux"):
-        assert experiment._start_method() == "fork"
+        assert pool._start_method() == "fork"
         stop = threading.Event()
         other = threading.Thread(target=stop.wait)
         other.start()
         try:
             # Another Python thread could hold a lock the child would wait on.
-            assert experiment._start_method() == "spawn"
+            assert pool._start_method() == "spawn"
         finally:
             stop.set()
             other.join()
         from numba.np.ufunc import parallel
 
         monkeypatch.setattr(parallel, "_is_initialized", True)
-        assert experiment._start_method() == "spawn"  # numba's thread pool is running
+        assert pool._start_method() == "spawn"  # numba's thread pool is running
     else:
-        assert experiment._start_method() == "spawn"
+        assert pool._start_method() == "spawn"
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_forked_and_spawned_workers_give_the_same_results(tmp_path, monkeypatch, method):
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {method} on this platform")
-    monkeypatch.setattr(experiment, "_start_method", lambda: method)
+    monkeypatch.setattr(pool, "_start_method", lambda: method)
     agent = SoftmaxActorCritic.pendulum_reference()
     exp = run_experiment(tmp_path / method, PENDULUM, agent, 3, 20_000, workers=2, bin_size=1)
     for seed in range(3):
@@ -547,7 +552,7 @@ def test_a_run_of_the_previous_format_without_checksum_is_still_read(tmp_path):
     ({"features": {}}, "features is not a valid tile coder"),
     ({"agents": [{"kind": "softmax", "alpha_w": -1}]}, r"agents\[0\] is not valid"),
     ({"seeds": [0, 0]}, "seeds"),
-    ({"env": "nope"}, "env 'nope'"),
+    ({"env": 3}, "env 3 is not an environment id"),
 ])
 def test_a_malformed_experiment_json_is_named_with_what_is_wrong(tmp_path, text, message):
     out = tmp_path / "e"
@@ -564,6 +569,20 @@ def test_a_malformed_experiment_json_is_named_with_what_is_wrong(tmp_path, text,
             action()
         assert str(path) in str(info.value)
     assert path.read_text() == text  # refused: not overwritten
+
+
+def test_an_edited_env_is_checked_against_the_runs(tmp_path):
+    # Another package's gymnasium id is not made to read an experiment (plots must
+    # not need it installed): the runs' records catch the edit.
+    out = tmp_path / "e"
+    run_experiment(out, LOOP, LOOP_AGENT, 1, 500, workers=1)
+    path = out / "experiment.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "env": "nope"}))
+    with pytest.raises(ValueError, match=r"a000-s0000.json was run with other settings.*"
+                                         r"'nope' in experiment.json"):
+        load_experiment(out)
+    with pytest.raises(ValueError, match=r"other settings \(env 'nope' -> "):
+        run_experiment(out, LOOP, LOOP_AGENT, 1, 500, workers=1)
 
 
 def test_a_hand_edited_experiment_json_is_checked_against_the_runs(tmp_path):

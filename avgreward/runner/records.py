@@ -1,0 +1,431 @@
+"""An experiment's files: each run's arrays and record, checked, written atomically.
+
+On disk (``out`` is the experiment's directory)::
+
+    out/experiment.json          env, steps, agents, seeds, bin_size, features, versions
+    out/runs/a000-s0000.npz      one run's arrays (below)
+    out/runs/a000-s0000.json     its record: settings, seed, env, status, error,
+                                 wall time, versions and the sha256 of the .npz;
+                                 written last, it marks the run finished
+
+A run's ``.npz`` holds ``rewards`` (float64: the mean reward of each bin of
+``bin_size`` steps; the last bin may be shorter), ``rbar`` and ``rbar_every``
+(the R-bar trace, recorded every ``rbar_every`` steps), ``final_rbar``,
+``steps_done`` and the learned weights (``w`` and ``theta``, or ``w``,
+``theta_mu`` and ``theta_sigma``).  Per-step rewards are kept only when
+``bin_size`` is 1.  Every file is written to a temporary name, synced,
+renamed into place and its directory synced, so a crash, Ctrl-C or a power
+loss never leaves a half-written result.  A run whose files are missing,
+unreadable, or whose ``.npz`` does not match the checksum in its record is
+reported by name (:class:`CorruptRun`), left out of what is read, and run
+again by the next :func:`avgreward.experiment.run_experiment` (runs are
+deterministic, so the rerun restores the same numbers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import io
+import json
+import os
+import platform
+import signal
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from avgreward.agents import agent_from_dict
+from avgreward.features import TileCoder
+from avgreward.training import (
+    _MAX_STEPS,
+    _is_own_env,
+    resolve_env,
+)
+
+# 2: run records carry the sha256 of their .npz (format 1 records are checked by reading).
+FORMAT = 2
+
+
+MAX_STEPS = _MAX_STEPS  # 2**53: step counts must stay exact as float64 (plot axes, bin ends)
+
+
+_CONFIG_KEYS = ("env", "steps", "agents", "bin_size", "features")
+
+
+_DEPENDENCIES = ("numpy", "numba", "gymnasium", "matplotlib", "tqdm")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished (or failed) run of an experiment, as recorded on disk.
+
+    Attributes
+    ----------
+    agent_index : int
+        Index of the run's settings in :attr:`Experiment.agents`.
+    seed : int
+    status : str
+        ``"ok"`` or ``"failed"``.
+    error : str or None
+        Why a failed run failed.
+    wall_time : float
+        Seconds the run took (its worker's time, writing excluded).
+    path : pathlib.Path
+        The run's ``.npz`` file (its record is the ``.json`` next to it).
+    failure : str or None
+        ``"divergence"`` (the run raised :class:`avgreward.DivergenceError`;
+        deterministic, so a rerun keeps it) or ``"error"`` (any other
+        exception or a dead worker: a rerun runs it again).
+    steps_done : int
+        Steps completed (less than the experiment's ``steps`` when failed).
+    record : dict
+        The whole JSON record.
+    """
+
+    agent_index: int
+    seed: int
+    status: str
+    error: str | None
+    wall_time: float
+    path: Path
+    failure: str | None = None
+    steps_done: int = 0
+    record: dict = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class CorruptRun:
+    """A run whose files cannot be used: reported, left out, run again by the next run.
+
+    Attributes
+    ----------
+    name : str
+        The run's file name without extension (``a000-s0003``).
+    path : pathlib.Path
+        The file that is missing, unreadable or wrong.
+    reason : str
+    """
+
+    name: str
+    path: Path
+    reason: str
+
+    def __str__(self):
+        return f"{self.path}: {self.reason}"
+
+
+def _run_name(agent_index: int, seed: int) -> str:
+    return f"a{agent_index:03d}-s{seed:04d}"
+
+
+def _versions() -> dict:
+    import avgreward
+
+    versions = {"avgreward": avgreward.__version__, "python": platform.python_version()}
+    for name in _DEPENDENCIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    versions["platform"] = platform.platform()
+    return versions
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (a power loss could undo it otherwise)."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` under a temporary name, sync it, rename, sync the directory."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_directory(path.parent)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold Ctrl-C and SIGTERM until the block is done (only possible in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    handlers = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if previous in (signal.SIG_IGN, None):
+            continue
+        handlers[sig] = previous
+        signal.signal(sig, lambda signum, frame: received.append((signum, frame)))
+    try:
+        yield
+    finally:
+        for sig, previous in handlers.items():
+            signal.signal(sig, previous)
+        if received:
+            signum, frame = received[0]
+            previous = handlers[signum]
+            if callable(previous):
+                previous(signum, frame)
+            else:  # the default action (terminate), now that the files are whole
+                signal.raise_signal(signum)
+
+
+def _write_run(runs: Path, name: str, arrays: dict, record: dict) -> dict:
+    """Write a run's arrays, then its record (with their checksum); return the record.
+
+    Ctrl-C and SIGTERM wait until both files are whole.  On a write error
+    (a full disk, say) the temporary files are removed and an ``OSError``
+    naming the run is raised.
+    """
+    data = _npz_bytes(arrays)
+    record = {**record, "sha256": _sha256(data)}
+    try:
+        with _signals_deferred():
+            _atomic_write(runs / f"{name}.npz", data)
+            _write_json(runs / f"{name}.json", record)
+    except OSError as err:
+        raise OSError(err.errno, f"{err.strerror or err} (while writing the result of run "
+                      f"{name}; finished runs are kept: run again to resume)",
+                      err.filename) from err
+    return record
+
+
+def _features_to_dict(features: TileCoder) -> dict:
+    return {
+        "low": list(features.low), "high": list(features.high), "tiles": list(features.tiles),
+        "tilings": features.tilings, "wrap": list(features.wrap),
+    }
+
+
+def _features_from_dict(d: dict) -> TileCoder:
+    return TileCoder(low=tuple(d["low"]), high=tuple(d["high"]), tiles=tuple(d["tiles"]),
+                     tilings=d["tilings"], wrap=tuple(d["wrap"]))
+
+
+def _record(task: dict, **outcome) -> dict:
+    """A run's JSON record: the task's settings and ``outcome`` (status, error, ...)."""
+    return {
+        "format": FORMAT, "agent_index": task["agent_index"], "seed": task["seed"],
+        "env": task["env"], "steps": task["steps"], "bin_size": task["bin_size"],
+        "agent": task["agent"], "features": task["features"], **outcome,
+        "finished": _now(), "versions": task["versions"],
+    }
+
+
+def _load_arrays(path: Path) -> dict:
+    """A run's arrays; a ``ValueError`` names the file if it cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"cannot read {path} ({type(err).__name__}: {err}); running the "
+                         "experiment again repairs it") from None
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _read_config(path: Path) -> dict:
+    """``path/experiment.json``, checked: a ``ValueError`` names the file and what is wrong."""
+    file = path / "experiment.json"
+    try:
+        with open(file) as f:
+            config = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path} is not an experiment directory (no experiment.json)") from None
+    except (OSError, ValueError) as err:  # json.JSONDecodeError and UnicodeDecodeError too
+        raise ValueError(f"cannot read {file}: {err}") from None
+    try:
+        _check_config(config)
+    except ValueError as err:
+        raise ValueError(f"{file} is not a valid experiment: {err}") from None
+    return config
+
+
+def _check_config(config) -> None:
+    """Raise ``ValueError`` saying what is wrong with an ``experiment.json``'s contents."""
+    if not isinstance(config, dict):
+        raise ValueError(f"expected a JSON object, found {type(config).__name__}")
+    missing = [k for k in (*_CONFIG_KEYS, "seeds") if k not in config]
+    if missing:
+        raise ValueError(f"lacks {missing}")
+    if _is_int(config.get("format")) and config["format"] > FORMAT:
+        raise ValueError(f"format {config['format']} is newer than this avgreward reads "
+                         f"({FORMAT}): upgrade avgreward")
+    env, steps, bin_size = config["env"], config["steps"], config["bin_size"]
+    if not isinstance(env, str) or not env:
+        raise ValueError(f"env {env!r} is not an environment id")
+    # A gymnasium environment of another package is not made here: plotting its
+    # results must not need it installed (nor registered).
+    env_cls = resolve_env(env)[1] if _is_own_env(env) else None
+    if not _is_int(steps) or not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps {steps!r} is not a whole number from 1 to 2**53")
+    if not _is_int(bin_size) or not 1 <= bin_size <= steps:
+        raise ValueError(f"bin_size {bin_size!r} is not a whole number from 1 to steps ({steps})")
+    seeds = config["seeds"]
+    if (not isinstance(seeds, list) or not all(_is_int(v) and v >= 0 for v in seeds)
+            or len(set(seeds)) != len(seeds)):
+        raise ValueError(f"seeds {seeds!r} is not a list of distinct whole numbers >= 0")
+    agents = config["agents"]
+    if not isinstance(agents, list) or not agents:
+        raise ValueError(f"agents {agents!r} is not a non-empty list of settings")
+    for i, d in enumerate(agents):
+        try:
+            if not isinstance(d, dict):
+                raise TypeError(f"expected an object, found {type(d).__name__}")
+            agent_from_dict(d)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"agents[{i}] is not valid settings: {err}") from None
+    try:
+        if not isinstance(config["features"], dict):
+            raise TypeError(f"expected an object, found {type(config['features']).__name__}")
+        features = _features_from_dict(config["features"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"features is not a valid tile coder ({type(err).__name__}: {err})"
+                         ) from None
+    if env_cls is not None and features.n_dims != env_cls.obs_size:
+        raise ValueError(f"features has {features.n_dims} dimension(s) but {env}'s "
+                         f"observation has {env_cls.obs_size}")
+
+
+def _check_run_file(npz: Path, record: dict) -> str | None:
+    """Why the ``.npz`` of a run cannot be used, or None if it is whole."""
+    try:
+        data = npz.read_bytes()
+    except FileNotFoundError:
+        return "missing (its record exists)"
+    except OSError as err:
+        return f"unreadable ({err.strerror or err})"
+    digest = record.get("sha256")
+    if digest is not None:
+        return None if _sha256(data) == digest else "does not match the checksum in its record"
+    # A record of format 1 has no checksum: the arrays must at least be readable.
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            names = set(arrays.files)
+            for name in names:
+                arrays[name]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        return f"unreadable ({type(err).__name__}: {err})"
+    if record.get("steps_done") and not {"rewards", "w"} <= names:
+        return f"lacks arrays (has {sorted(names)})"
+    return None
+
+
+def _check_record(record, config: dict) -> tuple[int, int]:
+    """A record's ``(agent_index, seed)``; ``ValueError`` if it is malformed."""
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, found {type(record).__name__}")
+    i, seed = record.get("agent_index"), record.get("seed")
+    if not (_is_int(i) and _is_int(seed) and 0 <= i < len(config["agents"]) and seed >= 0):
+        raise ValueError(f"agent_index {i!r} or seed {seed!r} is not one of the experiment's")
+    if record.get("status") not in ("ok", "failed") or not _is_int(record.get("steps_done")):
+        raise ValueError("status or steps_done is missing or wrong")
+    return i, seed
+
+
+def _settings_mismatch(record: dict, config: dict, i: int) -> str | None:
+    """How a run's settings differ from the experiment's, or None."""
+    expected = {"env": config["env"], "steps": config["steps"], "bin_size": config["bin_size"],
+                "agent": config["agents"][i], "features": config["features"]}
+    for key, value in expected.items():
+        if record.get(key) != value:
+            return f"{key} {record.get(key)!r} in the run, {value!r} in experiment.json"
+    return None
+
+
+def _read_records(path: Path, config: dict) -> tuple[list[RunRecord], list[CorruptRun]]:
+    """The runs recorded in ``path/runs``, verified, and the corrupt ones.
+
+    Raises
+    ------
+    ValueError
+        If a whole record's settings differ from ``experiment.json``'s (the
+        file was edited, or the run belongs to another experiment): neither
+        can be trusted, so nothing is read.
+    """
+    runs, corrupt = [], []
+    for json_path in sorted((path / "runs").glob("a*-s*.json")):
+        npz = json_path.with_suffix(".npz")
+        name = json_path.stem
+        try:
+            with open(json_path) as f:
+                record = json.load(f)
+            i, seed = _check_record(record, config)
+        except (OSError, ValueError) as err:
+            corrupt.append(CorruptRun(name, json_path, f"unreadable record ({err})"))
+            continue
+        if name != _run_name(i, seed):
+            corrupt.append(CorruptRun(name, json_path, f"holds the record of run "
+                                      f"{_run_name(i, seed)}"))
+            continue
+        mismatch = _settings_mismatch(record, config, i)
+        if mismatch is not None:
+            raise ValueError(
+                f"{json_path} was run with other settings than {path / 'experiment.json'} "
+                f"says ({mismatch}): the file was edited, or the run belongs to another "
+                "experiment; restore experiment.json, or move the run out of the directory")
+        problem = _check_run_file(npz, record)
+        if problem is not None:
+            corrupt.append(CorruptRun(name, npz, problem))
+            continue
+        runs.append(RunRecord(
+            agent_index=i, seed=seed, status=record["status"], error=record.get("error"),
+            wall_time=float(record.get("wall_time") or 0.0), path=npz,
+            failure=record.get("failure"), steps_done=record["steps_done"], record=record,
+        ))
+    return runs, corrupt
+
+
+def _finished_record(runs: Path, name: str) -> dict | None:
+    """The record of run ``name`` if it is whole and final (ok, or diverged), else None."""
+    try:
+        record = json.loads((runs / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    final = isinstance(record, dict) and (record.get("status") == "ok"
+                                          or record.get("failure") == "divergence")
+    if not final or _check_run_file(runs / f"{name}.npz", record) is not None:
+        return None
+    return record

@@ -1,0 +1,247 @@
+"""Reading an experiment back: :class:`Experiment` and :func:`load_experiment`."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from avgreward.agents import SoftmaxActorCritic, agent_from_dict
+from avgreward.runner.records import (
+    CorruptRun,
+    RunRecord,
+    _features_from_dict,
+    _load_arrays,
+    _read_config,
+    _read_records,
+)
+from avgreward.training import (
+    Result,
+    _bin_steps,
+)
+
+# One logger for the whole runner: what users filter or capture.
+log = logging.getLogger("avgreward.experiment")
+
+
+def _format_value(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        mantissa, exponent = math.frexp(value)
+        if value > 0 and mantissa == 0.5 and -40 < exponent - 1 < 40 and exponent != 1:
+            return f"2^{exponent - 1}"
+        return f"{value:g}"
+    return str(value)
+
+
+class Experiment:
+    """An experiment directory: its settings and its finished runs.
+
+    Get one from :func:`run_experiment` or :func:`load_experiment`.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    env_id : str
+    steps : int
+        Steps of every run.
+    agents : list
+        The settings objects; runs refer to them by index.
+    seeds : list of int
+    bin_size : int
+        Rewards are stored as means of bins of this many steps.
+    features : TileCoder
+    config : dict
+        The whole ``experiment.json``.
+    corrupt : list of CorruptRun
+        Runs left out because their files are missing, unreadable or do not
+        match their checksum; running the experiment again repairs them.
+    """
+
+    def __init__(self, path: Path, config: dict, runs: list[RunRecord],
+                 corrupt: list[CorruptRun] = ()):
+        self.path = Path(path)
+        self.corrupt = list(corrupt)
+        self.config = config
+        self.env_id = config["env"]
+        self.steps = int(config["steps"])
+        self.agents = [agent_from_dict(d) for d in config["agents"]]
+        self.seeds = [int(s) for s in config["seeds"]]
+        self.bin_size = int(config["bin_size"])
+        self.features = _features_from_dict(config["features"])
+        self._runs = {(r.agent_index, r.seed): r for r in runs}
+
+    def __repr__(self):
+        return f"Experiment({str(self.path)!r}: {self.summary()})"
+
+    @property
+    def runs(self) -> list[RunRecord]:
+        """Every finished or failed run of the experiment's agents and seeds, in order."""
+        return [self._runs[(i, s)] for i in range(len(self.agents)) for s in self.seeds
+                if (i, s) in self._runs]
+
+    @property
+    def failed(self) -> list[RunRecord]:
+        """The runs that failed."""
+        return [r for r in self.runs if r.status != "ok"]
+
+    @property
+    def missing(self) -> list[tuple[int, int]]:
+        """``(agent_index, seed)`` of the runs not finished yet (run the experiment again)."""
+        return [(i, s) for i in range(len(self.agents)) for s in self.seeds
+                if (i, s) not in self._runs]
+
+    def summary(self) -> str:
+        """One line: how many runs finished, failed, and are missing."""
+        total = len(self.agents) * len(self.seeds)
+        failed = self.failed
+        diverged = sum(r.failure == "divergence" for r in failed)
+        text = f"{total - len(self.missing)} of {total} runs done, {len(failed)} failed"
+        if failed:
+            text += f" ({diverged} diverged)"
+        if self.missing:
+            text += f", {len(self.missing)} not run yet"
+        if self.corrupt:
+            text += (f" ({len(self.corrupt)} of them corrupt: "
+                     f"{', '.join(c.path.name for c in self.corrupt[:3])}"
+                     f"{', ...' if len(self.corrupt) > 3 else ''}; run again to repair)")
+        return text
+
+    def run(self, agent_index: int, seed: int) -> RunRecord:
+        """The record of one run (``KeyError`` if it has not finished)."""
+        try:
+            return self._runs[(agent_index, seed)]
+        except KeyError:
+            raise KeyError(
+                f"run of agent {agent_index} with seed {seed} is not in {self.path} "
+                "(not finished yet, or not part of the experiment)"
+            ) from None
+
+    def _check_agent(self, i):
+        if not 0 <= i < len(self.agents):
+            raise IndexError(f"agent index {i} out of range: {len(self.agents)} agents")
+
+    def finished_seeds(self, i: int) -> list[int]:
+        """Seeds of agent ``i``'s runs that finished ("ok"): the rows of :meth:`rewards`."""
+        self._check_agent(i)
+        return [s for s in self.seeds
+                if (i, s) in self._runs and self._runs[(i, s)].status == "ok"]
+
+    @property
+    def bin_steps(self) -> np.ndarray:
+        """Step count at the end of each reward bin (the last bin may be shorter)."""
+        return _bin_steps(self.steps, self.bin_size)
+
+    def _load(self, i, seed):
+        return _load_arrays(self.run(i, seed).path)
+
+    def rewards(self, i: int) -> np.ndarray:
+        """Binned mean rewards of agent ``i``: shape ``(len(finished_seeds(i)), n_bins)``.
+
+        Column ``j`` is the mean reward of the steps up to ``bin_steps[j]``
+        since the previous bin.  Failed runs are left out.
+        """
+        rows = [_load_arrays(self._runs[(i, seed)].path)["rewards"]
+                for seed in self.finished_seeds(i)]
+        if not rows:
+            return np.zeros((0, self.bin_steps.size))
+        return np.stack(rows)
+
+    def final_performance(self, i: int, fraction: float = 0.1) -> np.ndarray:
+        """Mean reward of each finished seed of agent ``i`` over the last ``fraction`` of steps.
+
+        The window is widened to whole bins (exact when ``fraction * steps``
+        is a multiple of ``bin_size``); bins are weighted by their length.
+        """
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
+        rewards = self.rewards(i)
+        ends = self.bin_steps
+        lengths = np.diff(ends, prepend=0)
+        start = self.steps - max(1, round(fraction * self.steps))
+        first = start // self.bin_size
+        weights = lengths[first:] / lengths[first:].sum()
+        return rewards[:, first:] @ weights
+
+    def result(self, i: int, seed: int) -> Result:
+        """The run rebuilt as an :class:`avgreward.Result` (policy, values, R-bar trace).
+
+        ``Result.rewards`` holds the per-step rewards (float32, as ``train``
+        returns them) only when ``bin_size`` is 1; otherwise it holds the
+        binned means (float64) and ``Result.info["bin_size"]`` says so.
+        ``Result.info`` also has ``"bin_steps"``, ``"status"`` and ``"error"``.
+        A failed run gives the result of the steps it completed.
+        """
+        record = self.run(i, seed)
+        agent = self.agents[i]
+        data = self._load(i, seed) if record.steps_done else {}
+        if not data:
+            raise ValueError(f"run of agent {i} with seed {seed} failed before any step: "
+                             f"{record.error}")
+        if isinstance(agent, SoftmaxActorCritic):
+            weights = {"w": data["w"], "theta": data["theta"]}
+        else:
+            weights = {"w": data["w"], "theta_mu": data["theta_mu"],
+                       "theta_sigma": data["theta_sigma"]}
+        rewards = data["rewards"]
+        if self.bin_size == 1:
+            rewards = rewards.astype(np.float32)
+        every = int(data["rbar_every"])
+        return Result(
+            env_id=self.env_id, agent=agent, seed=seed, steps=int(data["steps_done"]),
+            rewards=rewards, rbar=data["rbar"],
+            rbar_steps=np.arange(1, data["rbar"].size + 1, dtype=np.int64) * every,
+            final_rbar=float(data["final_rbar"]), weights=weights, features=self.features,
+            wall_time=record.wall_time,
+            info={"bin_size": self.bin_size,
+                  "bin_steps": _bin_steps(int(data["steps_done"]), self.bin_size),
+                  "status": record.status, "error": record.error},
+        )
+
+    def varying(self) -> list[str]:
+        """Names of the settings that differ between the agents (``"kind"`` first if it does)."""
+        dicts = [a.to_dict() for a in self.agents]
+        names = []
+        for d in dicts:
+            names.extend(n for n in d if n not in names)
+        return [n for n in names if len({repr(d.get(n)) for d in dicts}) > 1]
+
+    def label(self, i: int) -> str:
+        """A short name of agent ``i`` for legends: the settings that differ between agents.
+
+        With a single agent (or identical ones) it is the actor's kind,
+        ``"softmax"`` or ``"gaussian"``.  Powers of two print as ``2^k``.
+        """
+        self._check_agent(i)
+        d = self.agents[i].to_dict()
+        varying = self.varying()
+        if not varying:
+            return d["kind"]
+        parts = [d["kind"]] if "kind" in varying else []
+        parts += [f"{n}={_format_value(d[n])}" for n in varying if n != "kind" and n in d]
+        return ", ".join(parts)
+
+
+def load_experiment(out) -> Experiment:
+    """Read an experiment directory written by :func:`run_experiment`.
+
+    Every run's ``.npz`` is checked against the checksum in its record.  A
+    run whose files are missing, unreadable or do not match is left out, with
+    a warning naming the file, and listed in :attr:`Experiment.corrupt`;
+    :func:`run_experiment` on the directory runs it again.
+
+    Raises
+    ------
+    ValueError
+        If ``out`` holds no experiment, its ``experiment.json`` is malformed,
+        or a run's record disagrees with it (each error names the file).
+    """
+    path = Path(out)
+    config = _read_config(path)
+    runs, corrupt = _read_records(path, config)
+    for bad in corrupt:
+        log.warning("%s; left out (running the experiment again repairs it)", bad)
+    return Experiment(path, config, runs, corrupt)
