@@ -7,6 +7,10 @@ C-contiguous).  Weights are laid out ``theta[feature, action]`` (softmax) and
 ``theta[feature, 0] = theta_mu``, ``theta[feature, 1] = theta_sigma``
 (Gaussian), so that one active feature's weights sit side by side in memory.
 
+A bounded action ``[low, high]`` may be reached through a tanh-squashed
+Gaussian (:func:`squash_action`): ``u ~ N(mu, sigma^2)`` is drawn and scored
+as above, and the environment gets ``low + (high - low) (tanh(u) + 1) / 2``.
+
 Because ``x(s)`` is binary, the score ``grad ln pi(A|S)`` is a per-action
 coefficient times ``x(s)``; the kernels return those coefficients and the
 updates add them at the active indices.
@@ -32,6 +36,9 @@ __all__ = [
     "gaussian_parameters",
     "gaussian_log_prob",
     "gaussian_score",
+    "squash_action",
+    "squash_log_jacobian",
+    "squashed_gaussian_log_prob",
 ]
 
 
@@ -208,3 +215,48 @@ def gaussian_score(action, mu, exp_h, sigma, scale_mean_gradient):
     g_mu = diff if scale_mean_gradient else diff / var
     g_sigma = (diff * diff / var - 1.0) * (exp_h / sigma)
     return g_mu, g_sigma
+
+
+# --- tanh-squashed Gaussian --------------------------------------------------------------
+#
+# a = low + (high - low) (tanh(u) + 1) / 2 with u ~ N(mu, sigma^2).  The density of a is
+# pi(a|s) = N(u; mu, sigma^2) / |da/du|, and da/du = (high - low) / 2 (1 - tanh(u)^2)
+# depends on u only, not on theta.  So for the a actually taken (u fixed by a),
+#   grad_theta ln pi(a|s) = grad_theta ln N(u; mu(s), sigma(s)^2) - grad_theta ln |da/du|
+#                         = grad_theta ln N(u; mu(s), sigma(s)^2):
+# the squashed policy's score is gaussian_score of u, and the learner needs nothing new.
+
+
+@njit(cache=True, error_model="numpy", forceinline=True)
+def squash_action(u, low, high):
+    """The action ``low + (high - low) (tanh(u) + 1) / 2``, in ``[low, high]``.
+
+    The clip only catches rounding: ``low + (high - low)`` need not be
+    exactly ``high`` in floating point, and the environment must never see an
+    action outside its box.
+    """
+    a = low + (high - low) * (math.tanh(u) + 1.0) / 2.0
+    return min(max(a, low), high)
+
+
+@njit(cache=True, error_model="numpy")
+def squash_log_jacobian(u, low, high):
+    """``ln |da/du| = ln((high - low) / 2) + ln(1 - tanh(u)^2)`` of :func:`squash_action`.
+
+    ``1 - tanh(u)^2 = 4 / (e^u + e^-u)^2``, so its log is
+    ``2 (ln 2 - |u| - ln(1 + e^(-2|u|)))``: finite for every finite ``u``,
+    where ``1 - tanh(u)^2`` itself underflows to 0 beyond ``|u| ~ 19``.
+    """
+    x = abs(u)
+    return math.log((high - low) / 2.0) + 2.0 * (math.log(2.0) - x - math.log1p(math.exp(-2.0 * x)))
+
+
+@njit(cache=True, error_model="numpy")
+def squashed_gaussian_log_prob(theta, idx, sigma_min, u, low, high):
+    """``ln pi(a | s)`` of the squashed action ``a = squash_action(u, low, high)``.
+
+    The density in action space, ``ln N(u; mu, sigma^2) - ln |da/du|``, written
+    in ``u`` because ``a`` loses ``u`` to rounding near the bounds (used for
+    checks: the learner only needs the score, :func:`gaussian_score` of ``u``).
+    """
+    return gaussian_log_prob(theta, idx, sigma_min, u) - squash_log_jacobian(u, low, high)

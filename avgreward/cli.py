@@ -235,7 +235,8 @@ def _setting_value(agent, name, text):
         value = parse_value(text)
     except ValueError as err:
         raise UsageError(f"{name}: {err}") from None
-    is_bool = known[name].type in (bool, "bool")
+    # A bool, or an optional one ("bool | None": None is the setting's automatic default).
+    is_bool = known[name].type in (bool, "bool", "bool | None")
     if is_bool != isinstance(value, bool):
         raise UsageError(f"{name} must be {'true or false' if is_bool else 'a number'}, "
                          f"got {_shorten(text)}")
@@ -496,7 +497,7 @@ def _trained_run(args, experiment):
     seed = seeds[0] if args.seed is None else args.seed
     if seed not in seeds:
         raise UsageError(f"--seed {seed}: finished seeds of setting {args.setting} are {seeds}")
-    if "Pendulum" not in experiment.env_id:
+    if experiment.env_id not in (_ALIASES["pendulum"], _ALIASES["pendulum-continuous"]):
         raise UsageError(f"policy and value maps and animations are drawn for the pendulum, "
                          f"not {experiment.env_id}")
     return experiment.result(args.setting, seed)

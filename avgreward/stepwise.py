@@ -30,6 +30,17 @@ not reseeded.  So the stream differs from the fused path's, where a random
 environment draws from the run's generator, except on environments whose
 start and steps are deterministic (then the two paths agree exactly).
 
+Bounded continuous actions
+--------------------------
+On a ``Box`` action with finite bounds the Gaussian actor is by default
+squashed (``GaussianActorCritic.squash``, None = automatic): ``u ~ N(mu,
+sigma^2)`` is scored and the environment gets ``low + (high - low) (tanh(u) +
+1) / 2``.  This package's own environments are the exception: they keep the
+fused loop's unsquashed actor (the sample, clipped by the environment), so
+that both paths agree on them.  Either way, a mean that drifts more than
+``1e3`` action ranges away (the mean of ``u`` from 0; unsquashed, the mean
+from the middle of the box) triggers one ``RuntimeWarning`` per run.
+
 Observations
 ------------
 Every observation must be finite: a NaN would tile-code silently to tile 0
@@ -40,6 +51,9 @@ with a ValueError naming the environment, the step and the observation.
 from __future__ import annotations
 
 import math
+import os
+import sys
+import warnings
 
 import gymnasium
 import numpy as np
@@ -53,6 +67,7 @@ from avgreward.actors import (
     softmax_entropy_gradient,
     softmax_probabilities,
     softmax_score,
+    squash_action,
 )
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
 from avgreward.critic import (
@@ -88,6 +103,11 @@ OK = 0
 TD_NOT_FINITE = 1  # this step's TD error was non-finite: its updates were not applied
 POLICY_NOT_FINITE = 2  # this step was applied; the next step's policy is non-finite
 OBS_NOT_FINITE = 3  # S' has a NaN or an infinity: nothing was changed
+MEAN_RUNAWAY = 4  # as OK, but the next policy's mean is beyond the runaway limit
+
+# The runaway limit: a mean this many action ranges away from the box's middle
+# (from u = 0 when squashed) no longer changes what the environment gets.
+RUNAWAY_RANGES = 1e3
 
 
 # ---------------------------------------------------------------------------
@@ -178,19 +198,24 @@ def softmax_step(
 
 
 @njit(cache=True)
-def gaussian_act(theta, idx, sigma_min, z, policy):
-    """``A ~ N(mu(S), sigma(S)^2)`` as ``mu + sigma * z`` (``z`` a standard normal draw).
+def gaussian_act(theta, idx, sigma_min, z, policy, squash, low, high):
+    """``U ~ N(mu(S), sigma(S)^2)`` as ``mu + sigma * z`` (``z`` a standard normal draw).
 
-    Writes ``(A, mu, exp(h_sigma), sigma)`` into ``policy``; returns False if the
-    policy is non-finite (the fused loop then stops before drawing).
+    Writes ``(U, mu, exp(h_sigma), sigma, A)`` into ``policy``: ``A`` is the
+    environment's action, :func:`avgreward.actors.squash_action` of ``U`` if
+    ``squash``, else ``U`` clipped to ``[low, high]`` (infinite bounds: no
+    clip).  Returns False if the policy is non-finite (the fused loop then
+    stops before drawing).
     """
     mu, exp_h, sigma = gaussian_parameters(theta, idx, sigma_min)
     if not (math.isfinite(mu) and math.isfinite(sigma) and sigma > 0.0):
         return False
-    policy[0] = mu + sigma * z
+    u = mu + sigma * z
+    policy[0] = u
     policy[1] = mu
     policy[2] = exp_h
     policy[3] = sigma
+    policy[4] = squash_action(u, low, high) if squash else min(max(u, low), high)
     return True
 
 
@@ -202,7 +227,8 @@ def gaussian_learn(
 ):
     """One update of the Gaussian actor-critic; returns the new R-bar.
 
-    ``action`` is the unclipped sample whose score is used and ``mu``,
+    ``action`` is the sample whose score is used (unclipped; squashed: ``u``)
+    and ``mu``,
     ``exp_h = exp(h_sigma)``, ``sigma`` the policy it came from; ``theta[:, 0]`` /
     ``theta[:, 1]`` are the mean's and log-sigma's weights.  Non-finite TD
     error: nothing changed, a non-finite value returned.  Otherwise as the
@@ -242,14 +268,17 @@ def gaussian_step(
 ):
     """Finish a step given S' = ``obs`` and R, then draw the next action into ``policy``.
 
-    ``policy`` holds ``(A, mu, exp(h_sigma), sigma)`` of this step on entry (from
-    :func:`gaussian_act`) and of the next step, drawn with the standard
+    ``policy`` holds ``(U, mu, exp(h_sigma), sigma, A)`` of this step on entry
+    (from :func:`gaussian_act`) and of the next step, drawn with the standard
     normal ``z``, on return.  ``settings`` is float64 ``(step_w, step_mu,
     step_sigma, alpha_rbar, lambda_w, lambda_theta, scale_mean_gradient (0 or
-    1), sigma_min, entropy)``.  Returns ``OK`` (0), ``TD_NOT_FINITE`` (1:
-    nothing changed), ``POLICY_NOT_FINITE`` (2: this step was applied, the
-    next cannot start) or ``OBS_NOT_FINITE`` (3: ``obs`` has a NaN or an
-    infinity, nothing changed).
+    1), sigma_min, entropy, squash (0 or 1), low, high, mean_limit,
+    mean_centre)``.
+    Returns ``OK`` (0), ``TD_NOT_FINITE`` (1: nothing changed),
+    ``POLICY_NOT_FINITE`` (2: this step was applied, the next cannot start),
+    ``OBS_NOT_FINITE`` (3: ``obs`` has a NaN or an infinity, nothing
+    changed) or ``MEAN_RUNAWAY`` (4: as ``OK``, but the next step's
+    ``|mu - mean_centre| > mean_limit``).
     """
     if not _finite(obs):
         return 3
@@ -263,8 +292,11 @@ def gaussian_step(
         return 1
     rbar_box[0] = rbar
     idx[:] = idx_next
-    if not gaussian_act(theta, idx, settings[7], z, policy):
+    if not gaussian_act(theta, idx, settings[7], z, policy, settings[9] != 0.0, settings[10],
+                        settings[11]):
         return 2
+    if abs(policy[1] - settings[13]) > settings[12]:
+        return 4
     return 0
 
 
@@ -450,8 +482,9 @@ def train_stepwise(
         A gymnasium id (made without rendering, closed at the end) or an
         instance (reset with ``seed``, left open).  The observation space
         must be a 1-D ``Box``; the action space ``Discrete`` (softmax agent)
-        or a ``Box`` of shape (1,) or () (Gaussian agent; the sample is
-        clipped to the box for the environment, the score uses the sample).
+        or a ``Box`` of shape (1,) or () (Gaussian agent: squashed into the
+        box, or the sample clipped to it, see ``GaussianActorCritic.squash``;
+        the score is the sample's).
     features : TileCoder, optional
         Feature map over the observation.  Default: :func:`default_tile_coder`
         over ``bounds``, or over the observation space's bounds if they are
@@ -470,8 +503,18 @@ def train_stepwise(
         ``"terminations"`` and ``"truncations"``: int64 arrays of the
         (0-based) steps at which an episode ended that way.  With a
         softmax agent ``actions`` are 0-based indices (the env got
-        ``action_space.start + index``); with a Gaussian one, the unclipped
-        samples.
+        ``action_space.start + index``); with a squashed Gaussian, the
+        actions the env got (in the box; ``u = artanh(2 (a - low) /
+        (high - low) - 1)`` up to rounding near the bounds); with an
+        unsquashed one, the samples before the env's clip (as the fused loop).
+
+    Warns
+    -----
+    RuntimeWarning
+        Once per run, if the Gaussian's mean goes more than ``1e3 x (high -
+        low)`` away from the middle of the box (squashed: the mean of ``u``
+        away from 0): the message names the step, the mean and the remedies
+        (``squash=True``, a smaller ``alpha_mu``).
 
     Raises
     ------
@@ -525,6 +568,7 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
         act_low = float(np.asarray(act_space.low).reshape(-1)[0])
         act_high = float(np.asarray(act_space.high).reshape(-1)[0])
         act_shape, act_dtype = act_space.shape, act_space.dtype
+        squash = _squash(agent, env, name, act_space, act_low, act_high)
     else:
         raise ValueError(
             f"agent must be a SoftmaxActorCritic or GaussianActorCritic, got {agent!r}"
@@ -549,7 +593,7 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
     # Steps t0 .. are written at rewards[t - t0] (actions likewise); see _RunArrays.
     t0 = 0
     rewards, actions = run.outputs(t0, min(chunk_steps, steps))
-    policy = np.zeros(4)
+    policy = np.zeros(5)
     terminations, truncations = [], []
     # The same floats the fused loop divides by k.
     step_w = agent.alpha_w / k
@@ -571,9 +615,17 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
         settings = np.array([step_w, agent.alpha_theta / k, agent.alpha_rbar, agent.tau,
                              agent.lambda_w, agent.lambda_theta, agent.entropy])
     else:
+        # An unbounded (or empty) box has no range to measure a runaway mean by.
+        mean_limit = RUNAWAY_RANGES * (act_high - act_low)
+        if not (math.isfinite(mean_limit) and mean_limit > 0.0):
+            mean_limit = math.inf
+        # Squashed, u = 0 is the box's middle; unsquashed, the mean is an action.
+        mean_centre = 0.0 if squash or math.isinf(mean_limit) else (act_low + act_high) / 2.0
         settings = np.array([step_w, agent.alpha_mu / k, agent.alpha_sigma / k,
                              agent.alpha_rbar, agent.lambda_w, agent.lambda_theta,
-                             float(agent.scale_mean_gradient), agent.sigma_min, agent.entropy])
+                             float(agent.scale_mean_gradient), agent.sigma_min, agent.entropy,
+                             float(squash), act_low, act_high, mean_limit, mean_centre])
+        warned = False
 
     obs, _ = env.reset(seed=seed)
     x = _observation(obs, n_dims, name)
@@ -582,7 +634,8 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
     tile_indices(x, *tc, idx)
     if softmax:
         action = softmax_act(theta, idx, agent.tau, probs, noise[0])
-    elif not gaussian_act(theta, idx, agent.sigma_min, noise[0], policy):
+    elif not gaussian_act(theta, idx, agent.sigma_min, noise[0], policy, squash, act_low,
+                          act_high):
         raise diverged(0)
     env_step, env_reset = env.step, env.reset
     j = 1  # next unused draw in noise
@@ -590,8 +643,8 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
         if softmax:
             obs, reward, terminated, truncated, _ = env_step(action_start + action)
         else:
-            a = min(max(policy[0], act_low), act_high)
-            obs, reward, terminated, truncated, _ = env_step(np.full(act_shape, a, act_dtype))
+            obs, reward, terminated, truncated, _ = env_step(
+                np.full(act_shape, policy[4], act_dtype))
         ended = terminated or truncated
         if ended:
             (terminations if terminated else truncations).append(t)
@@ -612,7 +665,9 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
             if action < 0:
                 raise diverged(t)
         else:
-            taken = policy[0]
+            # Squashed, the action the environment got; unsquashed, the sample
+            # before the clip (as the fused loop records it).
+            taken = policy[4] if squash else policy[0]
             status = gaussian_step(
                 x, tc, reward, rbar_box, idx, idx_next, w, theta, z_w, z_theta, coef,
                 steps_theta, policy, settings, noise[j],
@@ -621,6 +676,10 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
                 raise _not_finite(name, obs, _step_text(t, ended))
             if status == TD_NOT_FINITE:
                 raise diverged(t)
+            if status == MEAN_RUNAWAY and not warned:
+                warned = True
+                warnings.warn(_runaway_text(name, t + 1, policy[1], act_low, act_high, squash),
+                              RuntimeWarning, stacklevel=_caller_level())
         j += 1
         rewards[t - t0] = reward
         if record_actions:
@@ -636,6 +695,49 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
             if callback is not None:
                 callback(t + 1, steps)
     return run.result(steps, ends(steps))
+
+
+def _squash(agent, env, name, act_space, low, high):
+    """Whether the run squashes its Gaussian: ``agent.squash``, resolved if None."""
+    from avgreward.training import _is_own_env
+
+    bounded = math.isfinite(low) and math.isfinite(high)
+    if agent.squash is None:
+        # This package's environments keep the fused loop's unsquashed actor, so
+        # that both paths give the same numbers on them.
+        return bounded and not _is_own_env(env)
+    if agent.squash and not bounded:
+        raise ValueError(
+            f"agent: squash=True needs a bounded action, but {name} has {act_space}; "
+            "use squash=False (or None) there"
+        )
+    return agent.squash
+
+
+def _caller_level():
+    """The ``stacklevel`` of the first frame outside this package: the user's call.
+
+    Called from :func:`_run`, reached through ``train`` or ``train_stepwise``
+    (or a worker of ``run_experiment``): a fixed level would point into the package.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _runaway_text(name, step, mu, low, high, squash):
+    what = "u (the Gaussian before the tanh)" if squash else "the Gaussian"
+    remedy = ("a smaller alpha_mu" if squash
+              else "squash=True (a tanh-squashed Gaussian, inside the bounds) or a smaller "
+                   "alpha_mu")
+    return (
+        f"env {name}: at step {step} (0-based) the mean of {what} is {mu:.6g}, more than "
+        f"{RUNAWAY_RANGES:g} x the action range [{low:g}, {high:g}] away from "
+        f"{'0' if squash else 'its middle'}: the actor's mean is "
+        f"running away and no longer changes the action the environment gets; use {remedy}"
+    )
 
 
 def _step_text(t, reset):

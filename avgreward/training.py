@@ -281,7 +281,9 @@ class Result:
         Returns
         -------
         ndarray or tuple
-            Softmax: the action probabilities.  Gaussian: ``(mean, sigma)``.
+            Softmax: the action probabilities.  Gaussian: ``(mean, sigma)``; for
+            a squashed actor (``squash``, a bounded gymnasium action) those of
+            ``u``, the action being ``low + (high - low) (tanh(u) + 1) / 2``.
         """
         idx = self._indices(observation)
         if isinstance(self.agent, SoftmaxActorCritic):
@@ -703,6 +705,12 @@ def train(
                 f"agent: GaussianActorCritic needs a continuous action, but {env_id} has "
                 f"{env_cls.n_actions} discrete actions; use SoftmaxActorCritic"
             )
+        if agent.squash:
+            raise ValueError(
+                f"agent: squash=True is for the Python-stepped path; {env_id} runs in the "
+                "fused loop, whose Gaussian actor is unsquashed (the environment clips the "
+                "sample): use squash=None (automatic) or False, or "
+                "avgreward.stepwise.train_stepwise(...) to run it squashed")
         n_columns = 2
     else:
         raise ValueError(
@@ -857,7 +865,9 @@ def default_agent(env, kind: str | None = None):
     if cls is None:  # a gymnasium environment: a starting point, not tuned settings
         if natural == "softmax":
             return SoftmaxActorCritic(alpha_w=2**-1, alpha_theta=2**-2, alpha_rbar=2**-8)
-        return GaussianActorCritic.pendulum_default()
+        # scripts/pendulum_v1.py's settings (squashed on a bounded action by default).
+        return GaussianActorCritic(alpha_w=2**-1, alpha_mu=2**-10, alpha_sigma=2**-10,
+                                   alpha_rbar=2**-8, scale_mean_gradient=True)
     if cls.kind == envs.dynamics.PENDULUM_DISCRETE:
         return SoftmaxActorCritic.pendulum_reference()
     if cls.kind == envs.dynamics.PENDULUM_CONTINUOUS:

@@ -22,6 +22,7 @@ SCRIPTS = [
     ("aliased_gridworld.py", ["--seeds", "2", "--steps", "2000"], ["gridworld.png"]),
     ("sensitivity.py", ["--seeds", "2", "--steps", "1000", "--actor", "-2", "0",
                         "--critic", "1"], ["sensitivity.png"]),
+    ("pendulum_v1.py", ["--seeds", "2", "--steps", "2000"], ["pendulum_v1.png"]),
 ]
 
 
