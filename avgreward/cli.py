@@ -44,7 +44,7 @@ import sys
 from dataclasses import fields
 
 from avgreward import bench as _bench
-from avgreward.training import _MAX_STEPS
+from avgreward.run_arrays import _MAX_STEPS
 
 __all__ = ["main", "parse_value", "SUBCOMMANDS", "EXIT_OK", "EXIT_BUSY", "EXIT_USAGE",
            "EXIT_RUNS_FAILED", "EXIT_INTERRUPTED"]
@@ -273,7 +273,7 @@ def _bounds(text):
 
 
 def _features(args, env_id):
-    from avgreward.training import _is_own_env, default_features
+    from avgreward.environments import _is_own_env, default_features
 
     pendulum = env_id in (_ALIASES["pendulum"], _ALIASES["pendulum-continuous"])
     if (args.tilings is not None or args.tiles is not None) and not pendulum:

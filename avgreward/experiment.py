@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
+from avgreward.environments import default_features, env_info, resolve_env
 from avgreward.features import TileCoder
+from avgreward.run_arrays import _check_steps
 from avgreward.runner.directory import (
     ExperimentBusyError,
     _DirectoryLock,  # noqa: F401 (tests reach the lock through here)
@@ -41,14 +43,7 @@ from avgreward.runner.records import (
     _write_json,
 )
 from avgreward.runner.view import Experiment, load_experiment
-from avgreward.training import (
-    _check_steps,
-    _constant_reward,
-    _constant_reward_message,
-    default_features,
-    env_info,
-    resolve_env,
-)
+from avgreward.training import _constant_reward, _constant_reward_message
 
 __all__ = ["run_experiment", "load_experiment", "Experiment", "RunRecord", "CorruptRun",
            "ExperimentBusyError"]

@@ -21,7 +21,7 @@ import numpy as np
 
 import envs.dynamics
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
-from avgreward.training import default_features, resolve_env
+from avgreward.environments import default_features, resolve_env
 
 __all__ = ["reference_train"]
 

@@ -77,10 +77,20 @@ from avgreward.critic import (
     critic_update,
     linear_value,
 )
+from avgreward.environments import (
+    _env_name,
+    _features,
+    _is_own_env,
+    _make_env,
+    default_tile_coder,
+)
 from avgreward.features import TileCoder, tile_indices
-
-# avgreward.training is imported inside the functions that need it, so that
-# the fused loop (imported by training) can import the learn kernels from here.
+from avgreward.run_arrays import (
+    _check_int,
+    _check_run_options,
+    _check_steps,
+    _RunArrays,
+)
 
 __all__ = [
     "train_stepwise",
@@ -94,8 +104,6 @@ __all__ = [
     "gaussian_step",
 ]
 
-# Default features: a feature count above this means the user should choose them.
-_MAX_DEFAULT_FEATURES = 1 << 24
 _NOISE_BLOCK = 1 << 14
 
 # gaussian_step's status codes.
@@ -336,107 +344,6 @@ class GoalBonus(gymnasium.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
-def _env_name(env):
-    spec = getattr(env, "spec", None)
-    if spec is not None and getattr(spec, "id", None):
-        return spec.id
-    return type(getattr(env, "unwrapped", env)).__name__
-
-
-def _make_env(env):
-    """``env`` itself if it is a ``gymnasium.Env``, else ``gymnasium.make(env)``.
-
-    Returns ``(env, owned)``; ``owned`` says whether we made it (and close it).
-    """
-    if isinstance(env, gymnasium.Env):
-        return env, False
-    if isinstance(env, str):
-        try:
-            return gymnasium.make(env), True
-        except (gymnasium.error.Error, ImportError, AttributeError) as error:
-            raise ValueError(
-                f"env {env!r} is neither one of this package's environments nor a "
-                f"gymnasium id that can be made: {error}"
-            ) from error
-    raise ValueError(f"env must be a gymnasium id or a gymnasium.Env instance, got {env!r}")
-
-
-def default_tile_coder(low, high) -> TileCoder:
-    """The features of an environment that is not ours: tile coding of a box.
-
-    8 tiles per dimension and the smallest power of two of tilings that is
-    at least ``max(8, 4 * n_dims)`` (tiles3's rule of thumb; 8 tilings of
-    8 x 8 for two dimensions, Sutton & Barto's choice for the mountain car).
-    No dimension is wrapped.
-
-    Parameters
-    ----------
-    low, high : array_like of float, shape (n_dims,)
-        Finite bounds of the observation, ``low < high``.
-
-    Raises
-    ------
-    ValueError
-        If the bounds are not finite and ordered, or the coder would have
-        more than 2**24 features (too many dimensions: pass ``features``).
-    """
-    low = np.asarray(low, dtype=np.float64).reshape(-1)
-    high = np.asarray(high, dtype=np.float64).reshape(-1)
-    n_dims = low.size
-    tilings = 1 << max(3, math.ceil(math.log2(4 * n_dims)))
-    if tilings * 9**n_dims > _MAX_DEFAULT_FEATURES:
-        raise ValueError(
-            f"features: the default tile coder of a {n_dims}-dimensional observation would "
-            f"have {tilings * 9**n_dims} features; pass features=TileCoder(...) with fewer "
-            "tiles or over fewer dimensions"
-        )
-    return TileCoder(low=tuple(low), high=tuple(high), tiles=(8,) * n_dims, tilings=tilings)
-
-
-def _bounds(bounds, n_dims):
-    try:
-        low, high = bounds
-        low = np.broadcast_to(np.asarray(low, dtype=np.float64), (n_dims,))
-        high = np.broadcast_to(np.asarray(high, dtype=np.float64), (n_dims,))
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"bounds must be (low, high), each a number or {n_dims} numbers (one per "
-            f"observation dimension), got {bounds!r}"
-        ) from None
-    if not (np.isfinite(low).all() and np.isfinite(high).all() and (low < high).all()):
-        raise ValueError(
-            f"bounds must be finite with low < high in every dimension, got {bounds!r}"
-        )
-    return low, high
-
-
-def _features(env_name, observation_space, features, bounds):
-    n_dims = observation_space.shape[0]
-    if features is not None and bounds is not None:
-        raise ValueError(
-            "give features or bounds, not both (bounds only build the default features)"
-        )
-    if features is None:
-        if bounds is not None:
-            low, high = _bounds(bounds, n_dims)
-        else:
-            low = np.asarray(observation_space.low, dtype=np.float64)
-            high = np.asarray(observation_space.high, dtype=np.float64)
-            if not (np.isfinite(low).all() and np.isfinite(high).all()):
-                raise ValueError(
-                    f"env {env_name}'s observation space has infinite bounds ({low} to {high}): "
-                    "pass features=TileCoder(...) or bounds=(low, high) for the tile coding"
-                )
-        features = default_tile_coder(low, high)
-    elif not isinstance(features, TileCoder):
-        raise ValueError(f"features must be a TileCoder (see avgreward.features), got {features!r}")
-    if features.n_dims != n_dims:
-        raise ValueError(
-            f"features has {features.n_dims} dimension(s) but {env_name}'s observation has {n_dims}"
-        )
-    return features
-
-
 def _observation(obs, n_dims, env_name):
     x = np.asarray(obs, dtype=np.float64)
     if x.shape != (n_dims,):
@@ -523,8 +430,6 @@ def train_stepwise(
         observation with a NaN or an infinity (the message names the
         environment, the 0-based step and the observation).
     """
-    from avgreward.training import _check_int, _check_steps
-
     steps = _check_steps(steps)
     seed = _check_int("seed", seed, 0)
     env, owned = _make_env(env)
@@ -538,8 +443,6 @@ def train_stepwise(
 
 def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, chunk_steps,
          callback, bin_size):
-    from avgreward.training import _check_run_options, _RunArrays
-
     name = _env_name(env)
     obs_space = env.observation_space
     if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1
@@ -699,8 +602,6 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
 
 def _squash(agent, env, name, act_space, low, high):
     """Whether the run squashes its Gaussian: ``agent.squash``, resolved if None."""
-    from avgreward.training import _is_own_env
-
     bounded = math.isfinite(low) and math.isfinite(high)
     if agent.squash is None:
         # This package's environments keep the fused loop's unsquashed actor, so

@@ -14,7 +14,12 @@ import pytest
 from gymnasium import spaces
 
 import avgreward
-from avgreward import DivergenceError, GaussianActorCritic, SoftmaxActorCritic, training
+from avgreward import (
+    DivergenceError,
+    GaussianActorCritic,
+    SoftmaxActorCritic,
+    run_arrays,
+)
 from avgreward.stepwise import train_stepwise
 
 PENDULUM = "avgreward/PendulumSwingUp-v0"
@@ -207,7 +212,7 @@ def test_a_run_too_big_for_memory_is_refused_at_once_saying_how_to_avoid_it():
 
 
 def test_memory_check_counts_what_is_kept_per_step(monkeypatch):
-    monkeypatch.setattr(training, "_available_memory", lambda: 10**6)  # bytes
+    monkeypatch.setattr(run_arrays, "_available_memory", lambda: 10**6)  # bytes
     agent = SoftmaxActorCritic.pendulum_reference()
     steps = 300_000  # 1.2 MB of per-step rewards, 2.4 MB of actions, 80 kB of R-bar
     with pytest.raises(ValueError, match=r"rewards.*1\.2 MB.*bin_size="):
@@ -222,12 +227,12 @@ def test_memory_check_counts_what_is_kept_per_step(monkeypatch):
     # Binned, the memory does not depend on steps: a chunk's buffer and the bins.
     result = avgreward.train(PENDULUM, agent, steps, 0, bin_size=1_000, chunk_steps=10_000)
     assert result.rewards.shape == (300,)
-    monkeypatch.setattr(training, "_available_memory", lambda: None)  # unknown: no check
+    monkeypatch.setattr(run_arrays, "_available_memory", lambda: None)  # unknown: no check
     assert avgreward.train(PENDULUM, agent, steps, 0).rewards.shape == (steps,)
 
 
 def test_available_memory_is_a_positive_byte_count():
-    available = training._available_memory()
+    available = run_arrays._available_memory()
     assert available is None or (isinstance(available, int) and available > 0)
 
 

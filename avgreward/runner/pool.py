@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from avgreward.agents import agent_from_dict
+from avgreward.result import DivergenceError, Result
 from avgreward.runner.directory import _remove_partial_files
 from avgreward.runner.records import (
     _features_from_dict,
@@ -33,12 +34,7 @@ from avgreward.runner.records import (
     _run_name,
     _write_run,
 )
-from avgreward.training import (
-    ConstantRewardWarning,
-    DivergenceError,
-    Result,
-    train,
-)
+from avgreward.training import ConstantRewardWarning, train
 
 # Environment of the worker processes, set before numba is imported there:
 # one thread each, since the parallelism is across runs.

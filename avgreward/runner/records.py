@@ -41,12 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from avgreward.agents import agent_from_dict
+from avgreward.environments import _is_own_env, resolve_env
 from avgreward.features import TileCoder
-from avgreward.training import (
-    _MAX_STEPS,
-    _is_own_env,
-    resolve_env,
-)
+from avgreward.run_arrays import _MAX_STEPS
 
 # 2: run records carry the sha256 of their .npz (format 1 records are checked by reading).
 FORMAT = 2

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from avgreward.agents import SoftmaxActorCritic, agent_from_dict
+from avgreward.result import Result, _bin_steps
 from avgreward.runner.records import (
     CorruptRun,
     RunRecord,
@@ -16,10 +17,6 @@ from avgreward.runner.records import (
     _load_arrays,
     _read_config,
     _read_records,
-)
-from avgreward.training import (
-    Result,
-    _bin_steps,
 )
 
 # One logger for the whole runner: what users filter or capture.

@@ -1,0 +1,293 @@
+"""Which environment a run is: ours (the fused loop) or gymnasium's, and its features.
+
+:func:`resolve_env` and :func:`env_info` tell this package's environments
+(run in the fused loop, :mod:`avgreward.loop`) from any other gymnasium
+environment (stepped from Python, :mod:`avgreward.stepwise`), and refuse
+to unwrap a wrapper that changes what an environment computes.
+:func:`default_features` gives each its default feature map.
+"""
+
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import gymnasium
+import numpy as np
+
+import envs
+from avgreward.features import TileCoder, binary_pattern, one_hot, pendulum_tile_coder
+
+# Wrappers gymnasium.make puts around every environment: they check the API and
+# change nothing the fused loop computes.  Any other wrapper carries meaning.
+_CHECKING_WRAPPERS = ("OrderEnforcing", "PassiveEnvChecker")
+
+
+def _wrappers(env) -> list[str]:
+    """Class names of the wrappers around ``env``, outermost first."""
+    names = []
+    while isinstance(env, gymnasium.Wrapper):
+        names.append(type(env).__name__)
+        env = env.env
+    return names
+
+
+def _own_env_id(cls):
+    """The id of this package's environment class ``cls``, or None."""
+    if not hasattr(cls, "kind"):
+        return None
+    for env_id in envs.ENV_IDS:
+        if gymnasium.spec(env_id).entry_point.endswith(":" + cls.__name__):
+            return env_id
+    return None
+
+
+def _meaningful_wrappers(env) -> list[str]:
+    return [name for name in _wrappers(env) if name not in _CHECKING_WRAPPERS]
+
+
+def resolve_env(env):
+    """The registered id and the environment class of ``env``.
+
+    Parameters
+    ----------
+    env : str or gymnasium.Env
+        A registered id of this package's environments (``"avgreward/LoopMDP-v0"``,
+        with or without the ``"envs:"`` module prefix), or an instance of one
+        of them, bare or as ``gymnasium.make`` returns it.
+
+    Returns
+    -------
+    (str, type)
+
+    Raises
+    ------
+    ValueError
+        If ``env`` is not one of this package's environments, or is an
+        instance wrapped in a wrapper that changes what it computes (a reward
+        transform, a time limit...): the error names the wrappers, since the
+        fused loop would silently drop them.
+    """
+    if isinstance(env, str):
+        env_id = env.split(":", 1)[1] if env.startswith("envs:") else env
+        if env_id not in envs.ENV_IDS:
+            raise ValueError(
+                f"env {env!r} is not one of this package's environments; "
+                f"expected one of {list(envs.ENV_IDS)}"
+            )
+        cls = gymnasium.spec(env_id).entry_point
+        module, name = cls.split(":")
+        return env_id, getattr(__import__(module, fromlist=[name]), name)
+    cls = type(getattr(env, "unwrapped", None))
+    env_id = _own_env_id(cls)
+    if env_id is None:
+        raise ValueError(
+            f"env must be an id in {list(envs.ENV_IDS)} or an instance of one of those "
+            f"environments, got {env!r}"
+        )
+    wrappers = _meaningful_wrappers(env)
+    if wrappers:
+        raise ValueError(
+            f"env is {env_id} wrapped in {', '.join(wrappers)}: the fused loop runs the "
+            "environment's own dynamics and would drop the wrappers; pass the environment "
+            "id (or env.unwrapped) to train without them"
+        )
+    return env_id, cls
+
+
+def _is_own_env(env) -> bool:
+    """Whether :func:`train` runs ``env`` in the fused loop (ours, with no wrapper of meaning)."""
+    if isinstance(env, str):
+        return (env.split(":", 1)[1] if env.startswith("envs:") else env) in envs.ENV_IDS
+    return (_own_env_id(type(getattr(env, "unwrapped", None))) is not None
+            and not _meaningful_wrappers(env))
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """What the runner needs to know of an environment before running it.
+
+    Attributes
+    ----------
+    env_id : str
+    own : bool
+        One of this package's environments (the fused loop), else a gymnasium
+        environment stepped from Python (:mod:`avgreward.stepwise`).
+    n_actions : int
+        Discrete actions, or 0 for a one-dimensional continuous action.
+    obs_size : int
+    """
+
+    env_id: str
+    own: bool
+    n_actions: int
+    obs_size: int
+
+
+def env_info(env_id: str) -> EnvInfo:
+    """:class:`EnvInfo` of a registered id: one of ours or any gymnasium environment.
+
+    Raises
+    ------
+    ValueError
+        If ``env_id`` is not registered, cannot be made, or has spaces the
+        actor-critic does not handle (a 1-D ``Box`` observation and a
+        ``Discrete`` or 1-D ``Box`` action are needed).
+    """
+    if not isinstance(env_id, str):
+        raise ValueError(f"env must be a registered environment id, got {env_id!r}")
+    if _is_own_env(env_id):
+        env_id, cls = resolve_env(env_id)
+        return EnvInfo(env_id, True, cls.n_actions, cls.obs_size)
+    from gymnasium import spaces
+
+    env, _ = _make_env(env_id)
+    try:
+        obs_space, action_space = env.observation_space, env.action_space
+    finally:
+        env.close()
+    if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1):
+        raise ValueError(f"env {env_id}: its observation space {obs_space} is not a 1-D Box, "
+                         "which the tile coder needs")
+    if isinstance(action_space, spaces.Discrete):
+        n_actions = int(action_space.n)
+    elif isinstance(action_space, spaces.Box) and action_space.shape in ((), (1,)):
+        n_actions = 0
+    else:
+        raise ValueError(f"env {env_id}: its action space {action_space} is neither Discrete "
+                         "nor a one-dimensional Box")
+    return EnvInfo(env_id, False, n_actions, int(obs_space.shape[0]))
+
+
+def default_features(env, bounds=None) -> TileCoder:
+    """The feature map each environment is learned with unless the user gives one.
+
+    Pendulum swing-up (both): the spec's reference tile coder, 32 tilings of
+    8 x 8 over (angle, velocity), angle wrapped.  Loop MDP: one-hot of the
+    state.  Aliased gridworld: one-hot of the 4-bit wall pattern (the agent
+    cannot tell the aliased cells apart).  Any other gymnasium environment
+    (an id): :func:`avgreward.stepwise.default_tile_coder` over ``bounds =
+    (low, high)`` or, if not given, the observation space's bounds.
+    """
+    if not _is_own_env(env):
+        made, owned = _make_env(env)
+        try:
+            return _features(env if isinstance(env, str) else type(made.unwrapped).__name__,
+                             made.observation_space, None, bounds)
+        finally:
+            if owned:
+                made.close()
+    if bounds is not None:
+        raise ValueError("bounds only applies to environments that are not this package's")
+    env_id, cls = resolve_env(env)
+    if cls.kind in (envs.dynamics.PENDULUM_DISCRETE, envs.dynamics.PENDULUM_CONTINUOUS):
+        return pendulum_tile_coder()
+    if cls.kind == envs.dynamics.LOOP_MDP:
+        return one_hot(envs.loop_mdp.N_STATES)
+    return binary_pattern(envs.aliased_gridworld.OBS_SIZE)
+
+
+# Default features: a feature count above this means the user should choose them.
+_MAX_DEFAULT_FEATURES = 1 << 24
+
+
+def _env_name(env):
+    spec = getattr(env, "spec", None)
+    if spec is not None and getattr(spec, "id", None):
+        return spec.id
+    return type(getattr(env, "unwrapped", env)).__name__
+
+
+def _make_env(env):
+    """``env`` itself if it is a ``gymnasium.Env``, else ``gymnasium.make(env)``.
+
+    Returns ``(env, owned)``; ``owned`` says whether we made it (and close it).
+    """
+    if isinstance(env, gymnasium.Env):
+        return env, False
+    if isinstance(env, str):
+        try:
+            return gymnasium.make(env), True
+        except (gymnasium.error.Error, ImportError, AttributeError) as error:
+            raise ValueError(
+                f"env {env!r} is neither one of this package's environments nor a "
+                f"gymnasium id that can be made: {error}"
+            ) from error
+    raise ValueError(f"env must be a gymnasium id or a gymnasium.Env instance, got {env!r}")
+
+
+def default_tile_coder(low, high) -> TileCoder:
+    """The features of an environment that is not ours: tile coding of a box.
+
+    8 tiles per dimension and the smallest power of two of tilings that is
+    at least ``max(8, 4 * n_dims)`` (tiles3's rule of thumb; 8 tilings of
+    8 x 8 for two dimensions, Sutton & Barto's choice for the mountain car).
+    No dimension is wrapped.
+
+    Parameters
+    ----------
+    low, high : array_like of float, shape (n_dims,)
+        Finite bounds of the observation, ``low < high``.
+
+    Raises
+    ------
+    ValueError
+        If the bounds are not finite and ordered, or the coder would have
+        more than 2**24 features (too many dimensions: pass ``features``).
+    """
+    low = np.asarray(low, dtype=np.float64).reshape(-1)
+    high = np.asarray(high, dtype=np.float64).reshape(-1)
+    n_dims = low.size
+    tilings = 1 << max(3, math.ceil(math.log2(4 * n_dims)))
+    if tilings * 9**n_dims > _MAX_DEFAULT_FEATURES:
+        raise ValueError(
+            f"features: the default tile coder of a {n_dims}-dimensional observation would "
+            f"have {tilings * 9**n_dims} features; pass features=TileCoder(...) with fewer "
+            "tiles or over fewer dimensions"
+        )
+    return TileCoder(low=tuple(low), high=tuple(high), tiles=(8,) * n_dims, tilings=tilings)
+
+
+def _bounds(bounds, n_dims):
+    try:
+        low, high = bounds
+        low = np.broadcast_to(np.asarray(low, dtype=np.float64), (n_dims,))
+        high = np.broadcast_to(np.asarray(high, dtype=np.float64), (n_dims,))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"bounds must be (low, high), each a number or {n_dims} numbers (one per "
+            f"observation dimension), got {bounds!r}"
+        ) from None
+    if not (np.isfinite(low).all() and np.isfinite(high).all() and (low < high).all()):
+        raise ValueError(
+            f"bounds must be finite with low < high in every dimension, got {bounds!r}"
+        )
+    return low, high
+
+
+def _features(env_name, observation_space, features, bounds):
+    n_dims = observation_space.shape[0]
+    if features is not None and bounds is not None:
+        raise ValueError(
+            "give features or bounds, not both (bounds only build the default features)"
+        )
+    if features is None:
+        if bounds is not None:
+            low, high = _bounds(bounds, n_dims)
+        else:
+            low = np.asarray(observation_space.low, dtype=np.float64)
+            high = np.asarray(observation_space.high, dtype=np.float64)
+            if not (np.isfinite(low).all() and np.isfinite(high).all()):
+                raise ValueError(
+                    f"env {env_name}'s observation space has infinite bounds ({low} to {high}): "
+                    "pass features=TileCoder(...) or bounds=(low, high) for the tile coding"
+                )
+        features = default_tile_coder(low, high)
+    elif not isinstance(features, TileCoder):
+        raise ValueError(f"features must be a TileCoder (see avgreward.features), got {features!r}")
+    if features.n_dims != n_dims:
+        raise ValueError(
+            f"features has {features.n_dims} dimension(s) but {env_name}'s observation has {n_dims}"
+        )
+    return features

@@ -1,0 +1,159 @@
+"""What a run computed: :class:`Result`, and :class:`DivergenceError` with the partial one."""
+
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from avgreward.actors import gaussian_parameters, softmax_probabilities
+from avgreward.agents import SoftmaxActorCritic
+from avgreward.critic import linear_value
+from avgreward.features import TileCoder
+
+
+@dataclass
+class Result:
+    """What one run of :func:`train` computed.
+
+    Attributes
+    ----------
+    env_id : str
+        The environment's registered id.
+    agent : SoftmaxActorCritic or GaussianActorCritic
+        The settings the run used.
+    seed : int
+        The seed of the run's random generator.
+    steps : int
+        Steps completed (less than asked only in a diverged run's partial result).
+    rewards : ndarray
+        Without ``bin_size``: the reward of every step, float32, shape ``(steps,)``.
+        With ``bin_size=B``: the float64 mean reward of each bin of ``B``
+        consecutive steps, shape ``(ceil(steps / B),)``, the last bin
+        possibly shorter; ``info["bin_size"]`` is ``B`` and
+        ``info["bin_steps"]`` the step count at the end of each bin.
+    rbar : ndarray of float64
+        R-bar after steps ``rbar_steps``.
+    rbar_steps : ndarray of int64
+        Step counts (1-based) at which ``rbar`` was recorded: every ``rbar_every`` steps.
+    final_rbar : float
+        R-bar after the last completed step.
+    weights : dict of str to ndarray
+        ``"w"`` (critic) and ``"theta"`` (softmax: ``[n_features, n_actions]``)
+        or ``"theta_mu"`` and ``"theta_sigma"`` (Gaussian).
+    features : TileCoder
+        The feature map.
+    actions : ndarray or None
+        The action of every step if the run recorded them (per step, binned
+        or not).
+    wall_time : float
+        Seconds spent in the run.
+    info : dict
+        Extra figures: ``"bin_size"`` and ``"bin_steps"`` for binned rewards;
+        the stepwise path's episode ends (see :func:`avgreward.stepwise.train_stepwise`).
+    """
+
+    env_id: str
+    agent: object
+    seed: int
+    steps: int
+    rewards: np.ndarray
+    rbar: np.ndarray
+    rbar_steps: np.ndarray
+    final_rbar: float
+    weights: dict
+    features: TileCoder
+    actions: np.ndarray | None = None
+    wall_time: float = 0.0
+    info: dict = field(default_factory=dict)
+
+    def _indices(self, observation) -> np.ndarray:
+        return self.features.indices(np.atleast_1d(np.asarray(observation, dtype=np.float64)))
+
+    def policy(self, observation):
+        """The learned policy at ``observation``.
+
+        Returns
+        -------
+        ndarray or tuple
+            Softmax: the action probabilities.  Gaussian: ``(mean, sigma)``; for
+            a squashed actor (``squash``, a bounded gymnasium action) those of
+            ``u``, the action being ``low + (high - low) (tanh(u) + 1) / 2``.
+        """
+        idx = self._indices(observation)
+        if isinstance(self.agent, SoftmaxActorCritic):
+            probs = np.empty(self.weights["theta"].shape[1])
+            softmax_probabilities(self.weights["theta"], idx, self.agent.tau, probs)
+            return probs
+        theta = np.stack([self.weights["theta_mu"], self.weights["theta_sigma"]], axis=1)
+        mu, _, sigma = gaussian_parameters(theta, idx, self.agent.sigma_min)
+        return mu, sigma
+
+    def value(self, observation) -> float:
+        """The critic's differential value ``w . x(observation)``."""
+        return float(linear_value(self.weights["w"], self._indices(observation)))
+
+    def mean_reward(self, start: int = 0, stop: int | None = None) -> float:
+        """Mean reward over steps ``start:stop`` (float64 accumulation).
+
+        Parameters
+        ----------
+        start, stop : int, optional
+            Steps as in a slice of the per-step rewards (negative counts
+            from the end; ``stop=None`` is the last step).
+
+        Returns
+        -------
+        float
+            On binned rewards (``info["bin_size"]`` = B > 1) the mean of the
+            bins in the window weighted by their lengths: the steps' mean up
+            to rounding.
+
+        Raises
+        ------
+        ValueError
+            On binned rewards, if ``start`` or ``stop`` is not a bin edge (a
+            multiple of B, or ``steps``): the steps inside a bin are gone.
+        """
+        bin_size = self.info.get("bin_size", 1)
+        if bin_size == 1:
+            return float(np.mean(self.rewards[start:stop], dtype=np.float64))
+        first, last, _ = slice(start, stop).indices(self.steps)
+        last = max(first, last)
+        if first % bin_size or (last % bin_size and last != self.steps):
+            raise ValueError(
+                f"mean_reward: start and stop must fall on bin edges (multiples of "
+                f"bin_size={bin_size}, or steps={self.steps}) because this result holds "
+                f"the means of bins of {bin_size} steps, got start={start!r}, stop={stop!r} "
+                f"(steps {first}:{last})"
+            )
+        ends = _bin_steps(self.steps, bin_size)
+        lengths = np.diff(ends, prepend=0)
+        window = slice(first // bin_size, -(-last // bin_size))
+        if lengths[window].sum() == 0:
+            return float(np.mean(self.rewards[:0], dtype=np.float64))  # nan, as numpy's
+        return float(np.dot(self.rewards[window], lengths[window]) / lengths[window].sum())
+
+
+class DivergenceError(RuntimeError):
+    """A run's TD error or policy became non-finite.
+
+    Attributes
+    ----------
+    step : int
+        The 0-based step at which it happened; its updates were not applied.
+    result : Result
+        Everything computed before that step.
+    """
+
+    def __init__(self, message: str, step: int, result: Result):
+        super().__init__(message)
+        self.step = step
+        self.result = result
+
+
+def _bin_steps(steps, bin_size):
+    """Step count at the end of each bin of ``bin_size`` steps (the last may be shorter)."""
+    n_bins = -(-steps // bin_size)
+    return np.minimum(np.arange(1, n_bins + 1, dtype=np.int64) * bin_size, steps)

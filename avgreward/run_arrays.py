@@ -1,0 +1,254 @@
+"""A run's options and arrays, shared by the fused loop and the Python-stepped path.
+
+Memory: by default a run keeps the reward of every step (4 bytes a step).
+With ``bin_size`` the kernels write into one buffer of at most
+``chunk_steps`` rewards, folded between chunks into float64 bin sums
+(:func:`_fold_bins`), so memory no longer grows with the number of steps and
+the bins do not depend on the chunking.  Before allocating, a run checks
+what its arrays would need against the memory available
+(:func:`_available_memory`) and says how to avoid a run that cannot fit.
+"""
+
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+from numba import njit
+
+from avgreward.agents import SoftmaxActorCritic
+from avgreward.result import DivergenceError, Result, _bin_steps
+
+_DEFAULT_CHUNK = 1 << 18
+
+
+_MAX_RBAR_POINTS = 10_000
+
+
+# Step counts go on plot axes and into bin_steps as float64: beyond 2**53
+# consecutive integers are no longer distinct there.
+_MAX_STEPS = 2**53
+
+
+# The bin count suggested when per-step rewards do not fit (the runner's default).
+_SUGGESTED_BINS = 10_000
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_steps(steps):
+    """``steps`` as an int, checked: an integer in ``1 .. 2**53``."""
+    steps = _check_int("steps", steps, 1)
+    if steps > _MAX_STEPS:
+        raise ValueError(
+            f"steps must be at most 2**53 = {_MAX_STEPS:,} (step counts must stay exact as "
+            f"float64, e.g. on plot axes), got {steps:,}"
+        )
+    return steps
+
+
+def _check_run_options(steps, rbar_every, chunk_steps, callback, bin_size=None):
+    """Validated ``(rbar_every, chunk_steps, bin_size)`` with their defaults; checks ``callback``."""
+    if rbar_every is None:
+        rbar_every = max(1, -(-steps // _MAX_RBAR_POINTS))
+    rbar_every = _check_int("rbar_every", rbar_every, 1)
+    chunk_steps = _check_int("chunk_steps", chunk_steps if chunk_steps is not None
+                             else _DEFAULT_CHUNK, 1)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable, got {callback!r}")
+    if bin_size is not None:
+        bin_size = _check_int("bin_size", bin_size, 1)
+        if bin_size > steps:
+            raise ValueError(f"bin_size ({bin_size:,}) must be at most steps ({steps:,})")
+    return rbar_every, chunk_steps, bin_size
+
+
+def _available_memory():
+    """Bytes of memory the run can still take, or None if this system does not say.
+
+    Linux: ``MemAvailable`` of ``/proc/meminfo`` (free memory plus the caches
+    the kernel can drop: free memory alone, ``SC_AVPHYS_PAGES``, can be a
+    small part of it on a machine that has read large files).  Elsewhere
+    ``SC_AVPHYS_PAGES``, else the total physical memory.  (Tests replace this
+    function.)
+    """
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+        try:
+            count, size = os.sysconf(pages), os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
+            continue
+        if count > 0 and size > 0:
+            return count * size
+    return None
+
+
+def _size(n_bytes):
+    """A byte count for people: GB, or MB below a tenth of a GB."""
+    if n_bytes >= 1e8:
+        return f"{n_bytes / 1e9:,.1f} GB"
+    return f"{n_bytes / 1e6:,.1f} MB"
+
+
+def _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps):
+    """Raise a ValueError saying how to avoid it if a run's arrays exceed the memory available."""
+    parts = []  # (bytes, what, how to avoid it)
+    if bin_size is None:
+        parts.append((4 * steps, "per-step rewards, 4 bytes a step",
+                      f"pass bin_size=... (e.g. bin_size="
+                      f"{-(-steps // _SUGGESTED_BINS):_} for {_SUGGESTED_BINS:,} bins): rewards "
+                      "are then kept per step only for one chunk and returned as bin means, "
+                      "so memory does not depend on steps"))
+    else:
+        parts.append((8 * -(-steps // bin_size),
+                      f"{-(-steps // bin_size):,} bin means of {bin_size:,} step(s) each",
+                      "pass a larger bin_size"))
+        parts.append((4 * min(chunk_steps, steps), "the rewards of one chunk, 4 bytes a step",
+                      "pass a smaller chunk_steps"))
+    if record_actions:
+        parts.append((8 * steps, "recorded actions, 8 bytes a step",
+                      "leave record_actions off (it keeps the action of every step)"))
+    parts.append((8 * (steps // rbar_every), f"R-bar every {rbar_every:,} steps",
+                  "pass a larger rbar_every"))
+    need = sum(part[0] for part in parts)
+    available = _available_memory()
+    if available is None or need <= available:
+        return
+    # Name only the arrays that matter: a 80 kB R-bar trace beside 4 TB of rewards is noise.
+    big = [part for part in parts if part[0] >= need / 100]
+    raise ValueError(
+        f"steps={steps:,}: the run's arrays would need {_size(need)} ("
+        + "; ".join(f"{what}: {_size(size)}" for size, what, _ in big)
+        + f") but this machine has {_size(available)} of memory available. To avoid it, "
+        + "; and ".join(how for size, _, how in big if size > available / 10) + "."
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _fold_bins(rewards, n, t0, bin_size, bin_sums):
+    """Add the rewards of steps ``t0 .. t0+n-1`` (``rewards[:n]``) into their bins' sums.
+
+    Each bin's sum is built one step at a time in step order, in float64 from
+    the float32 rewards (the values a per-step run records), so that it is
+    the same to the bit however the run was cut into chunks.
+    """
+    i = 0
+    while i < n:
+        b = (t0 + i) // bin_size
+        end = min(n, (b + 1) * bin_size - t0)  # past this bin's last step in the buffer
+        total = bin_sums[b]
+        for j in range(i, end):
+            total += np.float64(rewards[j])
+        bin_sums[b] = total
+        i = end
+
+
+class _RunArrays:
+    """The arrays one run updates in place (the kernels' side of the learner), and its outputs.
+
+    The chunk loop asks :meth:`outputs` where to write the rewards and
+    actions of its next chunk and calls :meth:`fold` after it.  Per step
+    (``bin_size`` None) those are views of whole-run arrays; binned, the
+    rewards go to one buffer of ``min(chunk_steps, steps)`` that :meth:`fold`
+    adds into the bin sums.  Invariant: the next chunk starts at step
+    ``self.folded``, and the buffer holds the steps from there.
+    """
+
+    def __init__(self, env_id, agent, seed, features, n_columns, steps, record_actions,
+                 rbar_every, chunk_steps=_DEFAULT_CHUNK, bin_size=None):
+        _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps)
+        n_features = features.n_features
+        self.env_id, self.agent, self.seed, self.features = env_id, agent, seed, features
+        self.started = time.perf_counter()
+        self.w = np.zeros(n_features)
+        self.theta = np.zeros((n_features, n_columns))
+        # Traces are only touched when their lambda is > 0: don't allocate them otherwise.
+        self.z_w = np.zeros(n_features if agent.lambda_w > 0 else 0)
+        self.z_theta = np.zeros((n_features if agent.lambda_theta > 0 else 0, n_columns))
+        self.probs = np.zeros(n_columns)
+        self.coef = np.zeros(n_columns)
+        self.steps_theta = np.zeros(n_columns)
+        self.rbar_box = np.zeros(1)
+        self.bin_size = bin_size
+        self.folded = 0
+        self.record_actions = record_actions
+        self.rbar_every = rbar_every
+        try:
+            # float32 rewards: per step, or a chunk's worth folded into float64 bin sums.
+            self.rewards = np.zeros(steps if bin_size is None else min(chunk_steps, steps),
+                                    dtype=np.float32)
+            self.bin_sums = np.zeros(0 if bin_size is None else -(-steps // bin_size))
+            self.actions = np.zeros(steps if record_actions else 0,
+                                    dtype=np.int64 if isinstance(agent, SoftmaxActorCritic)
+                                    else np.float64)
+            self.rbar_trace = np.zeros(steps // rbar_every)
+        except MemoryError:
+            # Where _available_memory cannot tell, numpy's error is the first sign.
+            raise ValueError(
+                f"steps={steps:,}: the run's arrays could not be allocated; pass bin_size=... "
+                "to keep the memory independent of steps (and leave record_actions off)"
+            ) from None
+
+    def outputs(self, t0, n):
+        """``(rewards, actions)`` for the kernels to write steps ``t0 .. t0+n-1`` at 0 .. n-1."""
+        actions = self.actions[t0:t0 + n] if self.record_actions else self.actions
+        if self.bin_size is None:
+            return self.rewards[t0:t0 + n], actions
+        return self.rewards, actions
+
+    def fold(self, done):
+        """Steps up to ``done`` (1-based) are written: add the buffered ones into their bins."""
+        if self.bin_size is not None and done > self.folded:
+            _fold_bins(self.rewards, done - self.folded, self.folded, self.bin_size,
+                       self.bin_sums)
+        self.folded = max(self.folded, done)
+
+    def result(self, done, info=None) -> Result:
+        """The Result of the first ``done`` steps (their rewards are written)."""
+        self.fold(done)
+        info = dict(info or {})
+        if self.bin_size is None:
+            rewards = self.rewards[:done]
+        else:
+            ends = _bin_steps(done, self.bin_size)
+            rewards = self.bin_sums[:ends.size] / np.diff(ends, prepend=0)
+            info.update(bin_size=self.bin_size, bin_steps=ends)
+        if isinstance(self.agent, SoftmaxActorCritic):
+            weights = {"w": self.w, "theta": self.theta}
+        else:
+            weights = {"w": self.w, "theta_mu": self.theta[:, 0].copy(),
+                       "theta_sigma": self.theta[:, 1].copy()}
+        n_rbar = done // self.rbar_every
+        return Result(
+            env_id=self.env_id, agent=self.agent, seed=self.seed, steps=done,
+            rewards=rewards, rbar=self.rbar_trace[:n_rbar],
+            rbar_steps=np.arange(1, n_rbar + 1, dtype=np.int64) * self.rbar_every,
+            final_rbar=float(self.rbar_box[0]), weights=weights, features=self.features,
+            actions=self.actions[:done] if self.record_actions else None,
+            wall_time=time.perf_counter() - self.started, info=info,
+        )
+
+    def diverged(self, step, info=None) -> DivergenceError:
+        """The error for a run that went non-finite at ``step``, holding the steps before it."""
+        return DivergenceError(
+            f"training diverged at step {step}: the TD error or the policy became "
+            f"non-finite (env={self.env_id}, seed={self.seed}, {self.agent!r}). Smaller step "
+            f"sizes usually help. The result of steps 0..{step - 1} is in this error's "
+            ".result.",
+            step,
+            self.result(step, info),
+        )
