@@ -287,6 +287,13 @@ def _features(args, env_id):
         return pendulum_tile_coder(tilings=args.tilings or 32, tiles=args.tiles or 8)
     if _is_own_env(env_id):
         return None
+    if args.bounds is not None:
+        from avgreward.environments import env_info
+
+        n_dims = env_info(env_id).obs_size
+        if len(args.bounds[0]) != n_dims:
+            raise UsageError(f"--bounds gives {len(args.bounds[0])} interval(s) but {env_id}'s "
+                             f"observation has {n_dims} dimensions: one LOW:HIGH per dimension")
     try:
         return default_features(env_id, args.bounds)
     except ValueError as err:
@@ -701,6 +708,10 @@ def _run_command(args, prog) -> int:
         # Before OSError: a lock that is taken must stay exit 1 whatever it derives from.
         print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_BUSY
+    except MemoryError:
+        print(f"{prog}: error: out of memory: the runs' arrays do not fit (use fewer "
+              "features, or fewer --workers)", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as err:
         # The file system refused: a read-only or full disk, no permission, a
         # path through a file.  The user fixes these, so no traceback.

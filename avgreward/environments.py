@@ -96,6 +96,13 @@ def resolve_env(env):
     return env_id, cls
 
 
+def _own_base_id(env):
+    """The id of our environment inside ``env`` (an id or an instance, wrapped or not), or None."""
+    if isinstance(env, str):
+        return resolve_env(env)[0] if _is_own_env(env) else None
+    return _own_env_id(type(getattr(env, "unwrapped", None)))
+
+
 def _is_own_env(env) -> bool:
     """Whether :func:`train` runs ``env`` in the fused loop (ours, with no wrapper of meaning)."""
     if isinstance(env, str):
@@ -173,6 +180,8 @@ def default_features(env, bounds=None) -> TileCoder:
     if not _is_own_env(env):
         made, owned = _make_env(env)
         try:
+            if bounds is None and _same_observations_as_ours(made):
+                return default_features(_own_base_id(made))
             return _features(env if isinstance(env, str) else type(made.unwrapped).__name__,
                              made.observation_space, None, bounds)
         finally:
@@ -186,6 +195,17 @@ def default_features(env, bounds=None) -> TileCoder:
     if cls.kind == envs.dynamics.LOOP_MDP:
         return one_hot(envs.loop_mdp.N_STATES)
     return binary_pattern(envs.aliased_gridworld.OBS_SIZE)
+
+
+def _same_observations_as_ours(env) -> bool:
+    """Whether ``env`` is our environment in wrappers that keep its observation space.
+
+    Such a run (a reward transform, a time limit) keeps our environment's
+    features, so that a wrapper that changes nothing changes nothing.
+    """
+    if isinstance(env, str) or _own_base_id(env) is None:
+        return False
+    return env.observation_space == env.unwrapped.observation_space
 
 
 # Default features: a feature count above this means the user should choose them.

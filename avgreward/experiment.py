@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,8 @@ import numpy as np
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
 from avgreward.environments import default_features, env_info, resolve_env
 from avgreward.features import TileCoder
-from avgreward.run_arrays import _check_steps
+from avgreward.result import DivergenceError
+from avgreward.run_arrays import _check_int, _check_steps
 from avgreward.runner.directory import (
     ExperimentBusyError,
     _DirectoryLock,  # noqa: F401 (tests reach the lock through here)
@@ -34,6 +36,7 @@ from avgreward.runner.directory import (
 )
 from avgreward.runner.pool import _Progress, _run_here, _run_in_workers, default_workers
 from avgreward.runner.records import (
+    _MAX_SEEDS,
     FORMAT,  # noqa: F401 (the file format's version, part of this module's interface)
     CorruptRun,
     RunRecord,
@@ -43,7 +46,7 @@ from avgreward.runner.records import (
     _write_json,
 )
 from avgreward.runner.view import Experiment, load_experiment
-from avgreward.training import _constant_reward, _constant_reward_message
+from avgreward.training import _constant_reward, _constant_reward_message, train
 
 __all__ = ["run_experiment", "load_experiment", "Experiment", "RunRecord", "CorruptRun",
            "ExperimentBusyError"]
@@ -53,7 +56,7 @@ log = logging.getLogger("avgreward.experiment")
 
 MAX_BINS = 10_000
 # Runs per setting; the experiment's lists and records are kept in memory.
-MAX_SEEDS = 1_000_000
+MAX_SEEDS = _MAX_SEEDS
 
 
 def _as_agents(agents) -> list:
@@ -93,20 +96,12 @@ def _as_seeds(seeds) -> list[int]:
         raise ValueError(f"seeds must be a count or a list of seeds, got {seeds!r}") from None
     if len(seeds) > MAX_SEEDS:
         raise ValueError(f"seeds has {len(seeds):,} values: at most {MAX_SEEDS:,}")
-    if not seeds or not all(is_int(s) and s >= 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+    if not seeds or not all(is_int(s) and 0 <= s < 2**63 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers from 0 to 2**63 - 1, "
+                         f"got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds has repeated values: {seeds!r}")
     return [int(s) for s in seeds]
-
-
-def _positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
-            or value < 1):
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def _normalized(value):
@@ -223,12 +218,14 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, bounds=None
     if features.n_dims != info.obs_size:
         raise ValueError(f"features has {features.n_dims} dimension(s) but {env_id}'s "
                          f"observation has {info.obs_size}")
+    for i, agent in enumerate(agents):
+        _check_runs(env_id, i, agent, features)
     if bin_size is None:
         bin_size = -(-steps // MAX_BINS)
-    bin_size = _positive_int("bin_size", bin_size)
+    bin_size = _check_int("bin_size", bin_size, 1)
     if bin_size > steps:
         raise ValueError(f"bin_size ({bin_size}) must be at most steps ({steps})")
-    workers = default_workers() if workers is None else _positive_int("workers", workers)
+    workers = default_workers() if workers is None else _check_int("workers", workers, 1)
     if progress is None:
         progress = sys.stderr is not None and sys.stderr.isatty()
 
@@ -285,6 +282,26 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, bounds=None
     if not info.own:
         _warn_if_constant_reward(experiment)
     return experiment
+
+
+def _check_runs(env_id, i, agent, features) -> None:
+    """Refuse settings ``train`` would refuse, before anything is written.
+
+    One step of the run, here: whatever ``train`` says of the settings (an
+    actor that does not fit, arrays that cannot fit in memory) is then a
+    refusal of the whole experiment with any number of workers, not a failure
+    of every run.  It also compiles the kernels before workers are forked.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            train(env_id, agent, 1, 0, features)
+    except DivergenceError:
+        pass  # an outcome of the run, recorded as such
+    except MemoryError:
+        raise ValueError(f"agent {i}: its arrays do not fit in the memory available") from None
+    except ValueError as err:
+        raise ValueError(f"agent {i}: {err}") from None
 
 
 def _warn_if_constant_reward(experiment) -> None:

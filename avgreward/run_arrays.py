@@ -104,9 +104,14 @@ def _size(n_bytes):
     return f"{n_bytes / 1e6:,.1f} MB"
 
 
-def _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps):
-    """Raise a ValueError saying how to avoid it if a run's arrays exceed the memory available."""
-    parts = []  # (bytes, what, how to avoid it)
+def _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps, weights=0):
+    """Raise a ValueError saying how to avoid it if a run's arrays exceed the memory available.
+
+    ``weights`` is the learner's arrays' byte count (weights, traces, and the
+    fused loop's working copy of them).
+    """
+    parts = [(weights, "the learner's weights, traces and their working copy",
+              "use fewer features (tiles, tilings)")]  # (bytes, what, how to avoid it)
     if bin_size is None:
         parts.append((4 * steps, "per-step rewards, 4 bytes a step",
                       f"pass bin_size=... (e.g. bin_size="
@@ -130,8 +135,10 @@ def _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps):
         return
     # Name only the arrays that matter: a 80 kB R-bar trace beside 4 TB of rewards is noise.
     big = [part for part in parts if part[0] >= need / 100]
+    per_step = any("step" in what for size, what, _ in big if size > available / 10)
     raise ValueError(
-        f"steps={steps:,}: the run's arrays would need {_size(need)} ("
+        (f"steps={steps:,}: " if per_step else "")
+        + f"the run's arrays would need {_size(need)} ("
         + "; ".join(f"{what}: {_size(size)}" for size, what, _ in big)
         + f") but this machine has {_size(available)} of memory available. To avoid it, "
         + "; and ".join(how for size, _, how in big if size > available / 10) + "."
@@ -170,8 +177,12 @@ class _RunArrays:
 
     def __init__(self, env_id, agent, seed, features, n_columns, steps, record_actions,
                  rbar_every, chunk_steps=_DEFAULT_CHUNK, bin_size=None):
-        _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps)
         n_features = features.n_features
+        # w and theta, their traces when lambda > 0, and the fused loop's rows of
+        # both (padded to 4 doubles a column block) for the length of a call.
+        traced = agent.lambda_w > 0 or agent.lambda_theta > 0
+        weights = 8 * n_features * (1 + n_columns) * (2 + 2 * traced) + 32 * n_features * traced
+        _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps, weights)
         self.env_id, self.agent, self.seed, self.features = env_id, agent, seed, features
         self.started = time.perf_counter()
         self.w = np.zeros(n_features)

@@ -80,8 +80,10 @@ from avgreward.critic import (
 from avgreward.environments import (
     _env_name,
     _features,
-    _is_own_env,
     _make_env,
+    _own_base_id,
+    _same_observations_as_ours,
+    default_features,
     default_tile_coder,
 )
 from avgreward.features import TileCoder, tile_indices
@@ -408,7 +410,9 @@ def train_stepwise(
     Result
         ``env_id`` is the env's spec id (or class name).  ``info`` holds
         ``"terminations"`` and ``"truncations"``: int64 arrays of the
-        (0-based) steps at which an episode ended that way.  With a
+        (0-based) steps at which an episode ended that way; with
+        ``bin_size``, the number of such ends in each bin instead (so that
+        memory does not grow with the steps).  With a
         softmax agent ``actions`` are 0-based indices (the env got
         ``action_space.start + index``); with a squashed Gaussian, the
         actions the env got (in the box; ``u = artanh(2 (a - low) /
@@ -476,6 +480,8 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
         raise ValueError(
             f"agent must be a SoftmaxActorCritic or GaussianActorCritic, got {agent!r}"
         )
+    if features is None and bounds is None and _same_observations_as_ours(env):
+        features = default_features(env)  # our environment's, through its wrappers
     features = _features(name, obs_space, features, bounds)
     rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
                                                            callback, bin_size)
@@ -497,11 +503,20 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
     t0 = 0
     rewards, actions = run.outputs(t0, min(chunk_steps, steps))
     policy = np.zeros(5)
-    terminations, truncations = [], []
+    if bin_size is None:
+        terminations, truncations = [], []
+    else:
+        # Binned, memory must not grow with steps: episode ends are counted per bin.
+        n_bins = -(-steps // bin_size)
+        terminations = np.zeros(n_bins, dtype=np.int64)
+        truncations = np.zeros(n_bins, dtype=np.int64)
     # The same floats the fused loop divides by k.
     step_w = agent.alpha_w / k
 
     def ends(done):
+        if bin_size is not None:
+            n = -(-done // bin_size)
+            return {"terminations": terminations[:n].copy(), "truncations": truncations[:n].copy()}
         return {"terminations": np.array([t for t in terminations if t < done], dtype=np.int64),
                 "truncations": np.array([t for t in truncations if t < done], dtype=np.int64)}
 
@@ -550,7 +565,10 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
                 np.full(act_shape, policy[4], act_dtype))
         ended = terminated or truncated
         if ended:
-            (terminations if terminated else truncations).append(t)
+            if bin_size is None:
+                (terminations if terminated else truncations).append(t)
+            else:
+                (terminations if terminated else truncations)[t // bin_size] += 1
             obs, _ = env_reset()
         x = _observation(obs, n_dims, name)
         reward = float(reward)
@@ -604,9 +622,9 @@ def _squash(agent, env, name, act_space, low, high):
     """Whether the run squashes its Gaussian: ``agent.squash``, resolved if None."""
     bounded = math.isfinite(low) and math.isfinite(high)
     if agent.squash is None:
-        # This package's environments keep the fused loop's unsquashed actor, so
-        # that both paths give the same numbers on them.
-        return bounded and not _is_own_env(env)
+        # This package's environments (wrapped or not) keep the fused loop's
+        # unsquashed actor, so that both paths give the same numbers on them.
+        return bounded and _own_base_id(env) is None
     if agent.squash and not bounded:
         raise ValueError(
             f"agent: squash=True needs a bounded action, but {name} has {act_space}; "

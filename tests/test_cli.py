@@ -270,8 +270,10 @@ def read_only_directory(tmp_path):
     readonly.mkdir()
     if os.geteuid() != 0:
         readonly.chmod(0o555)
-        yield readonly, "Permission denied"
-        readonly.chmod(0o755)
+        try:
+            yield readonly, "Permission denied"
+        finally:
+            readonly.chmod(0o755)
         return
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(readonly)],
                           capture_output=True, text=True)

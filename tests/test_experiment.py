@@ -704,3 +704,35 @@ def test_steps_beyond_2_to_the_53_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"steps must be at most 2\*\*53"):
         run_experiment(tmp_path / "e", LOOP, LOOP_AGENT, 1, 2**70)
     assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"wall_time": [1]}, "wall_time"),
+    ({"wall_time": "abc"}, "wall_time"),
+    ({"steps_done": 10**30}, "steps_done"),
+    ({"status": "fine"}, "status"),
+])
+def test_a_malformed_run_record_is_corrupt_named_and_rerun(tmp_path, change, reason):
+    out = tmp_path / "e"
+    run_experiment(out, LOOP, LOOP_AGENT, 2, 500, workers=1)
+    path = out / "runs" / "a000-s0001.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    exp = load_experiment(out)
+    assert [(c.path, reason in c.reason) for c in exp.corrupt] == [(path, True)]
+    assert exp.finished_seeds(0) == [0]
+    assert run_experiment(out, LOOP, LOOP_AGENT, 2, 500, workers=1).finished_seeds(0) == [0, 1]
+
+
+def test_a_record_that_cannot_be_written_takes_its_arrays_with_it(tmp_path, monkeypatch):
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst).name == "a000-s0001.json":
+            raise OSError(28, "No space left on device", str(src))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="run a000-s0001"):
+        run_experiment(tmp_path / "e", LOOP, LOOP_AGENT, 3, 500, workers=1)
+    _assert_no_partial_files(tmp_path / "e")
+    assert not (tmp_path / "e" / "runs" / "a000-s0001.npz").exists()

@@ -33,6 +33,21 @@ def test_a_reward_wrapper_around_our_environment_is_applied_not_dropped():
     assert scaled.rewards[0] == pytest.approx(1000 * plain.rewards[0], rel=1e-6)
 
 
+@pytest.mark.parametrize("env_id, agent", [
+    (PENDULUM, SoftmaxActorCritic.pendulum_reference()),
+    ("avgreward/PendulumSwingUpContinuous-v0", avgreward.GaussianActorCritic.pendulum_default()),
+])
+def test_a_wrapper_that_changes_nothing_changes_nothing(env_id, agent):
+    """Through its wrappers our environment keeps its features and its (unsquashed) actor."""
+    wrapped = avgreward.train(TransformReward(gymnasium.make(env_id), lambda r: r), agent,
+                              5_000, 0)
+    plain = avgreward.train(env_id, agent, 5_000, 0)
+    assert "terminations" in wrapped.info  # the Python-stepped path ...
+    np.testing.assert_array_equal(wrapped.rewards, plain.rewards)  # ... the same numbers
+    for name, weights in plain.weights.items():
+        np.testing.assert_array_equal(wrapped.weights[name], weights)
+
+
 def test_gymnasium_make_of_our_environment_still_runs_the_fused_loop():
     agent = SoftmaxActorCritic.pendulum_reference()
     made = avgreward.train(gymnasium.make(PENDULUM), agent, 2_000, 0)
@@ -149,3 +164,49 @@ def test_the_command_line_runs_and_plots_a_gymnasium_id(tmp_path, capsys):
     code = avgreward.cli.main(["run", "pendulum", "--steps", "100", "--seeds", "1",
                                "--out", str(tmp_path / "p"), bounds])
     assert code == 2 and "--bounds applies to gymnasium" in capsys.readouterr().err
+
+
+def test_binned_runs_count_episode_ends_per_bin():
+    """Memory must not grow with steps on this path either."""
+    run = avgreward.train("avgreward/CartPoleFailurePenalty-v1", CARTPOLE_AGENT, 3_000, 0,
+                          bounds=CARTPOLE_BOUNDS)
+    binned = avgreward.train("avgreward/CartPoleFailurePenalty-v1", CARTPOLE_AGENT, 3_000, 0,
+                             bounds=CARTPOLE_BOUNDS, bin_size=100)
+    for key in ("terminations", "truncations"):
+        assert binned.info[key].shape == (30,)
+        np.testing.assert_array_equal(binned.info[key],
+                                      np.bincount(run.info[key] // 100, minlength=30))
+    assert binned.info["terminations"].sum() > 0
+
+
+def test_settings_train_refuses_are_refused_before_anything_is_written(tmp_path, monkeypatch):
+    squashed = avgreward.GaussianActorCritic.pendulum_default(squash=True)
+    for workers in (1, 2):
+        with pytest.raises(ValueError, match="agent 0: agent: squash=True is for the"):
+            run_experiment(tmp_path / "e", "avgreward/PendulumSwingUpContinuous-v0", squashed,
+                           2, 100, workers=workers)
+    monkeypatch.setattr(avgreward.run_arrays, "_available_memory", lambda: 10**5)  # bytes
+    with pytest.raises(ValueError, match="agent 0: the run's arrays would need .*fewer features"):
+        run_experiment(tmp_path / "e", PENDULUM, SoftmaxActorCritic.pendulum_reference(), 2, 100)
+    assert not (tmp_path / "e").exists()
+
+
+def test_what_a_run_warns_is_recorded_and_said_once_named_by_the_run(tmp_path, caplog):
+    runaway = avgreward.GaussianActorCritic(alpha_w=2**-1, alpha_mu=2**4, alpha_sigma=2**-10,
+                                           alpha_rbar=2**-8, scale_mean_gradient=True,
+                                           squash=False)
+    with caplog.at_level(logging.WARNING, logger="avgreward.experiment"):
+        exp = run_experiment(tmp_path / "e", "Pendulum-v1", runaway, 2, 8_000, workers=2)
+    said = [r.getMessage() for r in caplog.records if "RuntimeWarning" in r.getMessage()]
+    recorded = {r.seed: r.record["warnings"] for r in exp.runs}
+    assert recorded[0] and "mean of the Gaussian" in recorded[0][0]
+    # The two workers finish in either order: compare what was said, not when.
+    assert sorted(said) == sorted(f"run a000-s{seed:04d}: {text}" for seed in (0, 1)
+                                  for text in recorded[seed])
+
+
+def test_the_command_line_wants_one_bound_per_dimension(tmp_path, capsys):
+    code = avgreward.cli.main(["run", "CartPole-v1", "--bounds=-2.4:2.4", "--steps", "100",
+                               "--seeds", "1", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--bounds gives 1 interval(s)" in err and "4 dimensions" in err

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import math
 import os
 import signal
@@ -35,6 +36,9 @@ from avgreward.runner.records import (
     _write_run,
 )
 from avgreward.training import ConstantRewardWarning, train
+
+# One logger for the whole runner: what users filter or capture.
+log = logging.getLogger("avgreward.experiment")
 
 # Environment of the worker processes, set before numba is imported there:
 # one thread each, since the parallelism is across runs.
@@ -88,6 +92,10 @@ def _run_arrays(result: Result) -> dict:
     return arrays
 
 
+# What a worker tells the parent of a finished run (the rest is on disk).
+_DONE_KEYS = ("agent_index", "seed", "status", "error", "warnings")
+
+
 def _run_one(task: dict, on_chunk=None) -> dict:
     """Run one (settings, seed), write its arrays and then its record; return the record.
 
@@ -100,8 +108,12 @@ def _run_one(task: dict, on_chunk=None) -> dict:
     callback = None if on_chunk is None else (lambda done, total: on_chunk(done))
     started = time.perf_counter()
     status, error, failure, result = "ok", None, None, None
+    caught = []
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
+            # What the run warns about (a runaway mean...) goes into its record and
+            # reaches the user once, named by the run, from whichever process ran it.
+            warnings.simplefilter("always")
             # Said once for the whole experiment, by run_experiment.
             warnings.simplefilter("ignore", ConstantRewardWarning)
             result = train(task["env"], agent, steps, task["seed"], features,
@@ -117,7 +129,10 @@ def _run_one(task: dict, on_chunk=None) -> dict:
         steps_done=0 if result is None else int(result.steps),
         final_rbar=(float(result.final_rbar) if result is not None
                     and math.isfinite(result.final_rbar) else None),
-        wall_time=wall_time)
+        wall_time=wall_time,
+        warnings=list(dict.fromkeys(
+            f"{w.category.__name__}: {w.message}" for w in caught
+            if issubclass(w.category, (RuntimeWarning, UserWarning)))))
     arrays = {} if result is None or result.steps == 0 else _run_arrays(result)
     return _write_run(Path(task["runs_dir"]), _run_name(task["agent_index"], task["seed"]),
                       arrays, record)
@@ -156,6 +171,8 @@ class _Progress:
             self.steps.update(n)
 
     def run_done(self, record):
+        for text in record.get("warnings") or ():
+            log.warning("run %s: %s", _run_name(record["agent_index"], record["seed"]), text)
         if record["status"] != "ok":
             self.failed += 1
         if self.enabled:
@@ -453,6 +470,6 @@ def _worker_main(conn, parent_pid):
             except OSError as err:  # the result could not be written (a full disk...)
                 conn.send(("write error", (err.errno, err.strerror, err.filename)))
                 return
-            conn.send(("done", {"status": record["status"], "error": record["error"]}))
+            conn.send(("done", {key: record[key] for key in _DONE_KEYS}))
     except (EOFError, OSError):
         return

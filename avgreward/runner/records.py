@@ -29,6 +29,7 @@ import hashlib
 import importlib.metadata
 import io
 import json
+import math
 import os
 import platform
 import signal
@@ -219,7 +220,13 @@ def _write_run(runs: Path, name: str, arrays: dict, record: dict) -> dict:
     try:
         with _signals_deferred():
             _atomic_write(runs / f"{name}.npz", data)
-            _write_json(runs / f"{name}.json", record)
+            try:
+                _write_json(runs / f"{name}.json", record)
+            except OSError:
+                # Arrays without their record would be taken for a stale run.
+                with contextlib.suppress(OSError):
+                    (runs / f"{name}.npz").unlink()
+                raise
     except OSError as err:
         raise OSError(err.errno, f"{err.strerror or err} (while writing the result of run "
                       f"{name}; finished runs are kept: run again to resume)",
@@ -280,6 +287,15 @@ def _read_config(path: Path) -> dict:
     return config
 
 
+# Runs per setting (avgreward.experiment.MAX_SEEDS).
+_MAX_SEEDS = 1_000_000
+
+
+def _short(value, limit=80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _check_config(config) -> None:
     """Raise ``ValueError`` saying what is wrong with an ``experiment.json``'s contents."""
     if not isinstance(config, dict):
@@ -301,9 +317,11 @@ def _check_config(config) -> None:
     if not _is_int(bin_size) or not 1 <= bin_size <= steps:
         raise ValueError(f"bin_size {bin_size!r} is not a whole number from 1 to steps ({steps})")
     seeds = config["seeds"]
-    if (not isinstance(seeds, list) or not all(_is_int(v) and v >= 0 for v in seeds)
+    if (not isinstance(seeds, list) or len(seeds) > _MAX_SEEDS
+            or not all(_is_int(v) and 0 <= v < 2**63 for v in seeds)
             or len(set(seeds)) != len(seeds)):
-        raise ValueError(f"seeds {seeds!r} is not a list of distinct whole numbers >= 0")
+        raise ValueError(f"seeds {_short(seeds)} is not a list of at most {_MAX_SEEDS:,} distinct "
+                         "whole numbers from 0 to 2**63 - 1")
     agents = config["agents"]
     if not isinstance(agents, list) or not agents:
         raise ValueError(f"agents {agents!r} is not a non-empty list of settings")
@@ -357,8 +375,18 @@ def _check_record(record, config: dict) -> tuple[int, int]:
     i, seed = record.get("agent_index"), record.get("seed")
     if not (_is_int(i) and _is_int(seed) and 0 <= i < len(config["agents"]) and seed >= 0):
         raise ValueError(f"agent_index {i!r} or seed {seed!r} is not one of the experiment's")
-    if record.get("status") not in ("ok", "failed") or not _is_int(record.get("steps_done")):
-        raise ValueError("status or steps_done is missing or wrong")
+    if record.get("status") not in ("ok", "failed"):
+        raise ValueError(f"status {record.get('status')!r} is neither 'ok' nor 'failed'")
+    done = record.get("steps_done")
+    if not (_is_int(done) and 0 <= done <= config["steps"]):
+        raise ValueError(f"steps_done {done!r} is not a whole number from 0 to steps")
+    wall_time = record.get("wall_time", 0.0)
+    if not (isinstance(wall_time, (int, float)) and not isinstance(wall_time, bool)
+            and math.isfinite(wall_time) and wall_time >= 0):
+        raise ValueError(f"wall_time {wall_time!r} is not a number of seconds")
+    for key in ("error", "failure"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            raise ValueError(f"{key} {record[key]!r} is not text")
     return i, seed
 
 
@@ -409,7 +437,7 @@ def _read_records(path: Path, config: dict) -> tuple[list[RunRecord], list[Corru
             continue
         runs.append(RunRecord(
             agent_index=i, seed=seed, status=record["status"], error=record.get("error"),
-            wall_time=float(record.get("wall_time") or 0.0), path=npz,
+            wall_time=float(record.get("wall_time", 0.0)), path=npz,
             failure=record.get("failure"), steps_done=record["steps_done"], record=record,
         ))
     return runs, corrupt
