@@ -221,6 +221,18 @@ def _env_id(name: str) -> str:
             return env_id
     if name.strip() in gymnasium.registry:
         return name.strip()
+    module, sep, env_id = name.strip().partition(":")
+    if sep and env_id:
+        # "my_tasks:my/Task-v0": gymnasium imports the module that registers the id,
+        # here and in every worker.
+        import importlib
+
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise UsageError(f"env {name!r}: cannot import {module!r} ({err})") from None
+        if env_id in gymnasium.registry:
+            return name.strip()
     raise UsageError(
         f"unknown env {name!r}; choose one of {', '.join(_ALIASES)}, one of this package's "
         f"ids ({', '.join(envs.ENV_IDS)}) or a registered gymnasium id such as CartPole-v1")

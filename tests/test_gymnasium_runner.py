@@ -210,3 +210,43 @@ def test_the_command_line_wants_one_bound_per_dimension(tmp_path, capsys):
                                "--seeds", "1", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and "--bounds gives 1 interval(s)" in err and "4 dimensions" in err
+
+
+_USER_MODULE = '''
+import gymnasium, numpy as np
+from gymnasium import spaces
+
+class TaskEnv(gymnasium.Env):
+    """Action 1 moves to x = 1, which pays 1 a step; action 0 to x = 0, which pays 0."""
+    def __init__(self):
+        self.observation_space = spaces.Box(0.0, 1.0, (1,), np.float64)
+        self.action_space = spaces.Discrete(2)
+        self.x = 0.0
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = 0.0
+        return np.array([self.x]), {}
+    def step(self, action):
+        self.x = 1.0 if action == 1 else 0.0
+        return np.array([self.x]), self.x, False, False, {}
+
+gymnasium.register("my/Task-v0", entry_point="my_tasks:TaskEnv")
+'''
+
+
+def test_a_users_own_environment_by_module_and_id(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_tasks.py").write_text(_USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    agent = SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
+    out = tmp_path / "exp"
+    code = avgreward.cli.main(["run", "my_tasks:my/Task-v0", "--steps", "3000", "--seeds", "2",
+                               "--workers", "1", "--out", str(out), "--quiet",
+                               "--set", "alpha_w=0.1", "--set", "alpha_theta=0.1",
+                               "--set", "alpha_rbar=0.01"])
+    assert code == 0, capsys.readouterr().err
+    exp = load_experiment(out)
+    assert exp.env_id == "my_tasks:my/Task-v0" and exp.agents == [agent]
+    assert np.all(exp.final_performance(0) > 0.95)  # it learned to stay at x = 1
+    code = avgreward.cli.main(["run", "no_such_module:my/Task-v0", "--steps", "10", "--seeds",
+                               "1", "--out", str(tmp_path / "x")])
+    assert code == 2 and "cannot import 'no_such_module'" in capsys.readouterr().err
