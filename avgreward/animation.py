@@ -12,6 +12,7 @@ an animation of millions of steps needs no more memory than one of ten.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -402,7 +403,8 @@ def animate_policy(result, path, steps: int = 400, every: int = 2, *, seed: int 
         fps = render_fps / every
     duration = max(20, round(1000.0 / fps))
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
+    # This process's own temporary name: two animations to one file never share it.
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
     font = None
     stream = None
     try:

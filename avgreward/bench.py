@@ -598,10 +598,15 @@ def add_arguments(parser):
 
 def run(args) -> int:
     """Measure the fused loop's speed on this machine (table + JSON)."""
-    results = measure(quick=args.quick, log=lambda text: print(f"... {text}", file=sys.stderr))
     out = Path(args.out)
+    if out.suffix.lower() != ".json":
+        raise ValueError(f"--out must end in .json, got {args.out!r}")
+    # Before minutes of measuring: a directory that cannot be made fails now.
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    results = measure(quick=args.quick, log=lambda text: print(f"... {text}", file=sys.stderr))
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, out)
     print(format_table(results))
     print(f"\nwritten to {out}")
     return 0

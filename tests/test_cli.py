@@ -453,3 +453,13 @@ def test_counts_that_cannot_fit_in_memory_exit_2(tmp_path, capsys, option, words
     code, _, err = cli(args, capsys)
     _assert_usage_error(code, err, *words)
     assert not (tmp_path / "x").exists()
+
+
+def test_bench_refuses_a_bad_output_before_measuring(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(avgreward.bench, "measure",
+                        lambda **kwargs: pytest.fail("measured before checking --out"))
+    code, _, err = cli(["bench", "--quick", "--out", tmp_path / "bench.txt"], capsys)
+    _assert_usage_error(code, err, "--out must end in .json")
+    (tmp_path / "file").write_text("")
+    code, _, err = cli(["bench", "--quick", "--out", tmp_path / "file" / "b.json"], capsys)
+    _assert_usage_error(code, err, str(tmp_path / "file"))
