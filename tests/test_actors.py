@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import finite_difference
 
 from avgreward.actors import (
     gaussian_log_prob,
@@ -22,13 +23,7 @@ H = 1e-6
 
 
 def _finite_difference(f, theta):
-    grad = np.zeros_like(theta)
-    for i in np.ndindex(theta.shape):
-        up, down = theta.copy(), theta.copy()
-        up[i] += H
-        down[i] -= H
-        grad[i] = (f(up) - f(down)) / (2 * H)
-    return grad
+    return finite_difference(f, theta, H)
 
 
 def _expand(coef, idx, shape):

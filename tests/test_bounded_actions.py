@@ -6,6 +6,7 @@ import warnings
 import gymnasium
 import numpy as np
 import pytest
+from helpers import finite_difference
 
 import avgreward
 from avgreward import GaussianActorCritic, agent_from_dict
@@ -28,13 +29,7 @@ H = 1e-6
 
 
 def _finite_difference(f, theta):
-    grad = np.zeros_like(theta)
-    for i in np.ndindex(theta.shape):
-        up, down = theta.copy(), theta.copy()
-        up[i] += H
-        down[i] -= H
-        grad[i] = (f(up) - f(down)) / (2 * H)
-    return grad
+    return finite_difference(f, theta, H)
 
 
 # --- the squashed policy's density and score -------------------------------------------

@@ -400,15 +400,20 @@ def test_a_write_error_in_a_worker_stops_the_experiment_and_is_reported(
     assert len(exp.runs) == 6 and not exp.failed
 
 
-def test_a_write_error_in_process_is_reported(tmp_path, monkeypatch):
+def _full_disk_at(monkeypatch, name):
+    """Renames onto ``name`` fail as on a full disk (in this process)."""
     real_replace = os.replace
 
     def replace(src, dst):
-        if Path(dst).name == "a000-s0001.npz":
+        if Path(dst).name == name:
             raise OSError(28, "No space left on device", str(src))
         return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", replace)
+
+
+def test_a_write_error_in_process_is_reported(tmp_path, monkeypatch):
+    _full_disk_at(monkeypatch, "a000-s0001.npz")
     with pytest.raises(OSError, match=r"No space left on device.*run a000-s0001"):
         run_experiment(tmp_path / "exp", LOOP, LOOP_AGENT, 3, 1_000, workers=1)
     _assert_no_partial_files(tmp_path / "exp")
@@ -724,14 +729,7 @@ def test_a_malformed_run_record_is_corrupt_named_and_rerun(tmp_path, change, rea
 
 
 def test_a_record_that_cannot_be_written_takes_its_arrays_with_it(tmp_path, monkeypatch):
-    real_replace = os.replace
-
-    def replace(src, dst):
-        if Path(dst).name == "a000-s0001.json":
-            raise OSError(28, "No space left on device", str(src))
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", replace)
+    _full_disk_at(monkeypatch, "a000-s0001.json")
     with pytest.raises(OSError, match="run a000-s0001"):
         run_experiment(tmp_path / "e", LOOP, LOOP_AGENT, 3, 500, workers=1)
     _assert_no_partial_files(tmp_path / "e")
