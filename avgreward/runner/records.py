@@ -344,23 +344,29 @@ def _check_config(config) -> None:
                          f"observation has {env_cls.obs_size}")
 
 
+def _file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in blocks: a run's arrays may be large (``bin_size=1``)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _check_run_file(npz: Path, record: dict) -> str | None:
     """Why the ``.npz`` of a run cannot be used, or None if it is whole."""
-    try:
-        data = npz.read_bytes()
-    except FileNotFoundError:
-        return "missing (its record exists)"
-    except OSError as err:
-        return f"unreadable ({err.strerror or err})"
     digest = record.get("sha256")
-    if digest is not None:
-        return None if _sha256(data) == digest else "does not match the checksum in its record"
-    # A record of format 1 has no checksum: the arrays must at least be readable.
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        if digest is not None:
+            return None if _file_sha256(npz) == digest else (
+                "does not match the checksum in its record")
+        # A record of format 1 has no checksum: the arrays must at least be readable.
+        with np.load(npz, allow_pickle=False) as arrays:
             names = set(arrays.files)
             for name in names:
                 arrays[name]
+    except FileNotFoundError:
+        return "missing (its record exists)"
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         return f"unreadable ({type(err).__name__}: {err})"
     if record.get("steps_done") and not {"rewards", "w"} <= names:
