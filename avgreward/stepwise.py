@@ -55,7 +55,6 @@ import os
 import sys
 import warnings
 
-import gymnasium
 import numpy as np
 from gymnasium import spaces
 from numba import njit
@@ -93,6 +92,7 @@ from avgreward.run_arrays import (
     _check_steps,
     _RunArrays,
 )
+from avgreward.wrappers import GoalBonus  # noqa: F401 (its earlier home; in __all__)
 
 __all__ = [
     "train_stepwise",
@@ -312,38 +312,6 @@ def gaussian_step(
 
 # ---------------------------------------------------------------------------
 # Python side: validation and the loop over env.step.
-
-
-class GoalBonus(gymnasium.Wrapper):
-    """Add ``bonus`` to the reward of a step that terminates an episode.
-
-    In the continuing view an episodic task whose reward is the same on
-    every step has the same reward rate under every policy: MountainCar-v0
-    pays -1 per step, goal or not, so its reward rate is -1 whatever the
-    car does.  With the bonus the reward rate is ``-1 + bonus * (goals per
-    step)``: maximizing it is reaching the goal in as few steps as possible,
-    the episodic task's aim.
-
-    Parameters
-    ----------
-    env : gymnasium.Env
-    bonus : float, default 1.0
-
-    Examples
-    --------
-    >>> import gymnasium
-    >>> env = GoalBonus(gymnasium.make("MountainCar-v0", max_episode_steps=-1))
-    """
-
-    def __init__(self, env, bonus: float = 1.0):
-        super().__init__(env)
-        self.bonus = float(bonus)
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        if terminated:
-            reward = reward + self.bonus
-        return obs, reward, terminated, truncated, info
 
 
 def _observation(obs, n_dims, env_name):

@@ -18,12 +18,49 @@ from __future__ import annotations
 
 import gymnasium
 
-from avgreward.stepwise import GoalBonus
-
 __all__ = ["GoalBonus", "FailurePenalty", "cartpole_failure_penalty", "mountain_car_goal_bonus"]
 
 
-class FailurePenalty(gymnasium.Wrapper):
+class _OnTermination(gymnasium.Wrapper):
+    """Add ``self.change`` to the reward of a step that terminates an episode."""
+
+    change = 0.0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated:
+            reward = reward + self.change
+        return obs, reward, terminated, truncated, info
+
+
+class GoalBonus(_OnTermination):
+    """Add ``bonus`` to the reward of a step that terminates an episode.
+
+    In the continuing view an episodic task whose reward is the same on
+    every step has the same reward rate under every policy: MountainCar-v0
+    pays -1 per step, goal or not, so its reward rate is -1 whatever the
+    car does.  With the bonus the reward rate is ``-1 + bonus * (goals per
+    step)``: maximizing it is reaching the goal in as few steps as possible,
+    the episodic task's aim.
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+    bonus : float, default 1.0
+
+    Examples
+    --------
+    >>> import gymnasium
+    >>> env = GoalBonus(gymnasium.make("MountainCar-v0", max_episode_steps=-1))
+    """
+
+    def __init__(self, env, bonus: float = 1.0):
+        super().__init__(env)
+        self.bonus = float(bonus)
+        self.change = self.bonus
+
+
+class FailurePenalty(_OnTermination):
     """Subtract ``penalty`` from the reward of a step that terminates the episode.
 
     For tasks that pay a constant reward while the agent survives
@@ -48,12 +85,7 @@ class FailurePenalty(gymnasium.Wrapper):
     def __init__(self, env, penalty: float = 1.0):
         super().__init__(env)
         self.penalty = float(penalty)
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        if terminated:
-            reward = reward - self.penalty
-        return obs, reward, terminated, truncated, info
+        self.change = -self.penalty
 
 
 def cartpole_failure_penalty(**kwargs) -> gymnasium.Env:
