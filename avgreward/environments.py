@@ -10,6 +10,7 @@ to unwrap a wrapper that changes what an environment computes.
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import gymnasium
 import numpy as np
 
 import envs
-from avgreward.features import TileCoder, binary_pattern, one_hot, pendulum_tile_coder
+from avgreward.features import TileCoder
 
 # Wrappers gymnasium.make puts around every environment: they check the API and
 # change nothing the fused loop computes.  Any other wrapper carries meaning.
@@ -34,13 +35,59 @@ def _wrappers(env) -> list[str]:
 
 
 def _own_env_id(cls):
-    """The id of this package's environment class ``cls``, or None."""
-    if not hasattr(cls, "kind"):
+    """The registered id of a gymnasium class that declares a fused environment, or None.
+
+    ``cls`` runs in the fused loop if it has the attribute ``fused``
+    (:class:`envs.declare.FusedEnv`); its id is the registered id whose entry
+    point is ``cls`` (this package's first), else the declaration's name.
+    """
+    if envs.fused_env_of(cls) is None:
         return None
-    for env_id in envs.ENV_IDS:
-        if gymnasium.spec(env_id).entry_point.endswith(":" + cls.__name__):
-            return env_id
-    return None
+    path = f"{cls.__module__}:{cls.__qualname__}"
+    specs = sorted(gymnasium.registry.values(), key=lambda spec: spec.id not in envs.ENV_IDS)
+    for spec in specs:
+        if spec.entry_point is cls or spec.entry_point == path:
+            return spec.id
+    return envs.fused_env_of(cls).name
+
+
+def _registered(env_id):
+    """``(spec, class)`` of a registered id (``module:id`` imports the module), or ``(None, None)``.
+
+    The class is None when the entry point is not a class (a function making
+    the environment): only a class can declare a fused environment.
+    """
+    module, sep, bare = env_id.partition(":")
+    if sep:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return None, None
+        env_id = bare
+    try:
+        spec = gymnasium.spec(env_id)
+    except gymnasium.error.Error:
+        return None, None
+    entry = spec.entry_point
+    if isinstance(entry, str):
+        name, _, attr = entry.partition(":")
+        try:
+            entry = getattr(importlib.import_module(name), attr, None)
+        except ImportError:
+            return spec, None
+    return spec, entry if isinstance(entry, type) else None
+
+
+def _spec_wrappers(spec) -> list[str]:
+    """What ``gymnasium.make`` would add (or pass) that the fused loop cannot honour."""
+    found = []
+    if spec.max_episode_steps is not None:
+        found.append(f"TimeLimit (max_episode_steps={spec.max_episode_steps})")
+    found += [w.name for w in getattr(spec, "additional_wrappers", ()) or ()]
+    if spec.kwargs:
+        # A declaration is the class's: arguments of the constructor cannot reach it.
+        found.append(f"constructor arguments {spec.kwargs}")
+    return found
 
 
 def _meaningful_wrappers(env) -> list[str]:
@@ -71,20 +118,26 @@ def resolve_env(env):
     """
     if isinstance(env, str):
         env_id = env.split(":", 1)[1] if env.startswith("envs:") else env
-        if env_id not in envs.ENV_IDS:
+        spec, cls = _registered(env_id)
+        if cls is None or envs.fused_env_of(cls) is None:
             raise ValueError(
-                f"env {env!r} is not one of this package's environments; "
-                f"expected one of {list(envs.ENV_IDS)}"
+                f"env {env!r} is not an environment of the fused loop (a registered id whose "
+                "class declares fused = envs.FusedEnv(...)); this package's are "
+                f"{list(envs.ENV_IDS)}"
             )
-        cls = gymnasium.spec(env_id).entry_point
-        module, name = cls.split(":")
-        return env_id, getattr(__import__(module, fromlist=[name]), name)
+        wrappers = _spec_wrappers(spec)
+        if wrappers:
+            raise ValueError(
+                f"env {env!r} is registered with {', '.join(wrappers)}: the fused loop runs "
+                "the declared dynamics only; run it through the Python-stepped path"
+            )
+        return env_id, cls
     cls = type(getattr(env, "unwrapped", None))
     env_id = _own_env_id(cls)
     if env_id is None:
         raise ValueError(
-            f"env must be an id in {list(envs.ENV_IDS)} or an instance of one of those "
-            f"environments, got {env!r}"
+            f"env must be an id in {list(envs.ENV_IDS)}, another registered id whose class "
+            f"declares fused = envs.FusedEnv(...), or an instance of one, got {env!r}"
         )
     wrappers = _meaningful_wrappers(env)
     if wrappers:
@@ -104,9 +157,17 @@ def _own_base_id(env):
 
 
 def _is_own_env(env) -> bool:
-    """Whether :func:`train` runs ``env`` in the fused loop (ours, with no wrapper of meaning)."""
+    """Whether :func:`train` runs ``env`` in the fused loop (declared, with no wrapper of meaning).
+
+    This package's environments and any registered class that declares
+    ``fused`` (:mod:`envs.declare`), by id or instance.
+    """
     if isinstance(env, str):
-        return (env.split(":", 1)[1] if env.startswith("envs:") else env) in envs.ENV_IDS
+        env_id = env.split(":", 1)[1] if env.startswith("envs:") else env
+        if env_id in envs.ENV_IDS:
+            return True
+        spec, cls = _registered(env_id)
+        return envs.fused_env_of(cls) is not None and not _spec_wrappers(spec)
     return (_own_env_id(type(getattr(env, "unwrapped", None))) is not None
             and not _meaningful_wrappers(env))
 
@@ -146,7 +207,7 @@ def env_info(env_id: str) -> EnvInfo:
         raise ValueError(f"env must be a registered environment id, got {env_id!r}")
     if _is_own_env(env_id):
         env_id, cls = resolve_env(env_id)
-        return EnvInfo(env_id, True, cls.n_actions, cls.obs_size)
+        return EnvInfo(env_id, True, cls.fused.n_actions, cls.fused.obs_size)
     from gymnasium import spaces
 
     env, _ = _make_env(env_id)
@@ -173,8 +234,9 @@ def default_features(env, bounds=None) -> TileCoder:
     Pendulum swing-up (both): the spec's reference tile coder, 32 tilings of
     8 x 8 over (angle, velocity), angle wrapped.  Loop MDP: one-hot of the
     state.  Aliased gridworld: one-hot of the 4-bit wall pattern (the agent
-    cannot tell the aliased cells apart).  Any other gymnasium environment
-    (an id): :func:`avgreward.stepwise.default_tile_coder` over ``bounds =
+    cannot tell the aliased cells apart).  Any other declared environment
+    (:class:`envs.declare.FusedEnv`): its ``features()``, or else tile coding
+    of its declared observation bounds.  Any other gymnasium environment (an id): :func:`avgreward.stepwise.default_tile_coder` over ``bounds =
     (low, high)`` or, if not given, the observation space's bounds.
     """
     if not _is_own_env(env):
@@ -189,12 +251,16 @@ def default_features(env, bounds=None) -> TileCoder:
                 made.close()
     if bounds is not None:
         raise ValueError("bounds only applies to environments that are not this package's")
-    env_id, cls = resolve_env(env)
-    if cls.kind in (envs.dynamics.PENDULUM_DISCRETE, envs.dynamics.PENDULUM_CONTINUOUS):
-        return pendulum_tile_coder()
-    if cls.kind == envs.dynamics.LOOP_MDP:
-        return one_hot(envs.loop_mdp.N_STATES)
-    return binary_pattern(envs.aliased_gridworld.OBS_SIZE)
+    fused = resolve_env(env)[1].fused
+    if fused.features is None:
+        return default_tile_coder(fused.obs_low, fused.obs_high)
+    features = fused.features()
+    if not isinstance(features, TileCoder) or features.n_dims != fused.obs_size:
+        raise ValueError(
+            f"{fused.name}: its declared features() must return a TileCoder over its "
+            f"{fused.obs_size} observation dimension(s), got {features!r}"
+        )
+    return features
 
 
 def _same_observations_as_ours(env) -> bool:

@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 
-import envs.dynamics
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
 from avgreward.environments import default_features, resolve_env
 
@@ -59,19 +58,19 @@ def reference_train(env, agent, steps, seed, features=None):
     """
     env_id, env_cls = resolve_env(env)
     features = default_features(env_id) if features is None else features
-    kind = env_cls.kind
+    fused = env_cls.fused
     k = features.n_active  # step sizes are per active feature (spec convention)
     d = features.n_features
     rng = np.random.default_rng(seed)
 
     def observe(state):
-        obs = np.zeros(env_cls.obs_size)
-        envs.dynamics.env_observe(kind, state, obs)
+        obs = np.zeros(fused.obs_size)
+        fused.observe(state, obs)
         return obs
 
     # Initialize S
-    S = np.zeros(env_cls.state_size)
-    envs.dynamics.env_reset(kind, S, rng.random() if env_cls.random_reset else 0.0)
+    S = np.zeros(fused.state_size)
+    fused.reset(S, rng.random() if fused.random_reset else 0.0)
     active = features.indices(observe(S))
     x = _dense(features, active)
 
@@ -80,7 +79,7 @@ def reference_train(env, agent, steps, seed, features=None):
     w = np.zeros(d)
     z_w = np.zeros(d)
     gaussian = isinstance(agent, GaussianActorCritic)
-    n_cols = 2 if gaussian else env_cls.n_actions
+    n_cols = 2 if gaussian else fused.n_actions
     theta = np.zeros((d, n_cols))
     z_theta = np.zeros((d, n_cols))
 
@@ -112,9 +111,13 @@ def reference_train(env, agent, steps, seed, features=None):
             alpha_theta = np.full(n_cols, agent.alpha_theta / k)
 
         # Take action A, observe S', R
-        u = rng.random() if env_cls.random_step else 0.0
+        u = rng.random() if fused.random_step else 0.0
         S_next = S.copy()
-        R = envs.dynamics.env_step(kind, S, float(A), u, S_next)
+        R = fused.step(S, float(A), u, S_next)
+        if fused.episodic:
+            R, terminated = R
+            if terminated:  # the stream goes on from the next episode's start
+                fused.reset(S_next, rng.random() if fused.random_reset else 0.0)
         active_next = features.indices(observe(S_next))
         x_next = _dense(features, active_next)
 

@@ -18,7 +18,6 @@ import warnings
 
 import numpy as np
 
-import envs
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
 from avgreward.environments import (
     EnvInfo,
@@ -30,7 +29,7 @@ from avgreward.environments import (
     resolve_env,
 )
 from avgreward.features import TileCoder
-from avgreward.loop import gaussian_chunk, softmax_chunk, start_features
+from avgreward.loop import gaussian_chunk, softmax_chunk
 from avgreward.result import DivergenceError, Result
 from avgreward.run_arrays import (
     _check_int,
@@ -38,6 +37,7 @@ from avgreward.run_arrays import (
     _check_steps,
     _RunArrays,
 )
+from avgreward.specialize import kernels_for
 from avgreward.stepwise import train_stepwise
 
 __all__ = ["train", "Result", "DivergenceError", "default_features", "default_agent",
@@ -151,20 +151,21 @@ def train(
             "pass features=TileCoder(...) instead"
         )
     env_id, env_cls = resolve_env(env)
+    fused = env_cls.fused
     steps = _check_steps(steps)
     seed = _check_int("seed", seed, 0)
     if isinstance(agent, SoftmaxActorCritic):
-        if env_cls.n_actions == 0:
+        if fused.n_actions == 0:
             raise ValueError(
                 f"agent: SoftmaxActorCritic needs discrete actions, but {env_id} has a "
                 "continuous action; use GaussianActorCritic"
             )
-        n_columns = env_cls.n_actions
+        n_columns = fused.n_actions
     elif isinstance(agent, GaussianActorCritic):
-        if env_cls.n_actions != 0:
+        if fused.n_actions != 0:
             raise ValueError(
                 f"agent: GaussianActorCritic needs a continuous action, but {env_id} has "
-                f"{env_cls.n_actions} discrete actions; use SoftmaxActorCritic"
+                f"{fused.n_actions} discrete actions; use SoftmaxActorCritic"
             )
         if agent.squash:
             raise ValueError(
@@ -178,60 +179,101 @@ def train(
             f"agent must be a SoftmaxActorCritic or GaussianActorCritic, got {agent!r}"
         )
     if features is None:
-        features = default_features(env_id)
+        features = default_features(env_id if isinstance(env, str) else env)
     elif not isinstance(features, TileCoder):
         raise ValueError(f"features must be a TileCoder (see avgreward.features), got {features!r}")
-    if features.n_dims != env_cls.obs_size:
+    if features.n_dims != fused.obs_size:
         raise ValueError(
             f"features has {features.n_dims} dimension(s) but {env_id}'s observation "
-            f"has {env_cls.obs_size}"
+            f"has {fused.obs_size}"
         )
     rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
                                                            callback, bin_size)
 
     run = _RunArrays(env_id, agent, seed, features, n_columns, steps, record_actions, rbar_every,
                      chunk_steps, bin_size)
+    kernels = kernels_for(fused)
     rng = np.random.default_rng(seed)
     tc = features.kernel_args()
 
-    state = np.zeros(env_cls.state_size)
-    obs = np.zeros(env_cls.obs_size)
-    envs.dynamics.env_reset(env_cls.kind, state, rng.random() if env_cls.random_reset else 0.0)
+    state = np.zeros(fused.state_size)
+    obs = np.zeros(fused.obs_size)
+    kernels.reset(state, rng.random() if fused.random_reset else 0.0)
     idx = np.empty(features.n_active, dtype=np.int64)
     idx_next = np.empty_like(idx)
-    start_features(env_cls.kind, state, obs, tc, idx)
+    kernels.start_features(state, obs, tc, idx)
+    episodes = _EpisodeEnds(fused.episodic, steps, min(chunk_steps, steps), bin_size)
 
     def run_chunk(t0, n):
         rewards, actions = run.outputs(t0, n)
         if isinstance(agent, SoftmaxActorCritic):
             return softmax_chunk(
-                env_cls.kind, env_cls.random_step, state, obs, tc,
+                kernels, state, obs, tc,
                 idx, idx_next, run.w, run.theta, run.z_w, run.z_theta, run.probs, run.coef,
                 run.steps_theta, run.rbar_box,
                 agent.alpha_w, agent.alpha_theta, agent.alpha_rbar, agent.tau,
                 agent.lambda_w, agent.lambda_theta, agent.entropy,
                 rng, t0, n, rewards, actions, record_actions, run.rbar_trace, rbar_every,
+                episodes.buffer, episodes.count,
             )
         return gaussian_chunk(
-            env_cls.kind, env_cls.random_step, state, obs, tc,
+            kernels, state, obs, tc,
             idx, idx_next, run.w, run.theta, run.z_w, run.z_theta, run.coef, run.steps_theta,
             run.rbar_box, agent.alpha_w, agent.alpha_mu, agent.alpha_sigma, agent.alpha_rbar,
             agent.lambda_w, agent.lambda_theta, agent.scale_mean_gradient,
             agent.sigma_min, agent.entropy,
             rng, t0, n, rewards, actions, record_actions, run.rbar_trace, rbar_every,
+            episodes.buffer, episodes.count,
         )
 
     t0 = 0
     while t0 < steps:
         n = min(chunk_steps, steps - t0)
         completed = run_chunk(t0, n)
+        episodes.collect(t0 + completed)
         run.fold(t0 + completed)
         if completed < n:
-            raise run.diverged(t0 + completed)
+            raise run.diverged(t0 + completed, episodes.info(t0 + completed))
         t0 += n
         if callback is not None:
             callback(t0, steps)
-    return run.result(steps)
+    return run.result(steps, episodes.info(steps))
+
+
+class _EpisodeEnds:
+    """The steps at which an episodic environment's episodes ended, as the stepwise path has them.
+
+    ``Result.info["terminations"]``: the (0-based) steps, or with ``bin_size``
+    the number in each bin (memory independent of the steps), and
+    ``"truncations"``, empty (the fused loop has no time limit).  Nothing for a
+    continuing environment.
+    """
+
+    def __init__(self, episodic, steps, chunk, bin_size):
+        self.episodic, self.bin_size = episodic, bin_size
+        self.buffer = np.zeros(chunk if episodic else 0, dtype=np.int64)
+        self.count = np.zeros(1, dtype=np.int64)
+        self.steps = []
+        self.per_bin = np.zeros(-(-steps // bin_size) if episodic and bin_size else 0, np.int64)
+
+    def collect(self, done):
+        """Take the kernel's ends of its last chunk (those before step ``done``)."""
+        ends = self.buffer[:self.count[0]]
+        ends = ends[ends < done]
+        if self.bin_size is None:
+            self.steps.append(ends.copy())
+        else:
+            np.add.at(self.per_bin, ends // self.bin_size, 1)
+        self.count[0] = 0
+
+    def info(self, done):
+        if not self.episodic:
+            return {}
+        if self.bin_size is None:
+            ends = np.concatenate(self.steps) if self.steps else np.zeros(0, np.int64)
+            return {"terminations": ends, "truncations": np.zeros(0, np.int64)}
+        n = -(-done // self.bin_size)
+        return {"terminations": self.per_bin[:n].copy(), "truncations": np.zeros(n, np.int64)}
 
 
 class ConstantRewardWarning(UserWarning):
@@ -308,11 +350,11 @@ def default_agent(env, kind: str | None = None):
     """
     if isinstance(env, str) and not _is_own_env(env):
         info = env_info(env)
-        env_id, cls = info.env_id, None
+        env_id = info.env_id
         natural = "softmax" if info.n_actions > 0 else "gaussian"
     else:
         env_id, cls = resolve_env(env)
-        natural = "softmax" if cls.n_actions > 0 else "gaussian"
+        natural = "softmax" if cls.fused.n_actions > 0 else "gaussian"
     if kind is None:
         kind = natural
     if kind not in ("softmax", "gaussian"):
@@ -323,16 +365,23 @@ def default_agent(env, kind: str | None = None):
             + ("discrete actions" if natural == "softmax" else "a continuous action")
             + f"), not {kind}"
         )
-    if cls is None:  # a gymnasium environment: a starting point, not tuned settings
-        if natural == "softmax":
-            return SoftmaxActorCritic(alpha_w=2**-1, alpha_theta=2**-2, alpha_rbar=2**-8)
-        # scripts/pendulum_v1.py's settings (squashed on a bounded action by default).
-        return GaussianActorCritic(alpha_w=2**-1, alpha_mu=2**-10, alpha_sigma=2**-10,
-                                   alpha_rbar=2**-8, scale_mean_gradient=True)
-    if cls.kind == envs.dynamics.PENDULUM_DISCRETE:
-        return SoftmaxActorCritic.pendulum_reference()
-    if cls.kind == envs.dynamics.PENDULUM_CONTINUOUS:
-        return GaussianActorCritic.pendulum_default()
-    if cls.kind == envs.dynamics.LOOP_MDP:
-        return SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
-    return SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.05, alpha_rbar=0.01)
+    tuned = _TUNED.get(env_id)
+    if tuned is not None:
+        return tuned()
+    # Any other environment: a starting point, not tuned settings.
+    if natural == "softmax":
+        return SoftmaxActorCritic(alpha_w=2**-1, alpha_theta=2**-2, alpha_rbar=2**-8)
+    # scripts/pendulum_v1.py's settings (squashed on a bounded action by default).
+    return GaussianActorCritic(alpha_w=2**-1, alpha_mu=2**-10, alpha_sigma=2**-10,
+                               alpha_rbar=2**-8, scale_mean_gradient=True)
+
+
+# The settings tests/test_learning.py shows this package's environments to learn with.
+_TUNED = {
+    "avgreward/PendulumSwingUp-v0": SoftmaxActorCritic.pendulum_reference,
+    "avgreward/PendulumSwingUpContinuous-v0": GaussianActorCritic.pendulum_default,
+    "avgreward/LoopMDP-v0": lambda: SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1,
+                                                       alpha_rbar=0.01),
+    "avgreward/AliasedGridworld-v0": lambda: SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.05,
+                                                                alpha_rbar=0.01),
+}

@@ -18,8 +18,9 @@ fused loop):
 
 ``gymnasium.make("envs:avgreward/LoopMDP-v0")`` imports this package first,
 so it works without an explicit import. Each environment module also holds
-its pure ``@njit`` kernels; :mod:`envs.dynamics` dispatches on an integer kind
-for the fused training loop.
+its pure ``@njit`` kernels and declares them for the fused training loop
+(:class:`envs.declare.FusedEnv`, the gymnasium class's attribute ``fused``),
+exactly as a user declares an environment of their own.
 """
 
 import gymnasium
@@ -29,7 +30,7 @@ from envs._numba_cache import ensure_fresh_cache
 # Before any jitted function can load its cache (see envs._numba_cache).
 ensure_fresh_cache()
 
-from envs import dynamics  # noqa: E402
+from envs.declare import DeclaredEnv, FusedEnv, fused_env_of  # noqa: E402
 from envs.aliased_gridworld import AliasedGridworldEnv, gridworld_model  # noqa: E402
 from envs.loop_mdp import LoopMDPEnv, loop_mdp_model
 from envs.model import TabularModel
@@ -42,7 +43,9 @@ __all__ = [
     "PendulumSwingUpContinuousEnv",
     "PendulumSwingUpEnv",
     "TabularModel",
-    "dynamics",
+    "DeclaredEnv",
+    "FusedEnv",
+    "fused_env_of",
     "gridworld_model",
     "loop_mdp_model",
 ]

@@ -30,16 +30,29 @@ def _sources_hash(dirs) -> str:
     digest = hashlib.sha256()
     for directory in dirs:
         for path in sorted(directory.rglob("*.py")):
+            if "__pycache__" in path.parts:  # avgreward.specialize's generated copies
+                continue
             digest.update(str(path.relative_to(directory.parent)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+_current_hash = None
+
+
+def sources_hash() -> str:
+    """The sha256 of every source file of both packages, as this process found them."""
+    global _current_hash
+    if _current_hash is None:
+        _current_hash = _sources_hash(_package_dirs())
+    return _current_hash
 
 
 def ensure_fresh_cache() -> None:
     """Delete stale numba cache files of both packages (cheap when nothing changed)."""
     try:
         dirs = _package_dirs()
-        current = _sources_hash(dirs)
+        current = sources_hash()
         stamp = dirs[0] / "__pycache__" / _STAMP
         if stamp.is_file() and stamp.read_text() == current:
             return

@@ -22,9 +22,11 @@ from numba import njit
 
 from envs import _draw
 from envs._common import check_render_mode, discrete_action, require_reset
+from envs.declare import FusedEnv
 from envs.model import TabularModel
 
 __all__ = [
+    "ALIASED_GRIDWORLD",
     "STATE_SIZE",
     "OBS_SIZE",
     "N_CELLS",
@@ -166,6 +168,21 @@ def gridworld_model():
     return TabularModel(P=P, R=R, start=restart.copy(), observations=WALLS.copy())
 
 
+def _features():
+    from avgreward.features import binary_pattern  # avgreward imports envs: import late
+
+    return binary_pattern(OBS_SIZE)
+
+
+#: The aliased gridworld in the fused loop: random start cell, one-hot of the wall pattern.
+ALIASED_GRIDWORLD = FusedEnv(
+    name="aliased gridworld", reset=gridworld_reset, step=gridworld_step,
+    observe=gridworld_observe, state_size=STATE_SIZE, obs_size=OBS_SIZE, n_actions=N_ACTIONS,
+    obs_low=0.0, obs_high=1.0, random_reset=True, random_step=True, model=gridworld_model,
+    features=_features,
+)
+
+
 _CELL = 80
 _MARGIN = 20
 _WIDTH = N_CELLS * _CELL + 2 * _MARGIN
@@ -263,7 +280,7 @@ class AliasedGridworldEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
-    kind = 3  # envs.dynamics.ALIASED_GRIDWORLD
+    fused = ALIASED_GRIDWORLD
     state_size = STATE_SIZE
     obs_size = OBS_SIZE
     random_reset = True

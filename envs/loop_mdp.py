@@ -19,9 +19,11 @@ from numba import njit
 
 from envs import _draw
 from envs._common import check_render_mode, discrete_action, require_reset
+from envs.declare import FusedEnv
 from envs.model import TabularModel
 
 __all__ = [
+    "LOOP_MDP",
     "STATE_SIZE",
     "OBS_SIZE",
     "N_STATES",
@@ -122,6 +124,20 @@ def loop_mdp_model():
     return TabularModel(P=P, R=R, start=start, observations=observations)
 
 
+def _features():
+    from avgreward.features import one_hot  # avgreward imports envs: import late
+
+    return one_hot(N_STATES)
+
+
+#: The loop MDP in the fused loop: the state index as a one-hot feature.
+LOOP_MDP = FusedEnv(
+    name="loop MDP", reset=loop_mdp_reset, step=loop_mdp_step, observe=loop_mdp_observe,
+    state_size=STATE_SIZE, obs_size=OBS_SIZE, n_actions=N_ACTIONS, obs_low=0.0,
+    obs_high=float(N_STATES - 1), model=loop_mdp_model, features=_features,
+)
+
+
 _WIDTH, _HEIGHT = 480, 260
 _LOOP_RADIUS = 100.0
 _NODE_RADIUS = 18.0
@@ -202,7 +218,7 @@ class LoopMDPEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
-    kind = 2  # envs.dynamics.LOOP_MDP
+    fused = LOOP_MDP
     state_size = STATE_SIZE
     obs_size = OBS_SIZE
     random_reset = False

@@ -18,8 +18,11 @@ from numba import njit
 
 from envs import _draw
 from envs._common import check_render_mode, continuous_action, discrete_action, require_reset
+from envs.declare import FusedEnv
 
 __all__ = [
+    "PENDULUM_SWINGUP",
+    "PENDULUM_SWINGUP_CONTINUOUS",
     "STATE_SIZE",
     "OBS_SIZE",
     "DT",
@@ -164,6 +167,27 @@ def pendulum_observe(state, obs):
 
 _OBS_LOW = np.array([-math.pi, -MAX_SPEED], dtype=np.float64)
 _OBS_HIGH = np.array([math.pi, MAX_SPEED], dtype=np.float64)
+
+
+def _features():
+    from avgreward.features import pendulum_tile_coder  # avgreward imports envs: import late
+
+    return pendulum_tile_coder()
+
+
+#: The discrete swing-up in the fused loop (torques -1, 0, +1 by action index).
+PENDULUM_SWINGUP = FusedEnv(
+    name="pendulum swing-up", reset=pendulum_reset, step=pendulum_discrete_step,
+    observe=pendulum_observe, state_size=STATE_SIZE, obs_size=OBS_SIZE, n_actions=3,
+    obs_low=tuple(_OBS_LOW), obs_high=tuple(_OBS_HIGH), features=_features,
+)
+#: The continuous swing-up in the fused loop (torque clipped to [-3, 3]).
+PENDULUM_SWINGUP_CONTINUOUS = FusedEnv(
+    name="pendulum swing-up continuous", reset=pendulum_reset, step=pendulum_continuous_step,
+    observe=pendulum_observe, state_size=STATE_SIZE, obs_size=OBS_SIZE, n_actions=0,
+    obs_low=tuple(_OBS_LOW), obs_high=tuple(_OBS_HIGH), action_low=-MAX_TORQUE,
+    action_high=MAX_TORQUE, features=_features,
+)
 
 _SCREEN = 400
 _ROD_PIXELS = 150.0
@@ -312,7 +336,7 @@ class PendulumSwingUpEnv(_PendulumBase):
     ``env.unwrapped.state`` (None before the first reset).
     """
 
-    kind = 0  # envs.dynamics.PENDULUM_DISCRETE
+    fused = PENDULUM_SWINGUP
     n_actions = 3
 
     def __init__(self, render_mode=None):
@@ -387,7 +411,7 @@ class PendulumSwingUpContinuousEnv(_PendulumBase):
     ``gymnasium.error.ResetNeeded``.
     """
 
-    kind = 1  # envs.dynamics.PENDULUM_CONTINUOUS
+    fused = PENDULUM_SWINGUP_CONTINUOUS
     n_actions = 0
 
     def __init__(self, render_mode=None):

@@ -15,7 +15,6 @@ from numba import njit
 
 import envs
 from envs import aliased_gridworld as gw
-from envs import dynamics
 from envs import loop_mdp as lm
 from envs import pendulum as pend
 
@@ -26,11 +25,11 @@ GRID = "avgreward/AliasedGridworld-v0"
 ALL_IDS = (PENDULUM, PENDULUM_CONT, LOOP, GRID)
 DISCRETE_IDS = (PENDULUM, LOOP, GRID)
 
-KIND_OF = {
-    PENDULUM: dynamics.PENDULUM_DISCRETE,
-    PENDULUM_CONT: dynamics.PENDULUM_CONTINUOUS,
-    LOOP: dynamics.LOOP_MDP,
-    GRID: dynamics.ALIASED_GRIDWORLD,
+FUSED_OF = {
+    PENDULUM: pend.PENDULUM_SWINGUP,
+    PENDULUM_CONT: pend.PENDULUM_SWINGUP_CONTINUOUS,
+    LOOP: lm.LOOP_MDP,
+    GRID: gw.ALIASED_GRIDWORLD,
 }
 
 # The spec fixes the continuous torque range to [-3, 3]; gymnasium recommends
@@ -75,14 +74,18 @@ def test_make_in_fresh_interpreter(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
-def test_class_attributes_match_dynamics_kinds():
-    for env_id, kind in KIND_OF.items():
+def test_class_attributes_match_the_fused_declarations():
+    for i, (env_id, fused) in enumerate(FUSED_OF.items()):
         env = make_raw(env_id)
-        assert env.kind == kind
-        assert env.state_size == {0: 2, 1: 2, 2: 1, 3: 1}[kind]
-        assert env.obs_size == {0: 2, 1: 2, 2: 1, 3: 4}[kind]
-        assert env.random_reset == env.random_step == (kind == dynamics.ALIASED_GRIDWORLD)
-        assert env.n_actions == {0: 3, 1: 0, 2: 2, 3: 4}[kind]
+        assert envs.fused_env_of(type(env)) is fused
+        for name in ("state_size", "obs_size", "random_reset", "random_step", "n_actions"):
+            assert getattr(env, name) == getattr(fused, name)
+        assert env.state_size == (2, 2, 1, 1)[i]
+        assert env.obs_size == (2, 2, 1, 4)[i]
+        assert env.random_reset == env.random_step == (env_id == GRID)
+        assert env.n_actions == (3, 0, 2, 4)[i]
+        assert not fused.episodic
+        assert (fused.model is not None) == (env_id in (LOOP, GRID))
 
 
 # ------------------------------------------------------------------ check_env
@@ -204,14 +207,14 @@ def test_pendulum_discrete_and_continuous_kernels_map_actions_to_torques():
         nxt = np.empty(2)
         r = pend.pendulum_discrete_step(start, float(index), 0.5, nxt)
         assert (nxt[0], nxt[1], r) == expected
-        r = dynamics.env_step(dynamics.PENDULUM_DISCRETE, start, float(index), 0.5, nxt)
+        r = pend.PENDULUM_SWINGUP.step(start, float(index), 0.5, nxt)
         assert (nxt[0], nxt[1], r) == expected
     for torque, clipped in ((10.0, 3.0), (-10.0, -3.0), (2.5, 2.5)):
         expected = kernel_torque_step(*start, clipped)
         nxt = np.empty(2)
         r = pend.pendulum_continuous_step(start, torque, 0.5, nxt)
         assert (nxt[0], nxt[1], r) == expected
-        r = dynamics.env_step(dynamics.PENDULUM_CONTINUOUS, start, torque, 0.5, nxt)
+        r = pend.PENDULUM_SWINGUP_CONTINUOUS.step(start, torque, 0.5, nxt)
         assert (nxt[0], nxt[1], r) == expected
 
 
@@ -395,17 +398,18 @@ def test_gridworld_different_seeds_differ():
 
 
 @njit
-def fused_rollout(kind, state_size, obs_size, random_reset, random_step, actions, rng):
-    """A miniature fused loop: reset, then step and observe with the dynamics dispatchers."""
+def fused_rollout(reset, step, observe, state_size, obs_size, random_reset, random_step,
+                  actions, rng):
+    """A miniature fused loop: reset, then step and observe with the declared functions."""
     state = np.empty(state_size)
     obs = np.empty((actions.shape[0] + 1, obs_size))
     rewards = np.empty(actions.shape[0])
-    dynamics.env_reset(kind, state, rng.random() if random_reset else 0.0)
-    dynamics.env_observe(kind, state, obs[0])
+    reset(state, rng.random() if random_reset else 0.0)
+    observe(state, obs[0])
     for t in range(actions.shape[0]):
         u = rng.random() if random_step else 0.0
-        rewards[t] = dynamics.env_step(kind, state, actions[t], u, state)
-        dynamics.env_observe(kind, state, obs[t + 1])
+        rewards[t] = step(state, actions[t], u, state)
+        observe(state, obs[t + 1])
     return obs, rewards
 
 
@@ -418,9 +422,10 @@ def test_kernels_in_nopython_loop_reproduce_gymnasium_stream(env_id):
         actions = rng.integers(env.n_actions, size=500).astype(np.float64)
     else:
         actions = rng.uniform(-4.0, 4.0, size=500)
+    fused = env.fused
     obs, rewards = fused_rollout(
-        env.kind, env.state_size, env.obs_size, env.random_reset, env.random_step,
-        actions, np.random.default_rng(7),
+        fused.reset, fused.step, fused.observe, fused.state_size, fused.obs_size,
+        fused.random_reset, fused.random_step, actions, np.random.default_rng(7),
     )
     first, _ = env.reset(seed=7)
     assert np.array_equal(np.asarray(first, dtype=np.float64).reshape(-1), obs[0])
@@ -431,17 +436,17 @@ def test_kernels_in_nopython_loop_reproduce_gymnasium_stream(env_id):
 
 
 def test_next_state_may_alias_state():
-    for kind, state in (
-        (dynamics.PENDULUM_DISCRETE, [0.3, 1.0]),
-        (dynamics.PENDULUM_CONTINUOUS, [0.3, 1.0]),
-        (dynamics.LOOP_MDP, [8.0]),
-        (dynamics.ALIASED_GRIDWORLD, [2.0]),
+    for fused, state in (
+        (pend.PENDULUM_SWINGUP, [0.3, 1.0]),
+        (pend.PENDULUM_SWINGUP_CONTINUOUS, [0.3, 1.0]),
+        (lm.LOOP_MDP, [8.0]),
+        (gw.ALIASED_GRIDWORLD, [2.0]),
     ):
-        action = 2.0 if kind != dynamics.LOOP_MDP else 1.0
+        action = 2.0 if fused is not lm.LOOP_MDP else 1.0
         a, b = np.array(state), np.array(state)
         separate = np.empty_like(a)
-        r1 = dynamics.env_step(kind, a, action, 0.6, separate)
-        r2 = dynamics.env_step(kind, b, action, 0.6, b)
+        r1 = fused.step(a, action, 0.6, separate)
+        r2 = fused.step(b, action, 0.6, b)
         assert r1 == r2 and np.array_equal(separate, b) and np.array_equal(a, state)
 
 

@@ -339,9 +339,9 @@ def _check_config(config) -> None:
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"features is not a valid tile coder ({type(err).__name__}: {err})"
                          ) from None
-    if env_cls is not None and features.n_dims != env_cls.obs_size:
+    if env_cls is not None and features.n_dims != env_cls.fused.obs_size:
         raise ValueError(f"features has {features.n_dims} dimension(s) but {env}'s "
-                         f"observation has {env_cls.obs_size}")
+                         f"observation has {env_cls.fused.obs_size}")
 
 
 def _file_sha256(path: Path) -> str:
