@@ -54,7 +54,9 @@ def reference_train(env, agent, steps, seed, features=None):
     Parameters are those of :func:`avgreward.train`.  Returns a dict with
     ``rewards``, ``actions``, ``rbar`` (after every step), ``w`` and
     ``theta`` (softmax: ``[n_features, n_actions]``; Gaussian:
-    ``[n_features, 2]`` with columns mu, sigma).
+    ``[n_features, 2]`` with columns mu, sigma) and ``ends``, the steps that
+    ended an episode (an episodic environment: S' is then the next episode's
+    start, drawn after the step's own draw).
     """
     env_id, env_cls = resolve_env(env)
     features = default_features(env_id) if features is None else features
@@ -83,7 +85,7 @@ def reference_train(env, agent, steps, seed, features=None):
     theta = np.zeros((d, n_cols))
     z_theta = np.zeros((d, n_cols))
 
-    rewards, actions, rbars = [], [], []
+    rewards, actions, rbars, ends = [], [], [], []
     for _ in range(steps):
         # A ~ pi(. | S, theta), and grad ln pi(A | S, theta)
         if gaussian:
@@ -118,6 +120,7 @@ def reference_train(env, agent, steps, seed, features=None):
             R, terminated = R
             if terminated:  # the stream goes on from the next episode's start
                 fused.reset(S_next, rng.random() if fused.random_reset else 0.0)
+                ends.append(len(rewards))
         active_next = features.indices(observe(S_next))
         x_next = _dense(features, active_next)
 
@@ -146,4 +149,5 @@ def reference_train(env, agent, steps, seed, features=None):
         "rbar": np.array(rbars),
         "w": w,
         "theta": theta,
+        "ends": np.array(ends, dtype=np.int64),
     }

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import inspect
 import os
 import re
 import sys
@@ -36,82 +35,13 @@ import tempfile
 import types
 from pathlib import Path
 
-import numpy as np
-
-from envs._numba_cache import sources_hash
+from envs._numba_cache import hash_function, refresh_function_caches, sources_hash
 from envs.declare import FusedEnv
 
 __all__ = ["kernels_for", "fingerprint", "kernel_dir"]
 
 _TEMPLATE = Path(__file__).with_name("kernels.py")
 _loaded: dict[tuple, types.ModuleType] = {}
-
-
-def _code_names(code) -> set[str]:
-    """Global names a code object (and the code nested in it) may read."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _code_names(const)
-    return names
-
-
-def _hash_value(digest, name, value, seen) -> None:
-    """Add what ``value`` (a global or closure variable named ``name``) contributes."""
-    if hasattr(value, "py_func"):  # a jitted function: follow it
-        _hash_function(digest, value.py_func, seen)
-    elif isinstance(value, types.FunctionType):
-        _hash_function(digest, value, seen)
-    elif isinstance(value, types.ModuleType):
-        path = getattr(value, "__file__", None)
-        # Attributes read from a module of the user's (``params.G``) live in its file.
-        if path and not _is_installed(path):
-            _hash_file(digest, path, seen)
-    elif isinstance(value, np.ndarray):
-        digest.update(f"{name}={value.dtype}{value.shape}".encode())
-        digest.update(np.ascontiguousarray(value).tobytes())
-    elif isinstance(value, (bool, int, float, complex, str, bytes, tuple, type(None))):
-        digest.update(f"{name}={value!r}".encode())
-
-
-def _is_installed(path) -> bool:
-    # numpy, numba, math... cannot change under a run; their files are not ours to hash.
-    path = os.path.realpath(path)
-    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    return any(path.startswith(p + os.sep) for p in prefixes)
-
-
-def _hash_file(digest, path, seen) -> None:
-    if path in seen:
-        return
-    seen.add(path)
-    digest.update(path.encode())
-    try:
-        digest.update(Path(path).read_bytes())
-    except OSError:
-        digest.update(b"<unreadable>")
-
-
-def _hash_function(digest, func, seen) -> None:
-    if func in seen:
-        return
-    seen.add(func)
-    digest.update(f"{func.__module__}.{func.__qualname__}".encode())
-    path = inspect.getsourcefile(func)
-    if path and os.path.isfile(path):
-        _hash_file(digest, path, seen)
-    # Always the code itself too: a function typed into a notebook has no file,
-    # and the file alone would not see a function rebuilt with new values.
-    digest.update(func.__code__.co_code)
-    digest.update(repr(func.__code__.co_consts).encode())
-    for name in sorted(_code_names(func.__code__)):
-        if name in func.__globals__:
-            _hash_value(digest, name, func.__globals__[name], seen)
-    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or ()):
-        try:
-            _hash_value(digest, name, cell.cell_contents, seen)
-        except ValueError:  # an empty cell
-            pass
 
 
 def fingerprint(fused: FusedEnv) -> str:
@@ -125,7 +55,7 @@ def fingerprint(fused: FusedEnv) -> str:
     seen: set = set()
     for role in ("reset", "step", "observe"):
         digest.update(role.encode())
-        _hash_function(digest, getattr(fused, role).py_func, seen)
+        hash_function(digest, getattr(fused, role).py_func, seen)
     return digest.hexdigest()
 
 
@@ -192,6 +122,7 @@ def kernels_for(fused: FusedEnv) -> types.ModuleType:
     module = _loaded.get(key)
     if module is not None:
         return module
+    refresh_function_caches((fused.reset, fused.step, fused.observe))
     digest = fingerprint(fused)
     path = _write_copy(kernel_dir(), _slug(fused), digest)
     name = f"_avgreward_fused_{path.stem}"

@@ -10,8 +10,13 @@ the cache was built with, delete both packages' numba cache files.
 
 import hashlib
 import importlib.util
+import inspect
 import os
+import sys
+import types
 from pathlib import Path
+
+import numpy as np
 
 _PACKAGES = ("envs", "avgreward")
 _STAMP = "numba-sources.sha256"
@@ -66,3 +71,157 @@ def ensure_fresh_cache() -> None:
     except OSError:
         # A read-only install cannot hold a numba cache either: nothing to keep fresh.
         pass
+
+
+# --- the caches of functions outside both packages (an environment of the user's) ------
+
+
+def _code_names(code) -> set[str]:
+    """Global names a code object (and the code nested in it) may read."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def _referenced(func):
+    """``(name, value)`` of every global, closure variable and user-module attribute ``func`` reads.
+
+    An attribute read from a module that is not installed (``params.G``,
+    ``helpers.bonus``) counts as read: its name is among the code's names.
+    """
+    names = sorted(_code_names(func.__code__))
+    for name in names:
+        if name not in func.__globals__:
+            continue
+        value = func.__globals__[name]
+        yield name, value
+        path = getattr(value, "__file__", None)
+        if isinstance(value, types.ModuleType) and path and not _is_installed(path):
+            attributes = vars(value)
+            for attr in names:
+                if attr in attributes:
+                    yield f"{name}.{attr}", attributes[attr]
+    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or ()):
+        try:
+            yield name, cell.cell_contents
+        except ValueError:  # an empty cell
+            pass
+
+
+def _hash_value(digest, name, value, seen) -> None:
+    """Add what ``value`` (a global or closure variable named ``name``) contributes."""
+    if hasattr(value, "py_func"):  # a jitted function: follow it
+        hash_function(digest, value.py_func, seen)
+    elif isinstance(value, types.FunctionType):
+        hash_function(digest, value, seen)
+    elif isinstance(value, types.ModuleType):
+        path = getattr(value, "__file__", None)
+        if path and not _is_installed(path):
+            _hash_file(digest, path, seen)
+    elif isinstance(value, np.ndarray):
+        digest.update(f"{name}={value.dtype}{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (bool, int, float, complex, str, bytes, tuple, type(None))):
+        digest.update(f"{name}={value!r}".encode())
+
+
+def _is_installed(path) -> bool:
+    # numpy, numba, math... cannot change under a run; their files are not ours to hash.
+    path = os.path.realpath(path)
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    return any(path.startswith(p + os.sep) for p in prefixes)
+
+
+def _hash_file(digest, path, seen) -> None:
+    if path in seen:
+        return
+    seen.add(path)
+    digest.update(path.encode())
+    try:
+        digest.update(Path(path).read_bytes())
+    except OSError:
+        digest.update(b"<unreadable>")
+
+
+def hash_function(digest, func, seen) -> None:
+    """Add ``func``'s code, its file, and all it reads (followed through functions) to ``digest``.
+
+    ``seen`` holds the files and functions already added.
+    """
+    if func in seen:
+        return
+    seen.add(func)
+    digest.update(f"{func.__module__}.{func.__qualname__}".encode())
+    path = inspect.getsourcefile(func)
+    if path and os.path.isfile(path):
+        _hash_file(digest, path, seen)
+    # Always the code itself too: a function typed into a notebook has no file,
+    # and the file alone would not see a function rebuilt with new values.
+    digest.update(func.__code__.co_code)
+    digest.update(repr(func.__code__.co_consts).encode())
+    for name, value in _referenced(func):
+        _hash_value(digest, name, value, seen)
+
+
+def _dispatchers(func, seen, found) -> None:
+    """The jitted functions ``func`` reaches (itself included), callees before callers."""
+    if id(func) in seen:
+        return
+    seen.add(id(func))
+    py_func = getattr(func, "py_func", func)
+    if not isinstance(py_func, types.FunctionType):
+        return
+    for _, value in _referenced(py_func):
+        if hasattr(value, "py_func") or isinstance(value, types.FunctionType):
+            _dispatchers(value, seen, found)
+    if hasattr(func, "py_func"):
+        found.append(func)
+
+
+def _ours(path) -> bool:
+    path = os.path.realpath(path)
+    return any(path.startswith(os.path.realpath(d) + os.sep) for d in _package_dirs())
+
+
+def refresh_function_caches(functions) -> None:
+    """Drop the numba cache of any function reached from ``functions`` whose sources changed.
+
+    numba keys a function's cache on its own file only: a user's cached
+    ``step`` that calls a helper in another file keeps the old helper compiled
+    in after the helper is edited, in the gymnasium class and in the fused
+    loop alike.  So each cached function outside this package (and outside
+    installed packages) gets a stamp beside numba's index holding the hash of
+    all it reaches (:func:`hash_function`); when the hash differs, its cache is
+    emptied (and the function recompiled if this process already compiled it).
+    """
+    found: list = []
+    seen: set = set()
+    for func in functions:
+        _dispatchers(func, seen, found)
+    for dispatcher in found:
+        cache = getattr(dispatcher, "_cache", None)
+        index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+        source = dispatcher.py_func.__code__.co_filename
+        if index is None or not os.path.isfile(source) or _ours(source) or _is_installed(source):
+            continue
+        digest = hashlib.sha256()
+        hash_function(digest, dispatcher.py_func, set())
+        stamp = Path(index + ".sources")
+        try:
+            if stamp.read_text() == digest.hexdigest():
+                continue
+        except OSError:
+            pass
+        try:
+            cache.flush()
+            if dispatcher.overloads:
+                dispatcher.recompile()
+            tmp = stamp.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(digest.hexdigest())
+            os.replace(tmp, stamp)
+        except OSError:
+            # Nowhere to keep a cache: numba cannot have kept a stale one either.
+            pass
+

@@ -39,7 +39,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs._common import check_render_mode, continuous_action, discrete_action, require_reset
+from envs._common import (
+    check_render_mode,
+    continuous_action,
+    discrete_action,
+    require_reset,
+)
+from envs._numba_cache import refresh_function_caches
 
 __all__ = ["FusedEnv", "DeclaredEnv", "fused_env_of"]
 
@@ -143,6 +149,9 @@ class FusedEnv:
         for field in ("model", "features"):
             if getattr(self, field) is not None and not callable(getattr(self, field)):
                 raise ValueError(f"{field} must be callable or None, got {getattr(self, field)!r}")
+        # Before anything compiles them (the gymnasium class or the fused loop): a
+        # helper edited in another file must not stay compiled in from numba's cache.
+        refresh_function_caches((self.reset, self.step, self.observe))
 
 
 def fused_env_of(env_class) -> FusedEnv | None:
