@@ -9,6 +9,14 @@
 * **plain Python**: the package's own line-by-line reference
   (:func:`avgreward.reference.reference_train`) on the same work with fewer
   steps, and the ratio fused / plain Python measured side by side;
+* **a user-declared environment**: RiverSwim as declared by
+  ``scripts/custom_env.py`` (imported by path; the rows are skipped with a
+  note where the scripts are not next to the package) against the built-in
+  loop MDP, the same agent and budget, the repeats alternated between the
+  two so that machine drift affects both, and the ratio user-declared /
+  built-in.  RiverSwim's step is stochastic: it draws one more uniform
+  random number per step than the deterministic loop MDP, which the ratio
+  includes;
 * **C reference**: a hand-written C program doing the same work
   (``avgreward/bench_c/actor_critic.c``: the same tile coder, dynamics and
   updates, one plain serial loop, dense eligibility traces), compiled here
@@ -38,6 +46,7 @@ the table says which are met.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -85,6 +94,16 @@ _C_CASES = [
 # compiler that rejects -march=native.
 _C_FLAGS = (["-std=c99", "-O3", "-march=native"], ["-std=c99", "-O3"])
 
+# The user-declared environment against a built-in one: the script that declares
+# it (next to the package in a checkout), the module name it is imported under
+# (in sys.modules: numba's cache finds a compiled function's module by name),
+# and the budgets (full, quick).
+CUSTOM_ENV_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "custom_env.py"
+_CUSTOM_ENV_MODULE = "_avgreward_bench_custom_env"
+_DECLARED_STEPS = (2_000_000, 20_000)
+_DECLARED_REPEATS = (7, 2)
+_DECLARED_RATIO = "user-declared / built-in (RiverSwim / loop MDP)"
+
 # The issue's targets: figure -> (threshold, "min" or "max").
 TARGETS = {
     "softmax swing-up steps/s": (6.5e6, "min"),
@@ -98,6 +117,7 @@ TARGETS = {
     "30 x 1M experiment peak memory MB": (1024.0, "max"),
     "30 x 1M experiment results MB": (150.0, "max"),
     "CLI run 2 x 200M peak memory MB": (400.0, "max"),
+    _DECLARED_RATIO: (0.8, "min"),
 }
 
 
@@ -132,6 +152,82 @@ def _fused(env_id, agent, steps, repeats):
         rates.append(steps / (time.perf_counter() - started))
     return {"steps": steps, "repeats": repeats, "steps_per_s": statistics.median(rates),
             "steps_per_s_best": max(rates), "ns_per_step": 1e9 / statistics.median(rates)}
+
+
+def _import_script(path, name):
+    """The module of the script at ``path``, imported (once per process) as ``name``."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as ``import`` does: numba's cache of the
+    # kernels compiled with its functions imports their module by name.
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _user_declared(steps, repeats, script=None):
+    """Steps per second of RiverSwim (declared by a script) and of the loop MDP, side by side.
+
+    The same agent (the loop MDP's case of :func:`_cases`) and the same
+    number of steps on both; after a warm-up call of each, the repeats
+    alternate between them (seeds ``1 .. repeats``, the first of each pair
+    switching every repeat), so that a machine slowing down or speeding up
+    affects both.  ``ratio`` is the median over repeats of the pair's rates
+    RiverSwim / loop MDP.  RiverSwim's step draws a uniform number (its
+    outcome); the loop MDP's is deterministic and draws none.
+
+    Never raises for a missing or broken script: the figures are then None
+    and ``reason`` says why.
+    """
+    import avgreward
+
+    script = CUSTOM_ENV_SCRIPT if script is None else Path(script)
+    agent = next(agent for name, _, agent in _cases() if name == "loop MDP")
+    out = {"script": "scripts/custom_env.py", "steps": steps, "repeats": repeats,
+           "agent": agent.to_dict(), "reason": None, "ratio": None,
+           "note": "RiverSwim's step is random: it draws one more uniform random number "
+                   "per step than the loop MDP's",
+           "cases": [{"name": "RiverSwim (user-declared)", "env": None, "steps_per_s": None},
+                     {"name": "loop MDP (built-in)", "env": "avgreward/LoopMDP-v0",
+                      "steps_per_s": None}]}
+    if not script.is_file():
+        out["reason"] = (f"{script} not found (the scripts are not installed with the "
+                         "package: run the benchmark from a checkout)")
+        return out
+    # A user's script: what goes wrong with it is reported, and the benchmark goes on.
+    try:
+        module = _import_script(script, _CUSTOM_ENV_MODULE)
+    except Exception as exc:
+        out["reason"] = f"importing {out['script']} failed: {type(exc).__name__}: {exc}"
+        return out
+    env_ids = [getattr(module, "ENV_ID", "RiverSwim-v0"), "avgreward/LoopMDP-v0"]
+    out["cases"][0]["env"] = env_ids[0]
+    try:
+        avgreward.train(env_ids[0], agent, 1_000, seed=0)  # warm-up: load or compile
+    except Exception as exc:
+        out["reason"] = f"training {env_ids[0]} failed: {type(exc).__name__}: {exc}"
+        return out
+    avgreward.train(env_ids[1], agent, 1_000, seed=0)
+    rates = [[], []]
+    for seed in range(1, repeats + 1):
+        order = (0, 1) if seed % 2 else (1, 0)
+        for k in order:
+            started = time.perf_counter()
+            avgreward.train(env_ids[k], agent, steps, seed=seed)
+            rates[k].append(steps / (time.perf_counter() - started))
+    for case, case_rates in zip(out["cases"], rates):
+        median = statistics.median(case_rates)
+        case.update(steps_per_s=median, steps_per_s_best=max(case_rates),
+                    ns_per_step=1e9 / median)
+    out["ratio"] = statistics.median(a / b for a, b in zip(*rates))
+    return out
 
 
 def _plain_python(env_id, agent, steps):
@@ -458,6 +554,8 @@ def measure(quick=False, log=print):
         results["fused"].append({**common, **fused})
         results["plain_python"].append(
             {**common, **python, "fused_over_python": fused["steps_per_s"] / python["steps_per_s"]})
+    log("user-declared environment: RiverSwim (scripts/custom_env.py) and the loop MDP")
+    results["user_declared"] = _user_declared(_DECLARED_STEPS[q], _DECLARED_REPEATS[q])
     log("C reference: compile and run")
     results["c_reference"] = _c_reference(_FUSED_STEPS[q], _FUSED_REPEATS[q])
     fused = {f["name"]: f for f in results["fused"]}
@@ -489,6 +587,7 @@ def _figures(results):
     python = {p["name"]: p for p in results["plain_python"]}
     experiment = results["experiment"]
     cli = results.get("cli_memory")  # None in --quick mode
+    declared = results.get("user_declared")  # absent from older results
     return {
         "softmax swing-up steps/s": fused["softmax swing-up"]["steps_per_s"],
         "softmax swing-up fused / plain Python": python["softmax swing-up"]["fused_over_python"],
@@ -502,6 +601,7 @@ def _figures(results):
         "30 x 1M experiment peak memory MB": experiment["peak_memory_mb"],
         "30 x 1M experiment results MB": experiment["results_mb"],
         "CLI run 2 x 200M peak memory MB": None if cli is None else cli["peak_memory_mb"],
+        _DECLARED_RATIO: None if declared is None else declared["ratio"],
     }
 
 
@@ -538,6 +638,8 @@ def format_table(results):
         p = python[f["name"]]
         lines.append(f"{f['name']:34s} {_rate(f['steps_per_s']):>10s} {f['ns_per_step']:8.0f}   "
                      f"{_rate(p['steps_per_s']):>12s} {p['fused_over_python']:6.0f}x")
+    if "user_declared" in results:  # absent from results written before it was measured
+        lines += ["", *_declared_table(results["user_declared"])]
     if "c_reference" in results:  # absent from results written before it was measured
         lines += ["", *_c_table(results["c_reference"])]
     s = results["many_seeds"]
@@ -562,15 +664,30 @@ def format_table(results):
         memory = "n/a" if cli["peak_memory_mb"] is None else f"{cli['peak_memory_mb']:.0f} MB"
         lines.append(f"{cli['command']}: peak memory {memory} (process tree), "
                      f"{cli['wall_s']:.1f} s wall")
-    lines += ["", f"{'target':40s} {'measured':>12s} {'target':>12s}  met"]
+    width = max(40, *(len(name) for name in results["targets"]))
+    lines += ["", f"{'target':{width}s} {'measured':>12s} {'target':>12s}  met"]
     for name, t in results["targets"].items():
         value = t["measured"]
         shown = "n/a" if value is None else (_rate(value) if value >= 1e5 else f"{value:.2f}")
         bound = (">= " if t["kind"] == "min" else "<= ") + (
             _rate(t["target"]) if t["target"] >= 1e5 else f"{t['target']:g}")
         met = {True: "yes", False: "NO", None: "n/a"}[t["met"]]
-        lines.append(f"{name:40s} {shown:>12s} {bound:>12s}  {met}")
+        lines.append(f"{name:{width}s} {shown:>12s} {bound:>12s}  {met}")
     return "\n".join(lines)
+
+
+def _declared_table(d):
+    """The user-declared environment's lines of the table: both rates and their ratio."""
+    lines = [f"{'user-declared env (one core)':34s} {'steps/s':>10s} {'ns/step':>8s}"]
+    if d["ratio"] is None:
+        return lines + [f"  n/a: {d['reason']}"]
+    for case in d["cases"]:
+        lines.append(f"{case['name']:34s} {_rate(case['steps_per_s']):>10s} "
+                     f"{case['ns_per_step']:8.0f}")
+    lines += [f"{'ratio RiverSwim / loop MDP':34s} {d['ratio']:9.2f}x",
+              f"  same agent, {d['steps']:,} steps x {d['repeats']} repeats each, alternated; "
+              f"ratio: median of the pairs", f"  {d['note']}"]
+    return lines
 
 
 def _c_table(c):

@@ -386,3 +386,27 @@ def test_sparse_traces_continue_exactly_across_chunks():
     np.testing.assert_array_equal(whole.rewards, chunked.rewards)
     np.testing.assert_array_equal(whole.weights["w"], chunked.weights["w"])
     np.testing.assert_array_equal(whole.weights["theta"], chunked.weights["theta"])
+
+
+# --- a user-declared environment against a built-in one ---------------------------------
+
+
+def test_user_declared_rows_measure_riverswim_and_the_loop_mdp_side_by_side():
+    out = bench._user_declared(5_000, 2)
+    assert out["reason"] is None, out["reason"]
+    names = [case["name"] for case in out["cases"]]
+    assert names == ["RiverSwim (user-declared)", "loop MDP (built-in)"]
+    assert [case["env"] for case in out["cases"]] == ["RiverSwim-v0", "avgreward/LoopMDP-v0"]
+    assert all(case["steps_per_s"] > 0 and case["ns_per_step"] > 0 for case in out["cases"])
+    assert out["ratio"] > 0 and "one more uniform random number" in out["note"]
+    table = "\n".join(bench._declared_table(out))
+    assert "RiverSwim (user-declared)" in table and "ratio RiverSwim / loop MDP" in table
+
+
+def test_user_declared_rows_are_skipped_with_a_note_without_the_script(tmp_path):
+    out = bench._user_declared(1_000, 1, script=tmp_path / "custom_env.py")
+    assert out["ratio"] is None and "not found" in out["reason"]
+    assert all(case["steps_per_s"] is None for case in out["cases"])
+    assert "n/a: " in "\n".join(bench._declared_table(out))
+    name = "user-declared / built-in (RiverSwim / loop MDP)"
+    assert bench.TARGETS[name] == (0.8, "min")

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -80,3 +81,147 @@ def test_every_script_explains_itself(tmp_path):
                           text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+# --- scripts/custom_env.py: an environment declared by the user ---------------------------
+
+CUSTOM_ENV = ROOT / "scripts" / "custom_env.py"
+
+
+@pytest.fixture(scope="module")
+def custom_env():
+    """scripts/custom_env.py imported by path, as a user (or the benchmark) would."""
+    import importlib.util
+
+    name = "custom_env"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, CUSTOM_ENV)
+    module = importlib.util.module_from_spec(spec)
+    # In sys.modules before it runs, as `import` does: numba's cache of the
+    # kernels compiled with its functions finds their module by name.
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_custom_env_script_runs_on_a_tiny_budget(tmp_path):
+    out = tmp_path / "out"
+    done = _run("custom_env.py", "--seeds", "2", "--steps", "2000", "--out", str(out),
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "optimal (exact, best of 64 policies)" in done.stdout
+    assert f"figure: {out / 'riverswim.png'}" in done.stdout
+    path = out / "riverswim.png"
+    assert path.stat().st_size > 5_000
+    with Image.open(path) as image:
+        assert min(image.size) >= 200
+
+
+def test_custom_env_script_explains_itself(tmp_path):
+    done = _run("custom_env.py", "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for text in ("--seeds", "--steps", "--out", "python scripts/custom_env.py", "Osband"):
+        assert text in done.stdout
+
+
+def test_importing_the_script_declares_riverswim_without_running_it(custom_env, tmp_path):
+    import gymnasium
+
+    import avgreward
+    from avgreward.environments import resolve_env
+
+    assert gymnasium.spec("RiverSwim-v0").max_episode_steps is None
+    assert custom_env.RiverSwimEnv.fused is custom_env.RIVERSWIM
+    # Registered by whichever import came first (this one, or the benchmark's).
+    env_id, cls = resolve_env("RiverSwim-v0")
+    assert cls.fused.name == "RiverSwim" and cls.fused.random_step
+    assert avgreward.default_features("RiverSwim-v0") == avgreward.one_hot(6)
+    assert not list(tmp_path.iterdir())  # and wrote nothing
+
+
+def test_riverswim_simulator_agrees_with_its_exact_model(custom_env):
+    import gymnasium
+
+    model = custom_env.riverswim_model()
+    assert model.P.shape == (6, 2, 6) and model.R.shape == (6, 2)
+    env = gymnasium.make("RiverSwim-v0")
+    obs, _ = env.reset(seed=0)
+    start = np.flatnonzero(model.start)
+    assert len(start) == 1 and np.array_equal(obs, model.observations[start[0]])
+    # Every (state, action) from a set state, many times: the empirical
+    # transition frequencies must match P within 0.01 (about 4 standard
+    # errors at n = 40,000), far less than any model error worth the name
+    # (the end states' 0.4 / 0.6 swapped, 0.05 for 0.1...).
+    n = 40_000
+    for s in range(6):
+        for a in range(2):
+            counts = np.zeros(6)
+            for _ in range(n):
+                env.unwrapped.state[0] = float(s)
+                obs, reward, terminated, truncated, _ = env.step(a)
+                s_next = int(obs[0])
+                counts[s_next] += 1
+                assert reward == model.R[s, a]  # state-action rewards: exact
+                assert not terminated and not truncated
+                assert np.array_equal(obs, model.observations[s_next])
+            np.testing.assert_allclose(counts / n, model.P[s, a], rtol=0, atol=0.01,
+                                       err_msg=f"state {s}, action {a}")
+            # And no outcome the model says is impossible.
+            assert np.all(counts[model.P[s, a] == 0] == 0), (s, a)
+    env.close()
+
+
+def test_riverswim_fused_loop_equals_the_plain_python_reference(custom_env):
+    import avgreward
+    from avgreward.reference import reference_train
+
+    agent = avgreward.SoftmaxActorCritic(alpha_w=0.3, alpha_theta=0.5, alpha_rbar=0.01)
+    # An odd chunk size makes the loop cross chunk boundaries mid-run.
+    result = avgreward.train("RiverSwim-v0", agent, 600, seed=3, record_actions=True,
+                             chunk_steps=77)
+    ref = reference_train("RiverSwim-v0", agent, 600, seed=3)
+    assert np.array_equal(result.rewards, ref["rewards"].astype(np.float32))  # bit for bit
+    np.testing.assert_array_equal(result.actions, ref["actions"])
+    np.testing.assert_allclose(result.weights["w"], ref["w"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(result.weights["theta"], ref["theta"], rtol=0, atol=1e-9)
+    # Both rewards and both actions occur, or the equality would prove little.
+    assert set(np.unique(result.rewards)) >= {0.0, np.float32(0.005)}
+    assert set(np.unique(result.actions)) == {0, 1}
+
+
+def _relative_value_iteration(model, sweeps=20_000):
+    """The optimal gain by relative value iteration (independent of avgreward.exact)."""
+    h = np.zeros(model.n_states)
+    for _ in range(sweeps):
+        q = model.R + model.P @ h
+        new = q.max(axis=1)
+        gain = new[0]
+        new = new - gain
+        if np.max(np.abs(new - h)) < 1e-13:
+            break
+        h = new
+    return gain
+
+
+def test_the_scripts_settings_learn_riverswim_close_to_the_exact_optimum(custom_env):
+    import avgreward
+    from avgreward import exact
+
+    model = custom_env.riverswim_model()
+    _, optimal, random_rate = custom_env.exact_rates(model)
+    # The optimum is right everywhere, 0.4286; relative value iteration agrees.
+    assert optimal == pytest.approx(_relative_value_iteration(model), abs=1e-9)
+    assert optimal == pytest.approx(0.42862, abs=1e-4)
+    tolerance = 0.05 * optimal
+    # A learner that learns nothing earns the random policy's rate; one that
+    # settles on staying left earns 0.005: both far outside the tolerance.
+    assert random_rate < optimal - 10 * tolerance
+    agent = custom_env.agent_of(custom_env.Args())
+    steps = 100_000
+    for seed in range(3):
+        result = avgreward.train("RiverSwim-v0", agent, steps, seed=seed, bin_size=1000)
+        learned = exact.evaluate(model, exact.policy_on_states(model, result.policy))
+        assert learned.reward_rate > optimal - tolerance, seed
+        # What it earned over its last 20,000 steps (sampling noise: sd ~ 0.01).
+        assert result.rewards[-20:].mean() > optimal - 2 * tolerance, seed
