@@ -1,18 +1,20 @@
-"""The fused training loop: environment, features, actor and critic in one jitted call.
+"""The fused training loop: environment, features and learner in one jitted call.
 
-Each kernel runs steps ``t0 .. t0 + n - 1`` of a run and updates the learner's
+A call of :func:`run_chunk` runs steps ``t0 .. t0 + n - 1`` of a run and updates the learner's
 arrays in place, so a long run is a sequence of calls (chunks) whose result is
 identical to one call.  A call writes the reward (and action) of step
 ``t0 + i`` at index ``i`` of the arrays it is given: the caller passes views of
 whole-run arrays, or one chunk-sized buffer that it folds into bin means
 between calls, so that memory need not grow with the number of steps.
 
-The kernels are jitted once per environment: ``kernels`` is the module
-:func:`avgreward.specialize.kernels_for` compiled for it (a copy of the template
-:mod:`avgreward.kernels` with the environment's own functions in it).  Per step,
-in the order of Sutton & Barto's box (section 13.6), with the random draws in
-this order (the plain-Python reference, :mod:`avgreward.reference`, makes the
-same draws):
+The loop is one skeleton (:func:`avgreward.kernels.run_chunk`) jitted once
+per pair of an environment (:class:`envs.declare.FusedEnv`) and a learner
+(:class:`avgreward.learners.FusedLearner`), with both compiled in
+(:func:`avgreward.specialize.kernels_for`).  Per step, with the
+actor-critic's learners (:mod:`avgreward.learners.actor_critic`) in the order
+of Sutton & Barto's box (section 13.6), with the random draws in this order
+(the plain-Python reference, :mod:`avgreward.reference`, makes the same
+draws):
 
 1. ``A ~ pi(.|S)``: softmax by inverse CDF of one ``rng.random()``; Gaussian
    as ``mu + sigma * rng.standard_normal()``;
@@ -25,7 +27,7 @@ same draws):
 3. ``delta = R - Rbar + v(S') - v(S)`` with the old weights and R-bar;
 4. ``Rbar += alpha_rbar * delta``; critic; actor (traces if lambda > 0).
 
-The kernels return the number of steps completed: fewer than ``n`` when a TD
+A call returns the number of steps completed: fewer than ``n`` when a TD
 error or the policy became non-finite, in which case that step's updates were
 not applied.
 
@@ -49,10 +51,11 @@ Where the speed comes from (measured by :mod:`avgreward.bench`):
   ``rng.random()`` and ``rng.standard_normal()``.  The Gaussian's ``exp(h_sigma)``
   is computed once per step and serves sigma and the score.
 * **Three actions in registers.**  With three actions (the swing-up's torques),
-  one step and no entropy bonus, :func:`_softmax3_chunk` does the work: a
+  one step and no entropy bonus, the learner
+  :data:`~avgreward.learners.actor_critic.SOFTMAX3` does the work: a
   weight row is exactly one vector and the preferences, probabilities and
   score coefficients are scalars instead of small arrays, the same arithmetic
-  in the same order (tests compare the two kernels bit for bit).
+  in the same order (tests compare the two learners bit for bit).
 * **Sparse traces, exactly.**  With eligibility traces the traces use the
   same rows, and only features whose trace is not exactly zero are visited:
   a zero trace changes no weight, so the result is the dense textbook update
@@ -60,78 +63,162 @@ Where the speed comes from (measured by :mod:`avgreward.bench`):
   (a few dozen on the balanced pendulum) instead of the number of features.
 """
 
+import numpy as np
+
 from avgreward._pcg64 import load_state, store_state
+from avgreward.environments import default_features, resolve_env
+from avgreward.features import TileCoder
+from avgreward.learners import FusedLearner
+from avgreward.learners.actor_critic import SOFTMAX, SOFTMAX3
+from avgreward.run_arrays import (
+    EpisodeEnds,
+    _check_int,
+    _check_run_options,
+    _check_steps,
+    _RunArrays,
+)
+from avgreward.specialize import kernels_for
 
-__all__ = ["softmax_chunk", "gaussian_chunk"]
+__all__ = ["run_learner", "run_chunk", "drive", "softmax_learner"]
 
 
-def softmax_chunk(
-    kernels, state, obs, tc,
-    idx, idx_next, w, theta, z_w, z_theta, probs, coef, steps_theta, rbar_box,
-    alpha_w, alpha_theta, alpha_rbar, tau, lambda_w, lambda_theta, entropy,
+def run_chunk(
+    fused, learner, params, state, obs, tc, idx, idx_next, rbar_box,
     rng, t0, n, rewards, actions, record_actions, rbar_trace, rbar_every, ends, ends_count,
 ):
-    """Steps ``t0 .. t0+n-1`` of the softmax actor-critic; returns the steps completed.
+    """Steps ``t0 .. t0+n-1`` of ``learner`` on environment ``fused``; returns the steps completed.
 
-    ``tc`` is the feature map's :meth:`~avgreward.features.TileCoder.kernel_args`
-    tuple.  ``theta`` is ``[n_features, n_actions]``; ``z_w``/``z_theta`` are the traces
-    (empty and untouched when the matching lambda is 0); ``probs``, ``coef`` and
-    ``steps_theta`` are scratch of length ``n_actions``; ``rbar_box[0]`` holds
+    ``params`` is the learner's bundle (for the actor-critic
+    :class:`~avgreward.learners.actor_critic.SoftmaxParams` or
+    :class:`~avgreward.learners.actor_critic.GaussianParams`), updated in place;
+    ``state``/``obs`` the environment's arrays; ``tc`` the feature map's
+    :meth:`~avgreward.features.TileCoder.kernel_args` tuple; ``idx`` the
+    features of S (``idx_next`` scratch of the same length); ``rbar_box[0]``
     R-bar between calls.  ``rewards[i]`` (and ``actions[i]`` if
-    ``record_actions``) are written for step ``t0 + i``, so they need at
-    least ``n`` elements; ``rbar_trace[m]`` is R-bar after step
-    ``(m + 1) * rbar_every`` (indexed over the whole run).  ``ends`` and
-    ``ends_count`` receive the steps that ended an episode (see above).
-    ``rng`` is the run's ``np.random.Generator`` (PCG64); the kernel draws from a
-    copy of its state, written back afterwards, so that ``rng`` continues
-    exactly as if it had made the draws itself.
+    ``record_actions``) are written for step ``t0 + i``, so they need at least
+    ``n`` elements; ``rbar_trace[m]`` is R-bar after step ``(m + 1) *
+    rbar_every`` (indexed over the whole run).  ``ends`` and ``ends_count``
+    receive the steps that ended an episode (see above).  ``rng`` is the
+    run's ``np.random.Generator`` (PCG64); the kernel draws from a copy of its
+    state, written back afterwards, so that ``rng`` continues exactly as if it
+    had made the draws itself.
     """
+    kernels = kernels_for(fused, learner)
     words = load_state(rng)
-    if _three_action_path(theta, lambda_w, lambda_theta, entropy):
-        done = kernels._softmax3_chunk(
-            state, obs, tc, idx, idx_next, w, theta, rbar_box,
-            alpha_w, alpha_theta, alpha_rbar, tau,
-            words, t0, n, rewards, actions, record_actions, rbar_trace, rbar_every, ends,
-            ends_count,
-        )
-    else:
-        done = kernels._softmax_chunk(
-            state, obs, tc,
-            idx, idx_next, w, theta, z_w, z_theta, probs, coef, steps_theta, rbar_box,
-            alpha_w, alpha_theta, alpha_rbar, tau, lambda_w, lambda_theta, entropy,
-            words, t0, n, rewards, actions, record_actions, rbar_trace, rbar_every, ends,
-            ends_count,
-        )
-    store_state(rng, words)
-    return done
-
-
-def _three_action_path(theta, lambda_w, lambda_theta, entropy):
-    """Whether :func:`_softmax3_chunk` does this run's work (tests turn it off to compare)."""
-    return theta.shape[1] == 3 and lambda_w == 0.0 and lambda_theta == 0.0 and entropy == 0.0
-
-
-def gaussian_chunk(
-    kernels, state, obs, tc,
-    idx, idx_next, w, theta, z_w, z_theta, coef, steps_theta, rbar_box,
-    alpha_w, alpha_mu, alpha_sigma, alpha_rbar, lambda_w, lambda_theta,
-    scale_mean_gradient, sigma_min, entropy,
-    rng, t0, n, rewards, actions, record_actions, rbar_trace, rbar_every, ends, ends_count,
-):
-    """Steps ``t0 .. t0+n-1`` of the Gaussian actor-critic; returns the steps completed.
-
-    ``theta[:, 0]`` are the mean's weights and ``theta[:, 1]`` the log-sigma
-    weights; ``coef`` and ``steps_theta`` are scratch of length 2.  Otherwise
-    as :func:`softmax_chunk`.  The recorded action is the sample before the
-    environment clips it, the one whose score is used.
-    """
-    words = load_state(rng)
-    done = kernels._gaussian_chunk(
-        state, obs, tc,
-        idx, idx_next, w, theta, z_w, z_theta, coef, steps_theta, rbar_box,
-        alpha_w, alpha_mu, alpha_sigma, alpha_rbar, lambda_w, lambda_theta,
-        scale_mean_gradient, sigma_min, entropy,
+    done = kernels.run_chunk(
+        params, state, obs, tc, idx, idx_next, rbar_box,
         words, t0, n, rewards, actions, record_actions, rbar_trace, rbar_every, ends, ends_count,
     )
     store_state(rng, words)
     return done
+
+
+def softmax_learner(params):
+    """The softmax actor-critic's learner for ``params``: the three-action fast path if it applies."""
+    if _three_action_path(params.theta, params.lambda_w, params.lambda_theta, params.entropy):
+        return SOFTMAX3
+    return SOFTMAX
+
+
+def _three_action_path(theta, lambda_w, lambda_theta, entropy):
+    """Whether :data:`SOFTMAX3` does this run's work (tests turn it off to compare)."""
+    return theta.shape[1] == 3 and lambda_w == 0.0 and lambda_theta == 0.0 and entropy == 0.0
+
+
+def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record_actions,
+          rbar_every, bin_size, callback):
+    """A whole run: the environment's start, then :func:`run_chunk` chunk after chunk.
+
+    ``run`` is the run's :class:`avgreward.run_arrays._RunArrays` (outputs,
+    bins, R-bar); ``rng`` the run's generator, which draws the start state
+    first.  Returns its :class:`~avgreward.result.Result`; raises its
+    :class:`~avgreward.result.DivergenceError` with the steps before a
+    non-finite one.  Episode ends go into ``Result.info`` (see
+    :class:`avgreward.run_arrays.EpisodeEnds`).
+    """
+    kernels = kernels_for(fused, learner)
+    tc = features.kernel_args()
+    state = np.zeros(fused.state_size)
+    obs = np.zeros(fused.obs_size)
+    kernels.reset(state, rng.random() if fused.random_reset else 0.0)
+    idx = np.empty(features.n_active, dtype=np.int64)
+    idx_next = np.empty_like(idx)
+    kernels.start_features(state, obs, tc, idx)
+    episodes = EpisodeEnds(fused.episodic, steps, min(chunk_steps, steps), bin_size)
+    t0 = 0
+    while t0 < steps:
+        n = min(chunk_steps, steps - t0)
+        rewards, actions = run.outputs(t0, n)
+        completed = run_chunk(
+            fused, learner, params, state, obs, tc, idx, idx_next, run.rbar_box,
+            rng, t0, n, rewards, actions, record_actions, run.rbar_trace, rbar_every,
+            episodes.buffer, episodes.count,
+        )
+        episodes.collect(t0 + completed)
+        run.fold(t0 + completed)
+        if completed < n:
+            raise run.diverged(t0 + completed, episodes.info(t0 + completed))
+        t0 += n
+        if callback is not None:
+            callback(t0, steps)
+    return run.result(steps, episodes.info(steps))
+
+
+def run_learner(env, learner, params, steps, seed, features=None, *, record_actions=False,
+                rbar_every=None, chunk_steps=None, callback=None, bin_size=None):
+    """Run any learner of the fused loop (:class:`~avgreward.learners.FusedLearner`) on an environment.
+
+    What :func:`avgreward.train` does for the actor-critic, for a learner of
+    your own: the same loop, chunks, outputs and guarantees (same seed, same
+    numbers, whatever ``chunk_steps``).
+
+    Parameters
+    ----------
+    env : str or gymnasium.Env
+        An environment of the fused loop: a registered id (or instance) whose
+        class declares ``fused`` (:mod:`envs.declare`).
+    learner : FusedLearner
+    params : learner.params_type
+        The learner's bundle, updated in place (its weights after the run).
+    steps, seed, features, record_actions, rbar_every, chunk_steps, callback, bin_size
+        As :func:`avgreward.train`.
+
+    Returns
+    -------
+    Result
+        ``agent`` is the learner; ``weights`` the bundle's arrays by field name;
+        an episodic environment's episode ends in ``info``.
+
+    Raises
+    ------
+    ValueError
+        On invalid arguments, naming the argument.
+    DivergenceError
+        If the learner reports a non-finite step (its ``act`` or ``learn``
+        returned ``ok`` False), with the steps before it.
+    """
+    env_id, env_class = resolve_env(env)
+    fused = env_class.fused
+    if not isinstance(learner, FusedLearner):
+        raise ValueError(f"learner must be an avgreward.learners.FusedLearner, got {learner!r}")
+    if not isinstance(params, learner.params_type):
+        raise ValueError(f"params must be a {learner.params_type.__name__} (the learner's "
+                         f"params_type), got {type(params).__name__}")
+    steps = _check_steps(steps)
+    seed = _check_int("seed", seed, 0)
+    if features is None:
+        features = default_features(env_id if isinstance(env, str) else env)
+    elif not isinstance(features, TileCoder):
+        raise ValueError(f"features must be a TileCoder (see avgreward.features), got {features!r}")
+    if features.n_dims != fused.obs_size:
+        raise ValueError(f"features has {features.n_dims} dimension(s) but {env_id}'s "
+                         f"observation has {fused.obs_size}")
+    rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
+                                                           callback, bin_size)
+    weights = {name: value for name, value in params._asdict().items()
+               if isinstance(value, np.ndarray)}
+    run = _RunArrays(env_id, learner, seed, features, 0, steps, record_actions, rbar_every,
+                     chunk_steps, bin_size, weights=weights,
+                     action_dtype=np.int64 if fused.n_actions else np.float64)
+    return drive(fused, learner, params, run, features, np.random.default_rng(seed), steps,
+                 chunk_steps, record_actions, rbar_every, bin_size, callback)

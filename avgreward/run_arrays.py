@@ -18,7 +18,7 @@ import time
 import numpy as np
 from numba import njit
 
-from avgreward.agents import SoftmaxActorCritic
+from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
 from avgreward.result import DivergenceError, Result, _bin_steps
 
 _DEFAULT_CHUNK = 1 << 18
@@ -176,23 +176,32 @@ class _RunArrays:
     """
 
     def __init__(self, env_id, agent, seed, features, n_columns, steps, record_actions,
-                 rbar_every, chunk_steps=_DEFAULT_CHUNK, bin_size=None):
+                 rbar_every, chunk_steps=_DEFAULT_CHUNK, bin_size=None, weights=None,
+                 action_dtype=None):
         n_features = features.n_features
-        # w and theta, their traces when lambda > 0, and the fused loop's rows of
-        # both (padded to 4 doubles a column block) for the length of a call.
-        traced = agent.lambda_w > 0 or agent.lambda_theta > 0
-        weights = 8 * n_features * (1 + n_columns) * (2 + 2 * traced) + 32 * n_features * traced
-        _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps, weights)
+        self.actor_critic = isinstance(agent, (SoftmaxActorCritic, GaussianActorCritic))
+        if self.actor_critic:
+            # w and theta, their traces when lambda > 0, and the fused loop's rows of
+            # both (padded to 4 doubles a column block) for the length of a call.
+            traced = agent.lambda_w > 0 or agent.lambda_theta > 0
+            weights_bytes = (8 * n_features * (1 + n_columns) * (2 + 2 * traced)
+                             + 32 * n_features * traced)
+        else:  # another learner (avgreward.loop.run_learner): its arrays exist already
+            weights_bytes = 0
+        _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps, weights_bytes)
         self.env_id, self.agent, self.seed, self.features = env_id, agent, seed, features
         self.started = time.perf_counter()
-        self.w = np.zeros(n_features)
-        self.theta = np.zeros((n_features, n_columns))
-        # Traces are only touched when their lambda is > 0: don't allocate them otherwise.
-        self.z_w = np.zeros(n_features if agent.lambda_w > 0 else 0)
-        self.z_theta = np.zeros((n_features if agent.lambda_theta > 0 else 0, n_columns))
-        self.probs = np.zeros(n_columns)
-        self.coef = np.zeros(n_columns)
-        self.steps_theta = np.zeros(n_columns)
+        self.weights = weights
+        if self.actor_critic:
+            self.w = np.zeros(n_features)
+            self.theta = np.zeros((n_features, n_columns))
+            # Traces are only touched when their lambda is > 0: don't allocate them otherwise.
+            self.z_w = np.zeros(n_features if agent.lambda_w > 0 else 0)
+            self.z_theta = np.zeros((n_features if agent.lambda_theta > 0 else 0, n_columns))
+            self.probs = np.zeros(n_columns)
+            self.coef = np.zeros(n_columns)
+            self.steps_theta = np.zeros(n_columns)
+            action_dtype = np.int64 if isinstance(agent, SoftmaxActorCritic) else np.float64
         self.rbar_box = np.zeros(1)
         self.bin_size = bin_size
         self.folded = 0
@@ -203,9 +212,7 @@ class _RunArrays:
             self.rewards = np.zeros(steps if bin_size is None else min(chunk_steps, steps),
                                     dtype=np.float32)
             self.bin_sums = np.zeros(0 if bin_size is None else -(-steps // bin_size))
-            self.actions = np.zeros(steps if record_actions else 0,
-                                    dtype=np.int64 if isinstance(agent, SoftmaxActorCritic)
-                                    else np.float64)
+            self.actions = np.zeros(steps if record_actions else 0, dtype=action_dtype)
             self.rbar_trace = np.zeros(steps // rbar_every)
         except MemoryError:
             # Where _available_memory cannot tell, numpy's error is the first sign.
@@ -238,7 +245,9 @@ class _RunArrays:
             ends = _bin_steps(done, self.bin_size)
             rewards = self.bin_sums[:ends.size] / np.diff(ends, prepend=0)
             info.update(bin_size=self.bin_size, bin_steps=ends)
-        if isinstance(self.agent, SoftmaxActorCritic):
+        if not self.actor_critic:
+            weights = self.weights
+        elif isinstance(self.agent, SoftmaxActorCritic):
             weights = {"w": self.w, "theta": self.theta}
         else:
             weights = {"w": self.w, "theta_mu": self.theta[:, 0].copy(),
@@ -263,3 +272,39 @@ class _RunArrays:
             step,
             self.result(step, info),
         )
+
+
+class EpisodeEnds:
+    """The steps at which an episodic environment's episodes ended, as the stepwise path has them.
+
+    ``Result.info["terminations"]``: the (0-based) steps, or with ``bin_size``
+    the number in each bin (memory independent of the steps), and
+    ``"truncations"``, empty (the fused loop has no time limit).  Nothing for a
+    continuing environment.
+    """
+
+    def __init__(self, episodic, steps, chunk, bin_size):
+        self.episodic, self.bin_size = episodic, bin_size
+        self.buffer = np.zeros(chunk if episodic else 0, dtype=np.int64)
+        self.count = np.zeros(1, dtype=np.int64)
+        self.steps = []
+        self.per_bin = np.zeros(-(-steps // bin_size) if episodic and bin_size else 0, np.int64)
+
+    def collect(self, done):
+        """Take the kernel's ends of its last chunk (those before step ``done``)."""
+        ends = self.buffer[:self.count[0]]
+        ends = ends[ends < done]
+        if self.bin_size is None:
+            self.steps.append(ends.copy())
+        else:
+            np.add.at(self.per_bin, ends // self.bin_size, 1)
+        self.count[0] = 0
+
+    def info(self, done):
+        if not self.episodic:
+            return {}
+        if self.bin_size is None:
+            ends = np.concatenate(self.steps) if self.steps else np.zeros(0, np.int64)
+            return {"terminations": ends, "truncations": np.zeros(0, np.int64)}
+        n = -(-done // self.bin_size)
+        return {"terminations": self.per_bin[:n].copy(), "truncations": np.zeros(n, np.int64)}

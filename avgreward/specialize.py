@@ -6,7 +6,8 @@ arguments would either miss the cache in every new process (numba 0.6x
 caches first-class functions per process) or, compiled against a module of
 the environment's functions, keep the old dynamics after the user edits
 them.  So each declared environment (:class:`envs.declare.FusedEnv`) gets its
-own copy of the kernel template :mod:`avgreward.kernels`, a small module file
+own copy of the kernel template :mod:`avgreward.kernels` for each learner
+(:class:`avgreward.learners.FusedLearner`) it runs with, a small module file
 whose name holds a fingerprint of
 
 * every source file the environment's jitted functions come from, followed
@@ -35,6 +36,10 @@ import tempfile
 import types
 from pathlib import Path
 
+from numba.core.caching import NullCache
+
+from avgreward.inlining import inline_call
+from avgreward.learners import FusedLearner
 from envs._numba_cache import hash_function, refresh_function_caches, sources_hash
 from envs.declare import FusedEnv
 
@@ -44,8 +49,11 @@ _TEMPLATE = Path(__file__).with_name("kernels.py")
 _loaded: dict[tuple, types.ModuleType] = {}
 
 
-def fingerprint(fused: FusedEnv) -> str:
-    """The sha256 (hex) that names ``fused``'s compiled loop: see the module docstring."""
+def fingerprint(fused: FusedEnv, learner: FusedLearner | None = None) -> str:
+    """The sha256 (hex) that names the loop compiled for ``fused`` and ``learner``.
+
+    See the module docstring.
+    """
     digest = hashlib.sha256()
     digest.update(sources_hash().encode())
     digest.update(_TEMPLATE.read_bytes())
@@ -56,6 +64,12 @@ def fingerprint(fused: FusedEnv) -> str:
     for role in ("reset", "step", "observe"):
         digest.update(role.encode())
         hash_function(digest, getattr(fused, role).py_func, seen)
+    if learner is not None:
+        digest.update(b"learner")
+        for kind in (learner.params_type, learner.work_type):
+            digest.update(repr((kind.__name__, kind._fields)).encode())
+        for function in learner.functions():
+            hash_function(digest, function.py_func, seen)
     return digest.hexdigest()
 
 
@@ -82,19 +96,60 @@ def kernel_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="avgreward-fused-"))
 
 
-def _slug(fused: FusedEnv) -> str:
-    """The file-name stem of ``fused``'s copies: its name and where its step is defined."""
-    step = fused.step.py_func
-    where = hashlib.sha256(f"{step.__module__}.{step.__qualname__}".encode()).hexdigest()[:8]
-    name = re.sub(r"[^0-9A-Za-z]+", "_", fused.name).strip("_").lower() or "env"
-    return f"{name}_{where}"
+def _slug(fused: FusedEnv, learner: FusedLearner) -> str:
+    """The file-name stem of a pair's copies: their names and where they are defined."""
+    where = hashlib.sha256()
+    for function in (fused.step, learner.learn):
+        where.update(f"{function.py_func.__module__}.{function.py_func.__qualname__}".encode())
+    name = re.sub(r"[^0-9A-Za-z]+", "_", f"{fused.name} {learner.name}").strip("_").lower()
+    return f"{name}_{where.hexdigest()[:8]}"
 
 
-def _write_copy(directory: Path, slug: str, digest: str) -> Path:
+_MARKED = re.compile(r"^(?P<indent>\s*)(?P<head>.*?)(?P<call>\w+)\((?P<args>[^()]*)\)"
+                     r"\s*# <(?P<what>unpack|args) (?P<role>\w+)>$")
+
+
+def _source(learner: FusedLearner) -> tuple[str, dict]:
+    """The template with its marked lines written out for ``learner``; and the globals to inject.
+
+    ``x = params  # <unpack params>`` becomes ``p_a, p_b, ... = params`` (the
+    fields of ``params_type``), likewise for ``work``; a call marked
+    ``# <args ROLE>`` is replaced by the body of the learner's function for
+    that role, with the arguments :meth:`FusedLearner.arguments` names
+    (:func:`avgreward.inlining.inline_call`).
+    """
+    out, injected = [], {}
+    for line in _TEMPLATE.read_text().splitlines():
+        unpack = re.match(r"^(\s*)\w+ = (params|work)  # <unpack (params|work)>$", line)
+        call = _MARKED.match(line)
+        if unpack:
+            indent, bundle = unpack.group(1), unpack.group(2)
+            kind = learner.params_type if bundle == "params" else learner.work_type
+            prefix = "p_" if bundle == "params" else "w_"
+            names = ", ".join(prefix + field for field in kind._fields)
+            line = f"{indent}({names},) = {bundle}"
+        elif call and call.group("what") == "args":
+            role = call.group("role")
+            head = call.group("head").strip()
+            targets = head[:-1].strip() if head.endswith("=") else None
+            function = getattr(learner, role)
+            lines, names = inline_call(function, learner.arguments(role), targets, f"_{role}_")
+            injected.update(names)
+            indent = call.group("indent")
+            where = f"{function.py_func.__module__}.{function.py_func.__qualname__}"
+            out.append(f"{indent}# {role}: {where}, written in (avgreward.inlining)")
+            out.extend(indent + text for text in lines)
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n", injected
+
+
+def _write_copy(directory: Path, slug: str, digest: str, source: str) -> Path:
     path = directory / f"{slug}_{digest[:20]}.py"
-    text = (f"# avgreward.kernels compiled for one environment; fingerprint {digest}\n"
+    text = (f"# avgreward.kernels compiled for one environment and learner; fingerprint "
+            f"{digest}\n"
             "# Generated by avgreward.specialize: do not edit (an edit is lost, not used).\n"
-            + _TEMPLATE.read_text())
+            + source)
     if path.is_file() and path.read_text() == text:
         return path  # rewriting would change its time stamp and void numba's cache
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -110,21 +165,24 @@ def _write_copy(directory: Path, slug: str, digest: str) -> Path:
     return path
 
 
-def kernels_for(fused: FusedEnv) -> types.ModuleType:
-    """The kernel module (a copy of :mod:`avgreward.kernels`) compiled for ``fused``.
+def kernels_for(fused: FusedEnv, learner: FusedLearner) -> types.ModuleType:
+    """The kernel module (a copy of :mod:`avgreward.kernels`) compiled for a pair.
 
-    Loaded once per process and declaration; the first call of each kernel
-    compiles it or loads it from numba's cache.
+    Loaded once per process, environment and learner; the first call of each
+    kernel compiles it or loads it from numba's cache.
     """
     if not isinstance(fused, FusedEnv):
         raise ValueError(f"env: expected an envs.declare.FusedEnv, got {fused!r}")
-    key = fused
+    if not isinstance(learner, FusedLearner):
+        raise ValueError(f"learner: expected an avgreward.learners.FusedLearner, got {learner!r}")
+    key = (fused, learner)
     module = _loaded.get(key)
     if module is not None:
         return module
-    refresh_function_caches((fused.reset, fused.step, fused.observe))
-    digest = fingerprint(fused)
-    path = _write_copy(kernel_dir(), _slug(fused), digest)
+    refresh_function_caches((fused.reset, fused.step, fused.observe, *learner.functions()))
+    digest = fingerprint(fused, learner)
+    source, injected = _source(learner)
+    path = _write_copy(kernel_dir(), _slug(fused, learner), digest, source)
     name = f"_avgreward_fused_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -140,5 +198,16 @@ def kernels_for(fused: FusedEnv) -> types.ModuleType:
     module.RANDOM_RESET = fused.random_reset
     module.RANDOM_STEP = fused.random_step
     module.EPISODIC = fused.episodic
+    (module.learner_begin, module.learner_act, module.learner_learn, module.learner_episode_end,
+     module.learner_finish) = learner.functions()
+    for name, value in injected.items():  # what the written-in learner code reads
+        setattr(module, name, value)
+    functions = (fused.reset, fused.step, fused.observe, *learner.functions())
+    if not all(f.py_func.__module__ in sys.modules for f in functions):
+        # A module imported by path and never put in sys.modules: numba's cache would
+        # save the copy but fail to find that module again in the next process, so
+        # this copy compiles in each process instead.
+        for attr in ("reset", "start_features", "run_chunk"):
+            getattr(module, attr)._cache = NullCache()
     _loaded[key] = module
     return module

@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from avgreward import loop
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
 from avgreward.environments import (
     EnvInfo,
@@ -29,7 +30,8 @@ from avgreward.environments import (
     resolve_env,
 )
 from avgreward.features import TileCoder
-from avgreward.loop import gaussian_chunk, softmax_chunk
+from avgreward.learners.actor_critic import GAUSSIAN, GaussianParams, SoftmaxParams
+from avgreward.loop import softmax_learner
 from avgreward.result import DivergenceError, Result
 from avgreward.run_arrays import (
     _check_int,
@@ -37,7 +39,6 @@ from avgreward.run_arrays import (
     _check_steps,
     _RunArrays,
 )
-from avgreward.specialize import kernels_for
 from avgreward.stepwise import train_stepwise
 
 __all__ = ["train", "Result", "DivergenceError", "default_features", "default_agent",
@@ -192,88 +193,23 @@ def train(
 
     run = _RunArrays(env_id, agent, seed, features, n_columns, steps, record_actions, rbar_every,
                      chunk_steps, bin_size)
-    kernels = kernels_for(fused)
     rng = np.random.default_rng(seed)
-    tc = features.kernel_args()
-
-    state = np.zeros(fused.state_size)
-    obs = np.zeros(fused.obs_size)
-    kernels.reset(state, rng.random() if fused.random_reset else 0.0)
-    idx = np.empty(features.n_active, dtype=np.int64)
-    idx_next = np.empty_like(idx)
-    kernels.start_features(state, obs, tc, idx)
-    episodes = _EpisodeEnds(fused.episodic, steps, min(chunk_steps, steps), bin_size)
-
-    def run_chunk(t0, n):
-        rewards, actions = run.outputs(t0, n)
-        if isinstance(agent, SoftmaxActorCritic):
-            return softmax_chunk(
-                kernels, state, obs, tc,
-                idx, idx_next, run.w, run.theta, run.z_w, run.z_theta, run.probs, run.coef,
-                run.steps_theta, run.rbar_box,
-                agent.alpha_w, agent.alpha_theta, agent.alpha_rbar, agent.tau,
-                agent.lambda_w, agent.lambda_theta, agent.entropy,
-                rng, t0, n, rewards, actions, record_actions, run.rbar_trace, rbar_every,
-                episodes.buffer, episodes.count,
-            )
-        return gaussian_chunk(
-            kernels, state, obs, tc,
-            idx, idx_next, run.w, run.theta, run.z_w, run.z_theta, run.coef, run.steps_theta,
-            run.rbar_box, agent.alpha_w, agent.alpha_mu, agent.alpha_sigma, agent.alpha_rbar,
-            agent.lambda_w, agent.lambda_theta, agent.scale_mean_gradient,
-            agent.sigma_min, agent.entropy,
-            rng, t0, n, rewards, actions, record_actions, run.rbar_trace, rbar_every,
-            episodes.buffer, episodes.count,
-        )
-
-    t0 = 0
-    while t0 < steps:
-        n = min(chunk_steps, steps - t0)
-        completed = run_chunk(t0, n)
-        episodes.collect(t0 + completed)
-        run.fold(t0 + completed)
-        if completed < n:
-            raise run.diverged(t0 + completed, episodes.info(t0 + completed))
-        t0 += n
-        if callback is not None:
-            callback(t0, steps)
-    return run.result(steps, episodes.info(steps))
-
-
-class _EpisodeEnds:
-    """The steps at which an episodic environment's episodes ended, as the stepwise path has them.
-
-    ``Result.info["terminations"]``: the (0-based) steps, or with ``bin_size``
-    the number in each bin (memory independent of the steps), and
-    ``"truncations"``, empty (the fused loop has no time limit).  Nothing for a
-    continuing environment.
-    """
-
-    def __init__(self, episodic, steps, chunk, bin_size):
-        self.episodic, self.bin_size = episodic, bin_size
-        self.buffer = np.zeros(chunk if episodic else 0, dtype=np.int64)
-        self.count = np.zeros(1, dtype=np.int64)
-        self.steps = []
-        self.per_bin = np.zeros(-(-steps // bin_size) if episodic and bin_size else 0, np.int64)
-
-    def collect(self, done):
-        """Take the kernel's ends of its last chunk (those before step ``done``)."""
-        ends = self.buffer[:self.count[0]]
-        ends = ends[ends < done]
-        if self.bin_size is None:
-            self.steps.append(ends.copy())
-        else:
-            np.add.at(self.per_bin, ends // self.bin_size, 1)
-        self.count[0] = 0
-
-    def info(self, done):
-        if not self.episodic:
-            return {}
-        if self.bin_size is None:
-            ends = np.concatenate(self.steps) if self.steps else np.zeros(0, np.int64)
-            return {"terminations": ends, "truncations": np.zeros(0, np.int64)}
-        n = -(-done // self.bin_size)
-        return {"terminations": self.per_bin[:n].copy(), "truncations": np.zeros(n, np.int64)}
+    if isinstance(agent, SoftmaxActorCritic):
+        params = SoftmaxParams(
+            run.w, run.theta, run.z_w, run.z_theta, run.probs, run.coef,
+            float(agent.alpha_w), float(agent.alpha_theta), float(agent.alpha_rbar),
+            float(agent.tau), float(agent.lambda_w), float(agent.lambda_theta),
+            float(agent.entropy))
+        learner = softmax_learner(params)
+    else:
+        params = GaussianParams(
+            run.w, run.theta, run.z_w, run.z_theta, float(agent.alpha_w), float(agent.alpha_mu),
+            float(agent.alpha_sigma), float(agent.alpha_rbar), float(agent.lambda_w),
+            float(agent.lambda_theta), bool(agent.scale_mean_gradient), float(agent.sigma_min),
+            float(agent.entropy))
+        learner = GAUSSIAN
+    return loop.drive(fused, learner, params, run, features, rng, steps, chunk_steps,
+                      record_actions, rbar_every, bin_size, callback)
 
 
 class ConstantRewardWarning(UserWarning):

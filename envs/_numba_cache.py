@@ -62,7 +62,8 @@ def ensure_fresh_cache() -> None:
         if stamp.is_file() and stamp.read_text() == current:
             return
         for directory in dirs:
-            for cached in (directory / "__pycache__").glob("*.nb[ci]"):
+            # Subpackages (avgreward.learners) and the loop's compiled copies too.
+            for cached in directory.rglob("__pycache__/*.nb[ci]"):
                 cached.unlink(missing_ok=True)
         stamp.parent.mkdir(exist_ok=True)
         tmp = stamp.with_suffix(f".{os.getpid()}.tmp")

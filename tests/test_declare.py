@@ -392,14 +392,18 @@ def test_edits_to_an_environment_in_any_of_its_files_are_never_stale(tmp_path):
 
 def test_a_copy_of_the_kernels_is_named_by_the_environments_sources(tmp_path, monkeypatch):
     from avgreward import specialize
+    from avgreward.learners.actor_critic import GAUSSIAN, SOFTMAX
     from envs.loop_mdp import LOOP_MDP
 
     monkeypatch.setenv("AVGREWARD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(specialize, "_loaded", {})
     assert specialize.kernel_dir() == tmp_path / "fused"
-    first = specialize.fingerprint(LOOP_MDP)
-    assert specialize.fingerprint(LOOP_MDP) == first
+    first = specialize.fingerprint(LOOP_MDP, SOFTMAX)
+    assert specialize.fingerprint(LOOP_MDP, SOFTMAX) == first
+    assert specialize.fingerprint(LOOP_MDP, GAUSSIAN) != first
     other = FusedEnv(**{**GOOD, "name": "other"})
-    assert specialize.fingerprint(other) != first
-    module = specialize.kernels_for(LOOP_MDP)
-    assert specialize.kernels_for(LOOP_MDP) is module
+    assert specialize.fingerprint(other, SOFTMAX) != first
+    module = specialize.kernels_for(LOOP_MDP, SOFTMAX)
+    assert specialize.kernels_for(LOOP_MDP, SOFTMAX) is module
     assert first in Path(module.__file__).read_text().splitlines()[0]
+    assert Path(module.__file__).parent == tmp_path / "fused"

@@ -34,3 +34,23 @@ def test_main_job_runs_on_a_tiny_budget(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "reward rate" in out.stdout
     assert (tmp_path / "learning_curve.png").stat().st_size > 10_000
+
+
+def _python_block(section):
+    readme = (ROOT / "README.md").read_text()
+    part = readme.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```python\n(.+?)\n```", part, re.S).group(1)
+
+
+def test_readme_examples_of_your_own_environment_and_learner_run(tmp_path):
+    """Each in a file of its own and a fresh process, as a user would run them."""
+    for name, section, check in (
+        ("my_env.py", "Add your own environment",
+         "assert result.mean_reward(50_000) > 0.5, result.mean_reward(50_000)"),
+        ("my_learner.py", "Add your own learner",
+         "assert abs(result.final_rbar - 0.3) < 0.01, result.final_rbar"),
+    ):
+        (tmp_path / name).write_text(_python_block(section) + "\n" + check + "\n")
+        out = subprocess.run([sys.executable, name], capture_output=True, text=True,
+                             timeout=600, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
