@@ -12,3 +12,10 @@ def finite_difference(f, theta, h=1e-6):
         down[i] -= h
         grad[i] = (f(up) - f(down)) / (2 * h)
     return grad
+
+
+def actor_weights(result):
+    """A result's actor weights as one ``[n_features, columns]`` array (Gaussian: mu, sigma)."""
+    if "theta" in result.weights:
+        return result.weights["theta"]
+    return np.stack([result.weights["theta_mu"], result.weights["theta_sigma"]], axis=1)

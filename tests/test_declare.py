@@ -14,6 +14,7 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import pytest
+from helpers import actor_weights
 from gymnasium.utils.env_checker import check_env
 from numba import njit
 
@@ -151,12 +152,6 @@ CASES = {
 }
 
 
-def _theta(result):
-    if "theta" in result.weights:
-        return result.weights["theta"]
-    return np.stack([result.weights["theta_mu"], result.weights["theta_sigma"]], axis=1)
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_user_episodic_env_in_the_fused_loop_equals_the_reference(name, user_envs, fused_only):
     env_id, agent = CASES[name]
@@ -168,7 +163,7 @@ def test_user_episodic_env_in_the_fused_loop_equals_the_reference(name, user_env
     np.testing.assert_array_equal(result.actions, ref["actions"])
     np.testing.assert_allclose(result.rbar, ref["rbar"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(result.weights["w"], ref["w"], rtol=0, atol=1e-9)
-    np.testing.assert_allclose(_theta(result), ref["theta"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(actor_weights(result), ref["theta"], rtol=0, atol=1e-9)
     # Many episodes, ended where the reference ended them.
     assert ref["ends"].size > 20
     np.testing.assert_array_equal(result.info["terminations"], ref["ends"])

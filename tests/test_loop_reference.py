@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import actor_weights
 
 import avgreward
 from avgreward import GaussianActorCritic, SoftmaxActorCritic
@@ -38,12 +39,6 @@ CASES = {
 }
 
 
-def _theta(result):
-    if "theta" in result.weights:
-        return result.weights["theta"]
-    return np.stack([result.weights["theta_mu"], result.weights["theta_sigma"]], axis=1)
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fused_loop_equals_reference(name):
     env_id, agent = CASES[name]
@@ -57,11 +52,11 @@ def test_fused_loop_equals_reference(name):
     np.testing.assert_allclose(result.actions, ref["actions"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(result.rbar, ref["rbar"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(result.weights["w"], ref["w"], rtol=0, atol=1e-9)
-    np.testing.assert_allclose(_theta(result), ref["theta"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(actor_weights(result), ref["theta"], rtol=0, atol=1e-9)
     assert result.final_rbar == pytest.approx(ref["rbar"][-1], abs=1e-9)
     # The run must have learned something, or equality would prove little.
     assert np.abs(result.weights["w"]).max() > 1e-3
-    assert np.abs(_theta(result)).max() > 1e-3
+    assert np.abs(actor_weights(result)).max() > 1e-3
 
 
 def test_reference_agrees_with_full_precision_rewards():
