@@ -398,14 +398,16 @@ def _startup():
 
     The child gets its own numba cache directory (``NUMBA_CACHE_DIR``, empty
     for the cold start), so that the figures do not depend on what this
-    checkout's ``__pycache__`` holds.  The package's cache guard
+    checkout's ``__pycache__`` holds (and ``AVGREWARD_CACHE_DIR``, the same
+    directory, for the loop's compiled copies).  The package's cache guard
     (``envs/_numba_cache.py``) only manages ``__pycache__`` next to the
     sources; a fresh directory needs no guarding.
     """
     code = _STARTUP_CHILD.format(env=SWINGUP, steps=_STARTUP_STEPS)
     out = {"steps": _STARTUP_STEPS}
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        # The loop's compiled copies (avgreward.specialize) in there too.
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, AVGREWARD_CACHE_DIR=cache)
         for label in ("cold", "warm"):
             started = time.perf_counter()
             child = subprocess.run([sys.executable, "-c", code], env=env, check=True,
