@@ -15,16 +15,21 @@ local variables renamed apart, the globals it reads renamed to names the
 caller injects into the generated module, and its ``return`` statements
 turned into assignments to ``targets`` (an ``if`` whose body returns has the
 rest of the function as its ``else``).  It accepts the Python that numba
-compiles in such functions: statements, ``if``/``for``/``while`` without
-``return`` inside loops, no nested functions, comprehensions or ``global``.
+compiles in such functions: statements, ``if``/``for``/``while``, with
+``return`` only at the top or inside ``if`` (not in a loop, ``with``, ``try``
+or ``match``), no nested functions, comprehensions or ``global``; and refuses
+a function whose file was edited after it was imported.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import copy
+import dis
 import inspect
 import textwrap
+import types
 
 __all__ = ["inline_call"]
 
@@ -72,40 +77,91 @@ def _ends_in_return(body) -> bool:
     return bool(body) and isinstance(body[-1], ast.Return)
 
 
-def _check_no_return(body, where):
-    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
-        if isinstance(node, ast.Return):
-            raise _Refuse(f"a return inside {where} cannot be inlined")
+def _contains_return(body) -> bool:
+    return any(isinstance(node, ast.Return)
+               for node in ast.walk(ast.Module(body=body, type_ignores=[])))
 
 
-def _returns_to_assignments(body, targets):
-    """The statements of ``body`` with each ``return`` an assignment to ``targets``."""
+def _returns_to_assignments(body, targets, flag):
+    """The statements of ``body`` with each ``return`` an assignment to ``targets``.
+
+    An ``if`` whose branches either end in a ``return`` or contain none takes
+    the rest of the function into the branches that go on (the common guard
+    ``if not finite: return ...`` becomes ``if ...: ... else: <rest>``);
+    otherwise a return also sets ``flag`` and the rest runs under ``if not
+    flag``, so that the code grows linearly, never by copies.  A ``return``
+    inside anything but ``if`` is refused.
+    """
     out = []
     for i, stmt in enumerate(body):
         if isinstance(stmt, ast.Return):
             if stmt.value is not None and targets is not None:
                 out.append(ast.Assign(targets=[targets], value=stmt.value))
+            out.append(ast.Assign(targets=[ast.Name(id=flag, ctx=ast.Store())],
+                                  value=ast.Constant(True)))
             return out  # anything after a return is unreachable
-        if isinstance(stmt, ast.If):
-            body_returns = _contains_return(stmt.body)
-            else_returns = _contains_return(stmt.orelse)
-            if body_returns or else_returns:
-                rest = body[i + 1:]
-                then = _returns_to_assignments(stmt.body + ([] if _ends_in_return(stmt.body)
-                                                            else rest), targets)
-                other = _returns_to_assignments(stmt.orelse + ([] if _ends_in_return(stmt.orelse)
-                                                               else rest), targets)
-                out.append(ast.If(test=stmt.test, body=then or [ast.Pass()], orelse=other))
+        if isinstance(stmt, ast.If) and _contains_return([stmt]):
+            rest = body[i + 1:]
+            clean = all(_ends_in_return(b) or not _contains_return(b)
+                        for b in (stmt.body, stmt.orelse))
+            if clean:
+                then = stmt.body if _ends_in_return(stmt.body) else stmt.body + rest
+                other = stmt.orelse if _ends_in_return(stmt.orelse) else stmt.orelse + rest
+                out.append(ast.If(test=stmt.test,
+                                  body=_returns_to_assignments(then, targets, flag) or [ast.Pass()],
+                                  orelse=_returns_to_assignments(other, targets, flag)))
                 return out
-        elif isinstance(stmt, (ast.For, ast.While, ast.With, ast.Try)):
-            _check_no_return([stmt], "a loop or block")
+            out.append(ast.If(test=stmt.test,
+                              body=_returns_to_assignments(stmt.body, targets, flag) or [ast.Pass()],
+                              orelse=_returns_to_assignments(stmt.orelse, targets, flag)))
+            after = _returns_to_assignments(rest, targets, flag)
+            if after:
+                out.append(ast.If(test=ast.UnaryOp(op=ast.Not(), operand=ast.Name(id=flag,
+                                                                                  ctx=ast.Load())),
+                                  body=after, orelse=[]))
+            return out
+        if _contains_return([stmt]):
+            raise _Refuse(f"a return inside {type(stmt).__name__.lower()} cannot be inlined "
+                          "(only inside if)")
         out.append(stmt)
     return out
 
 
-def _contains_return(body) -> bool:
-    return any(isinstance(node, ast.Return)
-               for node in ast.walk(ast.Module(body=body, type_ignores=[])))
+def _same_code(node, py_func) -> bool:
+    """Whether the source read from disk compiles to the function in memory.
+
+    ``inspect.getsource`` reads the file now: an edit since the import would be
+    inlined while the globals come from the old module.
+    """
+    bare = copy.copy(node)
+    bare.decorator_list = []
+    module = ast.fix_missing_locations(ast.Module(body=[bare], type_ignores=[]))
+    try:
+        compiled = compile(module, "<inline check>", "exec", dont_inherit=True)
+    except SyntaxError:
+        return False
+    code = next(c for c in compiled.co_consts if isinstance(c, types.CodeType))
+    mine = py_func.__code__
+
+    def plain(consts):
+        return [c for c in consts if not isinstance(c, types.CodeType)]
+
+    if plain(code.co_consts) != plain(mine.co_consts) or code.co_varnames != mine.co_varnames:
+        return False
+    # A closure's free variables compile to other instructions on their own.
+    return bool(mine.co_freevars) or _instructions(code) == _instructions(mine)
+
+
+# The compiler picks these by context (an attribute of a module imported in the
+# same file is loaded with LOAD_ATTR, elsewhere with LOAD_METHOD): not a difference.
+_SAME_OP = {"LOAD_METHOD": "LOAD_ATTR"}
+_NO_OP = {"NOP", "CACHE", "RESUME", "PUSH_NULL", "PRECALL", "EXTENDED_ARG"}
+
+
+def _instructions(code):
+    return [(_SAME_OP.get(i.opname, i.opname), repr(i.argval) if not i.opname.startswith(
+             ("JUMP", "POP_JUMP", "FOR_ITER")) else None)
+            for i in dis.get_instructions(code) if i.opname not in _NO_OP]
 
 
 def inline_call(func, arguments, targets, prefix):
@@ -145,13 +201,16 @@ def inline_call(func, arguments, targets, prefix):
                 and isinstance(body[0].value.value, str):
             body = body[1:]  # the docstring
         assigned = _assigned_names(body)
+        if not _same_code(node, py_func):
+            raise _Refuse("its source file changed since it was imported (the source would "
+                          "not be the code that runs): restart Python")
     except _Refuse as error:
         raise ValueError(f"{py_func.__module__}.{py_func.__qualname__}: {error}") from None
     mapping, injected, preamble = {}, {}, []
     for param, argument in zip(params, arguments):
         if param in assigned:
             # Rebinding a parameter must not rebind the caller's variable.
-            local = f"{prefix}{param}"
+            local = f"{prefix}L_{param}"
             preamble.append(f"{local} = {argument}")
             mapping[param] = local
         else:
@@ -163,9 +222,9 @@ def inline_call(func, arguments, targets, prefix):
         if name in mapping:
             continue
         if name in assigned:
-            mapping[name] = f"{prefix}{name}"
+            mapping[name] = f"{prefix}L_{name}"
         elif name in closure or name in py_func.__globals__:
-            new = f"{prefix}g_{name}"
+            new = f"{prefix}G_{name}"
             mapping[name] = new
             injected[new] = closure[name] if name in closure else py_func.__globals__[name]
         elif not hasattr(builtins, name):
@@ -175,12 +234,13 @@ def inline_call(func, arguments, targets, prefix):
     target_node = ast.parse(targets, mode="eval").body if targets else None
     if target_node is not None:
         target_node = _as_store(target_node)
+    flag = f"{prefix}F_returned"
     try:
-        statements = _returns_to_assignments(renamed, target_node)
+        statements = _returns_to_assignments(renamed, target_node, flag)
     except _Refuse as error:
         raise ValueError(f"{py_func.__module__}.{py_func.__qualname__}: {error}") from None
     module = ast.fix_missing_locations(ast.Module(body=statements, type_ignores=[]))
-    lines = preamble + ast.unparse(module).splitlines()
+    lines = preamble + [f"{flag} = False"] + ast.unparse(module).splitlines()
     return lines or ["pass"], injected
 
 

@@ -8,11 +8,13 @@ every source file of both packages and, when the hash differs from the one
 the cache was built with, delete both packages' numba cache files.
 """
 
+import enum
+import functools
 import hashlib
 import importlib.util
 import inspect
 import os
-import sys
+import sysconfig
 import types
 from pathlib import Path
 
@@ -112,27 +114,86 @@ def _referenced(func):
 
 
 def _hash_value(digest, name, value, seen) -> None:
-    """Add what ``value`` (a global or closure variable named ``name``) contributes."""
+    """Add what ``value`` (a global or closure variable named ``name``) contributes.
+
+    Functions are followed; user modules hashed by file; numbers, strings,
+    arrays, numpy scalars, enums and tuples of them by their exact value;
+    anything else by its type and address-free repr.
+    """
     if hasattr(value, "py_func"):  # a jitted function: follow it
+        digest.update(repr(sorted(getattr(value, "targetoptions", {}).items())).encode())
         hash_function(digest, value.py_func, seen)
+    elif isinstance(getattr(value, "_defn", None), types.FunctionType):  # numba @intrinsic
+        hash_function(digest, value._defn, seen)
     elif isinstance(value, types.FunctionType):
         hash_function(digest, value, seen)
     elif isinstance(value, types.ModuleType):
         path = getattr(value, "__file__", None)
         if path and not _is_installed(path):
             _hash_file(digest, path, seen)
-    elif isinstance(value, np.ndarray):
-        digest.update(f"{name}={value.dtype}{value.shape}".encode())
+    else:
+        digest.update(name.encode())
+        _hash_constant(digest, value)
+
+
+def _hash_constant(digest, value) -> None:
+    if isinstance(value, np.ndarray):
+        digest.update(f"array {value.dtype.str}{value.shape}".encode())
         digest.update(np.ascontiguousarray(value).tobytes())
-    elif isinstance(value, (bool, int, float, complex, str, bytes, tuple, type(None))):
-        digest.update(f"{name}={value!r}".encode())
+    elif isinstance(value, np.generic):
+        digest.update(f"{value.dtype.str} ".encode() + value.tobytes())
+    elif isinstance(value, (tuple, list, frozenset)):
+        digest.update(f"{type(value).__name__}{len(value)}(".encode())
+        for item in value:
+            _hash_constant(digest, item)
+        digest.update(b")")
+    elif isinstance(value, enum.Enum):
+        digest.update(f"{type(value).__qualname__}.{value.name}=".encode())
+        _hash_constant(digest, value.value)
+    elif isinstance(value, type) and issubclass(value, enum.Enum):
+        digest.update(f"enum {value.__qualname__}".encode())
+        for member in value:
+            _hash_constant(digest, member)
+    elif isinstance(value, float):
+        digest.update(float(value).hex().encode())
+    elif isinstance(value, (bool, int, complex, str, bytes, type(None))):
+        digest.update(repr(value).encode())
+    elif isinstance(value, types.CodeType):
+        _hash_code(digest, value)
+    elif isinstance(value, type):
+        digest.update(f"class {value.__module__}.{value.__qualname__}"
+                      f"{getattr(value, '_fields', '')}".encode())
+    else:
+        # Anything else (a numba intrinsic, an object numba knows how to type): its
+        # type, and its repr unless that holds a memory address (it would differ in
+        # every process).  A user's object with a meaningful repr is covered; one
+        # without is named by its type only.
+        digest.update(f"<{type(value).__module__}.{type(value).__qualname__}>".encode())
+        text = repr(value)
+        if " at 0x" not in text:
+            digest.update(text.encode())
+
+
+def _hash_code(digest, code) -> None:
+    """A code object without its file name and line numbers: what it computes, and names."""
+    digest.update(code.co_code)
+    digest.update(repr((code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars,
+                        code.co_argcount, code.co_flags)).encode())
+    for const in code.co_consts:
+        _hash_constant(digest, const)
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_dirs():
+    # numpy, numba, math... cannot change under a run: their files are not ours to hash.
+    paths = sysconfig.get_paths()
+    dirs = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    return tuple(os.path.realpath(d) for d in dirs)
 
 
 def _is_installed(path) -> bool:
-    # numpy, numba, math... cannot change under a run; their files are not ours to hash.
     path = os.path.realpath(path)
-    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    return any(path.startswith(p + os.sep) for p in prefixes)
+    return any(path.startswith(d + os.sep) for d in _installed_dirs())
 
 
 def _hash_file(digest, path, seen) -> None:
@@ -160,8 +221,8 @@ def hash_function(digest, func, seen) -> None:
         _hash_file(digest, path, seen)
     # Always the code itself too: a function typed into a notebook has no file,
     # and the file alone would not see a function rebuilt with new values.
-    digest.update(func.__code__.co_code)
-    digest.update(repr(func.__code__.co_consts).encode())
+    _hash_code(digest, func.__code__)
+    _hash_constant(digest, func.__defaults__)
     for name, value in _referenced(func):
         _hash_value(digest, name, value, seen)
 

@@ -31,6 +31,7 @@ do not want to write one: subclass it with ``fused = FusedEnv(...)``.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -47,7 +48,10 @@ from envs._common import (
 )
 from envs._numba_cache import refresh_function_caches
 
-__all__ = ["FusedEnv", "DeclaredEnv", "fused_env_of"]
+__all__ = ["FusedEnv", "DeclaredEnv", "fused_env_of", "check_step_returns"]
+
+_SIGNATURES = {"reset": "state, u", "step": "state, action, u, next_state",
+               "observe": "state, obs"}
 
 
 def _is_jitted(function) -> bool:
@@ -140,12 +144,22 @@ class FusedEnv:
         object.__setattr__(self, "obs_low", low)
         object.__setattr__(self, "obs_high", high)
         bounds = (self.action_low, self.action_high)
-        if not (all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds)
+        if not (all(isinstance(b, (int, float, np.integer, np.floating))
+                    and not isinstance(b, (bool, np.bool_)) and math.isfinite(b) for b in bounds)
                 and bounds[0] < bounds[1]):
             raise ValueError(
-                f"action_low and action_high must be finite with action_low < action_high, "
-                f"got {bounds}"
+                f"action_low and action_high must be finite numbers with action_low < "
+                f"action_high, got {bounds}"
             )
+        object.__setattr__(self, "action_low", float(self.action_low))
+        object.__setattr__(self, "action_high", float(self.action_high))
+        for field, arity in (("reset", 2), ("step", 4), ("observe", 2)):
+            params = inspect.signature(getattr(self, field).py_func).parameters
+            if len(params) != arity:
+                raise ValueError(
+                    f"{field} must take {arity} arguments ({_SIGNATURES[field]}), "
+                    f"takes {len(params)}: ({', '.join(params)})"
+                )
         for field in ("model", "features"):
             if getattr(self, field) is not None and not callable(getattr(self, field)):
                 raise ValueError(f"{field} must be callable or None, got {getattr(self, field)!r}")
@@ -226,3 +240,40 @@ class DeclaredEnv(gym.Env):
         if self._spec.model is None:
             raise NotImplementedError(f"{self._spec.name} declares no exact model")
         return self._spec.model()
+
+
+def check_step_returns(fused: FusedEnv) -> None:
+    """Compile ``fused.step`` for the loop's argument types; refuse a wrong return type.
+
+    A continuing environment's step returns the reward (a number), an episodic
+    one's ``(reward, terminated)``.  Called before the loop is compiled for
+    ``fused`` (:mod:`avgreward.specialize`), so that a mistake is named here
+    rather than deep in numba's typing of the loop.
+
+    Raises
+    ------
+    ValueError
+        Naming ``step`` and what it returned (or why it did not compile).
+    """
+    from numba import types
+    from numba.core.errors import NumbaError
+
+    array = types.float64[::1]
+    signature = (array, types.float64, types.float64, array)
+    try:
+        fused.step.compile(signature)
+        returned = fused.step.overloads[signature].signature.return_type
+    except NumbaError as error:
+        raise ValueError(f"{fused.name}: step does not compile for the loop's arguments "
+                         f"(state and next_state float64 arrays, action and u floats): "
+                         f"{str(error).splitlines()[0]}") from None
+    if fused.episodic:
+        good = (isinstance(returned, types.BaseTuple) and len(returned) == 2
+                and isinstance(returned[0], types.Number)
+                and isinstance(returned[1], types.Boolean))
+        wanted = "(reward, terminated), a number and a bool, since episodic=True"
+    else:
+        good = isinstance(returned, types.Number) and not isinstance(returned, types.Boolean)
+        wanted = "the reward, a number (an episodic step: declare episodic=True)"
+    if not good:
+        raise ValueError(f"{fused.name}: step must return {wanted}; it returns {returned}")

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gymnasium
@@ -264,6 +265,64 @@ def test_bad_declarations_are_refused_naming_the_field(change, words):
         FusedEnv(**{**GOOD, **change})
 
 
+@njit
+def _three_argument_step(state, action, u):
+    return 0.0
+
+
+@njit
+def _episodic_step(state, action, u, next_state):
+    return 0.0, False
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"step": _three_argument_step}, "step must take 4 arguments"),
+    ({"reset": _step}, "reset must take 2 arguments"),
+])
+def test_functions_with_the_wrong_arguments_are_refused(change, words):
+    with pytest.raises(ValueError, match=words):
+        FusedEnv(**{**GOOD, **change})
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"step": _episodic_step}, r"step must return the reward, a number \(an episodic step"),
+    ({"episodic": True}, r"step must return \(reward, terminated\)"),
+])
+def test_a_step_returning_the_wrong_thing_is_named_before_the_loop_compiles(change, words):
+    from avgreward.specialize import kernels_for
+    from avgreward.learners.actor_critic import SOFTMAX
+
+    with pytest.raises(ValueError, match=words):
+        kernels_for(FusedEnv(**{**GOOD, **change}), SOFTMAX)
+
+
+def test_numpy_numbers_are_accepted_as_bounds_and_sizes():
+    fused = FusedEnv(**{**GOOD, "n_actions": np.int64(0), "action_low": np.float32(-2),
+                        "action_high": np.int64(2), "obs_high": np.float64(3.0)})
+    assert (fused.n_actions, fused.action_low, fused.action_high) == (0, -2.0, 2.0)
+    assert type(fused.action_low) is float and fused.obs_high == (3.0,)
+
+
+def test_old_copies_are_pruned_by_age_never_from_under_a_running_process(tmp_path,
+                                                                         monkeypatch):
+    from avgreward import specialize
+    from avgreward.learners.actor_critic import SOFTMAX
+
+    monkeypatch.setenv("AVGREWARD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(specialize, "_loaded", {})
+    fused = FusedEnv(**GOOD)
+    directory = tmp_path / "fused"
+    directory.mkdir()
+    slug = specialize._slug(fused, SOFTMAX)
+    old, recent = directory / f"{slug}_old.py", directory / f"{slug}_recent.py"
+    for path in (old, recent):
+        path.write_text("# another version\n")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    module = specialize.kernels_for(fused, SOFTMAX)
+    assert Path(module.__file__).exists() and recent.exists() and not old.exists()
+
+
 def test_a_class_without_a_declaration_is_refused():
     class Bare(DeclaredEnv):
         pass
@@ -381,8 +440,8 @@ def test_edits_to_an_environment_in_any_of_its_files_are_never_stale(tmp_path):
     (tmp_path / "helper_mod.py").write_text(HELPER)
     (tmp_path / "chain_env.py").write_text(CHAIN)
     run(lambda s: 1.0 * (s == 2))
-    # One compiled copy of the loop per environment is kept, the latest.
-    assert len(list((tmp_path / "kernels" / "fused").glob("chain_*.py"))) == 1
+    # A copy per version (the last run reused the first's), named by its fingerprint.
+    assert len(list((tmp_path / "kernels" / "fused").glob("chain_*.py"))) == 4
 
 
 def test_a_copy_of_the_kernels_is_named_by_the_environments_sources(tmp_path, monkeypatch):
@@ -402,3 +461,37 @@ def test_a_copy_of_the_kernels_is_named_by_the_environments_sources(tmp_path, mo
     assert specialize.kernels_for(LOOP_MDP, SOFTMAX) is module
     assert first in Path(module.__file__).read_text().splitlines()[0]
     assert Path(module.__file__).parent == tmp_path / "fused"
+
+
+# --- the fingerprint sees every value numba compiles in -------------------------------------
+
+
+def _fingerprint_of(source, name="step"):
+    """The hash of a function made from ``source`` with no file (as in a notebook)."""
+    import hashlib
+
+    from envs._numba_cache import hash_function
+
+    scope = {"np": np, "math": __import__("math")}
+    exec(compile(source, "<cell>", "exec"), scope)
+    digest = hashlib.sha256()
+    hash_function(digest, scope[name], set())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("first, second", [
+    ("TOP = np.int64(4)\ndef step(s):\n    return s < TOP\n",
+     "TOP = np.int64(2)\ndef step(s):\n    return s < TOP\n"),
+    ("C = (np.array([1.0000000001, 2.0]),)\ndef step(s):\n    return C[0][0] * s\n",
+     "C = (np.array([1.0, 2.0]),)\ndef step(s):\n    return C[0][0] * s\n"),
+    ("def step(s):\n    return math.sin(s)\n", "def step(s):\n    return math.cos(s)\n"),
+    ("X = np.float32(0.5)\ndef step(s):\n    return X * s\n",
+     "X = np.float32(0.25)\ndef step(s):\n    return X * s\n"),
+])
+def test_a_changed_value_or_name_changes_the_fingerprint(first, second):
+    assert _fingerprint_of(first) != _fingerprint_of(second)
+
+
+def test_the_fingerprint_does_not_depend_on_where_code_lives_in_memory():
+    source = "def step(s):\n    return sum([i * s for i in range(3)])\n"
+    assert _fingerprint_of(source) == _fingerprint_of(source)

@@ -142,6 +142,13 @@ def test_bad_learner_declarations_are_refused_naming_what_is_wrong(change, words
         FusedLearner(**{**fields, **change})
 
 
+def test_a_bundle_field_may_not_hide_a_loop_value():
+    shadowing = namedtuple("Shadowing", ["v", "rbar"])
+    with pytest.raises(ValueError, match="named like one of the loop's values"):
+        FusedLearner("x", shadowing, TDWork, td_begin, td_act, td_learn, td_episode_end,
+                     td_finish)
+
+
 def test_act_cannot_see_what_the_step_has_not_produced_yet():
     @njit
     def peeking_act(reward, words):
@@ -178,11 +185,23 @@ def rebinds_a_parameter(x, y):
     return x * y, y
 
 
-@pytest.mark.parametrize("func", [early_returns, rebinds_a_parameter])
+def nested_returns_and_a_local_named_like_a_global(x, y):
+    g_SCALE = 100.0  # noqa: N806 - the name the global SCALE must not be confused with
+    if x > 0:
+        if y > 0:
+            return x * SCALE + g_SCALE, y
+        x = -x
+    elif x < -10:
+        return 0.0, 0.0
+    return x + g_SCALE, y * SCALE
+
+
+@pytest.mark.parametrize("func", [early_returns, rebinds_a_parameter,
+                                  nested_returns_and_a_local_named_like_a_global])
 def test_an_inlined_function_computes_what_the_function_does(func):
     lines, injected = inline_call(func, ["a", "b"], "r, s", "_f_")
     code = "\n".join(lines)
-    for a in (-2.0, 0.5, 3.0, 4.0, 20.0):
+    for a in (-20.0, -2.0, 0.5, 3.0, 4.0, 20.0):
         for b in (-1.0, 2.0):
             scope = {**injected, "a": a, "b": b}
             exec(code, scope)
@@ -197,6 +216,11 @@ def _returns_in_a_loop(x):
     return -1
 
 
+def _return_in_with(x):
+    with open(x) as f:
+        return f.read()
+
+
 def _comprehension(x):
     return sum([i for i in range(x)])
 
@@ -206,7 +230,8 @@ def _undefined(x):
 
 
 @pytest.mark.parametrize("func, words", [
-    (_returns_in_a_loop, "return inside a loop"),
+    (_returns_in_a_loop, "return inside for"),
+    (_return_in_with, "return inside with"),
     (_comprehension, "ListComp"),
     (_undefined, "not_defined_anywhere"),
 ])
@@ -254,3 +279,16 @@ def test_the_learner_is_told_each_episode_end():
     assert ends.size > 100
     assert params.episodes[0] == ends.size
     assert result.rewards[ends].min() == 1.0 and result.rewards.sum() == ends.size
+
+
+def test_a_function_edited_since_its_import_is_not_inlined(tmp_path, monkeypatch):
+    """The source on disk must be the code that runs, or the inlined code would differ."""
+    module = tmp_path / "edited_learner.py"
+    module.write_text("def learn(x):\n    return x * 0.1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import edited_learner
+
+    inline_call(edited_learner.learn, ["a"], "r", "_f_")  # as imported: fine
+    module.write_text("def learn(x):\n    return x * 0.5\n")
+    with pytest.raises(ValueError, match="changed since it was imported"):
+        inline_call(edited_learner.learn, ["a"], "r", "_f_")

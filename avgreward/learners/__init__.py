@@ -30,16 +30,18 @@ transition, record the step's outputs.  A learner fills in its part with five
 The per-step functions (``act``, ``learn``, ``episode_end``) receive what
 they name, like pytest fixtures: each parameter is a field of
 ``params_type`` or ``work_type`` by name, or one of the loop's own values
-:data:`LOOP_VALUES` (``cur`` and ``nxt`` the active features of S and S',
-``words`` the PCG64 state for draws (:mod:`avgreward._pcg64`), ``action``,
-``memo``, ``reward``, ``rbar``, ``terminated``, ``k``).  The loop takes the
+:data:`LOOP_VALUES`: ``cur`` (the active features of S), ``words`` (the
+PCG64 state for draws, :mod:`avgreward._pcg64`) and ``k`` for all three;
+``nxt`` (the features of S'), ``action``, ``memo``, ``reward``, ``rbar`` and
+``terminated`` for ``learn`` and ``episode_end``.  No bundle field may be
+named like a loop value.  The loop takes the
 fields out of the bundles once per call, and the per-step functions are
 written into the loop's source (:mod:`avgreward.inlining`: called, numba's
 reference counting of their array arguments ran on every step, five times
 slower).  So they are plain jitted functions (callable on their own, in
-tests) in the Python numba compiles, with ``return`` anywhere but inside a
-loop, and no nested functions or comprehensions; declaring a learner checks
-this.
+tests) in the Python numba compiles, with ``return`` at the top level or
+inside ``if`` only, and no nested functions or comprehensions; declaring a
+learner checks this.
 
 :class:`FusedLearner` declares a learner; the loop is compiled for each
 (environment, learner) pair (:mod:`avgreward.specialize`).
@@ -107,6 +109,10 @@ class FusedLearner:
         shared = set(self.params_type._fields) & set(self.work_type._fields)
         if shared:
             raise ValueError(f"params_type and work_type share the field(s) {sorted(shared)}")
+        taken = (set(self.params_type._fields) | set(self.work_type._fields)) & set(LOOP_VALUES)
+        if taken:
+            raise ValueError(f"a bundle field may not be named like one of the loop's values "
+                             f"{list(LOOP_VALUES)}: {sorted(taken)}")
         for role in _ROLES:
             function = getattr(self, role)
             if not (callable(function) and hasattr(function, "py_func")):
