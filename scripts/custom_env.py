@@ -14,17 +14,18 @@ package's fused (numba-compiled) training loop.  It does three things:
 3. **Checks** the result against the exact optimal reward rate, computed
    from the model by evaluating all 2^6 = 64 deterministic policies.
 
-The task: RiverSwim (Strehl & Littman 2008), in the 6-state version of
-Osband, Russo & Van Roy (2013), exactly as their released code builds it
-(TabulaRL, ``make_riverSwim``):
+The task: RiverSwim (Strehl & Littman 2008), in the 6-state form of the
+package's spec (``shared/spec/environments.md``), close to Osband, Russo &
+Van Roy (2013):
 
 * states 0..5 in a row, start in state 0 (the river bank at the left);
 * action 0 (left, with the current) always moves one state left
   (state 0 stays at 0);
 * action 1 (right, against the current) in states 1..4 moves right with
   probability 0.35, stays with 0.6 and is pushed left with 0.05; in state 0
-  it moves right with 0.6 and stays with 0.4; in state 5 it stays with 0.6
-  and is pushed left with 0.4;
+  it moves right with 0.4 and stays with 0.6 (Osband et al.'s released code,
+  TabulaRL's ``make_riverSwim``, has these two swapped); in state 5 it stays
+  with 0.6 and is pushed left with 0.4;
 * rewards depend on the state and action only: 5/1000 for left in state 0,
   1 for right in state 5, else 0;
 * continuing: no episode ever ends.
@@ -32,7 +33,7 @@ Osband, Russo & Van Roy (2013), exactly as their released code builds it
 (Strehl & Littman's original pays 5 and 10,000 and has other probabilities;
 Osband et al.'s rescaled version is the one most papers now use.)  Swimming
 right everywhere is optimal (exact reward rate 0.4286) but looks bad at
-first: the uniform random policy earns 0.0028, rarely gets near state 5, and
+first: the uniform random policy earns 0.0027, rarely gets near state 5, and
 left in state 0 pays at once.  That makes RiverSwim a hard exploration
 problem: with a large actor step size some runs settle on staying left.
 
@@ -90,7 +91,7 @@ OBS_SIZE = 1
 # Action RIGHT in the middle states 1..4: (moved right, stayed, pushed left).
 P_UP, P_STAY, P_DOWN = 0.35, 0.6, 0.05
 # Action RIGHT at the two ends.
-P_UP_FROM_FIRST = 0.6   # state 0: right with 0.6, else stays
+P_UP_FROM_FIRST = 0.4   # state 0: right with 0.4, else stays
 P_STAY_AT_LAST = 0.6    # state 5: stays with 0.6, else pushed left
 REWARD_LEFT_AT_FIRST = 5.0 / 1000.0
 REWARD_RIGHT_AT_LAST = 1.0
