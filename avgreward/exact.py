@@ -33,6 +33,9 @@ __all__ = [
     "softmax_policy",
     "policy_gradient",
     "deterministic_observation_policies",
+    "EpisodicEvaluation",
+    "evaluate_episodic",
+    "episodic_policy_gradient",
 ]
 
 # Tolerance on "sums to one" for user-given probability tables in float64
@@ -637,3 +640,157 @@ def deterministic_observation_policies(
     for choice in itertools.product(range(n_actions), repeat=n_obs):
         table = eye[list(choice)]
         yield table, evaluate(model, table[index]).reward_rate
+
+
+# --- episodic tasks: absorbing models ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EpisodicEvaluation:
+    """Exact quantities of an episodic (absorbing) tabular task under a fixed policy.
+
+    All arrays are read-only; terminal states have 0 visits, values and
+    action values.
+
+    Attributes
+    ----------
+    gamma : float
+        The discount (1: undiscounted).
+    visits : ndarray, shape (n_states,)
+        ``eta(s) = sum_t gamma^t Pr(S_t = s)``: the expected (discounted)
+        number of visits to ``s`` in an episode from ``model.start``.
+    v : ndarray, shape (n_states,)
+        ``v_pi(s) = E[sum_k gamma^k R_{t+k+1} | S_t = s]``.
+    q : ndarray, shape (n_states, n_actions)
+        ``q_pi(s, a) = R[s, a] + gamma sum_s' P[s, a, s'] v_pi(s')``.
+    J : float
+        ``v_pi`` at the start distribution: the objective ``E[G_0]``.
+    P_pi, r_pi : ndarray
+        The chain and expected one-step reward under the policy.
+    """
+
+    gamma: float
+    visits: np.ndarray
+    v: np.ndarray
+    q: np.ndarray
+    J: float
+    P_pi: np.ndarray
+    r_pi: np.ndarray
+
+
+def _check_episodic(model, gamma):
+    P, R, start = _check_model(model)
+    terminal = tuple(getattr(model, "terminal", ()) or ())
+    n_states = P.shape[0]
+    if not terminal:
+        raise ValueError("model.terminal is empty: this is a continuing model (use evaluate)")
+    if any(not isinstance(s, (int, np.integer)) or not 0 <= s < n_states for s in terminal):
+        raise ValueError(f"model.terminal must hold state indices in 0..{n_states - 1}, "
+                         f"got {terminal}")
+    for s in terminal:
+        if not (np.allclose(P[s, :, s], 1.0) and np.allclose(R[s], 0.0)):
+            raise ValueError(f"terminal state {s} must be absorbing with reward 0")
+    try:
+        gamma = float(gamma)
+    except (TypeError, ValueError):
+        raise ValueError(f"gamma must be a number in (0, 1], got {gamma!r}") from None
+    if not 0.0 < gamma <= 1.0:
+        raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+    transient = np.array([s for s in range(n_states) if s not in terminal], dtype=np.int64)
+    return P, R, start, transient, gamma
+
+
+def evaluate_episodic(model, policy, gamma: float = 1.0) -> EpisodicEvaluation:
+    r"""Evaluate a policy exactly on an episodic task (an absorbing model).
+
+    With ``Q`` the policy's chain among the non-terminal states,
+    ``N = (I - gamma Q)^-1`` counts the (discounted) visits:
+    ``visits = start^T N`` and ``v = N r_pi`` on the non-terminal states,
+    0 on the terminal ones.
+
+    Parameters
+    ----------
+    model : envs.model.TabularModel
+        With ``terminal`` states (absorbing, reward 0).
+    policy : array_like, shape (n_states, n_actions)
+    gamma : float, default 1.0
+        Discount in (0, 1].
+
+    Returns
+    -------
+    EpisodicEvaluation
+
+    Raises
+    ------
+    ValueError
+        On an invalid model, policy or gamma, or (gamma = 1) a policy under
+        which some episode from a reachable state never ends.
+    """
+    P, R, start, transient, gamma = _check_episodic(model, gamma)
+    n_states, n_actions = P.shape[:2]
+    pi = _check_policy(policy, n_states, n_actions)
+    P_pi, r_pi = _chain(P, R, pi)
+    Q = P_pi[np.ix_(transient, transient)]
+    identity = np.eye(transient.size)
+    try:
+        N = np.linalg.solve(identity - gamma * Q, identity)
+    except np.linalg.LinAlgError:
+        raise ValueError("under this policy some episodes never end (gamma = 1): "
+                         "no finite values") from None
+    if not np.all(np.isfinite(N)) or np.any(N < -1e-9):
+        raise ValueError("under this policy some episodes never end (gamma = 1): "
+                         "no finite values")
+    v = np.zeros(n_states)
+    v[transient] = N @ r_pi[transient]
+    visits = np.zeros(n_states)
+    visits[transient] = start[transient] @ N
+    q = R + gamma * P @ v
+    for s in set(range(n_states)) - set(transient.tolist()):
+        q[s] = 0.0
+    return EpisodicEvaluation(
+        gamma=gamma, visits=_readonly(visits), v=_readonly(v), q=_readonly(q),
+        J=float(start @ v), P_pi=_readonly(P_pi), r_pi=_readonly(r_pi),
+    )
+
+
+def episodic_policy_gradient(model, theta, features, tau: float = 1.0,
+                             gamma: float = 1.0) -> np.ndarray:
+    r"""Exact gradient of ``J = v_pi(start)`` for a linear softmax policy on an episodic task.
+
+    Policy gradient theorem (episodic, Sutton & Barto 13.2, with the
+    discounted visits when ``gamma < 1``):
+    ``grad J = sum_s eta(s) sum_a grad pi(a|s) q_pi(s, a)``, column ``b`` being
+    ``sum_s eta(s) pi(b|s) (q(s, b) - sum_a pi(a|s) q(s, a)) x(s) / tau``
+    (``eta`` and ``q`` from :func:`evaluate_episodic`).
+
+    Parameters
+    ----------
+    model : envs.model.TabularModel
+        With ``terminal`` states.
+    theta : array_like, shape (n_features, n_actions)
+    features : array_like, shape (n_states, n_features)
+        ``x(s)`` of each state (the features of its observation).
+    tau : float, default 1.0
+    gamma : float, default 1.0
+
+    Returns
+    -------
+    ndarray, shape (n_features, n_actions)
+
+    Raises
+    ------
+    ValueError
+        As :func:`policy_gradient` and :func:`evaluate_episodic`.
+    """
+    P, _, _ = _check_model(model)
+    theta, features, tau = _check_theta_features(theta, features, tau)
+    if features.shape[0] != P.shape[0]:
+        raise ValueError(f"features must have one row per state ({P.shape[0]}), "
+                         f"got {features.shape[0]}")
+    if theta.shape[1] != P.shape[1]:
+        raise ValueError(f"theta must have one column per action ({P.shape[1]}), "
+                         f"got {theta.shape[1]}")
+    pi = _softmax(theta, features, tau)
+    ev = evaluate_episodic(model, pi, gamma)
+    advantage = ev.q - np.sum(pi * ev.q, axis=1, keepdims=True)
+    return features.T @ (ev.visits[:, None] * pi * advantage) / tau

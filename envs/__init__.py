@@ -8,6 +8,12 @@ Importing ``envs`` registers, with no step limit:
 - ``avgreward/LoopMDP-v0``: :class:`envs.loop_mdp.LoopMDPEnv`
 - ``avgreward/AliasedGridworld-v0``: :class:`envs.aliased_gridworld.AliasedGridworldEnv`
 
+and two episodic tasks (their episodes end; the fused loop resets inside the run):
+
+- ``avgreward/ShortCorridor-v0``: :class:`envs.short_corridor.ShortCorridorEnv`
+- ``avgreward/AliasedGridworldEpisodic-v0``:
+  :class:`envs.aliased_gridworld.AliasedGridworldEpisodicEnv`
+
 and two classic-control tasks with rewards that mean something in the
 continuing view (:mod:`avgreward.wrappers`; stepped from Python, not in the
 fused loop):
@@ -31,14 +37,21 @@ from envs._numba_cache import ensure_fresh_cache
 ensure_fresh_cache()
 
 from envs.declare import DeclaredEnv, FusedEnv, fused_env_of  # noqa: E402
-from envs.aliased_gridworld import AliasedGridworldEnv, gridworld_model  # noqa: E402
+from envs.aliased_gridworld import (  # noqa: E402
+    AliasedGridworldEnv,
+    AliasedGridworldEpisodicEnv,
+    gridworld_model,
+)
 from envs.loop_mdp import LoopMDPEnv, loop_mdp_model
 from envs.model import TabularModel
 from envs.pendulum import PendulumSwingUpContinuousEnv, PendulumSwingUpEnv
+from envs.short_corridor import ShortCorridorEnv
 
 __all__ = [
     "ENV_IDS",
     "AliasedGridworldEnv",
+    "AliasedGridworldEpisodicEnv",
+    "ShortCorridorEnv",
     "LoopMDPEnv",
     "PendulumSwingUpContinuousEnv",
     "PendulumSwingUpEnv",
@@ -55,6 +68,8 @@ _ENTRY_POINTS = {
     "avgreward/PendulumSwingUpContinuous-v0": "envs.pendulum:PendulumSwingUpContinuousEnv",
     "avgreward/LoopMDP-v0": "envs.loop_mdp:LoopMDPEnv",
     "avgreward/AliasedGridworld-v0": "envs.aliased_gridworld:AliasedGridworldEnv",
+    "avgreward/ShortCorridor-v0": "envs.short_corridor:ShortCorridorEnv",
+    "avgreward/AliasedGridworldEpisodic-v0": "envs.aliased_gridworld:AliasedGridworldEpisodicEnv",
 }
 
 ENV_IDS = tuple(_ENTRY_POINTS)

@@ -27,6 +27,11 @@ from envs.model import TabularModel
 
 __all__ = [
     "ALIASED_GRIDWORLD",
+    "ALIASED_GRIDWORLD_EPISODIC",
+    "AliasedGridworldEpisodicEnv",
+    "gridworld_episodic_step",
+    "gridworld_episodic_observe",
+    "gridworld_episodic_model",
     "STATE_SIZE",
     "OBS_SIZE",
     "N_CELLS",
@@ -368,3 +373,99 @@ class AliasedGridworldEnv(gym.Env):
             img, _MARGIN + (cell + 0.5) * _CELL, top + _CELL / 2.0, _CELL * 0.3, (40, 80, 220)
         )
         return img
+
+
+# --- the episodic form (the lecture's original): the money or a skull ends the episode ---------
+
+TERMINAL = N_CELLS  # index 5: the episode is over
+
+
+@njit(cache=True)
+def gridworld_episodic_step(state, action, u, next_state):
+    """One step of the episodic aliased gridworld: returns ``(reward, terminated)``.
+
+    South from c0 or c4 (a skull, -1) or from c2 (the money, +1) ends the
+    episode in the terminal state 5; any other move is the continuing task's
+    (reward 0).  ``u`` is unused.
+    """
+    c = int(state[0])
+    if int(action) == SOUTH and (c == 0 or c == 2 or c == 4):
+        next_state[0] = float(TERMINAL)
+        return (1.0 if c == 2 else -1.0), True
+    return gridworld_step(state, action, u, next_state), False
+
+
+@njit(cache=True)
+def gridworld_episodic_observe(state, obs):
+    """The wall bits of the cell, as the continuing task's; all 0 in the terminal state."""
+    c = int(state[0])
+    for i in range(OBS_SIZE):
+        obs[i] = WALLS[c, i] if c < N_CELLS else 0.0
+
+
+def gridworld_episodic_model():
+    """The exact absorbing model: 6 states (c0..c4 and the terminal 5), 4 actions.
+
+    Returns
+    -------
+    TabularModel
+        ``start`` uniform on {c0, c1, c3, c4}; ``terminal = (5,)``; the
+        terminal state's observation is all 0.
+    """
+    continuing = gridworld_model()
+    n = N_CELLS + 1
+    P = np.zeros((n, N_ACTIONS, n))
+    R = np.zeros((n, N_ACTIONS))
+    P[:N_CELLS, :, :N_CELLS] = continuing.P
+    R[:N_CELLS] = continuing.R
+    for c in (0, 2, 4):  # south into a skull or the money: the episode ends
+        P[c, SOUTH] = 0.0
+        P[c, SOUTH, TERMINAL] = 1.0
+    P[TERMINAL, :, TERMINAL] = 1.0
+    start = np.zeros(n)
+    start[list(START_CELLS)] = 1.0 / len(START_CELLS)
+    observations = np.zeros((n, OBS_SIZE))
+    observations[:N_CELLS] = WALLS
+    return TabularModel(P=P, R=R, start=start, observations=observations, terminal=(TERMINAL,))
+
+
+#: The episodic aliased gridworld in the fused loop: random start, one-hot of the wall pattern.
+ALIASED_GRIDWORLD_EPISODIC = FusedEnv(
+    name="aliased gridworld episodic", reset=gridworld_reset, step=gridworld_episodic_step,
+    observe=gridworld_episodic_observe, state_size=STATE_SIZE, obs_size=OBS_SIZE,
+    n_actions=N_ACTIONS, obs_low=0.0, obs_high=1.0, random_reset=True, episodic=True,
+    model=gridworld_episodic_model, features=_features,
+)
+
+
+class AliasedGridworldEpisodicEnv(AliasedGridworldEnv):
+    """The aliased gridworld as the lecture has it: the money or a skull ends the episode.
+
+    As :class:`AliasedGridworldEnv` (same cells, walls, observation and start
+    cells), except that South from c0 or c4 (-1) or from c2 (+1) ends the
+    episode (``terminated``) in a terminal state whose observation is all 0,
+    and ``step`` draws no random number.  The exact model is absorbing
+    (:func:`gridworld_episodic_model`); a linear softmax policy over the
+    one-hot wall pattern has 16 parameters.
+    """
+
+    fused = ALIASED_GRIDWORLD_EPISODIC
+    random_step = False
+
+    def step(self, action):
+        """Take action 0 N, 1 E, 2 S or 3 W; ``terminated`` on entering a skull or the money."""
+        require_reset(self.state)
+        if int(self.state[0]) == TERMINAL:
+            raise ValueError("the episode has ended: call reset() first")
+        index = discrete_action(action, N_ACTIONS)
+        reward, terminated = gridworld_episodic_step(self.state, float(index), 0.0, self.state)
+        return self._observation(), float(reward), bool(terminated), False, {}
+
+    def _observation(self):
+        obs = np.empty(OBS_SIZE, dtype=np.float64)
+        gridworld_episodic_observe(self.state, obs)
+        return obs.astype(np.int8)
+
+    def model(self):
+        """Return the exact absorbing :class:`envs.model.TabularModel`."""
+        return gridworld_episodic_model()

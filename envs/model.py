@@ -7,7 +7,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class TabularModel:
-    """Exact finite model of a continuing tabular task.
+    """Exact finite model of a tabular task: continuing, or episodic with ``terminal`` states.
 
     Attributes
     ----------
@@ -20,12 +20,16 @@ class TabularModel:
     observations : ndarray, shape (n_states, obs_size)
         The observation the agent receives in each true state (as float64,
         in the form the environment's pure ``observe`` function writes).
+    terminal : tuple of int, default ()
+        An episodic task's terminal states: absorbing, rewarding nothing,
+        the episode ends on entering one (see :func:`avgreward.exact.evaluate_episodic`).
     """
 
     P: np.ndarray
     R: np.ndarray
     start: np.ndarray
     observations: np.ndarray
+    terminal: tuple = ()
 
     @property
     def n_states(self) -> int:

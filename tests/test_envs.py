@@ -44,9 +44,12 @@ def make_raw(env_id, **kwargs):
 # ---------------------------------------------------------------- registration
 
 
+EPISODIC_IDS = ("avgreward/ShortCorridor-v0", "avgreward/AliasedGridworldEpisodic-v0")
+
+
 def test_registered_ids_make_without_step_limit():
-    assert set(envs.ENV_IDS) == set(ALL_IDS)
-    for env_id in ALL_IDS:
+    assert set(envs.ENV_IDS) == set(ALL_IDS) | set(EPISODIC_IDS)
+    for env_id in envs.ENV_IDS:
         assert gymnasium.spec(env_id).max_episode_steps is None
         env = gymnasium.make(env_id)
         assert not isinstance(env, gymnasium.wrappers.TimeLimit)
