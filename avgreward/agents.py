@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "agent_from_dict"]
+__all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "Reinforce", "agent_from_dict"]
 
 
 def _check_step_size(name: str, value) -> float:
@@ -242,6 +242,85 @@ class GaussianActorCritic(_Settings):
             alpha_w=2.0**0, alpha_mu=2.0**-4, alpha_sigma=2.0**-6, alpha_rbar=2.0**-6,
             scale_mean_gradient=True,
         ).replace(**changes)
+
+
+@dataclass(frozen=True)
+class Reinforce(_Settings):
+    """REINFORCE, Monte-Carlo policy gradient (Sutton & Barto, section 13.3), episodic.
+
+    A softmax policy with linear preferences ``h(s, a) = theta_a . x(s)``;
+    after each episode, for ``t = 0 .. T-1`` in order (theta changing inside
+    the loop, the score taken at the current theta, as in the box)::
+
+        G     <- sum_{k=t+1}^{T} gamma^(k-t-1) R_k
+        theta <- theta + alpha_theta * gamma^t * G * grad ln pi(A_t | S_t, theta)
+
+    The returns are computed backwards, ``G_t = R_{t+1} + gamma G_{t+1}``
+    (the plain-Python reference does the same, so the numbers agree to the
+    bit).  Runs only on episodic environments in the fused loop.
+
+    Parameters
+    ----------
+    alpha_theta : float
+        Step size, divided by the number of active features.
+    gamma : float, default 1.0
+        Discount in [0, 1].
+    tau : float, default 1.0
+        Softmax temperature, > 0.
+    initial_preferences : tuple of float, optional
+        ``h(s, a)`` of each action in every state at the start (theta's
+        columns are set to ``initial_preferences[a] / k`` on every feature);
+        default all 0 (the uniform policy).  The book's Figure 13.1 starts the
+        short corridor from ``(1.47, -1.47)`` (left, right): right with
+        probability 0.05.
+    max_episode_steps : int, optional
+        Cut each episode after this many steps (truncated: learned from as it
+        stands, counted in ``Result.info["truncations"]``).  Default: never;
+        an episode longer than 1,000,000 steps (the episode buffer, 8 (k + 3)
+        bytes a step) then stops the run with a ValueError saying so.  On the
+        short corridor a policy near "always left" or near "always right"
+        (right in state 1 goes back to 0) never ends an episode.
+
+    Examples
+    --------
+    >>> Reinforce(alpha_theta=2**-13, initial_preferences=(1.47, -1.47))
+    Reinforce(alpha_theta=0.0001220703125, gamma=1.0, tau=1.0, initial_preferences=(1.47, -1.47), max_episode_steps=None)
+    """
+
+    alpha_theta: float
+    gamma: float = 1.0
+    tau: float = 1.0
+    initial_preferences: tuple | None = None
+    max_episode_steps: int | None = None
+
+    kind = "reinforce"
+
+    def __post_init__(self):
+        object.__setattr__(self, "alpha_theta", _check_step_size("alpha_theta",
+                                                                 self.alpha_theta))
+        object.__setattr__(self, "gamma", _check_lambda("gamma", self.gamma))
+        try:
+            tau = float(self.tau)
+        except (TypeError, ValueError):
+            raise ValueError(f"tau must be a number > 0, got {self.tau!r}") from None
+        if not (math.isfinite(tau) and tau > 0.0):
+            raise ValueError(f"tau must be a finite number > 0, got {self.tau!r}")
+        object.__setattr__(self, "tau", tau)
+        if self.initial_preferences is not None:
+            try:
+                prefs = tuple(float(x) for x in self.initial_preferences)
+            except (TypeError, ValueError):
+                raise ValueError("initial_preferences must be numbers, one per action, got "
+                                 f"{self.initial_preferences!r}") from None
+            if not prefs or not all(math.isfinite(x) for x in prefs):
+                raise ValueError("initial_preferences must be finite numbers, one per action, "
+                                 f"got {self.initial_preferences!r}")
+            object.__setattr__(self, "initial_preferences", prefs)
+        steps = self.max_episode_steps
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
+                                  or not 1 <= steps <= 2**31):
+            raise ValueError(f"max_episode_steps must be a whole number from 1 to 2**31, "
+                             f"got {steps!r}")
 
 
 _KINDS = {cls.kind: cls for cls in (SoftmaxActorCritic, GaussianActorCritic)}

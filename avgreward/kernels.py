@@ -71,6 +71,8 @@ def run_chunk(
     nxt = idx_next.copy()
     done = n
     n_ends = 0
+    episode_steps = ends_count[1]  # steps of the current episode before this call
+    cap = ends_count[2]  # truncate episodes at this many steps (0: never)
     countdown = rbar_every - t0 % rbar_every  # steps until R-bar is recorded
     for i in range(n):  # step t0 + i
         ok, action, memo = learner_act(cur, words)  # <args act>
@@ -80,11 +82,17 @@ def run_chunk(
         # Take A, observe S', R
         u = next_double(words) if RANDOM_STEP else 0.0
         reward, terminated = env_transition(state, float(action), u, state)
-        if EPISODIC and terminated:
-            # S' is the next episode's start: the stream goes on.
-            env_reset(state, next_double(words) if RANDOM_RESET else 0.0)
-            ends[n_ends] = t0 + i
-            n_ends += 1
+        ended = False
+        if EPISODIC:
+            episode_steps += 1
+            ended = terminated or episode_steps == cap
+            if ended:
+                # S' is the next episode's start: the stream goes on.  A truncated
+                # episode (the cap) is written as -1 - step.
+                env_reset(state, next_double(words) if RANDOM_RESET else 0.0)
+                ends[n_ends] = t0 + i if terminated else -1 - (t0 + i)
+                n_ends += 1
+                episode_steps = 0
         env_observe(state, obs)
         tile_indices(obs, box, grid, offsets, tiling_size, nxt)
 
@@ -92,7 +100,7 @@ def run_chunk(
         if not ok:
             done = i
             break
-        if EPISODIC and terminated:
+        if EPISODIC and ended:
             learner_episode_end()  # <args episode_end>
 
         # The step's outputs.  (Written out here: passing the output arrays to a
@@ -111,4 +119,5 @@ def run_chunk(
     rbar_box[0] = rbar
     idx[:] = cur
     ends_count[0] = n_ends
+    ends_count[1] = episode_steps
     return done

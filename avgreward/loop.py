@@ -23,7 +23,10 @@ draws):
    reset, with one ``rng.random()`` if its reset is random, gives S': the
    stream goes on from the next episode's start, and the step is written into
    ``ends[ends_count[0]]`` (``ends`` needs ``n`` elements for an episodic
-   environment, none otherwise);
+   environment, none otherwise).  ``ends_count[1]`` carries the steps of the
+   current episode from call to call, and an episode reaching
+   ``ends_count[2]`` steps (if > 0) is cut there the same way (truncated,
+   written as ``-1 - step``);
 3. ``delta = R - Rbar + v(S') - v(S)`` with the old weights and R-bar;
 4. ``Rbar += alpha_rbar * delta``; critic; actor (traces if lambda > 0).
 
@@ -126,7 +129,7 @@ def _three_action_path(theta, lambda_w, lambda_theta, entropy):
 
 
 def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record_actions,
-          rbar_every, bin_size, callback):
+          rbar_every, bin_size, callback, episode_cap=0):
     """A whole run: the environment's start, then :func:`run_chunk` chunk after chunk.
 
     ``run`` is the run's :class:`avgreward.run_arrays._RunArrays` (outputs,
@@ -134,7 +137,8 @@ def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record
     first.  Returns its :class:`~avgreward.result.Result`; raises its
     :class:`~avgreward.result.DivergenceError` with the steps before a
     non-finite one.  Episode ends go into ``Result.info`` (see
-    :class:`avgreward.run_arrays.EpisodeEnds`).
+    :class:`avgreward.run_arrays.EpisodeEnds`); ``episode_cap`` > 0 cuts an
+    episodic environment's episodes at that many steps (truncations).
     """
     kernels = kernels_for(fused, learner)
     tc = features.kernel_args()
@@ -144,7 +148,8 @@ def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record
     idx = np.empty(features.n_active, dtype=np.int64)
     idx_next = np.empty_like(idx)
     kernels.start_features(state, obs, tc, idx)
-    episodes = EpisodeEnds(fused.episodic, steps, min(chunk_steps, steps), bin_size)
+    episodes = EpisodeEnds(fused.episodic, steps, min(chunk_steps, steps), bin_size,
+                           episode_cap)
     t0 = 0
     while t0 < steps:
         n = min(chunk_steps, steps - t0)

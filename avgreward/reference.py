@@ -22,7 +22,7 @@ import numpy as np
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
 from avgreward.environments import default_features, resolve_env
 
-__all__ = ["reference_train"]
+__all__ = ["reference_train", "reference_reinforce"]
 
 
 def _dense(features, active):
@@ -151,3 +151,80 @@ def reference_train(env, agent, steps, seed, features=None):
         "theta": theta,
         "ends": np.array(ends, dtype=np.int64),
     }
+
+
+def reference_reinforce(env, agent, steps, seed, features=None):
+    """Run the REINFORCE box (Sutton & Barto 13.3) in plain Python, episode after episode.
+
+    The same draws as the fused loop: per step one ``rng.random()`` for the
+    action (inverse CDF), one for the environment if its step is random, one
+    for the next episode's start if its reset is random.  Returns a dict with
+    ``rewards`` and ``actions`` (every step), ``ends`` (the steps that ended
+    an episode), ``cuts`` (the steps at which an episode was cut at
+    ``agent.max_episode_steps``) and ``theta``.
+    """
+    env_id, env_cls = resolve_env(env)
+    features = default_features(env_id) if features is None else features
+    fused = env_cls.fused
+    k = features.n_active
+    n_actions = fused.n_actions
+    rng = np.random.default_rng(seed)
+
+    def observe(state):
+        obs = np.zeros(fused.obs_size)
+        fused.observe(state, obs)
+        return features.indices(obs)
+
+    def policy(theta, active):
+        h = _linear(theta, active)
+        # math.exp, the C library's, as the kernel: numpy's vectorised exp may
+        # differ in the last bit, which thousands of episodes' returns amplify.
+        pi = np.array([math.exp(x) for x in (h - h.max()) / agent.tau])
+        return pi / pi.sum()
+
+    # Input: a differentiable policy parameterization pi(a|s, theta); theta initialized
+    theta = np.zeros((features.n_features, n_actions))
+    if agent.initial_preferences is not None:
+        theta[:] = np.asarray(agent.initial_preferences) / k
+    S = np.zeros(fused.state_size)
+    fused.reset(S, rng.random() if fused.random_reset else 0.0)
+    active = observe(S)
+    rewards, actions, ends, cuts, episode = [], [], [], [], []
+    cap = agent.max_episode_steps or 0
+    for _ in range(steps):
+        # Generate an episode S_0, A_0, R_1, ..., following pi(.|., theta)
+        pi = policy(theta, active)
+        A = min(int(np.searchsorted(np.cumsum(pi), rng.random(), side="right")), n_actions - 1)
+        u = rng.random() if fused.random_step else 0.0
+        S_next = S.copy()
+        R, terminated = fused.step(S, float(A), u, S_next)
+        episode.append((active, A, R))
+        rewards.append(R)
+        actions.append(A)
+        if terminated or len(episode) == cap:  # the end, or cut at the cap
+            (ends if terminated else cuts).append(len(rewards) - 1)
+            # Loop for each step of the episode t = 0, 1, ..., T-1:
+            #   G <- sum_{k=t+1}^{T} gamma^(k-t-1) R_k   (computed backwards)
+            returns, G = [0.0] * len(episode), 0.0
+            for t in range(len(episode) - 1, -1, -1):
+                G = episode[t][2] + agent.gamma * G
+                returns[t] = G
+            #   theta <- theta + alpha gamma^t G grad ln pi(A_t | S_t, theta)
+            discount = 1.0
+            for t, (active_t, A_t, _) in enumerate(episode):
+                # grad ln pi = x(S_t) (1[b = A_t] - pi(b|S_t)) / tau, the coefficient of
+                # each column written -pi_b / tau + 1[b = A_t] / tau (as the kernel does:
+                # the episodes' returns amplify a last-bit difference into other actions)
+                pi_t = policy(theta, active_t)
+                coef = -pi_t / agent.tau
+                coef[A_t] += 1.0 / agent.tau
+                grad_ln_pi = np.outer(_dense(features, active_t), coef)
+                theta = theta + (agent.alpha_theta / k) * discount * returns[t] * grad_ln_pi
+                discount *= agent.gamma
+            episode = []
+            fused.reset(S_next, rng.random() if fused.random_reset else 0.0)
+        S = S_next
+        active = observe(S)
+    return {"rewards": np.array(rewards), "actions": np.array(actions),
+            "ends": np.array(ends, dtype=np.int64), "cuts": np.array(cuts, dtype=np.int64),
+            "theta": theta}

@@ -277,34 +277,39 @@ class _RunArrays:
 class EpisodeEnds:
     """The steps at which an episodic environment's episodes ended, as the stepwise path has them.
 
-    ``Result.info["terminations"]``: the (0-based) steps, or with ``bin_size``
-    the number in each bin (memory independent of the steps), and
-    ``"truncations"``, empty (the fused loop has no time limit).  Nothing for a
-    continuing environment.
+    ``Result.info["terminations"]`` and ``"truncations"`` (episodes cut at
+    ``cap`` steps): the (0-based) steps, or with ``bin_size`` the number in
+    each bin (memory independent of the steps).  Nothing for a continuing
+    environment.  ``count`` is the kernel's: ``[0]`` ends written in the
+    last call, ``[1]`` steps of the current episode so far, ``[2]`` the cap
+    (0: none).
     """
 
-    def __init__(self, episodic, steps, chunk, bin_size):
+    def __init__(self, episodic, steps, chunk, bin_size, cap=0):
         self.episodic, self.bin_size = episodic, bin_size
         self.buffer = np.zeros(chunk if episodic else 0, dtype=np.int64)
-        self.count = np.zeros(1, dtype=np.int64)
-        self.steps = []
-        self.per_bin = np.zeros(-(-steps // bin_size) if episodic and bin_size else 0, np.int64)
+        self.count = np.array([0, 0, cap], dtype=np.int64)
+        self.steps = ([], [])
+        n_bins = -(-steps // bin_size) if episodic and bin_size else 0
+        self.per_bin = (np.zeros(n_bins, np.int64), np.zeros(n_bins, np.int64))
 
     def collect(self, done):
         """Take the kernel's ends of its last chunk (those before step ``done``)."""
         ends = self.buffer[:self.count[0]]
-        ends = ends[ends < done]
-        if self.bin_size is None:
-            self.steps.append(ends.copy())
-        else:
-            np.add.at(self.per_bin, ends // self.bin_size, 1)
+        for kind, steps in enumerate((ends[ends >= 0], -1 - ends[ends < 0])):
+            steps = steps[steps < done]
+            if self.bin_size is None:
+                self.steps[kind].append(steps.copy())
+            else:
+                np.add.at(self.per_bin[kind], steps // self.bin_size, 1)
         self.count[0] = 0
 
     def info(self, done):
         if not self.episodic:
             return {}
+        names = ("terminations", "truncations")
         if self.bin_size is None:
-            ends = np.concatenate(self.steps) if self.steps else np.zeros(0, np.int64)
-            return {"terminations": ends, "truncations": np.zeros(0, np.int64)}
+            return {name: np.concatenate(steps) if steps else np.zeros(0, np.int64)
+                    for name, steps in zip(names, self.steps)}
         n = -(-done // self.bin_size)
-        return {"terminations": self.per_bin[:n].copy(), "truncations": np.zeros(n, np.int64)}
+        return {name: counts[:n].copy() for name, counts in zip(names, self.per_bin)}

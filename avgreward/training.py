@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from avgreward import loop
-from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
+from avgreward.agents import GaussianActorCritic, Reinforce, SoftmaxActorCritic
 from avgreward.environments import (
     EnvInfo,
     _is_own_env,
@@ -31,6 +31,7 @@ from avgreward.environments import (
 )
 from avgreward.features import TileCoder
 from avgreward.learners.actor_critic import GAUSSIAN, GaussianParams, SoftmaxParams
+from avgreward.learners.reinforce import REINFORCE, ReinforceParams
 from avgreward.loop import softmax_learner
 from avgreward.result import DivergenceError, Result
 from avgreward.run_arrays import (
@@ -135,6 +136,9 @@ def train(
     >>> abs(binned.mean_reward(15_000) - result.mean_reward(15_000)) < 1e-12
     True
     """
+    if isinstance(agent, Reinforce):
+        return _train_reinforce(env, agent, steps, seed, features, bounds, record_actions,
+                                rbar_every, chunk_steps, callback, bin_size)
     if not _is_own_env(env):
         # Not one of ours, or ours inside wrappers that change what it computes:
         # the generic path steps the environment (and its wrappers) from Python.
@@ -210,6 +214,67 @@ def train(
         learner = GAUSSIAN
     return loop.drive(fused, learner, params, run, features, rng, steps, chunk_steps,
                       record_actions, rbar_every, bin_size, callback)
+
+
+def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
+                     chunk_steps, callback, bin_size) -> Result:
+    """:func:`train` for :class:`Reinforce`: an episodic environment of the fused loop."""
+    if not _is_own_env(env):
+        raise ValueError(f"agent: Reinforce runs in the fused loop only; {env!r} is not an "
+                         "environment of it (a registered class declaring fused)")
+    if bounds is not None:
+        raise ValueError("bounds only applies to environments that are not this package's")
+    env_id, env_cls = resolve_env(env)
+    fused = env_cls.fused
+    if not fused.episodic:
+        raise ValueError(f"agent: Reinforce learns from whole episodes, and {env_id} is "
+                         "continuing (its episodes never end)")
+    if fused.n_actions == 0:
+        raise ValueError(f"agent: Reinforce has a softmax policy and needs discrete actions; "
+                         f"{env_id} has a continuous action")
+    steps = _check_steps(steps)
+    seed = _check_int("seed", seed, 0)
+    if features is None:
+        features = default_features(env_id if isinstance(env, str) else env)
+    elif not isinstance(features, TileCoder):
+        raise ValueError(f"features must be a TileCoder (see avgreward.features), got {features!r}")
+    if features.n_dims != fused.obs_size:
+        raise ValueError(f"features has {features.n_dims} dimension(s) but {env_id}'s "
+                         f"observation has {fused.obs_size}")
+    n_actions, k = fused.n_actions, features.n_active
+    prefs = agent.initial_preferences
+    if prefs is not None and len(prefs) != n_actions:
+        raise ValueError(f"agent: initial_preferences has {len(prefs)} value(s) but {env_id} "
+                         f"has {n_actions} actions")
+    rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
+                                                           callback, bin_size)
+    theta = np.zeros((features.n_features, n_actions))
+    if prefs is not None:
+        theta[:] = np.asarray(prefs) / k  # h(s, a) = prefs[a] with k active features
+    cap = agent.max_episode_steps or 0
+    capacity = min(cap or _EPISODE_BUFFER, steps)
+    params = ReinforceParams(
+        theta, np.zeros(n_actions), np.zeros(n_actions), np.zeros((capacity, k), np.int64),
+        np.zeros(capacity, np.int64), np.zeros(capacity), np.zeros(capacity),
+        np.zeros(1, np.int64), float(agent.alpha_theta), float(agent.gamma), float(agent.tau))
+    run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
+                     chunk_steps, bin_size, weights={"theta": theta}, action_dtype=np.int64)
+    try:
+        return loop.drive(fused, REINFORCE, params, run, features, np.random.default_rng(seed),
+                          steps, chunk_steps, record_actions, rbar_every, bin_size, callback,
+                          episode_cap=cap)
+    except DivergenceError as error:
+        if params.ep_length[0] >= capacity:
+            raise ValueError(
+                f"agent: an episode of {env_id} lasted more than {capacity:,} steps (seed "
+                f"{seed}, at step {error.step}), the episode buffer's length; give "
+                "max_episode_steps to cut episodes, or start from a policy that ends them"
+            ) from None
+        raise
+
+
+# REINFORCE's episode buffer without a cap on episodes (8 (k + 3) bytes a step).
+_EPISODE_BUFFER = 1_000_000
 
 
 class ConstantRewardWarning(UserWarning):

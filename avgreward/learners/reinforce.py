@@ -1,0 +1,95 @@
+"""REINFORCE (Sutton & Barto, section 13.3) as a learner of the fused loop.
+
+Each step records the active features of S_t, A_t and R_{t+1} in the
+episode's buffers; at the end of the episode :func:`reinforce_episode_end`
+computes the returns backwards and applies the box's updates for
+``t = 0 .. T-1`` in order, each with the score at the current theta.
+The bundle is :class:`ReinforceParams`; the settings are
+:class:`avgreward.agents.Reinforce`.
+"""
+
+from collections import namedtuple
+
+from numba import njit
+
+from avgreward._pcg64 import next_double
+from avgreward.actors import sample_discrete, softmax_probabilities, softmax_score
+from avgreward.critic import add_outer_at
+from avgreward.learners import FusedLearner
+
+__all__ = ["ReinforceParams", "REINFORCE"]
+
+ReinforceParams = namedtuple("ReinforceParams", [
+    "theta", "probs", "coef", "ep_features", "ep_actions", "ep_rewards", "ep_returns",
+    "ep_length", "alpha_theta", "gamma", "tau",
+])
+ReinforceParams.__doc__ = """REINFORCE's arrays and settings.
+
+``theta`` is ``[n_features, n_actions]``; ``probs`` and ``coef`` scratch of
+``n_actions``; the episode's buffers ``ep_features[t]`` (the active features
+of S_t), ``ep_actions``, ``ep_rewards``, ``ep_returns`` hold up to the
+buffers' length in steps, ``ep_length[0]`` the steps recorded so far.
+"""
+
+ReinforceWork = namedtuple("ReinforceWork", ["step_theta"])
+
+
+@njit(cache=True, error_model="numpy")
+def reinforce_begin(params, k):
+    return ReinforceWork(params.alpha_theta / k)
+
+
+@njit(cache=True, error_model="numpy")
+def reinforce_act(theta, probs, tau, cur, words):
+    # A ~ pi(.|S, theta) with the current theta
+    softmax_probabilities(theta, cur, tau, probs)
+    return True, sample_discrete(probs, next_double(words)), 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def reinforce_learn(ep_features, ep_actions, ep_rewards, ep_length, cur, action, reward, rbar):
+    t = ep_length[0]
+    if t >= ep_actions.shape[0]:
+        return False, rbar  # the episode outgrew the buffers (the caller says so)
+    for j in range(cur.shape[0]):
+        ep_features[t, j] = cur[j]
+    ep_actions[t] = action
+    ep_rewards[t] = reward
+    ep_length[0] = t + 1
+    return True, rbar
+
+
+@njit(cache=True, error_model="numpy")
+def _reinforce_update(theta, probs, coef, ep_features, ep_actions, ep_rewards, ep_returns,
+                      ep_length, step_theta, gamma, tau):
+    n_steps = ep_length[0]
+    # G_t = R_{t+1} + gamma G_{t+1}, backwards from G_{T-1} = R_T
+    g = 0.0
+    for t in range(n_steps - 1, -1, -1):
+        g = ep_rewards[t] + gamma * g
+        ep_returns[t] = g
+    discount = 1.0  # gamma^t
+    for t in range(n_steps):
+        idx = ep_features[t]
+        softmax_probabilities(theta, idx, tau, probs)
+        softmax_score(probs, ep_actions[t], tau, coef)
+        add_outer_at(theta, idx, step_theta * discount * ep_returns[t], coef)
+        discount *= gamma
+    ep_length[0] = 0
+
+
+@njit(cache=True, error_model="numpy")
+def reinforce_episode_end(theta, probs, coef, ep_features, ep_actions, ep_rewards, ep_returns,
+                          ep_length, step_theta, gamma, tau):
+    # Once an episode: a call (and its reference counts) costs nothing per step.
+    _reinforce_update(theta, probs, coef, ep_features, ep_actions, ep_rewards, ep_returns,
+                      ep_length, step_theta, gamma, tau)
+
+
+@njit(cache=True, error_model="numpy")
+def reinforce_finish(params, work):
+    pass
+
+
+REINFORCE = FusedLearner("reinforce", ReinforceParams, ReinforceWork, reinforce_begin,
+                         reinforce_act, reinforce_learn, reinforce_episode_end, reinforce_finish)

@@ -1,0 +1,119 @@
+"""REINFORCE (Sutton & Barto 13.3) in the fused loop: the box, step by step, and what it learns."""
+
+import math
+
+import numpy as np
+import pytest
+
+import avgreward
+from avgreward import exact
+from avgreward.agents import Reinforce
+from avgreward.reference import reference_reinforce
+from envs import short_corridor as sc
+
+CORRIDOR = "avgreward/ShortCorridor-v0"
+GRID = "avgreward/AliasedGridworldEpisodic-v0"
+BOOK_START = (1.47, -1.47)  # (left, right): right with probability 0.05
+
+CASES = {
+    "corridor, the book's start": (CORRIDOR, Reinforce(alpha_theta=2**-13,
+                                                       initial_preferences=BOOK_START)),
+    "corridor, from uniform": (CORRIDOR, Reinforce(alpha_theta=2**-12, tau=0.8)),
+    "gridworld, discounted": (GRID, Reinforce(alpha_theta=0.05, gamma=0.9, tau=0.7)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_reinforce_in_the_fused_loop_is_the_box_step_by_step(name):
+    env_id, agent = CASES[name]
+    result = avgreward.train(env_id, agent, 20_000, seed=7, record_actions=True,
+                             chunk_steps=3001)
+    ref = reference_reinforce(env_id, agent, 20_000, seed=7)
+    np.testing.assert_array_equal(result.actions, ref["actions"])
+    assert np.array_equal(result.rewards, ref["rewards"].astype(np.float32))
+    np.testing.assert_array_equal(result.info["terminations"], ref["ends"])
+    np.testing.assert_allclose(result.weights["theta"], ref["theta"], rtol=0, atol=1e-9)
+    assert ref["ends"].size > 100
+    # It learned something (the equality would prove little otherwise).
+    start = np.zeros_like(ref["theta"])
+    if agent.initial_preferences is not None:
+        start[:] = np.asarray(agent.initial_preferences)
+    assert np.abs(ref["theta"] - start).max() > 1e-3
+
+
+def test_chunks_do_not_change_a_bit():
+    env_id, agent = CASES["gridworld, discounted"]
+    whole = avgreward.train(env_id, agent, 10_000, seed=1, record_actions=True)
+    chunked = avgreward.train(env_id, agent, 10_000, seed=1, record_actions=True,
+                              chunk_steps=17)
+    np.testing.assert_array_equal(whole.actions, chunked.actions)
+    np.testing.assert_array_equal(whole.weights["theta"], chunked.weights["theta"])
+
+
+def test_reinforce_climbs_the_short_corridor_to_its_best_stochastic_policy():
+    """From p(right) = 0.05 (v = -82.1) to near the optimum p = 0.586 (v = -11.66).
+
+    A sign error would drive p to 0 and episodes to forever; the exact value
+    of each learned policy is what is judged, not sampled returns.
+    """
+    model = sc.corridor_model()
+    features = np.ones((model.n_states, 1))
+    values = []
+    for seed in range(3):
+        result = avgreward.train(CORRIDOR, Reinforce(alpha_theta=2**-12,
+                                                     initial_preferences=BOOK_START),
+                                 150_000, seed=seed)
+        pi = exact.softmax_policy(result.weights["theta"], features)
+        values.append(exact.evaluate_episodic(model, pi).J)
+    start = sc.corridor_start_value(0.05)
+    best = sc.corridor_start_value(2 - math.sqrt(2))
+    assert start == pytest.approx(-82.1, abs=0.1) and best == pytest.approx(-11.657, abs=1e-3)
+    assert min(values) > best - 1.0, values
+
+
+def test_reinforce_refuses_what_it_cannot_learn_from():
+    with pytest.raises(ValueError, match="continuing"):
+        avgreward.train("avgreward/LoopMDP-v0", Reinforce(alpha_theta=0.1), 100, 0)
+    with pytest.raises(ValueError, match="initial_preferences has 3"):
+        avgreward.train(CORRIDOR, Reinforce(alpha_theta=0.1, initial_preferences=(0, 0, 0)),
+                        100, 0)
+    with pytest.raises(ValueError, match="fused loop only"):
+        avgreward.train("CartPole-v1", Reinforce(alpha_theta=0.1), 100, 0)
+
+
+def test_an_episode_longer_than_the_buffer_is_named(monkeypatch):
+    import avgreward.training
+
+    monkeypatch.setattr(avgreward.training, "_EPISODE_BUFFER", 50)
+    # Nearly always left: the first episode outgrows the buffer.
+    with pytest.raises(ValueError, match="lasted more than 50 steps"):
+        avgreward.train(CORRIDOR, Reinforce(alpha_theta=0.1, initial_preferences=(5, -5)),
+                        1000, 0)
+
+
+def test_episodes_cut_at_the_cap_are_learned_from_as_they_stand():
+    agent = Reinforce(alpha_theta=2**-10, initial_preferences=(1, -1), max_episode_steps=40)
+    result = avgreward.train(CORRIDOR, agent, 5000, seed=2, record_actions=True,
+                             chunk_steps=333)
+    ref = reference_reinforce(CORRIDOR, agent, 5000, seed=2)
+    assert ref["cuts"].size > 10 and ref["ends"].size > 10
+    np.testing.assert_array_equal(result.info["truncations"], ref["cuts"])
+    np.testing.assert_array_equal(result.info["terminations"], ref["ends"])
+    np.testing.assert_array_equal(result.actions, ref["actions"])
+    np.testing.assert_allclose(result.weights["theta"], ref["theta"], rtol=0, atol=1e-9)
+    # No episode is longer than the cap.
+    bounds = np.sort(np.concatenate([[-1], result.info["terminations"],
+                                     result.info["truncations"]]))
+    assert np.diff(bounds).max() <= 40
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"alpha_theta": -1}, "alpha_theta"),
+    ({"alpha_theta": 0.1, "gamma": 1.5}, "gamma"),
+    ({"alpha_theta": 0.1, "tau": 0}, "tau"),
+    ({"alpha_theta": 0.1, "initial_preferences": ("a",)}, "initial_preferences"),
+    ({"alpha_theta": 0.1, "max_episode_steps": 0}, "max_episode_steps"),
+])
+def test_bad_settings_are_refused_naming_them(settings, words):
+    with pytest.raises(ValueError, match=words):
+        Reinforce(**settings)
