@@ -225,3 +225,13 @@ def test_the_scripts_settings_learn_riverswim_close_to_the_exact_optimum(custom_
         assert learned.reward_rate > optimal - tolerance, seed
         # What it earned over its last 20,000 steps (sampling noise: sd ~ 0.01).
         assert result.rewards[-20:].mean() > optimal - 2 * tolerance, seed
+
+
+def test_short_corridor_reinforce_script_runs_on_a_tiny_budget(tmp_path):
+    out = tmp_path / "out"
+    done = _run("short_corridor_reinforce.py", "--seeds", "3", "--episodes", "40",
+                "--exponents", "-12", "-13", "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "best -11.657 at p = 0.586" in done.stdout
+    assert done.stdout.count("total reward per episode over the last 10% of episodes") == 2
+    assert (out / "short_corridor_reinforce.png").stat().st_size > 10_000
