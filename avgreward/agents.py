@@ -280,11 +280,16 @@ class Reinforce(_Settings):
         bytes a step) then stops the run with a ValueError saying so.  On the
         short corridor a policy near "always left" or near "always right"
         (right in state 1 goes back to 0) never ends an episode.
+    alpha_w : float, optional
+        REINFORCE with baseline (section 13.4): a learned state value
+        ``v(s, w) = w . x(s)`` (``w`` from 0, step size divided by the number
+        of active features) replaces G by ``delta = G - v(S_t, w)`` in theta's
+        update, after ``w <- w + alpha_w delta x(S_t)``.  Default: no baseline.
 
     Examples
     --------
     >>> Reinforce(alpha_theta=2**-13, initial_preferences=(1.47, -1.47))
-    Reinforce(alpha_theta=0.0001220703125, gamma=1.0, tau=1.0, initial_preferences=(1.47, -1.47), max_episode_steps=None)
+    Reinforce(alpha_theta=0.0001220703125, gamma=1.0, tau=1.0, initial_preferences=(1.47, -1.47), max_episode_steps=None, alpha_w=None)
     """
 
     alpha_theta: float
@@ -292,12 +297,15 @@ class Reinforce(_Settings):
     tau: float = 1.0
     initial_preferences: tuple | None = None
     max_episode_steps: int | None = None
+    alpha_w: float | None = None
 
     kind = "reinforce"
 
     def __post_init__(self):
         object.__setattr__(self, "alpha_theta", _check_step_size("alpha_theta",
                                                                  self.alpha_theta))
+        if self.alpha_w is not None:
+            object.__setattr__(self, "alpha_w", _check_step_size("alpha_w", self.alpha_w))
         object.__setattr__(self, "gamma", _check_lambda("gamma", self.gamma))
         try:
             tau = float(self.tau)

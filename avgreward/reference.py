@@ -189,6 +189,8 @@ def reference_reinforce(env, agent, steps, seed, features=None):
     S = np.zeros(fused.state_size)
     fused.reset(S, rng.random() if fused.random_reset else 0.0)
     active = observe(S)
+    baseline = agent.alpha_w is not None
+    w = np.zeros(features.n_features)  # the baseline's weights (13.4)
     rewards, actions, ends, cuts, episode = [], [], [], [], []
     cap = agent.max_episode_steps or 0
     for _ in range(steps):
@@ -212,6 +214,11 @@ def reference_reinforce(env, agent, steps, seed, features=None):
             #   theta <- theta + alpha gamma^t G grad ln pi(A_t | S_t, theta)
             discount = 1.0
             for t, (active_t, A_t, _) in enumerate(episode):
+                delta = returns[t]
+                if baseline:
+                    # delta <- G - v(S_t, w);  w <- w + alpha_w delta grad v(S_t, w)   (13.4)
+                    delta = returns[t] - _linear(w, active_t)
+                    w = w + (agent.alpha_w / k) * delta * _dense(features, active_t)
                 # grad ln pi = x(S_t) (1[b = A_t] - pi(b|S_t)) / tau, the coefficient of
                 # each column written -pi_b / tau + 1[b = A_t] / tau (as the kernel does:
                 # the episodes' returns amplify a last-bit difference into other actions)
@@ -219,7 +226,7 @@ def reference_reinforce(env, agent, steps, seed, features=None):
                 coef = -pi_t / agent.tau
                 coef[A_t] += 1.0 / agent.tau
                 grad_ln_pi = np.outer(_dense(features, active_t), coef)
-                theta = theta + (agent.alpha_theta / k) * discount * returns[t] * grad_ln_pi
+                theta = theta + (agent.alpha_theta / k) * discount * delta * grad_ln_pi
                 discount *= agent.gamma
             episode = []
             fused.reset(S_next, rng.random() if fused.random_reset else 0.0)
@@ -227,4 +234,4 @@ def reference_reinforce(env, agent, steps, seed, features=None):
         active = observe(S)
     return {"rewards": np.array(rewards), "actions": np.array(actions),
             "ends": np.array(ends, dtype=np.int64), "cuts": np.array(cuts, dtype=np.int64),
-            "theta": theta}
+            "theta": theta, "w": w}

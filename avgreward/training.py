@@ -253,12 +253,16 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
         theta[:] = np.asarray(prefs) / k  # h(s, a) = prefs[a] with k active features
     cap = agent.max_episode_steps or 0
     capacity = min(cap or _EPISODE_BUFFER, steps)
+    baseline = agent.alpha_w is not None
+    w = np.zeros(features.n_features if baseline else 0)
     params = ReinforceParams(
-        theta, np.zeros(n_actions), np.zeros(n_actions), np.zeros((capacity, k), np.int64),
+        theta, w, np.zeros(n_actions), np.zeros(n_actions), np.zeros((capacity, k), np.int64),
         np.zeros(capacity, np.int64), np.zeros(capacity), np.zeros(capacity),
-        np.zeros(1, np.int64), float(agent.alpha_theta), float(agent.gamma), float(agent.tau))
+        np.zeros(1, np.int64), float(agent.alpha_theta), float(agent.alpha_w or 0.0), baseline,
+        float(agent.gamma), float(agent.tau))
+    weights = {"theta": theta, "w": w} if baseline else {"theta": theta}
     run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
-                     chunk_steps, bin_size, weights={"theta": theta}, action_dtype=np.int64)
+                     chunk_steps, bin_size, weights=weights, action_dtype=np.int64)
     try:
         return loop.drive(fused, REINFORCE, params, run, features, np.random.default_rng(seed),
                           steps, chunk_steps, record_actions, rbar_every, bin_size, callback,

@@ -1,4 +1,4 @@
-"""REINFORCE (Sutton & Barto, section 13.3) as a learner of the fused loop.
+"""REINFORCE (Sutton & Barto, 13.3), and with a baseline (13.4), as a learner of the fused loop.
 
 Each step records the active features of S_t, A_t and R_{t+1} in the
 episode's buffers; at the end of the episode :func:`reinforce_episode_end`
@@ -14,29 +14,30 @@ from numba import njit
 
 from avgreward._pcg64 import next_double
 from avgreward.actors import sample_discrete, softmax_probabilities, softmax_score
-from avgreward.critic import add_outer_at
+from avgreward.critic import add_at, add_outer_at, linear_value
 from avgreward.learners import FusedLearner
 
 __all__ = ["ReinforceParams", "REINFORCE"]
 
 ReinforceParams = namedtuple("ReinforceParams", [
-    "theta", "probs", "coef", "ep_features", "ep_actions", "ep_rewards", "ep_returns",
-    "ep_length", "alpha_theta", "gamma", "tau",
+    "theta", "w", "probs", "coef", "ep_features", "ep_actions", "ep_rewards", "ep_returns",
+    "ep_length", "alpha_theta", "alpha_w", "baseline", "gamma", "tau",
 ])
 ReinforceParams.__doc__ = """REINFORCE's arrays and settings.
 
-``theta`` is ``[n_features, n_actions]``; ``probs`` and ``coef`` scratch of
+``theta`` is ``[n_features, n_actions]``; ``w`` the baseline's weights
+(``baseline`` True: REINFORCE with baseline, 13.4); ``probs`` and ``coef`` scratch of
 ``n_actions``; the episode's buffers ``ep_features[t]`` (the active features
 of S_t), ``ep_actions``, ``ep_rewards``, ``ep_returns`` hold up to the
 buffers' length in steps, ``ep_length[0]`` the steps recorded so far.
 """
 
-ReinforceWork = namedtuple("ReinforceWork", ["step_theta"])
+ReinforceWork = namedtuple("ReinforceWork", ["step_theta", "step_w"])
 
 
 @njit(cache=True, error_model="numpy")
 def reinforce_begin(params, k):
-    return ReinforceWork(params.alpha_theta / k)
+    return ReinforceWork(params.alpha_theta / k, params.alpha_w / k)
 
 
 @njit(cache=True, error_model="numpy")
@@ -60,8 +61,8 @@ def reinforce_learn(ep_features, ep_actions, ep_rewards, ep_length, cur, action,
 
 
 @njit(cache=True, error_model="numpy")
-def _reinforce_update(theta, probs, coef, ep_features, ep_actions, ep_rewards, ep_returns,
-                      ep_length, step_theta, gamma, tau):
+def _reinforce_update(theta, w, probs, coef, ep_features, ep_actions, ep_rewards, ep_returns,
+                      ep_length, step_theta, step_w, baseline, gamma, tau):
     n_steps = ep_length[0]
     # G_t = R_{t+1} + gamma G_{t+1}, backwards from G_{T-1} = R_T
     g = 0.0
@@ -71,19 +72,24 @@ def _reinforce_update(theta, probs, coef, ep_features, ep_actions, ep_rewards, e
     discount = 1.0  # gamma^t
     for t in range(n_steps):
         idx = ep_features[t]
+        delta = ep_returns[t]
+        if baseline:
+            # delta <- G - v(S_t, w);  w <- w + alpha_w delta x(S_t)   (13.4)
+            delta = ep_returns[t] - linear_value(w, idx)
+            add_at(w, idx, step_w * delta)
         softmax_probabilities(theta, idx, tau, probs)
         softmax_score(probs, ep_actions[t], tau, coef)
-        add_outer_at(theta, idx, step_theta * discount * ep_returns[t], coef)
+        add_outer_at(theta, idx, step_theta * discount * delta, coef)
         discount *= gamma
     ep_length[0] = 0
 
 
 @njit(cache=True, error_model="numpy")
-def reinforce_episode_end(theta, probs, coef, ep_features, ep_actions, ep_rewards, ep_returns,
-                          ep_length, step_theta, gamma, tau):
+def reinforce_episode_end(theta, w, probs, coef, ep_features, ep_actions, ep_rewards,
+                          ep_returns, ep_length, step_theta, step_w, baseline, gamma, tau):
     # Once an episode: a call (and its reference counts) costs nothing per step.
-    _reinforce_update(theta, probs, coef, ep_features, ep_actions, ep_rewards, ep_returns,
-                      ep_length, step_theta, gamma, tau)
+    _reinforce_update(theta, w, probs, coef, ep_features, ep_actions, ep_rewards, ep_returns,
+                      ep_length, step_theta, step_w, baseline, gamma, tau)
 
 
 @njit(cache=True, error_model="numpy")
