@@ -235,3 +235,12 @@ def test_short_corridor_reinforce_script_runs_on_a_tiny_budget(tmp_path):
     assert "best -11.657 at p = 0.586" in done.stdout
     assert done.stdout.count("total reward per episode over the last 10% of episodes") == 2
     assert (out / "short_corridor_reinforce.png").stat().st_size > 10_000
+
+
+def test_short_corridor_baseline_script_runs_on_a_tiny_budget(tmp_path):
+    out = tmp_path / "out"
+    done = _run("short_corridor_baseline.py", "--seeds", "3", "--episodes", "40",
+                "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "REINFORCE with baseline" in done.stdout and "best possible -11.66" in done.stdout
+    assert (out / "short_corridor_baseline.png").stat().st_size > 10_000
