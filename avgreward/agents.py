@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "Reinforce", "agent_from_dict"]
+__all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "Reinforce", "EpisodicActorCritic",
+           "agent_from_dict"]
 
 
 def _check_step_size(name: str, value) -> float:
@@ -307,28 +308,78 @@ class Reinforce(_Settings):
         if self.alpha_w is not None:
             object.__setattr__(self, "alpha_w", _check_step_size("alpha_w", self.alpha_w))
         object.__setattr__(self, "gamma", _check_lambda("gamma", self.gamma))
-        try:
-            tau = float(self.tau)
-        except (TypeError, ValueError):
-            raise ValueError(f"tau must be a number > 0, got {self.tau!r}") from None
-        if not (math.isfinite(tau) and tau > 0.0):
-            raise ValueError(f"tau must be a finite number > 0, got {self.tau!r}")
-        object.__setattr__(self, "tau", tau)
-        if self.initial_preferences is not None:
-            try:
-                prefs = tuple(float(x) for x in self.initial_preferences)
-            except (TypeError, ValueError):
-                raise ValueError("initial_preferences must be numbers, one per action, got "
-                                 f"{self.initial_preferences!r}") from None
-            if not prefs or not all(math.isfinite(x) for x in prefs):
-                raise ValueError("initial_preferences must be finite numbers, one per action, "
-                                 f"got {self.initial_preferences!r}")
-            object.__setattr__(self, "initial_preferences", prefs)
+        _check_tau_and_preferences(self)
         steps = self.max_episode_steps
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
                                   or not 1 <= steps <= 2**31):
             raise ValueError(f"max_episode_steps must be a whole number from 1 to 2**31, "
                              f"got {steps!r}")
+
+
+@dataclass(frozen=True)
+class EpisodicActorCritic(_Settings):
+    """One-step actor-critic, episodic (Sutton & Barto, section 13.5), traces optional.
+
+    A softmax policy with linear preferences and a linear critic ``v(s, w)``;
+    each step, with ``v(terminal) = 0``::
+
+        delta   <- R + gamma v(S', w) - v(S, w)
+        z_w     <- gamma lambda_w z_w + x(S)
+        z_theta <- gamma lambda_theta z_theta + I grad ln pi(A | S, theta)
+        w       <- w + alpha_w delta z_w;   theta <- theta + alpha_theta delta z_theta
+        I       <- gamma I
+
+    with ``I = 1`` and the traces 0 at each episode's start (lambdas 0: the
+    one-step box).  Runs only on episodic environments in the fused loop.
+
+    Parameters
+    ----------
+    alpha_w, alpha_theta : float
+        Step sizes, divided by the number of active features.
+    gamma : float, default 1.0
+    tau : float, default 1.0
+    lambda_w, lambda_theta : float, default 0.0
+        Trace decay rates (dense traces: meant for tabular tasks).
+    initial_preferences : tuple of float, optional
+        As :class:`Reinforce`.
+    """
+
+    alpha_w: float
+    alpha_theta: float
+    gamma: float = 1.0
+    tau: float = 1.0
+    lambda_w: float = 0.0
+    lambda_theta: float = 0.0
+    initial_preferences: tuple | None = None
+
+    kind = "episodic_actor_critic"
+
+    def __post_init__(self):
+        for name in ("alpha_w", "alpha_theta"):
+            object.__setattr__(self, name, _check_step_size(name, getattr(self, name)))
+        for name in ("gamma", "lambda_w", "lambda_theta"):
+            object.__setattr__(self, name, _check_lambda(name, getattr(self, name)))
+        _check_tau_and_preferences(self)
+
+
+def _check_tau_and_preferences(settings) -> None:
+    try:
+        tau = float(settings.tau)
+    except (TypeError, ValueError):
+        raise ValueError(f"tau must be a number > 0, got {settings.tau!r}") from None
+    if not (math.isfinite(tau) and tau > 0.0):
+        raise ValueError(f"tau must be a finite number > 0, got {settings.tau!r}")
+    object.__setattr__(settings, "tau", tau)
+    if settings.initial_preferences is not None:
+        try:
+            prefs = tuple(float(x) for x in settings.initial_preferences)
+        except (TypeError, ValueError):
+            raise ValueError("initial_preferences must be numbers, one per action, got "
+                             f"{settings.initial_preferences!r}") from None
+        if not prefs or not all(math.isfinite(x) for x in prefs):
+            raise ValueError("initial_preferences must be finite numbers, one per action, "
+                             f"got {settings.initial_preferences!r}")
+        object.__setattr__(settings, "initial_preferences", prefs)
 
 
 _KINDS = {cls.kind: cls for cls in (SoftmaxActorCritic, GaussianActorCritic)}

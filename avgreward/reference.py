@@ -22,7 +22,7 @@ import numpy as np
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
 from avgreward.environments import default_features, resolve_env
 
-__all__ = ["reference_train", "reference_reinforce"]
+__all__ = ["reference_train", "reference_reinforce", "reference_episodic_actor_critic"]
 
 
 def _dense(features, active):
@@ -235,3 +235,71 @@ def reference_reinforce(env, agent, steps, seed, features=None):
     return {"rewards": np.array(rewards), "actions": np.array(actions),
             "ends": np.array(ends, dtype=np.int64), "cuts": np.array(cuts, dtype=np.int64),
             "theta": theta, "w": w}
+
+
+def reference_episodic_actor_critic(env, agent, steps, seed, features=None):
+    """Run the episodic actor-critic box (Sutton & Barto 13.5, traces optional) in plain Python.
+
+    The same draws as the fused loop.  Returns ``rewards``, ``actions``,
+    ``ends``, ``w`` and ``theta``.
+    """
+    env_id, env_cls = resolve_env(env)
+    features = default_features(env_id) if features is None else features
+    fused = env_cls.fused
+    k = features.n_active
+    d, n_actions = features.n_features, fused.n_actions
+    rng = np.random.default_rng(seed)
+
+    def observe(state):
+        obs = np.zeros(fused.obs_size)
+        fused.observe(state, obs)
+        return features.indices(obs)
+
+    # Input: pi(a|s, theta) and v(s, w); initialize theta and w
+    theta = np.zeros((d, n_actions))
+    if agent.initial_preferences is not None:
+        theta[:] = np.asarray(agent.initial_preferences) / k
+    w = np.zeros(d)
+    # Initialize S (first state of episode); z_theta <- 0, z_w <- 0; I <- 1
+    S = np.zeros(fused.state_size)
+    fused.reset(S, rng.random() if fused.random_reset else 0.0)
+    active = observe(S)
+    z_w, z_theta, I = np.zeros(d), np.zeros((d, n_actions)), 1.0
+    rewards, actions, ends = [], [], []
+    for _ in range(steps):
+        # A ~ pi(.|S, theta)
+        h = _linear(theta, active)
+        pi = np.array([math.exp(x) for x in (h - h.max()) / agent.tau])
+        pi = pi / pi.sum()
+        A = min(int(np.searchsorted(np.cumsum(pi), rng.random(), side="right")), n_actions - 1)
+        # Take action A, observe S', R
+        u = rng.random() if fused.random_step else 0.0
+        S_next = S.copy()
+        R, terminated = fused.step(S, float(A), u, S_next)
+        if terminated:
+            fused.reset(S_next, rng.random() if fused.random_reset else 0.0)
+        active_next = observe(S_next)
+        x = _dense(features, active)
+        # delta <- R + gamma v(S', w) - v(S, w)   (if S' is terminal, v(S', w) = 0)
+        v_next = 0.0 if terminated else _linear(w, active_next)
+        delta = R + agent.gamma * v_next - _linear(w, active)
+        # grad ln pi = x(S) (1[b = A] - pi_b) / tau, written -pi_b / tau + 1[b = A] / tau
+        coef = -pi / agent.tau
+        coef[A] += 1.0 / agent.tau
+        grad_ln_pi = np.outer(x, coef)
+        # z_w <- gamma lambda_w z_w + grad v(S, w);  z_theta <- gamma lambda_theta z_theta + I grad
+        z_w = (agent.gamma * agent.lambda_w) * z_w + x
+        z_theta = (agent.gamma * agent.lambda_theta) * z_theta + I * grad_ln_pi
+        # w <- w + alpha_w delta z_w;  theta <- theta + alpha_theta delta z_theta
+        w = w + (agent.alpha_w / k) * delta * z_w
+        theta = theta + (agent.alpha_theta / k) * delta * z_theta
+        # I <- gamma I
+        I = agent.gamma * I
+        rewards.append(R)
+        actions.append(A)
+        if terminated:  # the next episode: I <- 1, traces 0
+            ends.append(len(rewards) - 1)
+            z_w, z_theta, I = np.zeros(d), np.zeros((d, n_actions)), 1.0
+        S, active = S_next, active_next
+    return {"rewards": np.array(rewards), "actions": np.array(actions),
+            "ends": np.array(ends, dtype=np.int64), "w": w, "theta": theta}

@@ -19,7 +19,12 @@ import warnings
 import numpy as np
 
 from avgreward import loop
-from avgreward.agents import GaussianActorCritic, Reinforce, SoftmaxActorCritic
+from avgreward.agents import (
+    EpisodicActorCritic,
+    GaussianActorCritic,
+    Reinforce,
+    SoftmaxActorCritic,
+)
 from avgreward.environments import (
     EnvInfo,
     _is_own_env,
@@ -31,6 +36,7 @@ from avgreward.environments import (
 )
 from avgreward.features import TileCoder
 from avgreward.learners.actor_critic import GAUSSIAN, GaussianParams, SoftmaxParams
+from avgreward.learners.episodic_actor_critic import EPISODIC_ACTOR_CRITIC, EpisodicACParams
 from avgreward.learners.reinforce import REINFORCE, ReinforceParams
 from avgreward.loop import softmax_learner
 from avgreward.result import DivergenceError, Result
@@ -136,7 +142,7 @@ def train(
     >>> abs(binned.mean_reward(15_000) - result.mean_reward(15_000)) < 1e-12
     True
     """
-    if isinstance(agent, Reinforce):
+    if isinstance(agent, (Reinforce, EpisodicActorCritic)):
         return _train_reinforce(env, agent, steps, seed, features, bounds, record_actions,
                                 rbar_every, chunk_steps, callback, bin_size)
     if not _is_own_env(env):
@@ -218,19 +224,20 @@ def train(
 
 def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
                      chunk_steps, callback, bin_size) -> Result:
-    """:func:`train` for :class:`Reinforce`: an episodic environment of the fused loop."""
+    """:func:`train` for :class:`Reinforce` and :class:`EpisodicActorCritic`: episodic, fused."""
+    name = type(agent).__name__
     if not _is_own_env(env):
-        raise ValueError(f"agent: Reinforce runs in the fused loop only; {env!r} is not an "
+        raise ValueError(f"agent: {name} runs in the fused loop only; {env!r} is not an "
                          "environment of it (a registered class declaring fused)")
     if bounds is not None:
         raise ValueError("bounds only applies to environments that are not this package's")
     env_id, env_cls = resolve_env(env)
     fused = env_cls.fused
     if not fused.episodic:
-        raise ValueError(f"agent: Reinforce learns from whole episodes, and {env_id} is "
+        raise ValueError(f"agent: {name} learns episode by episode, and {env_id} is "
                          "continuing (its episodes never end)")
     if fused.n_actions == 0:
-        raise ValueError(f"agent: Reinforce has a softmax policy and needs discrete actions; "
+        raise ValueError(f"agent: {name} has a softmax policy and needs discrete actions; "
                          f"{env_id} has a continuous action")
     steps = _check_steps(steps)
     seed = _check_int("seed", seed, 0)
@@ -251,6 +258,21 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
     theta = np.zeros((features.n_features, n_actions))
     if prefs is not None:
         theta[:] = np.asarray(prefs) / k  # h(s, a) = prefs[a] with k active features
+    if isinstance(agent, EpisodicActorCritic):
+        n = features.n_features
+        traced = agent.lambda_w > 0 or agent.lambda_theta > 0
+        w = np.zeros(n)
+        params = EpisodicACParams(
+            w, theta, np.zeros(n if traced else 0), np.zeros((n if traced else 0, n_actions)),
+            np.zeros(n_actions), np.zeros(n_actions), np.ones(1), float(agent.alpha_w),
+            float(agent.alpha_theta), float(agent.gamma), float(agent.tau),
+            float(agent.lambda_w), float(agent.lambda_theta))
+        run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
+                         chunk_steps, bin_size, weights={"w": w, "theta": theta},
+                         action_dtype=np.int64)
+        return loop.drive(fused, EPISODIC_ACTOR_CRITIC, params, run, features,
+                          np.random.default_rng(seed), steps, chunk_steps, record_actions,
+                          rbar_every, bin_size, callback)
     cap = agent.max_episode_steps or 0
     capacity = min(cap or _EPISODE_BUFFER, steps)
     baseline = agent.alpha_w is not None
