@@ -382,7 +382,8 @@ def _check_tau_and_preferences(settings) -> None:
         object.__setattr__(settings, "initial_preferences", prefs)
 
 
-_KINDS = {cls.kind: cls for cls in (SoftmaxActorCritic, GaussianActorCritic)}
+_KINDS = {cls.kind: cls for cls in (SoftmaxActorCritic, GaussianActorCritic, Reinforce,
+                                     EpisodicActorCritic)}
 
 
 def agent_from_dict(d: dict):

@@ -22,7 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
+from avgreward.agents import (
+    EpisodicActorCritic,
+    GaussianActorCritic,
+    Reinforce,
+    SoftmaxActorCritic,
+)
 from avgreward.environments import default_features, env_info, resolve_env
 from avgreward.features import TileCoder
 from avgreward.result import DivergenceError
@@ -59,8 +64,11 @@ MAX_BINS = 10_000
 MAX_SEEDS = _MAX_SEEDS
 
 
+_SETTINGS = (SoftmaxActorCritic, GaussianActorCritic, Reinforce, EpisodicActorCritic)
+
+
 def _as_agents(agents) -> list:
-    if isinstance(agents, (SoftmaxActorCritic, GaussianActorCritic)):
+    if isinstance(agents, _SETTINGS):
         agents = [agents]
     try:
         agents = list(agents)
@@ -70,9 +78,10 @@ def _as_agents(agents) -> list:
     if not agents:
         raise ValueError("agents is empty: give at least one agent's settings")
     for a in agents:
-        if not isinstance(a, (SoftmaxActorCritic, GaussianActorCritic)):
+        if not isinstance(a, _SETTINGS):
             raise ValueError(
-                f"agents must be SoftmaxActorCritic or GaussianActorCritic settings, got {a!r}")
+                "agents must be SoftmaxActorCritic, GaussianActorCritic, Reinforce or "
+                f"EpisodicActorCritic settings, got {a!r}")
     seen = {}
     for i, a in enumerate(agents):
         if a in seen:
@@ -201,7 +210,7 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, bounds=None
     env_id = info.env_id
     agents = _as_agents(agents)
     for a in agents:
-        if isinstance(a, SoftmaxActorCritic) != (info.n_actions > 0):
+        if (not isinstance(a, GaussianActorCritic)) != (info.n_actions > 0):
             raise ValueError(
                 f"agent {a!r} does not fit {env_id}: "
                 + ("use SoftmaxActorCritic (discrete actions)" if info.n_actions > 0

@@ -159,7 +159,7 @@ def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record
             rng, t0, n, rewards, actions, record_actions, run.rbar_trace, rbar_every,
             episodes.buffer, episodes.count,
         )
-        episodes.collect(t0 + completed)
+        episodes.collect(t0 + completed, rewards, t0)
         run.fold(t0 + completed)
         if completed < n:
             raise run.diverged(t0 + completed, episodes.info(t0 + completed))

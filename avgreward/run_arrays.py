@@ -279,7 +279,9 @@ class EpisodeEnds:
 
     ``Result.info["terminations"]`` and ``"truncations"`` (episodes cut at
     ``cap`` steps): the (0-based) steps, or with ``bin_size`` the number in
-    each bin (memory independent of the steps).  Nothing for a continuing
+    each bin (memory independent of the steps); ``"episode_returns"`` and
+    ``"episode_lengths"``: each finished episode's total reward (float64 sum
+    of the float32 rewards) and its steps, binned or not.  Nothing for a continuing
     environment.  ``count`` is the kernel's: ``[0]`` ends written in the
     last call, ``[1]`` steps of the current episode so far, ``[2]`` the cap
     (0: none).
@@ -292,9 +294,17 @@ class EpisodeEnds:
         self.steps = ([], [])
         n_bins = -(-steps // bin_size) if episodic and bin_size else 0
         self.per_bin = (np.zeros(n_bins, np.int64), np.zeros(n_bins, np.int64))
+        # Each finished episode's return (the float64 sum of its float32 rewards) and
+        # length; the current episode's so far.
+        self.returns, self.lengths = [], []
+        self.partial_return, self.partial_length = 0.0, 0
 
-    def collect(self, done):
-        """Take the kernel's ends of its last chunk (those before step ``done``)."""
+    def collect(self, done, rewards=None, t0=0):
+        """Take the kernel's ends of its last chunk (those before step ``done``).
+
+        ``rewards[i]`` is the reward of step ``t0 + i`` (the chunk's), for the
+        episodes' returns.
+        """
         ends = self.buffer[:self.count[0]]
         for kind, steps in enumerate((ends[ends >= 0], -1 - ends[ends < 0])):
             steps = steps[steps < done]
@@ -302,14 +312,40 @@ class EpisodeEnds:
                 self.steps[kind].append(steps.copy())
             else:
                 np.add.at(self.per_bin[kind], steps // self.bin_size, 1)
+        if self.episodic and rewards is not None:
+            in_order = np.where(ends >= 0, ends, -1 - ends)  # the kernel wrote them in order
+            self._episodes(rewards[:done - t0].astype(np.float64),
+                           in_order[in_order < done] - t0 + 1)
         self.count[0] = 0
+
+    def _episodes(self, rewards, cuts):
+        """Returns and lengths of the episodes ending in this chunk (at ``cuts``, exclusive)."""
+        if cuts.size:
+            starts = np.concatenate([[0], cuts[:-1]])
+            sums = np.add.reduceat(rewards[:cuts[-1]], starts)
+            lengths = np.diff(np.concatenate([[0], cuts]))
+            sums[0] += self.partial_return
+            lengths[0] += self.partial_length
+            self.returns.append(sums)
+            self.lengths.append(lengths.astype(np.int64))
+            rest = rewards[cuts[-1]:]
+            self.partial_return, self.partial_length = float(rest.sum()), rest.size
+        else:
+            self.partial_return += float(rewards.sum())
+            self.partial_length += rewards.size
 
     def info(self, done):
         if not self.episodic:
             return {}
         names = ("terminations", "truncations")
         if self.bin_size is None:
-            return {name: np.concatenate(steps) if steps else np.zeros(0, np.int64)
+            info = {name: np.concatenate(steps) if steps else np.zeros(0, np.int64)
                     for name, steps in zip(names, self.steps)}
-        n = -(-done // self.bin_size)
-        return {name: counts[:n].copy() for name, counts in zip(names, self.per_bin)}
+        else:
+            n = -(-done // self.bin_size)
+            info = {name: counts[:n].copy() for name, counts in zip(names, self.per_bin)}
+        info["episode_returns"] = (np.concatenate(self.returns) if self.returns
+                                   else np.zeros(0))
+        info["episode_lengths"] = (np.concatenate(self.lengths) if self.lengths
+                                   else np.zeros(0, np.int64))
+        return info

@@ -147,3 +147,45 @@ def test_a_baseline_learns_the_corridor_faster_figure_13_2():
     slow = [value_after(without, 100, seed) for seed in range(5)]
     assert min(fast) > -14.0, fast
     assert np.mean(slow) < np.mean(fast) - 5.0, (slow, fast)
+
+
+def test_each_episodes_return_and_length_whatever_the_chunks_and_bins():
+    agent = Reinforce(alpha_theta=2**-10, initial_preferences=(0.5, -0.5), max_episode_steps=60)
+    per_step = avgreward.train(CORRIDOR, agent, 30_000, seed=3)
+    ends = np.sort(np.concatenate([per_step.info["terminations"],
+                                   per_step.info["truncations"]]))
+    lengths = np.diff(np.concatenate([[-1], ends]))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    returns = np.add.reduceat(per_step.rewards.astype(np.float64)[:ends[-1] + 1], starts)
+    np.testing.assert_array_equal(per_step.info["episode_lengths"], lengths)
+    np.testing.assert_array_equal(per_step.info["episode_returns"], returns)
+    assert per_step.info["episode_lengths"].max() <= 60
+    binned = avgreward.train(CORRIDOR, agent, 30_000, seed=3, bin_size=1000, chunk_steps=777)
+    for name in ("episode_returns", "episode_lengths"):
+        np.testing.assert_array_equal(binned.info[name], per_step.info[name])
+
+
+def test_the_episodic_learners_run_through_the_experiment_runner(tmp_path):
+    from avgreward.agents import EpisodicActorCritic
+    from avgreward.experiment import run_experiment
+
+    agents = [Reinforce(alpha_theta=2**-9, alpha_w=2**-6, initial_preferences=BOOK_START,
+                        max_episode_steps=1000),
+              EpisodicActorCritic(alpha_w=2**-6, alpha_theta=2**-9, lambda_w=0.5)]
+    one = run_experiment(tmp_path / "one", CORRIDOR, agents, seeds=2, steps=20_000, workers=1)
+    two = run_experiment(tmp_path / "two", CORRIDOR, agents, seeds=2, steps=20_000, workers=2)
+    for i, agent in enumerate(agents):
+        for seed in (0, 1):
+            direct = avgreward.train(CORRIDOR, agent, 20_000, seed, bin_size=one.bin_size)
+            for experiment in (one, two):
+                saved = experiment.result(i, seed)
+                assert saved.agent == agent
+                for name, value in direct.weights.items():
+                    np.testing.assert_array_equal(saved.weights[name], value)
+                for name in ("episode_returns", "episode_lengths", "terminations"):
+                    np.testing.assert_array_equal(saved.info[name], direct.info[name])
+    # Resumed: nothing to run again, the same numbers.
+    again = run_experiment(tmp_path / "one", CORRIDOR, agents, seeds=2, steps=20_000,
+                           workers=1)
+    np.testing.assert_array_equal(again.result(0, 1).info["episode_returns"],
+                                  one.result(0, 1).info["episode_returns"])

@@ -89,6 +89,11 @@ def _run_arrays(result: Result) -> dict:
     }
     for name, value in result.weights.items():
         arrays[name] = value
+    # An episodic task's episodes: their ends (counted per bin) and each one's
+    # return and length.
+    for name in ("terminations", "truncations", "episode_returns", "episode_lengths"):
+        if name in result.info:
+            arrays[name] = np.asarray(result.info[name])
     return arrays
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avgreward.agents import SoftmaxActorCritic, agent_from_dict
+from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic, agent_from_dict
 from avgreward.result import Result, _bin_steps
 from avgreward.runner.records import (
     CorruptRun,
@@ -21,6 +21,10 @@ from avgreward.runner.records import (
 
 # One logger for the whole runner: what users filter or capture.
 log = logging.getLogger("avgreward.experiment")
+
+# A run's arrays that are not weights; the episodic tasks' episodes.
+_EPISODE_FIELDS = ("terminations", "truncations", "episode_returns", "episode_lengths")
+_RUN_FIELDS = ("rewards", "rbar", "rbar_every", "final_rbar", "steps_done", *_EPISODE_FIELDS)
 
 
 def _format_value(value) -> str:
@@ -180,9 +184,13 @@ class Experiment:
                              f"{record.error}")
         if isinstance(agent, SoftmaxActorCritic):
             weights = {"w": data["w"], "theta": data["theta"]}
-        else:
+        elif isinstance(agent, GaussianActorCritic):
             weights = {"w": data["w"], "theta_mu": data["theta_mu"],
                        "theta_sigma": data["theta_sigma"]}
+        else:  # the episodic learners: their weights are what is not a run's record
+            weights = {name: value for name, value in data.items()
+                       if name not in _RUN_FIELDS}
+        episodes = {name: data[name] for name in _EPISODE_FIELDS if name in data}
         rewards = data["rewards"]
         if self.bin_size == 1:
             rewards = rewards.astype(np.float32)
@@ -195,7 +203,7 @@ class Experiment:
             wall_time=record.wall_time,
             info={"bin_size": self.bin_size,
                   "bin_steps": _bin_steps(int(data["steps_done"]), self.bin_size),
-                  "status": record.status, "error": record.error},
+                  "status": record.status, "error": record.error, **episodes},
         )
 
     def varying(self) -> list[str]:
