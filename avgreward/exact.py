@@ -31,6 +31,7 @@ __all__ = [
     "observation_classes",
     "policy_on_states",
     "softmax_policy",
+    "feature_matrix",
     "policy_gradient",
     "deterministic_observation_policies",
     "EpisodicEvaluation",
@@ -516,6 +517,34 @@ def _softmax(theta, features, tau):
     h = h - h.max(axis=1, keepdims=True)
     e = np.exp(h)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def feature_matrix(model, features) -> np.ndarray:
+    """The dense feature vector ``x(s)`` of every state: what a learner sees there.
+
+    Parameters
+    ----------
+    model : envs.model.TabularModel
+        Its ``observations[s]`` are what state ``s`` shows.
+    features : avgreward.features.TileCoder or str
+        A feature map (its ``indices`` of an observation are the active binary
+        features), or an environment id whose default map to take.
+
+    Returns
+    -------
+    ndarray, shape (n_states, n_features)
+        Aliased states (same observation) get the same row.
+    """
+    if isinstance(features, str):
+        from avgreward.environments import default_features
+        features = default_features(features)
+    observations = getattr(model, "observations", None)
+    if observations is None:
+        raise ValueError("model.observations is missing: no features without observations")
+    rows = np.zeros((len(observations), features.n_features))
+    for s, obs in enumerate(observations):
+        rows[s, features.indices(np.asarray(obs, dtype=np.float64))] = 1.0
+    return rows
 
 
 def softmax_policy(theta, features, tau: float = 1.0) -> np.ndarray:

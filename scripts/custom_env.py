@@ -285,7 +285,7 @@ def main(argv=None):
                         for r in results])
     p_right = np.array([[r.policy([float(s)])[RIGHT] for s in range(N_STATES)] for r in results])
 
-    print(f"\nP(right | state) after training, mean over seeds: "
+    print("\nP(right | state) after training, mean over seeds: "
           + " ".join(f"{p:.3f}" for p in p_right.mean(axis=0)))
     print(f"{'':44s} reward rate")
     print(f"{'optimal (exact, best of 64 policies)':44s} {optimal:.4f}")

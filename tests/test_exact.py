@@ -410,7 +410,7 @@ def test_float32_tables_elsewhere_are_accepted(grid):
     pi = exact.policy_on_states(grid, table)
     assert pi.dtype == np.float64
     np.testing.assert_allclose(pi.sum(axis=1), 1.0, rtol=0, atol=1e-15)
-    ev = exact.evaluate(grid, pi)
+    exact.evaluate(grid, pi)
     # Mixing in a uniform jump makes entries that float32 rounds.
     mixed = 0.9 * grid.P + 0.1 / grid.n_states
     mixed32 = np.float32(0.9) * grid.P.astype(np.float32) + np.float32(0.1 / grid.n_states)

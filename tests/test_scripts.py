@@ -1,5 +1,7 @@
 """Every script in scripts/ runs on a tiny budget, says where it wrote, and writes its figures."""
 
+import csv
+import json
 import re
 import subprocess
 import sys
@@ -244,3 +246,18 @@ def test_short_corridor_baseline_script_runs_on_a_tiny_budget(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "REINFORCE with baseline" in done.stdout and "best possible -11.66" in done.stdout
     assert (out / "short_corridor_baseline.png").stat().st_size > 10_000
+
+
+def test_estimator_lab_script_runs_on_a_tiny_budget(tmp_path):
+    out = tmp_path / "out"
+    done = _run("estimator_lab.py", "--episodes", "2000", "--batch-size", "50",
+                "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("GAE(0.97) (learned)") == 2  # both tasks' tables
+    with open(out / "estimator_lab.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 22 and {r["task"] for r in rows} == {"gridworld", "corridor"}
+    assert json.loads((out / "estimator_lab.json").read_text())["args"]["episodes"] == 2000
+    assert (out / "estimator_lab.png").stat().st_size > 10_000
+    bad = _run("estimator_lab.py", "--episodes", "10", cwd=tmp_path)
+    assert bad.returncode == 2 and "--episodes must be at least two batches" in bad.stderr

@@ -1,0 +1,633 @@
+"""The gradient-estimator laboratory: every estimator of the lecture notes, against the exact gradient.
+
+Under a fixed linear softmax policy on an episodic tabular task (an absorbing
+:class:`envs.model.TabularModel`), :func:`estimator_lab` samples episodes in
+batches (jitted, from the model itself) and computes, for each episode, each
+estimator of ``grad J`` (``J = E[R(tau)]``, gamma = 1) of the notes (seeds
+000-002; ``../shared/spec/algorithms.md``, "Policy-gradient estimators"), with
+``g_t = grad ln pi(a_t | s_t)``, ``r_t`` the reward after ``a_t``,
+``G_t = sum_{t' >= t} r_t'`` and ``delta_t = r_t + v(s_{t+1}) - v(s_t)``:
+
+================================  =============================================
+``total return``                  ``g(tau) R(tau)``, ``g(tau) = sum_t g_t``
+``reward-to-go``                  ``sum_t g_t G_t`` (causality)
+``discounted reward-to-go``       ``sum_t g_t sum_{t'>=t} gamma^(t'-t) r_t'``
+                                  (biased: see :func:`advantage_expectation`)
+``constant baseline``             ``sum_t g_t (G_t - b)``, b the mean return of
+                                  the batch's *other* episodes
+``total return, mean b``          ``g(tau) (R(tau) - b)``, the same b
+``total return, optimal b``       ``g_i(tau) (R(tau) - b*_i)``,
+                                  ``b*_i = E[g_i^2 R] / E[g_i^2]`` from the
+                                  other episodes (seed 002)
+``time baseline``                 ``sum_t g_t (G_t - b_t)``, b_t the mean of
+                                  G_t over the other episodes (0 where they
+                                  ended)
+``state value (exact|learned)``   ``sum_t g_t (G_t - v(s_t))``
+``TD advantage (exact|learned)``  ``sum_t g_t delta_t`` (the actor-critic's)
+``reward-to-go + entropy bonus``  ``sum_t g_t G_t + beta sum_t grad H(pi(.|s_t))``
+``GAE(lambda) (exact|learned)``   ``sum_t g_t sum_l (gamma lambda)^l delta_{t+l}``
+                                  at GAE's own gamma, for each lambda asked
+================================  =============================================
+
+"Exact" uses the policy's true ``v``; "learned" a linear ``v`` fitted by least
+squares to the returns of separate episodes, so a function of the
+observation only (in an aliased task it cannot be the true ``v``).
+
+For each estimator: its exact expectation from the model, its mean over all
+episodes with a 95% confidence interval per component from the spread of
+the independent batch means, and its variance (per component, and the trace
+of the covariance of one episode's estimate and of a batch's mean).
+:func:`lab_table` makes the tidy table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from avgreward import exact
+from avgreward._pcg64 import load_state, next_double, store_state
+from avgreward.stats import t_quantile
+
+__all__ = ["EstimatorLab", "advantage_expectation", "discounted_expectation",
+           "entropy_gradient", "estimator_lab", "estimator_names", "lab_table"]
+
+_FIXED = ("total return", "reward-to-go", "discounted reward-to-go", "constant baseline",
+          "total return, mean b", "total return, optimal b", "time baseline",
+          "state value (exact)", "state value (learned)", "TD advantage (exact)",
+          "TD advantage (learned)", "reward-to-go + entropy bonus")
+_N_FIXED = len(_FIXED)
+
+# _run's answers besides the number of batches done
+_OK, _TOO_LONG, _FULL = 0, 1, 2
+
+
+def estimator_names(lambdas) -> list[str]:
+    """The estimators' names, in the order of :class:`EstimatorLab`'s arrays."""
+    return [*_FIXED, *(f"GAE({lam:g}) (exact)" for lam in lambdas),
+            *(f"GAE({lam:g}) (learned)" for lam in lambdas)]
+
+
+@njit(cache=True, error_model="numpy")
+def _sample_batch(P, R, start, terminal, pi, words, n, max_steps, states, actions, rewards,
+                  offsets):
+    """``n`` episodes into the flat arrays, episode ``e`` at ``offsets[e]:offsets[e + 1]``.
+
+    Returns _OK, _TOO_LONG (an episode outgrew ``max_steps``) or _FULL (the
+    buffers are too small for this batch).
+    """
+    n_states, n_actions = pi.shape
+    capacity = actions.shape[0]
+    pos = 0
+    for e in range(n):
+        offsets[e] = pos
+        u = next_double(words)
+        s = 0
+        c = start[0]
+        while u >= c and s < n_states - 1:
+            s += 1
+            c += start[s]
+        first = pos
+        while not terminal[s]:
+            if pos - first == max_steps:
+                return _TOO_LONG
+            if pos == capacity:
+                return _FULL
+            u = next_double(words)
+            a = 0
+            c = pi[s, 0]
+            while u >= c and a < n_actions - 1:
+                a += 1
+                c += pi[s, a]
+            states[pos] = s
+            actions[pos] = a
+            rewards[pos] = R[s, a]
+            u = next_double(words)
+            nxt = 0
+            c = P[s, a, 0]
+            while u >= c and nxt < n_states - 1:
+                nxt += 1
+                c += P[s, a, nxt]
+            s = nxt
+            pos += 1
+    offsets[n] = pos
+    return _OK
+
+
+@njit(cache=True, error_model="numpy")
+def _estimates(scores, support, support_size, entropy_grad, values, states, actions, rewards,
+               offsets, gamma, gae_gamma, lambdas, out, moments):
+    """Every estimator of each episode of a batch into ``out[episode, parameter, estimator]``.
+
+    ``values``: rows exact v (gamma 1), learned v, exact v at ``gae_gamma``,
+    learned v (for GAE).  One backward pass per episode (reward-to-go,
+    discounted reward-to-go and each GAE advantage by their recursions);
+    each step touches only the parameters its score can move
+    (``support[s, :support_size[s]]``: the features active in ``s``, every action).
+    Adds ``g_i^2, g_i^2 R, g_i^2 R^2, g_i R`` (``g = g(tau)``) of each episode to
+    ``moments[0..3, i]``.
+    """
+    n = offsets.shape[0] - 1
+    D = scores.shape[2]
+    n_est = out.shape[2]
+    n_lam = lambdas.shape[0]
+    out[:] = 0.0
+    total = np.zeros(n)
+    longest = 0
+    for e in range(n):
+        for t in range(offsets[e], offsets[e + 1]):
+            total[e] += rewards[t]
+        longest = max(longest, offsets[e + 1] - offsets[e])
+    total_sum = total.sum()
+    # Reward-to-go at each time, summed over the batch's episodes (for b_t).
+    rtg_sum = np.zeros(longest + 1)
+    for e in range(n):
+        g = 0.0
+        for t in range(offsets[e + 1] - 1, offsets[e] - 1, -1):
+            g += rewards[t]
+            rtg_sum[t - offsets[e]] += g
+    # The episodes' summed scores, and sum_e g_i^2 R_e, sum_e g_i^2 for b*.
+    gsum = np.zeros((n, D))
+    for e in range(n):
+        for t in range(offsets[e], offsets[e + 1]):
+            s = states[t]
+            for m in range(support_size[s]):
+                i = support[s, m]
+                gsum[e, i] += scores[s, actions[t], i]
+    g2r = np.zeros(D)
+    g2 = np.zeros(D)
+    for e in range(n):
+        for i in range(D):
+            g2r[i] += gsum[e, i] ** 2 * total[e]
+            g2[i] += gsum[e, i] ** 2
+            moments[2, i] += gsum[e, i] ** 2 * total[e] ** 2
+            moments[3, i] += gsum[e, i] * total[e]
+    for i in range(D):
+        moments[0, i] += g2[i]
+        moments[1, i] += g2r[i]
+    adv_exact = np.zeros(n_lam)
+    adv_learned = np.zeros(n_lam)
+    c = np.zeros(n_est)  # each estimator's weight on this step's score
+    for e in range(n):
+        first, end = offsets[e], offsets[e + 1]
+        # leave-one-out: the baselines never see this episode (so they stay unbiased)
+        b = (total_sum - total[e]) / (n - 1)
+        for i in range(D):
+            out[e, i, 0] = gsum[e, i] * total[e]
+            out[e, i, 4] = gsum[e, i] * (total[e] - b)
+            den = g2[i] - gsum[e, i] ** 2
+            b_star = (g2r[i] - gsum[e, i] ** 2 * total[e]) / den if den > 0.0 else 0.0
+            out[e, i, 5] = gsum[e, i] * (total[e] - b_star)
+        rtg = 0.0
+        disc = 0.0
+        adv_exact[:] = 0.0
+        adv_learned[:] = 0.0
+        for t in range(end - 1, first - 1, -1):
+            s, a, r = states[t], actions[t], rewards[t]
+            last = t == end - 1  # s_{t+1} is terminal: v = 0
+            nxt = s if last else states[t + 1]
+            rtg += r
+            disc = r + gamma * disc
+            c[1] = rtg
+            c[2] = disc
+            c[3] = rtg - b
+            c[6] = rtg - (rtg_sum[t - first] - rtg) / (n - 1)
+            c[7] = rtg - values[0, s]
+            c[8] = rtg - values[1, s]
+            c[9] = r + (0.0 if last else values[0, nxt]) - values[0, s]
+            c[10] = r + (0.0 if last else values[1, nxt]) - values[1, s]
+            c[11] = rtg
+            for j in range(n_lam):
+                decay = gae_gamma * lambdas[j]
+                x_next = 0.0 if last else values[2, nxt]
+                y_next = 0.0 if last else values[3, nxt]
+                adv_exact[j] = r + gae_gamma * x_next - values[2, s] + decay * adv_exact[j]
+                adv_learned[j] = r + gae_gamma * y_next - values[3, s] + decay * adv_learned[j]
+                c[_N_FIXED + j] = adv_exact[j]
+                c[_N_FIXED + n_lam + j] = adv_learned[j]
+            for m in range(support_size[s]):
+                i = support[s, m]
+                sc = scores[s, a, i]
+                for k in range(1, 4):
+                    out[e, i, k] += c[k] * sc
+                for k in range(6, n_est):
+                    out[e, i, k] += c[k] * sc
+                out[e, i, 11] += entropy_grad[s, i]
+
+
+@njit(cache=True, error_model="numpy")
+def _run(P, R, start, terminal, pi, words, batch_size, n_batches, max_steps, scores,
+         support, support_size, entropy_grad, values, gamma, gae_gamma, lambdas, states, actions, rewards, offsets,
+         out, total, squares, batch_total, batch_squares, moments, done):
+    """Batches ``done .. n_batches - 1``, accumulated into the four sums.
+
+    Returns (status, batches done); on _FULL the generator is back at the
+    start of the batch that did not fit, so it can be run again in bigger
+    buffers with the same numbers.
+    """
+    saved = words.copy()
+    n_est, D = total.shape
+    for k in range(done, n_batches):
+        saved[:] = words
+        status = _sample_batch(P, R, start, terminal, pi, words, batch_size, max_steps,
+                               states, actions, rewards, offsets)
+        if status != _OK:
+            words[:] = saved
+            return status, k
+        _estimates(scores, support, support_size, entropy_grad, values, states, actions,
+                   rewards, offsets, gamma, gae_gamma, lambdas, out, moments)
+        for i in range(D):
+            for j in range(n_est):
+                mean = 0.0
+                for e in range(batch_size):
+                    x = out[e, i, j]
+                    total[j, i] += x
+                    squares[j, i] += x * x
+                    mean += x
+                mean /= batch_size
+                batch_total[j, i] += mean
+                batch_squares[j, i] += mean * mean
+    return _OK, n_batches
+
+
+@dataclass(frozen=True)
+class EstimatorLab:
+    """What :func:`estimator_lab` measured (estimators in the order of ``names``).
+
+    Arrays over estimators and parameters are shaped ``(n_estimators, D)``,
+    ``D`` the number of policy parameters (``theta`` flattened,
+    ``theta[feature, action]``).
+
+    Attributes
+    ----------
+    names : list of str
+    exact_gradient : ndarray, shape (D,)
+        The exact gradient of J (gamma = 1).
+    expectations : ndarray, shape (n_estimators, D)
+        Each estimator's exact expectation, from the model (for the
+        leave-one-out baselines: the gradient, which is what the notes prove).
+    means : ndarray
+        Each estimator's mean over all episodes.
+    ci_halfwidths : ndarray
+        Half-widths of the 95% confidence intervals of the means (Student t
+        over the independent batch means).
+    component_variance : ndarray
+        The variance of one episode's estimate, per parameter.
+    variance_per_episode, variance_per_batch : ndarray, shape (n_estimators,)
+        Trace of the covariance of one episode's estimate, and of a batch's mean.
+    episodes, batch_size : int
+    settings : dict
+        gamma, gae_gamma, lambdas, entropy_beta, tau, critic_episodes, seed.
+    score_moments : ndarray, shape (4, D)
+        Over the episodes, the means of ``g_i^2``, ``g_i^2 R``, ``g_i^2 R^2`` and
+        ``g_i R`` (``g = g(tau)``, ``R = R(tau)``): the variance of the total
+        return estimator with any constant baseline.
+    """
+
+    names: list
+    exact_gradient: np.ndarray
+    expectations: np.ndarray
+    means: np.ndarray
+    ci_halfwidths: np.ndarray
+    component_variance: np.ndarray
+    variance_per_episode: np.ndarray
+    variance_per_batch: np.ndarray
+    episodes: int
+    batch_size: int
+    settings: dict
+    score_moments: np.ndarray
+
+    @property
+    def optimal_baseline(self):
+        """``b*_i = E[g_i^2 R] / E[g_i^2]`` from all the episodes (0 where ``g_i`` is always 0)."""
+        g2, g2r = self.score_moments[:2]
+        return np.divide(g2r, g2, out=np.zeros_like(g2), where=g2 > 0)
+
+    def constant_baseline_variance(self, b):
+        """Per component, the variance of ``g_i(tau) (R(tau) - b_i)`` with ``b`` known.
+
+        From the episodes' moments: ``E[g^2 R^2] - 2 b E[g^2 R] + b^2 E[g^2] -
+        E[g R]^2`` (``E[g_i] = 0``, so a constant shifts no mean).  ``b`` is a
+        number or one per component; ``optimal_baseline`` minimises it.
+        """
+        g2, g2r, g2r2, gr = self.score_moments
+        b = np.broadcast_to(np.asarray(b, dtype=np.float64), g2.shape)
+        return g2r2 - 2 * b * g2r + b * b * g2 - gr * gr
+
+    def bias(self):
+        """Each estimator's measured mean minus the exact gradient."""
+        return self.means - self.exact_gradient
+
+    def exact_bias(self):
+        """Each estimator's exact expectation minus the exact gradient."""
+        return self.expectations - self.exact_gradient
+
+    def covers(self, name, target=None, level=0.95) -> bool:
+        """Whether ``name``'s confidence intervals hold ``target`` in every component.
+
+        ``target`` defaults to the exact gradient.  The intervals are
+        Bonferroni-widened over the components so that ``level`` is the joint
+        confidence for the whole vector (at 0.95 per component, a 16-vector
+        would miss somewhere more often than not).
+        """
+        i = self.names.index(name)
+        target = self.exact_gradient if target is None else np.asarray(target)
+        D = self.means.shape[1]
+        n_batches = self.episodes // self.batch_size
+        per_component = 1.0 - (1.0 - level) / D
+        scale = (t_quantile(0.5 + per_component / 2, n_batches - 1)
+                 / t_quantile(0.975, n_batches - 1))
+        return bool(np.all(np.abs(self.means[i] - target) <= scale * self.ci_halfwidths[i]))
+
+    def unbiased(self, name, level=0.95) -> bool:
+        """Whether the exact gradient lies inside ``name``'s joint ``level`` interval."""
+        return self.covers(name, None, level)
+
+
+def _scores(pi, features, tau):
+    """``grad ln pi(a|s)`` for every (s, a), flattened over theta: shape (S, A, d * A)."""
+    n_states, n_actions = pi.shape
+    d = features.shape[1]
+    scores = np.zeros((n_states, n_actions, d, n_actions))
+    for a in range(n_actions):
+        coef = -pi / tau
+        coef[:, a] += 1.0 / tau
+        scores[:, a] = features[:, :, None] * coef[:, None, :]
+    return scores.reshape(n_states, n_actions, d * n_actions)
+
+
+def entropy_gradient(pi, features, tau=1.0):
+    r"""``grad_theta H(pi(.|s))`` for every state, flattened over theta: shape (S, d * A).
+
+    ``dH/dh_b = -pi_b (ln pi_b + H)`` for the preferences ``h = theta^T x / tau``
+    (``0 ln 0 = 0``).
+    """
+    pi = np.asarray(pi, dtype=np.float64)
+    logs = np.log(np.where(pi > 0.0, pi, 1.0))
+    H = -np.sum(pi * logs, axis=1, keepdims=True)
+    dh = -pi * (logs + H) / tau
+    return (features[:, :, None] * dh[:, None, :]).reshape(pi.shape[0], -1)
+
+
+def advantage_expectation(model, pi, features, tau, v, gamma=1.0, lam=1.0):
+    r"""The exact expectation of ``sum_t g_t A_t``, ``A_t = sum_l (gamma lam)^l delta_{t+l}``.
+
+    ``delta_t = r_t + gamma v(s_{t+1}) - v(s_t)`` with any fixed ``v`` (0 at
+    terminal states), the sum over t undiscounted (the notes' estimators
+    carry no ``gamma^t``).  With ``u(s) = E[A_t | s_t = s]`` solving
+    ``u = d_pi + gamma lam P_pi u`` on the non-terminal states and
+    ``A(s, a) = R(s, a) + gamma P v - v(s) + gamma lam P u``, the expectation is
+    ``sum_s eta(s) sum_a grad pi(a|s) A(s, a)`` with the undiscounted visits
+    ``eta``.  Special cases: ``lam = 1, v = 0`` is the discounted reward-to-go,
+    ``lam = 0`` the one-step TD advantage; with ``gamma = 1`` and the exact
+    ``v`` every ``lam`` gives ``grad J``.  Flattened like
+    :class:`EstimatorLab`'s arrays.
+    """
+    pi = np.asarray(pi, dtype=np.float64)
+    features = np.asarray(features, dtype=np.float64)
+    P = np.asarray(model.P, dtype=np.float64)
+    R = np.asarray(model.R, dtype=np.float64)
+    v = np.array(v, dtype=np.float64)
+    terminal = list(model.terminal)
+    v[terminal] = 0.0
+    transient = np.array([s for s in range(P.shape[0]) if s not in set(terminal)])
+    delta = R + gamma * P @ v - v[:, None]              # E[delta | s, a]
+    P_pi = np.einsum("sa,sat->st", pi, P)
+    d = np.sum(pi * delta, axis=1)
+    u = np.zeros(P.shape[0])
+    Q = P_pi[np.ix_(transient, transient)]
+    u[transient] = np.linalg.solve(np.eye(transient.size) - gamma * lam * Q, d[transient])
+    A = delta + gamma * lam * P @ u
+    A[terminal] = 0.0
+    visits = exact.evaluate_episodic(model, pi).visits
+    centred = A - np.sum(pi * A, axis=1, keepdims=True)
+    return (features.T @ (visits[:, None] * pi * centred) / tau).reshape(-1)
+
+
+def discounted_expectation(model, theta, features, tau=1.0, gamma=0.9):
+    r"""The exact expectation of the discounted reward-to-go estimator (not ``grad J``).
+
+    ``E[sum_t g_t sum_{t'>=t} gamma^(t'-t) r_t'] = sum_s eta(s) sum_a grad pi(a|s) q_gamma(s, a)``:
+    the undiscounted visits ``eta`` with the discounted action values (the
+    seed's form has no ``gamma^t`` factor, so it is the gradient of no
+    objective); its difference from :func:`avgreward.exact.episodic_policy_gradient`
+    is the bias the notes speak of.  Flattened like :class:`EstimatorLab`'s arrays.
+    """
+    features = np.asarray(features, dtype=np.float64)
+    pi = exact.softmax_policy(theta, features, tau)
+    visits = exact.evaluate_episodic(model, pi).visits
+    q = exact.evaluate_episodic(model, pi, gamma).q
+    advantage = q - np.sum(pi * q, axis=1, keepdims=True)
+    return (features.T @ (visits[:, None] * pi * advantage) / tau).reshape(-1)
+
+
+def _learned_values(states, actions, rewards, offsets, features, gammas):
+    """Least-squares fits of the (discounted) returns-to-go on the features, one per gamma.
+
+    Monte Carlo regression from episodes the lab does not reuse, so the
+    learned v is a fixed function of the observation: a fair baseline, and a
+    critic with the error a linear one has when states are aliased.
+    """
+    n = offsets.size - 1
+    X = features[states[:offsets[n]]]
+    fits = []
+    for gamma in gammas:
+        targets = np.zeros(offsets[n])
+        for e in range(n):
+            g = 0.0
+            for t in range(offsets[e + 1] - 1, offsets[e] - 1, -1):
+                g = rewards[t] + gamma * g
+                targets[t] = g
+        w = np.linalg.lstsq(X, targets, rcond=None)[0]
+        fits.append(features @ w)
+    return fits
+
+
+def _initial_capacity(expected_length, episodes):
+    """Steps the buffers first hold (they double when a batch outgrows them)."""
+    return int(max(4 * expected_length, 16) * episodes)
+
+
+def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_size=100,
+                  gamma=0.9, gae_gamma=1.0, lambdas=(0.0, 0.5, 0.9, 0.97, 1.0),
+                  entropy_beta=0.1, critic_episodes=1000, seed=0,
+                  max_steps=100_000) -> EstimatorLab:
+    """Measure every estimator (see the module docstring) against the exact gradient.
+
+    Parameters
+    ----------
+    model : envs.model.TabularModel
+        Episodic (with ``terminal`` states).  Rewards are taken as ``R[s, a]``
+        (exact for the package's tasks, whose rewards are deterministic given
+        the state and action; otherwise the variances are those of a task with
+        the expected rewards).
+    theta : array_like, shape (n_features, n_actions)
+    features : array_like, shape (n_states, n_features)
+        ``x(s)`` of each state (of its observation, so aliased states share it).
+    tau : float, default 1.0
+        The softmax temperature.
+    episodes : int, default 100,000
+        Rounded up to a multiple of ``batch_size``; at least two batches.
+    batch_size : int, default 100
+        Episodes a batch: the leave-one-out baselines use the other episodes of
+        their batch, and the confidence intervals the spread of batch means.
+    gamma : float, default 0.9
+        The discounted reward-to-go estimator's discount.
+    gae_gamma : float, default 1.0
+        GAE's discount (its exact v is the ``gae_gamma``-discounted value).
+    lambdas : sequence of float
+        GAE's lambdas, each in [0, 1].
+    entropy_beta : float, default 0.1
+        The entropy bonus's weight in "reward-to-go + entropy bonus".
+    critic_episodes : int, default 1,000
+        Episodes (drawn first, and not reused) that the learned v is fitted to.
+    seed : int
+    max_steps : int
+        Refuse an episode longer than this (ValueError).
+
+    Returns
+    -------
+    EstimatorLab
+    """
+    for name, value, low in (("episodes", episodes, 1), ("batch_size", batch_size, 2),
+                             ("critic_episodes", critic_episodes, 1),
+                             ("max_steps", max_steps, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    for name, value in (("gamma", gamma), ("gae_gamma", gae_gamma)):
+        if not 0.0 < float(value) <= 1.0:
+            raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    if not math.isfinite(entropy_beta):
+        raise ValueError(f"entropy_beta must be a finite number, got {entropy_beta!r}")
+    lambdas = np.atleast_1d(np.asarray(lambdas, dtype=np.float64))
+    if lambdas.ndim != 1 or lambdas.size == 0 or np.any(~((lambdas >= 0) & (lambdas <= 1))):
+        raise ValueError(f"lambdas must be numbers in [0, 1], got {lambdas}")
+    if not getattr(model, "terminal", None):
+        raise ValueError("model.terminal is empty: the laboratory needs an episodic model")
+    features = np.ascontiguousarray(features, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64)
+    pi = exact.softmax_policy(theta, features, tau)
+    ev = exact.evaluate_episodic(model, pi)      # also refuses a policy that never ends
+    grad = exact.episodic_policy_gradient(model, theta, features, tau).reshape(-1)
+    terminal = np.zeros(model.n_states, dtype=np.bool_)
+    terminal[list(model.terminal)] = True
+    P = np.ascontiguousarray(model.P, dtype=np.float64)
+    R = np.ascontiguousarray(model.R, dtype=np.float64)
+    start = np.ascontiguousarray(model.start, dtype=np.float64)
+    scores = _scores(pi, features, tau)
+    entropy = entropy_gradient(pi, features, tau)
+    names = estimator_names(lambdas)
+    n_est, D = len(names), grad.size
+    n_batches = max(2, -(-episodes // batch_size))
+
+    rng = np.random.default_rng(seed)
+    words = load_state(rng)
+    capacity = _initial_capacity(ev.visits.sum(), max(batch_size, critic_episodes))
+    buffers = None
+    while True:
+        buffers = (np.zeros(capacity, np.int64), np.zeros(capacity, np.int64),
+                   np.zeros(capacity))
+        offsets = np.zeros(critic_episodes + 1, np.int64)
+        saved = words.copy()
+        status = _sample_batch(P, R, start, terminal, pi, words, critic_episodes, max_steps,
+                               *buffers, offsets)
+        if status != _FULL:
+            break
+        words[:] = saved
+        capacity *= 2
+    if status == _TOO_LONG:
+        raise ValueError(f"an episode lasted more than max_steps={max_steps:,} steps under "
+                         "this policy")
+    learned, learned_gae = _learned_values(*buffers, offsets, features, (1.0, gae_gamma))
+    v_gae = exact.evaluate_episodic(model, pi, gae_gamma).v
+    values = np.ascontiguousarray(np.stack([ev.v, learned, v_gae, learned_gae]))
+
+    offsets = np.zeros(batch_size + 1, np.int64)
+    out = np.zeros((batch_size, D, n_est))
+    # The parameters a state's score can move: its active features, every action.
+    support = np.zeros((model.n_states, D), np.int64)
+    support_size = np.zeros(model.n_states, np.int64)
+    for s in range(model.n_states):
+        moved = np.flatnonzero(np.abs(scores[s]).sum(axis=0) + np.abs(entropy[s]) > 0.0)
+        support[s, :moved.size] = moved
+        support_size[s] = moved.size
+    sums = [np.zeros((n_est, D)) for _ in range(4)]
+    moments = np.zeros((4, D))
+    done = 0
+    while True:
+        status, done = _run(P, R, start, terminal, pi, words, batch_size, n_batches, max_steps,
+                            scores, support, support_size, entropy_beta * entropy, values, float(gamma),
+                            float(gae_gamma), lambdas, *buffers, offsets, out, *sums, moments,
+                            done)
+        if status == _TOO_LONG:
+            raise ValueError(f"an episode lasted more than max_steps={max_steps:,} steps "
+                             "under this policy")
+        if status == _OK:
+            break
+        capacity *= 2  # the same batch again, from the same generator state, in bigger buffers
+        buffers = (np.zeros(capacity, np.int64), np.zeros(capacity, np.int64),
+                   np.zeros(capacity))
+    store_state(rng, words)
+
+    total, squares, batch_total, batch_squares = sums
+    n = n_batches * batch_size
+    means = total / n
+    component_variance = np.maximum(squares - n * means ** 2, 0.0) / (n - 1)
+    batch_mean = batch_total / n_batches
+    batch_var = np.maximum(batch_squares - n_batches * batch_mean ** 2, 0.0) / (n_batches - 1)
+    halfwidths = t_quantile(0.975, n_batches - 1) * np.sqrt(batch_var / n_batches)
+
+    expectations = np.tile(grad, (n_est, 1))
+    expect = {
+        "discounted reward-to-go": advantage_expectation(model, pi, features, tau,
+                                                         np.zeros(model.n_states), gamma, 1.0),
+        "TD advantage (exact)": advantage_expectation(model, pi, features, tau, ev.v, 1.0, 0.0),
+        "TD advantage (learned)": advantage_expectation(model, pi, features, tau, learned,
+                                                        1.0, 0.0),
+        "reward-to-go + entropy bonus": grad + entropy_beta * ev.visits @ entropy,
+    }
+    for lam in lambdas:
+        expect[f"GAE({lam:g}) (exact)"] = advantage_expectation(
+            model, pi, features, tau, v_gae, gae_gamma, lam)
+        expect[f"GAE({lam:g}) (learned)"] = advantage_expectation(
+            model, pi, features, tau, learned_gae, gae_gamma, lam)
+    for name, value in expect.items():
+        expectations[names.index(name)] = value
+    settings = {"gamma": float(gamma), "gae_gamma": float(gae_gamma),
+                "lambdas": lambdas.tolist(), "entropy_beta": float(entropy_beta),
+                "tau": float(tau), "critic_episodes": int(critic_episodes), "seed": seed}
+    return EstimatorLab(names, grad, expectations, means, halfwidths, component_variance,
+                        component_variance.sum(axis=1), batch_var.sum(axis=1), n, batch_size,
+                        settings, moments / n)
+
+
+def lab_table(lab: EstimatorLab) -> list[dict]:
+    """The tidy table: one row per estimator.
+
+    Columns: ``estimator``; ``exact_bias_squared`` (``|E[estimate] - grad J|^2``
+    from the model); ``bias_squared`` (measured: ``|mean - grad J|^2`` minus its
+    expected noise ``tr Cov / n``, so near 0 for an unbiased estimator, and
+    possibly slightly negative); ``unbiased_within_ci`` (the gradient inside
+    the joint 95% interval); ``expectation_within_ci`` (the exact expectation
+    inside it); ``variance_per_episode`` and ``variance_per_batch`` (traces of
+    the covariances); ``episodes``, ``batch_size``.
+    """
+    rows = []
+    for i, name in enumerate(lab.names):
+        bias = lab.bias()[i]
+        exact_bias = lab.exact_bias()[i]
+        rows.append({
+            "estimator": name,
+            "exact_bias_squared": float(exact_bias @ exact_bias),
+            "bias_squared": float(bias @ bias - lab.variance_per_episode[i] / lab.episodes),
+            "unbiased_within_ci": lab.unbiased(name),
+            "expectation_within_ci": lab.covers(name, lab.expectations[i]),
+            "variance_per_episode": float(lab.variance_per_episode[i]),
+            "variance_per_batch": float(lab.variance_per_batch[i]),
+            "episodes": lab.episodes,
+            "batch_size": lab.batch_size,
+        })
+    return rows
