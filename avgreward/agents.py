@@ -10,6 +10,7 @@ features (32 for the pendulum's 32 tilings); ``alpha_rbar`` is used as given.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import asdict, dataclass, fields
 
 __all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "Reinforce", "EpisodicActorCritic",
@@ -24,6 +25,24 @@ def _check_step_size(name: str, value) -> float:
     if not math.isfinite(value) or value < 0.0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return value
+
+
+def _check_actors(settings) -> None:
+    actors = settings.actors
+    try:
+        if isinstance(actors, bool):
+            raise TypeError
+        actors = operator.index(actors)
+    except TypeError:
+        raise ValueError(f"actors must be an integer in 1..4096, got {actors!r}") from None
+    if not 1 <= actors <= 4096:
+        raise ValueError(f"actors must be an integer in 1..4096, got {actors!r}")
+    object.__setattr__(settings, "actors", actors)
+    if actors > 1 and (settings.lambda_w > 0 or settings.lambda_theta > 0):
+        raise ValueError(
+            f"actors={actors}: parallel actors (A2C) average one-step updates; "
+            f"lambda_w and lambda_theta must be 0, got {settings.lambda_w} and "
+            f"{settings.lambda_theta}")
 
 
 def _check_lambda(name: str, value) -> float:
@@ -41,9 +60,23 @@ class _Settings:
 
     kind: str = ""
 
-    def to_dict(self) -> dict:
-        """The settings as a plain dict (with a ``"kind"`` key), JSON-ready."""
-        return {"kind": self.kind, **asdict(self)}
+    # Settings added after records were first written, left out of to_dict() at
+    # the value those records mean, so that they and their files stay as they were.
+    _left_out_at: dict = {}
+
+    def to_dict(self, complete: bool = False) -> dict:
+        """The settings as a plain dict (with a ``"kind"`` key), JSON-ready.
+
+        Settings newer than the first records (``actors`` at 1, ``squash`` at
+        None) are left out at the value those records mean, unless
+        ``complete``: then every setting is there (to compare settings).
+        """
+        d = {"kind": self.kind, **asdict(self)}
+        if not complete:
+            for name, value in self._left_out_at.items():
+                if d[name] == value:
+                    del d[name]
+        return d
 
     def replace(self, **changes):
         """A copy with some settings changed (validated again)."""
@@ -80,13 +113,19 @@ class SoftmaxActorCritic(_Settings):
     entropy : float, default 0.0
         Weight ``beta_H`` of the entropy bonus: each step also adds
         ``alpha_theta * entropy * grad H(pi(.|S))`` to theta (not traced).
+    actors : int, default 1
+        Parallel actors (A2C, :mod:`avgreward.parallel`): this many copies of
+        the environment step in lockstep with the same weights, and each
+        update is the mean of their one-step updates (R-bar with the mean TD
+        error).  A run's ``steps`` then count updates, each taking ``actors``
+        environment steps.  Needs lambdas 0.
 
     Examples
     --------
     The spec's reference setting for the pendulum swing-up:
 
     >>> SoftmaxActorCritic(alpha_w=2**1, alpha_theta=2**-2, alpha_rbar=2**-6)
-    SoftmaxActorCritic(alpha_w=2.0, alpha_theta=0.25, alpha_rbar=0.015625, tau=1.0, lambda_w=0.0, lambda_theta=0.0, entropy=0.0)
+    SoftmaxActorCritic(alpha_w=2.0, alpha_theta=0.25, alpha_rbar=0.015625, tau=1.0, lambda_w=0.0, lambda_theta=0.0, entropy=0.0, actors=1)
     """
 
     alpha_w: float
@@ -96,14 +135,17 @@ class SoftmaxActorCritic(_Settings):
     lambda_w: float = 0.0
     lambda_theta: float = 0.0
     entropy: float = 0.0
+    actors: int = 1
 
     kind = "softmax"
+    _left_out_at = {"actors": 1}
 
     def __post_init__(self):
         for name in ("alpha_w", "alpha_theta", "alpha_rbar", "entropy"):
             object.__setattr__(self, name, _check_step_size(name, getattr(self, name)))
         for name in ("lambda_w", "lambda_theta"):
             object.__setattr__(self, name, _check_lambda(name, getattr(self, name)))
+        _check_actors(self)
         try:
             tau = float(self.tau)
         except (TypeError, ValueError):
@@ -202,6 +244,7 @@ class GaussianActorCritic(_Settings):
     squash: bool | None = None
 
     kind = "gaussian"
+    _left_out_at = {"squash": None}
 
     def __post_init__(self):
         for name in ("alpha_w", "alpha_mu", "alpha_sigma", "alpha_rbar", "sigma_min", "entropy"):
@@ -216,18 +259,6 @@ class GaussianActorCritic(_Settings):
             raise ValueError(
                 f"squash must be True, False or None (automatic), got {self.squash!r}"
             )
-
-    def to_dict(self) -> dict:
-        """The settings as a plain dict (with a ``"kind"`` key), JSON-ready.
-
-        ``squash`` is left out while it is None (automatic, the default), so
-        that the dicts of settings from before it existed, and experiment
-        files holding them, stay as they were.
-        """
-        d = super().to_dict()
-        if d["squash"] is None:
-            del d["squash"]
-        return d
 
     @classmethod
     def pendulum_default(cls, **changes) -> "GaussianActorCritic":
@@ -342,6 +373,9 @@ class EpisodicActorCritic(_Settings):
         Trace decay rates (dense traces: meant for tabular tasks).
     initial_preferences : tuple of float, optional
         As :class:`Reinforce`.
+    actors : int, default 1
+        Parallel actors (A2C), as :class:`SoftmaxActorCritic`'s: each copy
+        keeps its own I; lambdas 0.
     """
 
     alpha_w: float
@@ -351,8 +385,10 @@ class EpisodicActorCritic(_Settings):
     lambda_w: float = 0.0
     lambda_theta: float = 0.0
     initial_preferences: tuple | None = None
+    actors: int = 1
 
     kind = "episodic_actor_critic"
+    _left_out_at = {"actors": 1}
 
     def __post_init__(self):
         for name in ("alpha_w", "alpha_theta"):
@@ -360,6 +396,7 @@ class EpisodicActorCritic(_Settings):
         for name in ("gamma", "lambda_w", "lambda_theta"):
             object.__setattr__(self, name, _check_lambda(name, getattr(self, name)))
         _check_tau_and_preferences(self)
+        _check_actors(self)
 
 
 def _check_tau_and_preferences(settings) -> None:

@@ -581,7 +581,7 @@ def _plot(args) -> int:
         else:
             actor = [n for n in ("alpha_theta", "alpha_mu") if n in swept]
             x = actor[0] if actor else max(
-                swept, key=lambda n: len({a.to_dict()[n] for a in experiment.agents}))
+                swept, key=lambda n: len({a.to_dict(complete=True)[n] for a in experiment.agents}))
         others = [n for n in swept if n != x]
         fig = plotting.sensitivity(experiment, x=x, lines=others[0] if others else None,
                                    title=args.title)

@@ -14,10 +14,22 @@ a hash of their sources: an edit makes a new copy, never a stale kernel.  What t
 :mod:`avgreward.loop`, which calls them.
 """
 
+import math
+
+import numpy as np
 from numba import njit
 
 from avgreward._pcg64 import next_double
+from avgreward.actors import (
+    sample_discrete,
+    softmax_entropy_gradient,
+    softmax_of_preferences,
+    softmax_probabilities,
+    softmax_score,
+)
+from avgreward.critic import add_at, add_outer_at, add_rows, column_sum, linear_value, row_sums
 from avgreward.features import tile_indices
+from avgreward.weight_rows import pack_rows, unpack_rows
 
 # The environment and the learner, set by avgreward.specialize in each copy (see
 # envs.declare and avgreward.learners for the functions' signatures).
@@ -120,4 +132,181 @@ def run_chunk(
     idx[:] = cur
     ends_count[0] = n_ends
     ends_count[1] = episode_steps
+    return done
+
+
+# --- parallel actors (A2C): N copies of the environment, one learner -----------------------
+# Not the learner plug-in: every copy acts with the same weights, and the update is the
+# mean of the N one-copy updates, so no copy's update may land before all TD errors are
+# known.  The arithmetic is the one-copy learners', in their order, so that N = 1 gives
+# their numbers bit for bit (SOFTMAX's for the continuing actor-critic,
+# EPISODIC_ACTOR_CRITIC's one-step box for the episodic one).  Copies draw in copy order.
+
+
+@njit(cache=True, error_model="numpy")
+def a2c_chunk(
+    w, theta, settings, states, obs, tc, cur, nxt, rbar_box, words, t0, n, rewards, actions,
+    record_actions, rbar_trace, rbar_every, counts,
+):
+    """Updates ``t0 .. t0+n-1`` of the differential softmax actor-critic with N actors.
+
+    ``settings`` = (alpha_w, alpha_theta, alpha_rbar, tau, entropy); ``states[c]``
+    and ``cur[c]`` are copy c's state and features of S.  ``rewards[i]`` is the
+    mean reward of update ``t0 + i`` over the copies; ``actions[i]`` copy 0's
+    action.  ``counts[0]`` receives the episodes the copies ended (an episodic
+    environment: the stream goes on from the next start, as with one copy).
+    Returns the updates completed (fewer if a TD error became non-finite).
+    """
+    box, grid, offsets, tiling_size = tc
+    alpha_w, alpha_theta, alpha_rbar, tau, entropy = settings
+    n_copies, k = cur.shape
+    n_actions = theta.shape[1]
+    width = 4 * ((n_actions + 4) // 4)
+    rows = pack_rows(w, theta, width)
+    sums = np.zeros((n_copies, width))
+    probs = np.zeros((n_copies, n_actions))
+    coef = np.zeros(n_actions)
+    g = np.zeros(width)
+    chosen = np.zeros(n_copies, np.int64)
+    earned = np.zeros(n_copies)
+    deltas = np.zeros(n_copies)
+    step_w = alpha_w / k
+    step_theta = alpha_theta / k
+    inv_n = 1.0 / n_copies
+    rbar = rbar_box[0]
+    done = n
+    n_ends = 0
+    countdown = rbar_every - t0 % rbar_every
+    for i in range(n):
+        for c in range(n_copies):
+            row_sums(rows, width, cur[c], sums[c])
+            softmax_of_preferences(sums[c], 1, tau, probs[c])
+            action = sample_discrete(probs[c], next_double(words))
+            u = next_double(words) if RANDOM_STEP else 0.0
+            reward, terminated = env_transition(states[c], float(action), u, states[c])
+            if EPISODIC and terminated:
+                env_reset(states[c], next_double(words) if RANDOM_RESET else 0.0)
+                n_ends += 1
+            env_observe(states[c], obs)
+            tile_indices(obs, box, grid, offsets, tiling_size, nxt[c])
+            chosen[c] = action
+            earned[c] = reward
+        # Every copy's TD error with the weights and R-bar they all acted with.
+        finite = True
+        for c in range(n_copies):
+            deltas[c] = earned[c] - rbar + column_sum(rows, width, nxt[c], 0) - sums[c, 0]
+            finite = finite and math.isfinite(deltas[c])
+        if not finite:
+            done = i
+            break
+        mean_delta = deltas[0]
+        for c in range(1, n_copies):
+            mean_delta += deltas[c]
+        rbar += alpha_rbar * (mean_delta * inv_n)
+        for c in range(n_copies):
+            delta = deltas[c] * inv_n
+            softmax_score(probs[c], chosen[c], tau, coef)
+            g[0] = step_w * delta
+            step = step_theta * delta
+            for b in range(n_actions):
+                g[1 + b] = step * coef[b]
+            add_rows(rows, width, cur[c], g)
+            if entropy > 0.0:
+                softmax_entropy_gradient(probs[c], tau, coef)
+                g[0] = 0.0
+                step = step_theta * entropy * inv_n
+                for b in range(n_actions):
+                    g[1 + b] = step * coef[b]
+                add_rows(rows, width, cur[c], g)
+        mean_reward = earned[0]
+        for c in range(1, n_copies):
+            mean_reward += earned[c]
+        rewards[i] = mean_reward * inv_n
+        countdown -= 1
+        if countdown == 0:
+            rbar_trace[(t0 + i + 1) // rbar_every - 1] = rbar
+            countdown = rbar_every
+        if record_actions:
+            actions[i] = chosen[0]
+        for c in range(n_copies):
+            for j in range(k):
+                cur[c, j] = nxt[c, j]
+    unpack_rows(rows, width, w, theta)
+    rbar_box[0] = rbar
+    counts[0] = n_ends
+    return done
+
+
+@njit(cache=True, error_model="numpy")
+def a2c_episodic_chunk(
+    w, theta, settings, discounting, states, obs, tc, cur, nxt, words, t0, n, rewards, actions,
+    record_actions, partial, ends_return, ends_length, counts,
+):
+    """Updates ``t0 .. t0+n-1`` of the one-step episodic actor-critic with N actors.
+
+    ``settings`` = (alpha_w, alpha_theta, gamma, tau); ``discounting[c]`` is
+    copy c's I.  Each episode that ends is written, in the order they end,
+    as its return (float64 sum of float32 rewards) and length into
+    ``ends_return``/``ends_length`` (``counts[0]`` of them); ``partial[c]`` and
+    ``partial[n_copies + c]`` carry copy c's current episode's return and
+    length between calls.  Returns the updates completed.
+    """
+    box, grid, offsets, tiling_size = tc
+    alpha_w, alpha_theta, gamma, tau = settings
+    n_copies, k = cur.shape
+    n_actions = theta.shape[1]
+    probs = np.zeros((n_copies, n_actions))
+    coef = np.zeros(n_actions)
+    chosen = np.zeros(n_copies, np.int64)
+    earned = np.zeros(n_copies)
+    ended = np.zeros(n_copies, np.bool_)
+    deltas = np.zeros(n_copies)
+    step_w = alpha_w / k
+    step_theta = alpha_theta / k
+    inv_n = 1.0 / n_copies
+    done = n
+    n_ends = 0
+    for i in range(n):
+        for c in range(n_copies):
+            softmax_probabilities(theta, cur[c], tau, probs[c])
+            action = sample_discrete(probs[c], next_double(words))
+            u = next_double(words) if RANDOM_STEP else 0.0
+            reward, terminated = env_transition(states[c], float(action), u, states[c])
+            partial[c] += np.float32(reward)
+            partial[n_copies + c] += 1.0
+            if terminated:
+                env_reset(states[c], next_double(words) if RANDOM_RESET else 0.0)
+                ends_return[n_ends] = partial[c]
+                ends_length[n_ends] = int(partial[n_copies + c])
+                n_ends += 1
+                partial[c] = 0.0
+                partial[n_copies + c] = 0.0
+            env_observe(states[c], obs)
+            tile_indices(obs, box, grid, offsets, tiling_size, nxt[c])
+            chosen[c] = action
+            earned[c] = reward
+            ended[c] = terminated
+        finite = True
+        for c in range(n_copies):
+            v_next = 0.0 if ended[c] else linear_value(w, nxt[c])
+            deltas[c] = earned[c] + gamma * v_next - linear_value(w, cur[c])
+            finite = finite and math.isfinite(deltas[c])
+        if not finite:
+            done = i
+            break
+        for c in range(n_copies):
+            softmax_score(probs[c], chosen[c], tau, coef)
+            add_at(w, cur[c], step_w * deltas[c] * inv_n)
+            add_outer_at(theta, cur[c], step_theta * discounting[c] * deltas[c] * inv_n, coef)
+            discounting[c] = 1.0 if ended[c] else gamma * discounting[c]
+        mean_reward = earned[0]
+        for c in range(1, n_copies):
+            mean_reward += earned[c]
+        rewards[i] = mean_reward * inv_n
+        if record_actions:
+            actions[i] = chosen[0]
+        for c in range(n_copies):
+            for j in range(k):
+                cur[c, j] = nxt[c, j]
+    counts[0] = n_ends
     return done

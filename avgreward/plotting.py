@@ -591,7 +591,7 @@ def sensitivity(
     -------
     matplotlib.figure.Figure
     """
-    settings = [a.to_dict() for a in experiment.agents]
+    settings = [a.to_dict(complete=True) for a in experiment.agents]
     if any(x not in s for s in settings):
         raise ValueError(f"x={x!r} is not a setting of every agent; settings: "
                          f"{sorted(settings[0])}")

@@ -19,10 +19,11 @@ import math
 
 import numpy as np
 
-from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
+from avgreward.agents import EpisodicActorCritic, GaussianActorCritic, SoftmaxActorCritic
 from avgreward.environments import default_features, resolve_env
 
-__all__ = ["reference_train", "reference_reinforce", "reference_episodic_actor_critic"]
+__all__ = ["reference_train", "reference_reinforce", "reference_episodic_actor_critic",
+           "reference_a2c"]
 
 
 def _dense(features, active):
@@ -303,3 +304,99 @@ def reference_episodic_actor_critic(env, agent, steps, seed, features=None):
         S, active = S_next, active_next
     return {"rewards": np.array(rewards), "actions": np.array(actions),
             "ends": np.array(ends, dtype=np.int64), "w": w, "theta": theta}
+
+
+def reference_a2c(env, agent, steps, seed, actors, features=None):
+    """Parallel actors (A2C, :mod:`avgreward.parallel`) in plain Python, copies in copy order.
+
+    ``agent`` is a :class:`SoftmaxActorCritic` (the differential box, 13.6) or an
+    :class:`EpisodicActorCritic` (the one-step episodic box, 13.5), one step
+    (lambdas 0); each update is the mean of the ``actors`` one-copy updates,
+    all computed with the weights (and R-bar) the copies acted with.  The same
+    draws as the fused loop.  Returns ``rewards`` (the mean over the copies of
+    each update), ``actions`` (copy 0's), ``w``, ``theta``, ``rbar`` and
+    ``episode_returns`` (every copy's finished episodes, in the order they ended).
+    """
+    env_id, env_cls = resolve_env(env)
+    features = default_features(env_id) if features is None else features
+    fused = env_cls.fused
+    episodic = isinstance(agent, EpisodicActorCritic)
+    k = features.n_active
+    d, n_actions = features.n_features, fused.n_actions
+    rng = np.random.default_rng(seed)
+
+    def observe(state):
+        obs = np.zeros(fused.obs_size)
+        fused.observe(state, obs)
+        return features.indices(obs)
+
+    theta = np.zeros((d, n_actions))
+    if episodic and agent.initial_preferences is not None:
+        theta[:] = np.asarray(agent.initial_preferences) / k
+    w = np.zeros(d)
+    rbar = 0.0
+    # N copies, each with its start state (drawn in copy order) and, episodic, its I
+    S, active = [], []
+    for _ in range(actors):
+        state = np.zeros(fused.state_size)
+        fused.reset(state, rng.random() if fused.random_reset else 0.0)
+        S.append(state)
+        active.append(observe(state))
+    I = [1.0] * actors
+    partial = [0.0] * actors
+    rewards, actions, episode_returns = [], [], []
+    for _ in range(steps):
+        transitions = []
+        for c in range(actors):
+            # A_c ~ pi(.|S_c, theta): every copy with the same theta
+            h = _linear(theta, active[c])
+            pi = np.array([math.exp(x) for x in (h - h.max()) / agent.tau])
+            pi = pi / pi.sum()
+            A = min(int(np.searchsorted(np.cumsum(pi), rng.random(), side="right")),
+                    n_actions - 1)
+            u = rng.random() if fused.random_step else 0.0
+            S_next = S[c].copy()
+            if fused.episodic:
+                R, terminated = fused.step(S[c], float(A), u, S_next)
+            else:  # a continuing environment's step returns the reward alone
+                R, terminated = fused.step(S[c], float(A), u, S_next), False
+            if terminated:
+                fused.reset(S_next, rng.random() if fused.random_reset else 0.0)
+            transitions.append((pi, A, R, terminated, S_next, observe(S_next)))
+        # every copy's TD error with the weights (and R-bar) they acted with
+        deltas = []
+        for c, (pi, A, R, terminated, _, active_next) in enumerate(transitions):
+            if episodic:
+                v_next = 0.0 if terminated else _linear(w, active_next)
+                deltas.append(R + agent.gamma * v_next - _linear(w, active[c]))
+            else:
+                deltas.append(R - rbar + _linear(w, active_next) - _linear(w, active[c]))
+        if not episodic:
+            rbar += agent.alpha_rbar * (sum(deltas) / actors)
+        # the mean of the one-copy updates
+        w_new, theta_new = w.copy(), theta.copy()
+        for c, (pi, A, R, terminated, _, _) in enumerate(transitions):
+            x = _dense(features, active[c])
+            coef = -pi / agent.tau
+            coef[A] += 1.0 / agent.tau
+            scale = I[c] if episodic else 1.0
+            w_new += (agent.alpha_w / k) * deltas[c] / actors * x
+            theta_new += (agent.alpha_theta / k) * scale * deltas[c] / actors * np.outer(x, coef)
+            if not episodic and agent.entropy > 0:
+                logs = np.log(np.where(pi > 0, pi, 1.0))
+                H = -np.sum(pi * logs)
+                grad_h = -pi * (logs + H) / agent.tau
+                theta_new += (agent.alpha_theta / k) * agent.entropy / actors * np.outer(x, grad_h)
+            if episodic:
+                partial[c] += float(np.float32(R))
+                I[c] = 1.0 if terminated else agent.gamma * I[c]
+                if terminated:
+                    episode_returns.append(partial[c])
+                    partial[c] = 0.0
+        w, theta = w_new, theta_new
+        rewards.append(sum(t[2] for t in transitions) / actors)
+        actions.append(transitions[0][1])
+        S = [t[4] for t in transitions]
+        active = [t[5] for t in transitions]
+    return {"rewards": np.array(rewards), "actions": np.array(actions), "w": w,
+            "theta": theta, "rbar": rbar, "episode_returns": np.array(episode_returns)}

@@ -39,6 +39,7 @@ from avgreward.learners.actor_critic import GAUSSIAN, GaussianParams, SoftmaxPar
 from avgreward.learners.episodic_actor_critic import EPISODIC_ACTOR_CRITIC, EpisodicACParams
 from avgreward.learners.reinforce import REINFORCE, ReinforceParams
 from avgreward.loop import softmax_learner
+from avgreward.parallel import drive_parallel
 from avgreward.result import DivergenceError, Result
 from avgreward.run_arrays import (
     _check_int,
@@ -149,6 +150,9 @@ def train(
         # Not one of ours, or ours inside wrappers that change what it computes:
         # the generic path steps the environment (and its wrappers) from Python.
         _check_wrapped_own_env(env)
+        if getattr(agent, "actors", 1) > 1:
+            raise ValueError(f"agent: actors={agent.actors} (parallel actors) runs in the "
+                             f"fused loop only; {env!r} is stepped from Python")
         result = train_stepwise(
             env, agent, steps, seed, features, bounds=bounds, record_actions=record_actions,
             rbar_every=rbar_every, chunk_steps=chunk_steps, callback=callback,
@@ -203,6 +207,9 @@ def train(
 
     run = _RunArrays(env_id, agent, seed, features, n_columns, steps, record_actions, rbar_every,
                      chunk_steps, bin_size)
+    if isinstance(agent, SoftmaxActorCritic) and agent.actors > 1:
+        return drive_parallel(env_id, fused, agent, features, steps, seed, record_actions,
+                              rbar_every, chunk_steps, bin_size, callback)
     rng = np.random.default_rng(seed)
     if isinstance(agent, SoftmaxActorCritic):
         params = SoftmaxParams(
@@ -258,6 +265,9 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
     theta = np.zeros((features.n_features, n_actions))
     if prefs is not None:
         theta[:] = np.asarray(prefs) / k  # h(s, a) = prefs[a] with k active features
+    if isinstance(agent, EpisodicActorCritic) and agent.actors > 1:
+        return drive_parallel(env_id, fused, agent, features, steps, seed, record_actions,
+                              rbar_every, chunk_steps, bin_size, callback)
     if isinstance(agent, EpisodicActorCritic):
         n = features.n_features
         traced = agent.lambda_w > 0 or agent.lambda_theta > 0

@@ -26,6 +26,8 @@ SCRIPTS = [
     ("sensitivity.py", ["--seeds", "2", "--steps", "1000", "--actor", "-2", "0",
                         "--critic", "1"], ["sensitivity.png"]),
     ("pendulum_v1.py", ["--seeds", "2", "--steps", "2000"], ["pendulum_v1.png"]),
+    ("parallel_actors.py", ["--seeds", "2", "--steps", "2000", "--actors", "1", "4"],
+     ["parallel_actors.png"]),
 ]
 
 

@@ -208,7 +208,7 @@ class Experiment:
 
     def varying(self) -> list[str]:
         """Names of the settings that differ between the agents (``"kind"`` first if it does)."""
-        dicts = [a.to_dict() for a in self.agents]
+        dicts = [a.to_dict(complete=True) for a in self.agents]
         names = []
         for d in dicts:
             names.extend(n for n in d if n not in names)
@@ -221,7 +221,7 @@ class Experiment:
         ``"softmax"`` or ``"gaussian"``.  Powers of two print as ``2^k``.
         """
         self._check_agent(i)
-        d = self.agents[i].to_dict()
+        d = self.agents[i].to_dict(complete=True)
         varying = self.varying()
         if not varying:
             return d["kind"]

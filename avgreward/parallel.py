@@ -1,0 +1,144 @@
+"""Parallel actors (A2C): N copies of an environment in lockstep feed one learner.
+
+Every update, each copy ``c = 0 .. N-1`` in turn draws its action from the
+*same* weights and steps its environment (its draws from the run's generator
+in copy order: the action, the step's if random, the reset's if an episode
+ends); then every copy's TD error is computed with those weights (and R-bar),
+and the update is the mean of the N one-copy updates (Sutton & Barto's
+one-step boxes; R-bar moves by the mean TD error)::
+
+    delta_c <- R_c - Rbar + v(S'_c) - v(S_c)            (continuing, 13.6)
+    Rbar    <- Rbar + alpha_rbar mean_c delta_c
+    w       <- w + alpha_w mean_c delta_c x(S_c)
+    theta   <- theta + alpha_theta mean_c delta_c grad ln pi(A_c | S_c)
+
+    delta_c <- R_c + gamma v(S'_c) - v(S_c)             (episodic, 13.5; v(terminal) = 0)
+    w       <- w + alpha_w mean_c delta_c x(S_c)
+    theta   <- theta + alpha_theta mean_c I_c delta_c grad ln pi(A_c | S_c);  I_c <- gamma I_c
+
+A run's ``steps`` count *updates*; each takes N environment steps.
+``Result.rewards`` holds the mean reward over the copies of each update,
+``Result.actions`` copy 0's actions, and ``Result.info`` ``"actors"`` (N) and
+``"env_steps"``; an episodic task's episodes (every copy's, in the order they
+ended) give ``"episode_returns"`` and ``"episode_lengths"``.
+
+Same seed, same numbers, whatever the chunking, and with N = 1 exactly the
+numbers of the one-actor fused loop (tested bit for bit).  The copies run
+one after the other on one core: what parallel actors buy here is more
+diverse data per update (the notes' claim, measured by
+``scripts/parallel_actors.py``), not speed.  Asynchronous lock-free updates
+(A3C's Hogwild) would not be reproducible, and are not offered.
+
+Set ``actors=N`` in :class:`~avgreward.agents.SoftmaxActorCritic` or
+:class:`~avgreward.agents.EpisodicActorCritic` and call
+:func:`avgreward.train` (or the experiment runner); this module does the work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from avgreward._pcg64 import load_state, store_state
+from avgreward.agents import EpisodicActorCritic, SoftmaxActorCritic
+from avgreward.learners.actor_critic import SOFTMAX
+from avgreward.result import Result
+from avgreward.run_arrays import _RunArrays
+from avgreward.specialize import kernels_for
+
+__all__ = ["drive_parallel"]
+
+
+def drive_parallel(env_id, fused, agent, features, steps, seed, record_actions, rbar_every,
+                   chunk_steps, bin_size, callback, actors=None) -> Result:
+    """A whole A2C run of ``agent`` (validated settings; ``actors`` overrides ``agent.actors``).
+
+    Called by :func:`avgreward.train` for an agent with ``actors > 1``; the
+    arguments are checked there.  Raises
+    :class:`~avgreward.result.DivergenceError` with the updates before a
+    non-finite TD error.
+    """
+    n_copies = agent.actors if actors is None else actors
+    episodic = isinstance(agent, EpisodicActorCritic)
+    if not isinstance(agent, (SoftmaxActorCritic, EpisodicActorCritic)):
+        raise ValueError(f"agent: parallel actors need a SoftmaxActorCritic or "
+                         f"EpisodicActorCritic, got {agent!r}")
+    if agent.lambda_w > 0 or agent.lambda_theta > 0:
+        raise ValueError("agent: parallel actors (A2C) average one-step updates; "
+                         "lambda_w and lambda_theta must be 0")
+    if episodic and not fused.episodic:
+        raise ValueError(f"agent: EpisodicActorCritic learns episode by episode, and {env_id} "
+                         "is continuing")
+    # The kernels live in the environment's copy of the loop template (any learner's).
+    kernels = kernels_for(fused, SOFTMAX)
+    n_actions, k = fused.n_actions, features.n_active
+    tc = features.kernel_args()
+    rng = np.random.default_rng(seed)
+    states = np.zeros((n_copies, fused.state_size))
+    obs = np.zeros(fused.obs_size)
+    cur = np.empty((n_copies, k), dtype=np.int64)
+    for c in range(n_copies):  # each copy's start, drawn in copy order
+        kernels.reset(states[c], rng.random() if fused.random_reset else 0.0)
+        kernels.start_features(states[c], obs, tc, cur[c])
+    nxt = np.empty_like(cur)
+    counts = np.zeros(1, np.int64)
+    if episodic:
+        theta = np.zeros((features.n_features, n_actions))
+        if agent.initial_preferences is not None:
+            theta[:] = np.asarray(agent.initial_preferences) / k
+        w = np.zeros(features.n_features)
+        run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
+                         chunk_steps, bin_size, weights={"w": w, "theta": theta},
+                         action_dtype=np.int64)
+        settings = (float(agent.alpha_w), float(agent.alpha_theta), float(agent.gamma),
+                    float(agent.tau))
+        discounting = np.ones(n_copies)
+        partial = np.zeros(2 * n_copies)
+        chunk = min(chunk_steps, steps)
+        ends_return = np.zeros(chunk * n_copies)
+        ends_length = np.zeros(chunk * n_copies, np.int64)
+        returns, lengths = [], []
+    else:
+        run = _RunArrays(env_id, agent, seed, features, n_actions, steps, record_actions,
+                         rbar_every, chunk_steps, bin_size)
+        settings = (float(agent.alpha_w), float(agent.alpha_theta), float(agent.alpha_rbar),
+                    float(agent.tau), float(agent.entropy))
+    info = {"actors": n_copies}
+    episodes = 0
+    t0 = 0
+    while t0 < steps:
+        n = min(chunk_steps, steps - t0)
+        rewards, actions = run.outputs(t0, n)
+        words = load_state(rng)
+        if episodic:
+            done = kernels.a2c_episodic_chunk(
+                w, theta, settings, discounting, states, obs, tc, cur, nxt, words, t0, n,
+                rewards, actions, record_actions, partial, ends_return, ends_length, counts)
+            returns.append(ends_return[:counts[0]].copy())
+            lengths.append(ends_length[:counts[0]].copy())
+        else:
+            done = kernels.a2c_chunk(
+                run.w, run.theta, settings, states, obs, tc, cur, nxt, run.rbar_box, words, t0,
+                n, rewards, actions, record_actions, run.rbar_trace, rbar_every, counts)
+        store_state(rng, words)
+        episodes += int(counts[0])
+        run.fold(t0 + done)
+        if done < n:
+            raise run.diverged(t0 + done, _info(info, t0 + done, n_copies, episodes,
+                                                episodic and (returns, lengths)))
+        t0 += n
+        if callback is not None:
+            callback(t0, steps)
+    return run.result(steps, _info(info, steps, n_copies, episodes,
+                                   episodic and (returns, lengths)))
+
+
+def _info(info, done, n_copies, episodes, episode_arrays):
+    info = {**info, "env_steps": done * n_copies}
+    if episode_arrays:
+        returns, lengths = episode_arrays
+        info["episode_returns"] = np.concatenate(returns) if returns else np.zeros(0)
+        info["episode_lengths"] = (np.concatenate(lengths) if lengths
+                                   else np.zeros(0, np.int64))
+    elif episodes:
+        info["episodes"] = episodes  # a continuing learner on an episodic task
+    return info
