@@ -317,11 +317,16 @@ class Reinforce(_Settings):
         ``v(s, w) = w . x(s)`` (``w`` from 0, step size divided by the number
         of active features) replaces G by ``delta = G - v(S_t, w)`` in theta's
         update, after ``w <- w + alpha_w delta x(S_t)``.  Default: no baseline.
+    entropy : float, default 0.0
+        Weight ``beta_H`` of the entropy bonus: each ``t`` of the update also
+        adds ``alpha_theta * entropy * grad H(pi(.|S_t))`` to theta, with the
+        probabilities of that ``t``'s score (no ``gamma^t``: the notes'
+        ``beta sum_t grad H``).
 
     Examples
     --------
     >>> Reinforce(alpha_theta=2**-13, initial_preferences=(1.47, -1.47))
-    Reinforce(alpha_theta=0.0001220703125, gamma=1.0, tau=1.0, initial_preferences=(1.47, -1.47), max_episode_steps=None, alpha_w=None)
+    Reinforce(alpha_theta=0.0001220703125, gamma=1.0, tau=1.0, initial_preferences=(1.47, -1.47), max_episode_steps=None, alpha_w=None, entropy=0.0)
     """
 
     alpha_theta: float
@@ -330,8 +335,10 @@ class Reinforce(_Settings):
     initial_preferences: tuple | None = None
     max_episode_steps: int | None = None
     alpha_w: float | None = None
+    entropy: float = 0.0
 
     kind = "reinforce"
+    _left_out_at = {"entropy": 0.0}
 
     def __post_init__(self):
         object.__setattr__(self, "alpha_theta", _check_step_size("alpha_theta",
@@ -339,6 +346,7 @@ class Reinforce(_Settings):
         if self.alpha_w is not None:
             object.__setattr__(self, "alpha_w", _check_step_size("alpha_w", self.alpha_w))
         object.__setattr__(self, "gamma", _check_lambda("gamma", self.gamma))
+        object.__setattr__(self, "entropy", _check_step_size("entropy", self.entropy))
         _check_tau_and_preferences(self)
         steps = self.max_episode_steps
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
@@ -373,6 +381,9 @@ class EpisodicActorCritic(_Settings):
         Trace decay rates (dense traces: meant for tabular tasks).
     initial_preferences : tuple of float, optional
         As :class:`Reinforce`.
+    entropy : float, default 0.0
+        Weight ``beta_H`` of the entropy bonus: each step also adds
+        ``alpha_theta * entropy * grad H(pi(.|S))`` to theta (not traced, no I).
     actors : int, default 1
         Parallel actors (A2C), as :class:`SoftmaxActorCritic`'s: each copy
         keeps its own I; lambdas 0.
@@ -385,13 +396,14 @@ class EpisodicActorCritic(_Settings):
     lambda_w: float = 0.0
     lambda_theta: float = 0.0
     initial_preferences: tuple | None = None
+    entropy: float = 0.0
     actors: int = 1
 
     kind = "episodic_actor_critic"
-    _left_out_at = {"actors": 1}
+    _left_out_at = {"actors": 1, "entropy": 0.0}
 
     def __post_init__(self):
-        for name in ("alpha_w", "alpha_theta"):
+        for name in ("alpha_w", "alpha_theta", "entropy"):
             object.__setattr__(self, name, _check_step_size(name, getattr(self, name)))
         for name in ("gamma", "lambda_w", "lambda_theta"):
             object.__setattr__(self, name, _check_lambda(name, getattr(self, name)))

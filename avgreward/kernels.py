@@ -244,7 +244,7 @@ def a2c_episodic_chunk(
 ):
     """Updates ``t0 .. t0+n-1`` of the one-step episodic actor-critic with N actors.
 
-    ``settings`` = (alpha_w, alpha_theta, gamma, tau); ``discounting[c]`` is
+    ``settings`` = (alpha_w, alpha_theta, gamma, tau, entropy); ``discounting[c]`` is
     copy c's I.  Each episode that ends is written, in the order they end,
     as its return (float64 sum of float32 rewards) and length into
     ``ends_return``/``ends_length`` (``counts[0]`` of them); ``partial[c]`` and
@@ -252,7 +252,7 @@ def a2c_episodic_chunk(
     length between calls.  Returns the updates completed.
     """
     box, grid, offsets, tiling_size = tc
-    alpha_w, alpha_theta, gamma, tau = settings
+    alpha_w, alpha_theta, gamma, tau, entropy = settings
     n_copies, k = cur.shape
     n_actions = theta.shape[1]
     probs = np.zeros((n_copies, n_actions))
@@ -298,6 +298,9 @@ def a2c_episodic_chunk(
             softmax_score(probs[c], chosen[c], tau, coef)
             add_at(w, cur[c], step_w * deltas[c] * inv_n)
             add_outer_at(theta, cur[c], step_theta * discounting[c] * deltas[c] * inv_n, coef)
+            if entropy > 0.0:
+                softmax_entropy_gradient(probs[c], tau, coef)
+                add_outer_at(theta, cur[c], step_theta * entropy * inv_n, coef)
             discounting[c] = 1.0 if ended[c] else gamma * discounting[c]
         mean_reward = earned[0]
         for c in range(1, n_copies):

@@ -90,7 +90,7 @@ def drive_parallel(env_id, fused, agent, features, steps, seed, record_actions, 
                          chunk_steps, bin_size, weights={"w": w, "theta": theta},
                          action_dtype=np.int64)
         settings = (float(agent.alpha_w), float(agent.alpha_theta), float(agent.gamma),
-                    float(agent.tau))
+                    float(agent.tau), float(agent.entropy))
         discounting = np.ones(n_copies)
         partial = np.zeros(2 * n_copies)
         chunk = min(chunk_steps, steps)

@@ -49,6 +49,13 @@ def _linear(weights, active):
     return (s[0] + s[1]) + (s[2] + s[3])
 
 
+def _entropy_coef(pi, tau):
+    """Coefficients of grad H(pi(.|s)) = -pi_b (ln pi_b + H) x(s) / tau (0 ln 0 = 0)."""
+    logs = np.log(np.where(pi > 0, pi, 1.0))
+    H = -np.sum(pi * logs)
+    return -pi * (logs + H) / tau
+
+
 def reference_train(env, agent, steps, seed, features=None):
     """Run the continuing actor-critic box in plain Python.
 
@@ -228,6 +235,10 @@ def reference_reinforce(env, agent, steps, seed, features=None):
                 coef[A_t] += 1.0 / agent.tau
                 grad_ln_pi = np.outer(_dense(features, active_t), coef)
                 theta = theta + (agent.alpha_theta / k) * discount * delta * grad_ln_pi
+                if agent.entropy > 0:
+                    # theta <- theta + alpha beta_H grad H(pi(.|S_t)), pi_t as the score's
+                    theta = theta + (agent.alpha_theta / k) * agent.entropy * np.outer(
+                        _dense(features, active_t), _entropy_coef(pi_t, agent.tau))
                 discount *= agent.gamma
             episode = []
             fused.reset(S_next, rng.random() if fused.random_reset else 0.0)
@@ -294,6 +305,9 @@ def reference_episodic_actor_critic(env, agent, steps, seed, features=None):
         # w <- w + alpha_w delta z_w;  theta <- theta + alpha_theta delta z_theta
         w = w + (agent.alpha_w / k) * delta * z_w
         theta = theta + (agent.alpha_theta / k) * delta * z_theta
+        if agent.entropy > 0:  # theta <- theta + alpha beta_H grad H(pi(.|S)), untraced
+            theta = theta + (agent.alpha_theta / k) * agent.entropy * np.outer(
+                x, _entropy_coef(pi, agent.tau))
         # I <- gamma I
         I = agent.gamma * I
         rewards.append(R)
@@ -382,11 +396,9 @@ def reference_a2c(env, agent, steps, seed, actors, features=None):
             scale = I[c] if episodic else 1.0
             w_new += (agent.alpha_w / k) * deltas[c] / actors * x
             theta_new += (agent.alpha_theta / k) * scale * deltas[c] / actors * np.outer(x, coef)
-            if not episodic and agent.entropy > 0:
-                logs = np.log(np.where(pi > 0, pi, 1.0))
-                H = -np.sum(pi * logs)
-                grad_h = -pi * (logs + H) / agent.tau
-                theta_new += (agent.alpha_theta / k) * agent.entropy / actors * np.outer(x, grad_h)
+            if agent.entropy > 0:
+                theta_new += ((agent.alpha_theta / k) * agent.entropy / actors
+                              * np.outer(x, _entropy_coef(pi, agent.tau)))
             if episodic:
                 partial[c] += float(np.float32(R))
                 I[c] = 1.0 if terminated else agent.gamma * I[c]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from avgreward.actors import gaussian_parameters, softmax_probabilities
-from avgreward.agents import SoftmaxActorCritic
+from avgreward.agents import EpisodicActorCritic, Reinforce, SoftmaxActorCritic
 from avgreward.critic import linear_value
 from avgreward.features import TileCoder
 
@@ -77,12 +77,13 @@ class Result:
         Returns
         -------
         ndarray or tuple
-            Softmax: the action probabilities.  Gaussian: ``(mean, sigma)``; for
+            Softmax (the actor-critic's, REINFORCE's, the episodic
+            actor-critic's): the action probabilities.  Gaussian: ``(mean, sigma)``; for
             a squashed actor (``squash``, a bounded gymnasium action) those of
             ``u``, the action being ``low + (high - low) (tanh(u) + 1) / 2``.
         """
         idx = self._indices(observation)
-        if isinstance(self.agent, SoftmaxActorCritic):
+        if isinstance(self.agent, (SoftmaxActorCritic, Reinforce, EpisodicActorCritic)):
             probs = np.empty(self.weights["theta"].shape[1])
             softmax_probabilities(self.weights["theta"], idx, self.agent.tau, probs)
             return probs
@@ -91,7 +92,10 @@ class Result:
         return mu, sigma
 
     def value(self, observation) -> float:
-        """The critic's differential value ``w . x(observation)``."""
+        """The critic's value ``w . x(observation)`` (differential for the continuing
+        actor-critic; REINFORCE with baseline's v; ValueError if there is no critic)."""
+        if "w" not in self.weights:
+            raise ValueError(f"this result's agent has no value function: {self.agent!r}")
         return float(linear_value(self.weights["w"], self._indices(observation)))
 
     def mean_reward(self, start: int = 0, stop: int | None = None) -> float:

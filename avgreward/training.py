@@ -276,7 +276,7 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
             w, theta, np.zeros(n if traced else 0), np.zeros((n if traced else 0, n_actions)),
             np.zeros(n_actions), np.zeros(n_actions), np.ones(1), float(agent.alpha_w),
             float(agent.alpha_theta), float(agent.gamma), float(agent.tau),
-            float(agent.lambda_w), float(agent.lambda_theta))
+            float(agent.lambda_w), float(agent.lambda_theta), float(agent.entropy))
         run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
                          chunk_steps, bin_size, weights={"w": w, "theta": theta},
                          action_dtype=np.int64)
@@ -291,7 +291,7 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
         theta, w, np.zeros(n_actions), np.zeros(n_actions), np.zeros((capacity, k), np.int64),
         np.zeros(capacity, np.int64), np.zeros(capacity), np.zeros(capacity),
         np.zeros(1, np.int64), float(agent.alpha_theta), float(agent.alpha_w or 0.0), baseline,
-        float(agent.gamma), float(agent.tau))
+        float(agent.gamma), float(agent.tau), float(agent.entropy))
     weights = {"theta": theta, "w": w} if baseline else {"theta": theta}
     run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
                      chunk_steps, bin_size, weights=weights, action_dtype=np.int64)

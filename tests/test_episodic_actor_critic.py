@@ -22,6 +22,10 @@ CASES = {
                                                          gamma=0.9, tau=0.8, lambda_w=0.5,
                                                          lambda_theta=0.3)),
     "grid one-step": (GRID, EpisodicActorCritic(alpha_w=0.1, alpha_theta=0.1, gamma=0.95)),
+    "grid entropy traces": (GRID, EpisodicActorCritic(alpha_w=0.1, alpha_theta=0.05, gamma=0.9,
+                                                      lambda_theta=0.5, entropy=0.2)),
+    "corridor entropy": (CORRIDOR, EpisodicActorCritic(alpha_w=2**-6, alpha_theta=2**-9,
+                                                       entropy=0.5)),
 }
 
 

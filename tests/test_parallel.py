@@ -34,8 +34,9 @@ def one_copy(env, agent, steps, seed, chunk_steps=1 << 18, bin_size=None):
     (GRID_EPISODIC, SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)),
     (CORRIDOR, EPISODIC),
     (GRID_EPISODIC, EPISODIC.replace(initial_preferences=(0.5, 0.0, 0.0, -0.5))),
+    (GRID_EPISODIC, EPISODIC.replace(entropy=0.3)),
 ], ids=["pendulum-3", "pendulum-entropy", "loop", "grid-episodic-continuing", "corridor",
-        "grid-episodic"])
+        "grid-episodic", "grid-episodic-entropy"])
 def test_one_copy_is_the_one_actor_loop_bit_for_bit(env, agent):
     steps = 20_000
     a = avgreward.train(env, agent, steps, seed=5, record_actions=True, rbar_every=100)
@@ -56,7 +57,8 @@ def test_one_copy_is_the_one_actor_loop_bit_for_bit(env, agent):
     (GRID, SoftmaxActorCritic(alpha_w=0.2, alpha_theta=0.2, alpha_rbar=0.02, entropy=0.05), 3),
     (CORRIDOR, EPISODIC, 4),
     (GRID_EPISODIC, EPISODIC, 5),
-], ids=["pendulum", "gridworld-entropy", "corridor", "grid-episodic"])
+    (GRID_EPISODIC, EPISODIC.replace(entropy=0.3, tau=0.7), 3),
+], ids=["pendulum", "gridworld-entropy", "corridor", "grid-episodic", "grid-episodic-entropy"])
 def test_n_copies_are_the_box_in_plain_python(env, agent, actors):
     steps = 1_500
     agent = agent.replace(actors=actors)

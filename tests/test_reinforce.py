@@ -9,6 +9,7 @@ import avgreward
 from avgreward import exact
 from avgreward.agents import Reinforce
 from avgreward.reference import reference_reinforce
+from envs import aliased_gridworld as gw
 from envs import short_corridor as sc
 
 CORRIDOR = "avgreward/ShortCorridor-v0"
@@ -23,6 +24,9 @@ CASES = {
     "corridor with baseline": (CORRIDOR, Reinforce(alpha_theta=2**-9, alpha_w=2**-6,
                                                    initial_preferences=BOOK_START)),
     "gridworld with baseline": (GRID, Reinforce(alpha_theta=0.05, alpha_w=0.1, gamma=0.95)),
+    "gridworld, entropy bonus": (GRID, Reinforce(alpha_theta=0.05, alpha_w=0.1, gamma=0.9,
+                                                 tau=0.8, entropy=0.3)),
+    "corridor, entropy bonus": (CORRIDOR, Reinforce(alpha_theta=2**-10, entropy=2.0)),
 }
 
 
@@ -189,3 +193,25 @@ def test_the_episodic_learners_run_through_the_experiment_runner(tmp_path):
                            workers=1)
     np.testing.assert_array_equal(again.result(0, 1).info["episode_returns"],
                                   one.result(0, 1).info["episode_returns"])
+
+
+def test_the_entropy_bonus_keeps_the_policy_stochastic():
+    # gamma 0.9 on the gridworld: without the bonus the policy grows near-deterministic
+    # where it can; with it every state keeps more entropy.
+    def entropy(agent):
+        result = avgreward.train(GRID, agent, 100_000, seed=0)
+        model = gw.gridworld_episodic_model()
+        pi = np.array([result.policy(o) for o in model.observations])
+        return -np.sum(pi * np.log(pi), axis=1).mean()
+    plain = Reinforce(alpha_theta=0.05, gamma=0.9)
+    assert entropy(plain.replace(entropy=0.5)) > entropy(plain) + 0.2
+
+
+def test_a_result_without_a_critic_says_so():
+    result = avgreward.train(CORRIDOR, Reinforce(alpha_theta=2**-12), 2_000, seed=0)
+    assert result.policy([0.0]).shape == (2,)
+    with pytest.raises(ValueError, match="no value function"):
+        result.value([0.0])
+    with_baseline = avgreward.train(CORRIDOR, Reinforce(alpha_theta=2**-12, alpha_w=2**-6),
+                                    2_000, seed=0)
+    assert with_baseline.value([0.0]) < -1.0  # every step costs 1

@@ -20,7 +20,12 @@ from collections import namedtuple
 from numba import njit
 
 from avgreward._pcg64 import next_double
-from avgreward.actors import sample_discrete, softmax_probabilities, softmax_score
+from avgreward.actors import (
+    sample_discrete,
+    softmax_entropy_gradient,
+    softmax_probabilities,
+    softmax_score,
+)
 from avgreward.critic import add_at, add_outer_at, linear_value
 from avgreward.learners import FusedLearner
 
@@ -28,7 +33,7 @@ __all__ = ["EpisodicACParams", "EPISODIC_ACTOR_CRITIC"]
 
 EpisodicACParams = namedtuple("EpisodicACParams", [
     "w", "theta", "z_w", "z_theta", "probs", "coef", "discounting",
-    "alpha_w", "alpha_theta", "gamma", "tau", "lambda_w", "lambda_theta",
+    "alpha_w", "alpha_theta", "gamma", "tau", "lambda_w", "lambda_theta", "entropy",
 ])
 EpisodicACParams.__doc__ = """The episodic actor-critic's arrays and settings.
 
@@ -70,8 +75,8 @@ def _traced_update(w, theta, z_w, z_theta, coef, cur, delta, decay_w, decay_thet
 
 @njit(cache=True, error_model="numpy")
 def eac_learn(w, theta, z_w, z_theta, probs, coef, discounting, gamma, tau, lambda_w,
-              lambda_theta, step_w, step_theta, traced, cur, nxt, action, reward, terminated,
-              rbar):
+              lambda_theta, entropy, step_w, step_theta, traced, cur, nxt, action, reward,
+              terminated, rbar):
     v_next = 0.0 if terminated else linear_value(w, nxt)
     delta = reward + gamma * v_next - linear_value(w, cur)
     if not math.isfinite(delta):
@@ -84,6 +89,10 @@ def eac_learn(w, theta, z_w, z_theta, probs, coef, discounting, gamma, tau, lamb
     else:
         add_at(w, cur, step_w * delta)
         add_outer_at(theta, cur, step_theta * discount * delta, coef)
+    if entropy > 0.0:
+        # theta <- theta + alpha_theta beta_H grad H(pi(.|S)): not traced, no I
+        softmax_entropy_gradient(probs, tau, coef)
+        add_outer_at(theta, cur, step_theta * entropy, coef)
     discounting[0] = gamma * discount
     return True, rbar
 

@@ -13,7 +13,12 @@ from collections import namedtuple
 from numba import njit
 
 from avgreward._pcg64 import next_double
-from avgreward.actors import sample_discrete, softmax_probabilities, softmax_score
+from avgreward.actors import (
+    sample_discrete,
+    softmax_entropy_gradient,
+    softmax_probabilities,
+    softmax_score,
+)
 from avgreward.critic import add_at, add_outer_at, linear_value
 from avgreward.learners import FusedLearner
 
@@ -21,7 +26,7 @@ __all__ = ["ReinforceParams", "REINFORCE"]
 
 ReinforceParams = namedtuple("ReinforceParams", [
     "theta", "w", "probs", "coef", "ep_features", "ep_actions", "ep_rewards", "ep_returns",
-    "ep_length", "alpha_theta", "alpha_w", "baseline", "gamma", "tau",
+    "ep_length", "alpha_theta", "alpha_w", "baseline", "gamma", "tau", "entropy",
 ])
 ReinforceParams.__doc__ = """REINFORCE's arrays and settings.
 
@@ -62,7 +67,7 @@ def reinforce_learn(ep_features, ep_actions, ep_rewards, ep_length, cur, action,
 
 @njit(cache=True, error_model="numpy")
 def _reinforce_update(theta, w, probs, coef, ep_features, ep_actions, ep_rewards, ep_returns,
-                      ep_length, step_theta, step_w, baseline, gamma, tau):
+                      ep_length, step_theta, step_w, baseline, gamma, tau, entropy):
     n_steps = ep_length[0]
     # G_t = R_{t+1} + gamma G_{t+1}, backwards from G_{T-1} = R_T
     g = 0.0
@@ -80,16 +85,21 @@ def _reinforce_update(theta, w, probs, coef, ep_features, ep_actions, ep_rewards
         softmax_probabilities(theta, idx, tau, probs)
         softmax_score(probs, ep_actions[t], tau, coef)
         add_outer_at(theta, idx, step_theta * discount * delta, coef)
+        if entropy > 0.0:
+            # theta <- theta + alpha_theta beta_H grad H(pi(.|S_t)), this t's probabilities
+            softmax_entropy_gradient(probs, tau, coef)
+            add_outer_at(theta, idx, step_theta * entropy, coef)
         discount *= gamma
     ep_length[0] = 0
 
 
 @njit(cache=True, error_model="numpy")
 def reinforce_episode_end(theta, w, probs, coef, ep_features, ep_actions, ep_rewards,
-                          ep_returns, ep_length, step_theta, step_w, baseline, gamma, tau):
+                          ep_returns, ep_length, step_theta, step_w, baseline, gamma, tau,
+                          entropy):
     # Once an episode: a call (and its reference counts) costs nothing per step.
     _reinforce_update(theta, w, probs, coef, ep_features, ep_actions, ep_rewards, ep_returns,
-                      ep_length, step_theta, step_w, baseline, gamma, tau)
+                      ep_length, step_theta, step_w, baseline, gamma, tau, entropy)
 
 
 @njit(cache=True, error_model="numpy")
