@@ -9,7 +9,11 @@ with 95% confidence bands, against the exact best -11.66.  The state value is
 one number (every state looks alike), so the baseline is the running value of
 the start state.
 
-Writes, into --out: short_corridor_baseline.png.
+Runs through the experiment runner (avgreward.episodic_runs.run_episodes:
+each run as long as its first episodes take), saved and resumable.
+
+Writes, into --out: the runs (experiment.json, runs/, longer/) and
+short_corridor_baseline.png.
 
   python scripts/short_corridor_baseline.py                          # the book: 100 x 1,000
   python scripts/short_corridor_baseline.py --seeds 3 --episodes 50  # a quick check
@@ -19,7 +23,6 @@ import argparse
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import matplotlib
 
@@ -28,8 +31,8 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 import numpy as np
 
-import avgreward
 from avgreward.agents import Reinforce
+from avgreward.episodic_runs import run_episodes
 from avgreward.plotting import save_figure
 from avgreward.stats import mean_confidence_interval
 from envs import short_corridor
@@ -44,6 +47,8 @@ class Args:
     episodes: int = 1000
     max_episode_steps: int = 1000
     out: str = "results/short_corridor_baseline"
+    workers: int | None = None
+    new: bool = False
 
 
 def parse_args() -> Args:
@@ -54,27 +59,17 @@ def parse_args() -> Args:
     parser.add_argument("--max-episode-steps", type=int, default=Args.max_episode_steps,
                         help="cut an episode after this many steps (from p = 0.05 an early "
                              "episode now and then reaches it)")
-    parser.add_argument("--out", default=Args.out, help="directory for the figure")
+    parser.add_argument("--out", default=Args.out,
+                        help="directory for the runs (resumable) and the figure")
+    parser.add_argument("--workers", type=int, default=Args.workers,
+                        help="worker processes (default: all cores)")
+    parser.add_argument("--new", action="store_true",
+                        help="use a fresh directory if --out holds an experiment")
     args = parser.parse_args()
     if args.seeds < 1 or args.episodes < 1 or args.max_episode_steps < 1:
         parser.error("--seeds, --episodes and --max-episode-steps must be at least 1")
-    return Args(args.seeds, args.episodes, args.max_episode_steps, args.out)
-
-
-def episode_returns(agent, seed, episodes):
-    """Total reward of each of the first ``episodes`` episodes of one run, and how many were cut."""
-    steps = 100 * episodes
-    while True:
-        result = avgreward.train(ENV, agent, steps, seed=seed)
-        ends = np.sort(np.concatenate([result.info["terminations"],
-                                       result.info["truncations"]]))
-        if ends.size >= episodes:
-            break
-        steps *= 2  # the same run, longer: its first episodes are the same
-    last = ends[episodes - 1]
-    starts = np.concatenate([[0], ends[:episodes - 1] + 1])
-    returns = np.add.reduceat(result.rewards.astype(np.float64)[:last + 1], starts)
-    return returns, int(np.sum(result.info["truncations"] <= last))
+    return Args(args.seeds, args.episodes, args.max_episode_steps, args.out, args.workers,
+                args.new)
 
 
 def main():
@@ -89,11 +84,17 @@ def main():
             max_episode_steps=args.max_episode_steps),
     }
     started = time.perf_counter()
+    try:
+        runs = run_episodes(args.out, ENV, list(methods.values()), args.seeds, args.episodes,
+                            workers=args.workers, new=args.new)
+    except ValueError as error:
+        raise SystemExit(f"short_corridor_baseline.py: {error}") from None
+    out = runs.directories[0]
+    print(f"results in {out}/")
     curves = {}
-    for label, agent in methods.items():
-        runs = [episode_returns(agent, seed, args.episodes) for seed in range(args.seeds)]
-        curves[label] = np.stack([returns for returns, _ in runs])
-        trapped = sum(cut > 0 for _, cut in runs)
+    for i, label in enumerate(methods):
+        curves[label] = runs.returns[i]
+        trapped = int(np.sum(runs.cut[i] > 0))
         first = curves[label][:, :max(1, args.episodes // 10)].mean(axis=1)
         last = curves[label][:, -max(1, args.episodes // 10):].mean(axis=1)
         name = label.replace("$", "").replace("\\", "")
@@ -117,7 +118,7 @@ def main():
     ax.legend(loc="lower right", fontsize=9, title="band: 95% CI of the mean",
               title_fontsize=8)
     ax.grid(alpha=0.3)
-    print("figure:", save_figure(fig, Path(args.out) / "short_corridor_baseline.png"))
+    print("figure:", save_figure(fig, out / "short_corridor_baseline.png"))
 
 
 if __name__ == "__main__":

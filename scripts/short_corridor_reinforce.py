@@ -10,9 +10,12 @@ gives the best a policy of this form can do, v*(start) = -11.66 at
 p = 2 - sqrt(2).  A second panel is Example 13.1's picture: the exact value
 of the start state against p.
 
-Each run is the fused loop (`avgreward.train`) on `avgreward/ShortCorridor-v0`
-with `avgreward.agents.Reinforce`; a run's steps are what its 1,000 episodes
-take (every step pays -1, so an episode's total reward is minus its length).
+Each run is the fused loop on `avgreward/ShortCorridor-v0` with
+`avgreward.agents.Reinforce`, through the experiment runner
+(`avgreward.episodic_runs.run_episodes`): runs of 100 steps per episode, and
+those that had not finished their episodes run again twice as long (the same
+run, longer), so that every run gives its first 1,000 episodes (every step
+pays -1, so an episode's total reward is minus its length).
 
 What the book does not show: with 2^-12 some runs overshoot to a policy
 near "always right" (or "always left"), under which an episode never ends
@@ -21,8 +24,10 @@ near "always right" (or "always left"), under which an episode never ends
 says how many runs were trapped, and keeps them in the mean: measured, 8 of
 100 runs at 2^-12, none at 2^-13 and 2^-14.
 
-Writes, into --out: short_corridor_reinforce.png (the learning curves with
-95% confidence bands, and v(start) against p).
+Writes, into --out: the runs (experiment.json, runs/, and longer/ for the
+longer budgets; rerunning resumes or reuses them) and
+short_corridor_reinforce.png (the learning curves with 95% confidence bands,
+and v(start) against p).
 
   python scripts/short_corridor_reinforce.py                        # the book: 100 x 1,000
   python scripts/short_corridor_reinforce.py --seeds 3 --episodes 50  # a quick check
@@ -32,7 +37,6 @@ import argparse
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import matplotlib
 
@@ -41,9 +45,9 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 import numpy as np
 
-import avgreward
 from avgreward import exact
 from avgreward.agents import Reinforce
+from avgreward.episodic_runs import run_episodes
 from avgreward.plotting import save_figure
 from avgreward.stats import mean_confidence_interval
 from envs import short_corridor
@@ -59,6 +63,8 @@ class Args:
     exponents: tuple = (-12, -13, -14)
     max_episode_steps: int = 1000
     out: str = "results/short_corridor_reinforce"
+    workers: int | None = None
+    new: bool = False
 
 
 def parse_args() -> Args:
@@ -71,28 +77,17 @@ def parse_args() -> Args:
     parser.add_argument("--max-episode-steps", type=int, default=Args.max_episode_steps,
                         help="cut an episode after this many steps (a trapped policy's "
                              "episodes never end)")
-    parser.add_argument("--out", default=Args.out, help="directory for the figure")
+    parser.add_argument("--out", default=Args.out,
+                        help="directory for the runs (resumable) and the figure")
+    parser.add_argument("--workers", type=int, default=Args.workers,
+                        help="worker processes (default: all cores)")
+    parser.add_argument("--new", action="store_true",
+                        help="use a fresh directory if --out holds an experiment")
     args = parser.parse_args()
     if args.seeds < 1 or args.episodes < 1 or args.max_episode_steps < 1:
         parser.error("--seeds, --episodes and --max-episode-steps must be at least 1")
     return Args(args.seeds, args.episodes, tuple(args.exponents), args.max_episode_steps,
-                args.out)
-
-
-def episode_returns(agent, seed, episodes):
-    """Total reward of each of the first ``episodes`` episodes of one run, and how many were cut."""
-    steps = 100 * episodes
-    while True:
-        result = avgreward.train(ENV, agent, steps, seed=seed)
-        ends = np.sort(np.concatenate([result.info["terminations"],
-                                       result.info["truncations"]]))
-        if ends.size >= episodes:
-            break
-        steps *= 2  # the same run, longer: its first episodes are the same
-    last = ends[episodes - 1]
-    starts = np.concatenate([[0], ends[:episodes - 1] + 1])
-    returns = np.add.reduceat(result.rewards.astype(np.float64)[:last + 1], starts)
-    return returns, int(np.sum(result.info["truncations"] <= last))
+                args.out, args.workers, args.new)
 
 
 def main():
@@ -104,14 +99,19 @@ def main():
           f"at the start (p = 0.05) {short_corridor.corridor_start_value(0.05):.1f}")
 
     started = time.perf_counter()
-    curves = {}
-    trapped = {}
+    agents = [Reinforce(alpha_theta=2.0**e, initial_preferences=BOOK_START,
+                        max_episode_steps=args.max_episode_steps) for e in args.exponents]
+    try:
+        runs = run_episodes(args.out, ENV, agents, args.seeds, args.episodes,
+                            workers=args.workers, new=args.new)
+    except ValueError as error:
+        raise SystemExit(f"short_corridor_reinforce.py: {error}") from None
+    out = runs.directories[0]
+    print(f"results in {out}/ (runs of {', '.join(f'{b:,}' for b in sorted(set(runs.steps.flat)))}"
+          " steps: each run as long as its first episodes took)")
+    curves = {e: runs.returns[i] for i, e in enumerate(args.exponents)}
+    trapped = {e: int(np.sum(runs.cut[i] > 0)) for i, e in enumerate(args.exponents)}
     for e in args.exponents:
-        agent = Reinforce(alpha_theta=2.0**e, initial_preferences=BOOK_START,
-                          max_episode_steps=args.max_episode_steps)
-        runs = [episode_returns(agent, seed, args.episodes) for seed in range(args.seeds)]
-        curves[e] = np.stack([returns for returns, _ in runs])
-        trapped[e] = sum(cut > 0 for _, cut in runs)
         last = curves[e][:, -max(1, args.episodes // 10):].mean(axis=1)
         mean, low, high = mean_confidence_interval(last)
         median = float(np.median(last))
@@ -155,7 +155,7 @@ def main():
     ax_p.set_ylabel("$v_\\pi(s_0)$, exact")
     ax_p.set_title("Example 13.1: value of the start state")
     ax_p.grid(alpha=0.3)
-    print("figure:", save_figure(fig, Path(args.out) / "short_corridor_reinforce.png"))
+    print("figure:", save_figure(fig, out / "short_corridor_reinforce.png"))
 
 
 if __name__ == "__main__":

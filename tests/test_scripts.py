@@ -239,6 +239,12 @@ def test_short_corridor_reinforce_script_runs_on_a_tiny_budget(tmp_path):
     assert "best -11.657 at p = 0.586" in done.stdout
     assert done.stdout.count("total reward per episode over the last 10% of episodes") == 2
     assert (out / "short_corridor_reinforce.png").stat().st_size > 10_000
+    assert (out / "experiment.json").is_file()  # the runs are on disk, resumable
+    again = _run("short_corridor_reinforce.py", "--seeds", "3", "--episodes", "40",
+                 "--exponents", "-12", "-13", "--out", str(out), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    strip = re.compile(r" in \d+\.\d s")  # all but the time taken is the same
+    assert strip.sub("", again.stdout) == strip.sub("", done.stdout)
 
 
 def test_short_corridor_baseline_script_runs_on_a_tiny_budget(tmp_path):
@@ -248,6 +254,7 @@ def test_short_corridor_baseline_script_runs_on_a_tiny_budget(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "REINFORCE with baseline" in done.stdout and "best possible -11.66" in done.stdout
     assert (out / "short_corridor_baseline.png").stat().st_size > 10_000
+    assert (out / "experiment.json").is_file()
 
 
 def test_estimator_lab_script_runs_on_a_tiny_budget(tmp_path):
