@@ -322,11 +322,22 @@ class Reinforce(_Settings):
         adds ``alpha_theta * entropy * grad H(pi(.|S_t))`` to theta, with the
         probabilities of that ``t``'s score (no ``gamma^t``: the notes'
         ``beta sum_t grad H``).
+    policy : {"softmax", "gaussian"}, default "softmax"
+        ``"gaussian"``: one continuous action ``A ~ N(mu(s), sigma(s)^2)``,
+        ``mu = theta_mu . x``, ``sigma = sigma_min + exp(theta_sigma . x)``
+        (:mod:`avgreward.learners.gaussian_episodic`): the mean moves with
+        ``alpha_theta``, log-sigma with ``alpha_sigma``; ``initial_preferences``
+        are then ``(mean, log sigma)``; the entropy bonus acts on sigma.
+    alpha_sigma : float, optional
+        The Gaussian's log-sigma step size (default ``alpha_theta``), divided
+        by the number of active features.
+    sigma_min : float, default 0.0
+        The Gaussian's floor on sigma.
 
     Examples
     --------
     >>> Reinforce(alpha_theta=2**-13, initial_preferences=(1.47, -1.47))
-    Reinforce(alpha_theta=0.0001220703125, gamma=1.0, tau=1.0, initial_preferences=(1.47, -1.47), max_episode_steps=None, alpha_w=None, entropy=0.0)
+    Reinforce(alpha_theta=0.0001220703125, gamma=1.0, tau=1.0, initial_preferences=(1.47, -1.47), max_episode_steps=None, alpha_w=None, entropy=0.0, policy='softmax', alpha_sigma=None, sigma_min=0.0)
     """
 
     alpha_theta: float
@@ -336,9 +347,13 @@ class Reinforce(_Settings):
     max_episode_steps: int | None = None
     alpha_w: float | None = None
     entropy: float = 0.0
+    policy: str = "softmax"
+    alpha_sigma: float | None = None
+    sigma_min: float = 0.0
 
     kind = "reinforce"
-    _left_out_at = {"entropy": 0.0}
+    _left_out_at = {"entropy": 0.0, "policy": "softmax", "alpha_sigma": None,
+                    "sigma_min": 0.0}
 
     def __post_init__(self):
         object.__setattr__(self, "alpha_theta", _check_step_size("alpha_theta",
@@ -348,6 +363,7 @@ class Reinforce(_Settings):
         object.__setattr__(self, "gamma", _check_lambda("gamma", self.gamma))
         object.__setattr__(self, "entropy", _check_step_size("entropy", self.entropy))
         _check_tau_and_preferences(self)
+        _check_policy_kind(self)
         steps = self.max_episode_steps
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
                                   or not 1 <= steps <= 2**31):
@@ -384,6 +400,8 @@ class EpisodicActorCritic(_Settings):
     entropy : float, default 0.0
         Weight ``beta_H`` of the entropy bonus: each step also adds
         ``alpha_theta * entropy * grad H(pi(.|S))`` to theta (not traced, no I).
+    policy, alpha_sigma, sigma_min
+        A Gaussian policy over one continuous action, as :class:`Reinforce`'s.
     actors : int, default 1
         Parallel actors (A2C), as :class:`SoftmaxActorCritic`'s: each copy
         keeps its own I; lambdas 0.
@@ -398,9 +416,13 @@ class EpisodicActorCritic(_Settings):
     initial_preferences: tuple | None = None
     entropy: float = 0.0
     actors: int = 1
+    policy: str = "softmax"
+    alpha_sigma: float | None = None
+    sigma_min: float = 0.0
 
     kind = "episodic_actor_critic"
-    _left_out_at = {"actors": 1, "entropy": 0.0}
+    _left_out_at = {"actors": 1, "entropy": 0.0, "policy": "softmax", "alpha_sigma": None,
+                    "sigma_min": 0.0}
 
     def __post_init__(self):
         for name in ("alpha_w", "alpha_theta", "entropy"):
@@ -409,6 +431,29 @@ class EpisodicActorCritic(_Settings):
             object.__setattr__(self, name, _check_lambda(name, getattr(self, name)))
         _check_tau_and_preferences(self)
         _check_actors(self)
+        _check_policy_kind(self)
+
+
+def _check_policy_kind(settings) -> None:
+    """``policy``, ``alpha_sigma`` and ``sigma_min`` of the episodic learners."""
+    if settings.policy not in ("softmax", "gaussian"):
+        raise ValueError(f"policy must be 'softmax' or 'gaussian', got {settings.policy!r}")
+    if settings.alpha_sigma is not None:
+        object.__setattr__(settings, "alpha_sigma",
+                           _check_step_size("alpha_sigma", settings.alpha_sigma))
+        if settings.policy != "gaussian":
+            raise ValueError("alpha_sigma is the Gaussian policy's; set policy='gaussian'")
+    object.__setattr__(settings, "sigma_min", _check_step_size("sigma_min", settings.sigma_min))
+    if settings.policy == "gaussian":
+        if settings.tau != 1.0:
+            raise ValueError("tau is the softmax policy's temperature; a Gaussian policy "
+                             "has none (leave tau at 1)")
+        if (settings.initial_preferences is not None
+                and len(settings.initial_preferences) != 2):
+            raise ValueError("initial_preferences of a Gaussian policy are (mean, log "
+                             f"sigma), got {settings.initial_preferences!r}")
+        if getattr(settings, "actors", 1) > 1:
+            raise ValueError("parallel actors (actors > 1) are for the softmax policy")
 
 
 def _check_tau_and_preferences(settings) -> None:

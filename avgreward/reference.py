@@ -56,6 +56,37 @@ def _entropy_coef(pi, tau):
     return -pi * (logs + H) / tau
 
 
+class _GaussianPolicy:
+    """The episodic learners' Gaussian policy in plain Python: theta[:, 0] the mean's
+    weights, theta[:, 1] log-sigma's; ``sigma = sigma_min + exp(h_sigma)``."""
+
+    def __init__(self, agent, k):
+        self.agent, self.k = agent, k
+        alpha_sigma = agent.alpha_theta if agent.alpha_sigma is None else agent.alpha_sigma
+        self.steps = np.array([agent.alpha_theta / k, alpha_sigma / k])
+
+    def parameters(self, theta, active):
+        mu = _linear(theta[:, 0], active)
+        exp_h = math.exp(_linear(theta[:, 1], active))
+        return mu, exp_h, self.agent.sigma_min + exp_h
+
+    def sample(self, theta, active, rng):
+        mu, _, sigma = self.parameters(theta, active)
+        return mu + sigma * rng.standard_normal()
+
+    def score_step(self, theta, active, A):
+        """(alpha_theta g_mu, alpha_sigma g_sigma) / k: grad ln pi's coefficients times steps."""
+        mu, exp_h, sigma = self.parameters(theta, active)
+        g_mu = (A - mu) / (sigma * sigma)
+        g_sigma = ((A - mu) ** 2 / (sigma * sigma) - 1.0) * (exp_h / sigma)
+        return self.steps * np.array([g_mu, g_sigma])
+
+    def entropy_step(self, theta, active):
+        """alpha_sigma beta grad H / k on log-sigma: H = ln sigma + const."""
+        _, exp_h, sigma = self.parameters(theta, active)
+        return np.array([0.0, self.steps[1] * self.agent.entropy * (exp_h / sigma)])
+
+
 def reference_train(env, agent, steps, seed, features=None):
     """Run the continuing actor-critic box in plain Python.
 
@@ -190,6 +221,9 @@ def reference_reinforce(env, agent, steps, seed, features=None):
         pi = np.array([math.exp(x) for x in (h - h.max()) / agent.tau])
         return pi / pi.sum()
 
+    gaussian = _GaussianPolicy(agent, k) if agent.policy == "gaussian" else None
+    if gaussian:
+        n_actions = 2  # theta's columns: the mean's and log-sigma's weights
     # Input: a differentiable policy parameterization pi(a|s, theta); theta initialized
     theta = np.zeros((features.n_features, n_actions))
     if agent.initial_preferences is not None:
@@ -203,8 +237,12 @@ def reference_reinforce(env, agent, steps, seed, features=None):
     cap = agent.max_episode_steps or 0
     for _ in range(steps):
         # Generate an episode S_0, A_0, R_1, ..., following pi(.|., theta)
-        pi = policy(theta, active)
-        A = min(int(np.searchsorted(np.cumsum(pi), rng.random(), side="right")), n_actions - 1)
+        if gaussian:
+            A = gaussian.sample(theta, active, rng)
+        else:
+            pi = policy(theta, active)
+            A = min(int(np.searchsorted(np.cumsum(pi), rng.random(), side="right")),
+                    n_actions - 1)
         u = rng.random() if fused.random_step else 0.0
         S_next = S.copy()
         R, terminated = fused.step(S, float(A), u, S_next)
@@ -227,6 +265,15 @@ def reference_reinforce(env, agent, steps, seed, features=None):
                     # delta <- G - v(S_t, w);  w <- w + alpha_w delta grad v(S_t, w)   (13.4)
                     delta = returns[t] - _linear(w, active_t)
                     w = w + (agent.alpha_w / k) * delta * _dense(features, active_t)
+                if gaussian:  # the Gaussian's score, each column with its step size
+                    x = _dense(features, active_t)
+                    bonus = gaussian.entropy_step(theta, active_t)
+                    theta = theta + discount * delta * np.outer(
+                        x, gaussian.score_step(theta, active_t, A_t))
+                    if agent.entropy > 0:
+                        theta = theta + np.outer(x, bonus)
+                    discount *= agent.gamma
+                    continue
                 # grad ln pi = x(S_t) (1[b = A_t] - pi(b|S_t)) / tau, the coefficient of
                 # each column written -pi_b / tau + 1[b = A_t] / tau (as the kernel does:
                 # the episodes' returns amplify a last-bit difference into other actions)
@@ -267,6 +314,9 @@ def reference_episodic_actor_critic(env, agent, steps, seed, features=None):
         fused.observe(state, obs)
         return features.indices(obs)
 
+    gaussian = _GaussianPolicy(agent, k) if agent.policy == "gaussian" else None
+    if gaussian:
+        n_actions = 2  # theta's columns: the mean's and log-sigma's weights
     # Input: pi(a|s, theta) and v(s, w); initialize theta and w
     theta = np.zeros((d, n_actions))
     if agent.initial_preferences is not None:
@@ -280,10 +330,14 @@ def reference_episodic_actor_critic(env, agent, steps, seed, features=None):
     rewards, actions, ends = [], [], []
     for _ in range(steps):
         # A ~ pi(.|S, theta)
-        h = _linear(theta, active)
-        pi = np.array([math.exp(x) for x in (h - h.max()) / agent.tau])
-        pi = pi / pi.sum()
-        A = min(int(np.searchsorted(np.cumsum(pi), rng.random(), side="right")), n_actions - 1)
+        if gaussian:
+            A = gaussian.sample(theta, active, rng)
+        else:
+            h = _linear(theta, active)
+            pi = np.array([math.exp(x) for x in (h - h.max()) / agent.tau])
+            pi = pi / pi.sum()
+            A = min(int(np.searchsorted(np.cumsum(pi), rng.random(), side="right")),
+                    n_actions - 1)
         # Take action A, observe S', R
         u = rng.random() if fused.random_step else 0.0
         S_next = S.copy()
@@ -295,6 +349,25 @@ def reference_episodic_actor_critic(env, agent, steps, seed, features=None):
         # delta <- R + gamma v(S', w) - v(S, w)   (if S' is terminal, v(S', w) = 0)
         v_next = 0.0 if terminated else _linear(w, active_next)
         delta = R + agent.gamma * v_next - _linear(w, active)
+        if gaussian:
+            # the Gaussian's score with each column's step size folded in (so theta's
+            # step below is 1): theta += delta z_theta, z_theta += I alpha score
+            grad_ln_pi = np.outer(x, gaussian.score_step(theta, active, A))
+            bonus = np.outer(x, gaussian.entropy_step(theta, active))
+            z_w = (agent.gamma * agent.lambda_w) * z_w + x
+            z_theta = (agent.gamma * agent.lambda_theta) * z_theta + I * grad_ln_pi
+            w = w + (agent.alpha_w / k) * delta * z_w
+            theta = theta + delta * z_theta
+            if agent.entropy > 0:
+                theta = theta + bonus
+            I = agent.gamma * I
+            rewards.append(R)
+            actions.append(A)
+            if terminated:
+                ends.append(len(rewards) - 1)
+                z_w, z_theta, I = np.zeros(d), np.zeros((d, n_actions)), 1.0
+            S, active = S_next, active_next
+            continue
         # grad ln pi = x(S) (1[b = A] - pi_b) / tau, written -pi_b / tau + 1[b = A] / tau
         coef = -pi / agent.tau
         coef[A] += 1.0 / agent.tau

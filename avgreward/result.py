@@ -83,6 +83,9 @@ class Result:
             ``u``, the action being ``low + (high - low) (tanh(u) + 1) / 2``.
         """
         idx = self._indices(observation)
+        if getattr(self.agent, "policy", None) == "gaussian":  # an episodic learner's
+            mu, _, sigma = gaussian_parameters(self.weights["theta"], idx, self.agent.sigma_min)
+            return mu, sigma
         if isinstance(self.agent, (SoftmaxActorCritic, Reinforce, EpisodicActorCritic)):
             probs = np.empty(self.weights["theta"].shape[1])
             softmax_probabilities(self.weights["theta"], idx, self.agent.tau, probs)

@@ -37,6 +37,12 @@ from avgreward.environments import (
 from avgreward.features import TileCoder
 from avgreward.learners.actor_critic import GAUSSIAN, GaussianParams, SoftmaxParams
 from avgreward.learners.episodic_actor_critic import EPISODIC_ACTOR_CRITIC, EpisodicACParams
+from avgreward.learners.gaussian_episodic import (
+    EPISODIC_AC_GAUSSIAN,
+    REINFORCE_GAUSSIAN,
+    GaussianEACParams,
+    GaussianReinforceParams,
+)
 from avgreward.learners.reinforce import REINFORCE, ReinforceParams
 from avgreward.loop import softmax_learner
 from avgreward.parallel import drive_parallel
@@ -243,9 +249,13 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
     if not fused.episodic:
         raise ValueError(f"agent: {name} learns episode by episode, and {env_id} is "
                          "continuing (its episodes never end)")
-    if fused.n_actions == 0:
+    gaussian = agent.policy == "gaussian"
+    if fused.n_actions == 0 and not gaussian:
         raise ValueError(f"agent: {name} has a softmax policy and needs discrete actions; "
-                         f"{env_id} has a continuous action")
+                         f"{env_id} has a continuous action (use policy='gaussian')")
+    if fused.n_actions != 0 and gaussian:
+        raise ValueError(f"agent: {name} with policy='gaussian' needs one continuous action; "
+                         f"{env_id} has {fused.n_actions} discrete actions")
     steps = _check_steps(steps)
     seed = _check_int("seed", seed, 0)
     if features is None:
@@ -255,9 +265,10 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
     if features.n_dims != fused.obs_size:
         raise ValueError(f"features has {features.n_dims} dimension(s) but {env_id}'s "
                          f"observation has {fused.obs_size}")
-    n_actions, k = fused.n_actions, features.n_active
+    k = features.n_active
+    n_actions = 2 if gaussian else fused.n_actions  # theta's columns
     prefs = agent.initial_preferences
-    if prefs is not None and len(prefs) != n_actions:
+    if prefs is not None and len(prefs) != n_actions and not gaussian:
         raise ValueError(f"agent: initial_preferences has {len(prefs)} value(s) but {env_id} "
                          f"has {n_actions} actions")
     rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
@@ -268,6 +279,10 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
     if isinstance(agent, EpisodicActorCritic) and agent.actors > 1:
         return drive_parallel(env_id, fused, agent, features, steps, seed, record_actions,
                               rbar_every, chunk_steps, bin_size, callback)
+    if gaussian:
+        return _train_gaussian_episodic(env_id, fused, agent, features, theta, steps, seed,
+                                        record_actions, rbar_every, chunk_steps, bin_size,
+                                        callback)
     if isinstance(agent, EpisodicActorCritic):
         n = features.n_features
         traced = agent.lambda_w > 0 or agent.lambda_theta > 0
@@ -422,3 +437,47 @@ _TUNED = {
     "avgreward/AliasedGridworld-v0": lambda: SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.05,
                                                                 alpha_rbar=0.01),
 }
+
+
+def _train_gaussian_episodic(env_id, fused, agent, features, theta, steps, seed, record_actions,
+                             rbar_every, chunk_steps, bin_size, callback) -> Result:
+    """:func:`train` for the episodic learners with ``policy="gaussian"``."""
+    n, k = features.n_features, features.n_active
+    alpha_sigma = float(agent.alpha_theta if agent.alpha_sigma is None else agent.alpha_sigma)
+    run_args = (rbar_every, chunk_steps, bin_size)
+    if isinstance(agent, EpisodicActorCritic):
+        traced = agent.lambda_w > 0 or agent.lambda_theta > 0
+        w = np.zeros(n)
+        params = GaussianEACParams(
+            w, theta, np.zeros(n if traced else 0), np.zeros((n if traced else 0, 2)),
+            np.zeros(2), np.ones(1), float(agent.alpha_w), float(agent.alpha_theta),
+            alpha_sigma, float(agent.gamma), float(agent.lambda_w), float(agent.lambda_theta),
+            float(agent.sigma_min), float(agent.entropy))
+        run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, *run_args,
+                         weights={"w": w, "theta": theta}, action_dtype=np.float64)
+        return loop.drive(fused, EPISODIC_AC_GAUSSIAN, params, run, features,
+                          np.random.default_rng(seed), steps, chunk_steps, record_actions,
+                          rbar_every, bin_size, callback)
+    cap = agent.max_episode_steps or 0
+    capacity = min(cap or _EPISODE_BUFFER, steps)
+    baseline = agent.alpha_w is not None
+    w = np.zeros(n if baseline else 0)
+    params = GaussianReinforceParams(
+        theta, w, np.zeros(2), np.zeros((capacity, k), np.int64), np.zeros(capacity),
+        np.zeros(capacity), np.zeros(capacity), np.zeros(1, np.int64),
+        float(agent.alpha_theta), alpha_sigma, float(agent.alpha_w or 0.0), baseline,
+        float(agent.gamma), float(agent.sigma_min), float(agent.entropy))
+    weights = {"theta": theta, "w": w} if baseline else {"theta": theta}
+    run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, *run_args,
+                     weights=weights, action_dtype=np.float64)
+    try:
+        return loop.drive(fused, REINFORCE_GAUSSIAN, params, run, features,
+                          np.random.default_rng(seed), steps, chunk_steps, record_actions,
+                          rbar_every, bin_size, callback, episode_cap=cap)
+    except DivergenceError as error:
+        if params.ep_length[0] >= capacity:
+            raise ValueError(
+                f"agent: an episode of {env_id} lasted more than {capacity:,} steps (seed "
+                f"{seed}, at step {error.step}), the episode buffer's length; give "
+                "max_episode_steps to cut episodes") from None
+        raise
