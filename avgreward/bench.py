@@ -118,7 +118,16 @@ TARGETS = {
     "30 x 1M experiment results MB": (150.0, "max"),
     "CLI run 2 x 200M peak memory MB": (400.0, "max"),
     _DECLARED_RATIO: (0.8, "min"),
+    "REINFORCE, short corridor steps/s": (2e6, "min"),
+    "estimator lab: 1M gridworld episodes s": (10.0, "max"),
+    "Figure 13.1: 3 x 100 runs x 1,000 episodes s": (10.0, "max"),
 }
+
+# Policy gradients (full, quick): REINFORCE's steps, the estimator laboratory's
+# episodes, and Figure 13.1's (runs per step size, episodes per run).
+_PG_STEPS = (3_000_000, 20_000)
+_PG_LAB_EPISODES = (1_000_000, 2_000)
+_PG_FIGURE = ((100, 1_000), (3, 20))
 
 
 def _cases():
@@ -152,6 +161,40 @@ def _fused(env_id, agent, steps, repeats):
         rates.append(steps / (time.perf_counter() - started))
     return {"steps": steps, "repeats": repeats, "steps_per_s": statistics.median(rates),
             "steps_per_s_best": max(rates), "ns_per_step": 1e9 / statistics.median(rates)}
+
+
+def _policy_gradient(q, workers):
+    """REINFORCE's speed, the estimator laboratory's time, Figure 13.1's time (all cores)."""
+    import gymnasium
+    import numpy as np
+
+    from avgreward import estimators, exact
+    from avgreward.agents import Reinforce
+    from avgreward.episodic_runs import run_episodes
+
+    corridor, grid = "avgreward/ShortCorridor-v0", "avgreward/AliasedGridworldEpisodic-v0"
+    book = dict(initial_preferences=(1.47, -1.47), max_episode_steps=1_000)
+    reinforce = _fused(corridor, Reinforce(alpha_theta=2**-13, **book), _PG_STEPS[q],
+                       _FUSED_REPEATS[q])
+    model = gymnasium.make(grid).unwrapped.model()
+    features = exact.feature_matrix(model, grid)
+    theta = np.random.default_rng(1).normal(scale=0.5, size=(features.shape[1], 4))
+    estimators.estimator_lab(model, theta, features, episodes=200)  # loads the kernels
+    started = time.perf_counter()
+    lab = estimators.estimator_lab(model, theta, features, episodes=_PG_LAB_EPISODES[q])
+    lab_s = time.perf_counter() - started
+    seeds, episodes = _PG_FIGURE[q]
+    agents = [Reinforce(alpha_theta=2.0**e, **book) for e in (-12, -13, -14)]
+    with tempfile.TemporaryDirectory(prefix="avgreward-bench-") as directory:
+        run_episodes(Path(directory) / "warm", corridor, agents[:1], 1, 10, workers=workers,
+                     progress=False)
+        started = time.perf_counter()
+        run_episodes(Path(directory) / "figure", corridor, agents, seeds, episodes,
+                     workers=workers, progress=False)
+        figure_s = time.perf_counter() - started
+    return {"reinforce": reinforce, "lab_episodes": lab.episodes,
+            "lab_estimators": len(lab.names), "lab_s": lab_s, "figure_runs": 3 * seeds,
+            "figure_episodes": episodes, "figure_workers": workers, "figure_s": figure_s}
 
 
 def _import_script(path, name):
@@ -558,6 +601,8 @@ def measure(quick=False, log=print):
             {**common, **python, "fused_over_python": fused["steps_per_s"] / python["steps_per_s"]})
     log("user-declared environment: RiverSwim (scripts/custom_env.py) and the loop MDP")
     results["user_declared"] = _user_declared(_DECLARED_STEPS[q], _DECLARED_REPEATS[q])
+    log("policy gradients: REINFORCE, the estimator laboratory, Figure 13.1")
+    results["policy_gradient"] = _policy_gradient(q, workers)
     log("C reference: compile and run")
     results["c_reference"] = _c_reference(_FUSED_STEPS[q], _FUSED_REPEATS[q])
     fused = {f["name"]: f for f in results["fused"]}
@@ -590,6 +635,7 @@ def _figures(results):
     experiment = results["experiment"]
     cli = results.get("cli_memory")  # None in --quick mode
     declared = results.get("user_declared")  # absent from older results
+    pg = results.get("policy_gradient")  # likewise
     return {
         "softmax swing-up steps/s": fused["softmax swing-up"]["steps_per_s"],
         "softmax swing-up fused / plain Python": python["softmax swing-up"]["fused_over_python"],
@@ -604,6 +650,10 @@ def _figures(results):
         "30 x 1M experiment results MB": experiment["results_mb"],
         "CLI run 2 x 200M peak memory MB": None if cli is None else cli["peak_memory_mb"],
         _DECLARED_RATIO: None if declared is None else declared["ratio"],
+        "REINFORCE, short corridor steps/s": None if pg is None
+        else pg["reinforce"]["steps_per_s"],
+        "estimator lab: 1M gridworld episodes s": None if pg is None else pg["lab_s"],
+        "Figure 13.1: 3 x 100 runs x 1,000 episodes s": None if pg is None else pg["figure_s"],
     }
 
 
@@ -644,6 +694,15 @@ def format_table(results):
         lines += ["", *_declared_table(results["user_declared"])]
     if "c_reference" in results:  # absent from results written before it was measured
         lines += ["", *_c_table(results["c_reference"])]
+    pg = results.get("policy_gradient")
+    if pg is not None:
+        r = pg["reinforce"]
+        lines += ["", f"{'REINFORCE, short corridor':34s} {_rate(r['steps_per_s']):>10s} "
+                      f"{r['ns_per_step']:8.0f}",
+                  f"estimator lab: {pg['lab_episodes']:,} gridworld episodes, "
+                  f"{pg['lab_estimators']} estimators: {pg['lab_s']:.2f} s (one core)",
+                  f"Figure 13.1: {pg['figure_runs']} runs x {pg['figure_episodes']:,} episodes "
+                  f"through the runner: {pg['figure_s']:.2f} s ({pg['figure_workers']} workers)"]
     s = results["many_seeds"]
     lines += ["", f"many seeds: {s['runs']} runs x {s['steps_per_run']:,} steps of the swing-up",
               f"  1 worker:  {s['one_worker']['wall_s']:6.2f} s  "

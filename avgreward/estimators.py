@@ -49,6 +49,7 @@ import numpy as np
 from numba import njit
 
 from avgreward import exact
+from avgreward.exact import advantage_expectation, discounted_expectation, entropy_gradient
 from avgreward._pcg64 import load_state, next_double, store_state
 from avgreward.stats import t_quantile
 
@@ -357,71 +358,6 @@ def _scores(pi, features, tau):
         coef[:, a] += 1.0 / tau
         scores[:, a] = features[:, :, None] * coef[:, None, :]
     return scores.reshape(n_states, n_actions, d * n_actions)
-
-
-def entropy_gradient(pi, features, tau=1.0):
-    r"""``grad_theta H(pi(.|s))`` for every state, flattened over theta: shape (S, d * A).
-
-    ``dH/dh_b = -pi_b (ln pi_b + H)`` for the preferences ``h = theta^T x / tau``
-    (``0 ln 0 = 0``).
-    """
-    pi = np.asarray(pi, dtype=np.float64)
-    logs = np.log(np.where(pi > 0.0, pi, 1.0))
-    H = -np.sum(pi * logs, axis=1, keepdims=True)
-    dh = -pi * (logs + H) / tau
-    return (features[:, :, None] * dh[:, None, :]).reshape(pi.shape[0], -1)
-
-
-def advantage_expectation(model, pi, features, tau, v, gamma=1.0, lam=1.0):
-    r"""The exact expectation of ``sum_t g_t A_t``, ``A_t = sum_l (gamma lam)^l delta_{t+l}``.
-
-    ``delta_t = r_t + gamma v(s_{t+1}) - v(s_t)`` with any fixed ``v`` (0 at
-    terminal states), the sum over t undiscounted (the notes' estimators
-    carry no ``gamma^t``).  With ``u(s) = E[A_t | s_t = s]`` solving
-    ``u = d_pi + gamma lam P_pi u`` on the non-terminal states and
-    ``A(s, a) = R(s, a) + gamma P v - v(s) + gamma lam P u``, the expectation is
-    ``sum_s eta(s) sum_a grad pi(a|s) A(s, a)`` with the undiscounted visits
-    ``eta``.  Special cases: ``lam = 1, v = 0`` is the discounted reward-to-go,
-    ``lam = 0`` the one-step TD advantage; with ``gamma = 1`` and the exact
-    ``v`` every ``lam`` gives ``grad J``.  Flattened like
-    :class:`EstimatorLab`'s arrays.
-    """
-    pi = np.asarray(pi, dtype=np.float64)
-    features = np.asarray(features, dtype=np.float64)
-    P = np.asarray(model.P, dtype=np.float64)
-    R = np.asarray(model.R, dtype=np.float64)
-    v = np.array(v, dtype=np.float64)
-    terminal = list(model.terminal)
-    v[terminal] = 0.0
-    transient = np.array([s for s in range(P.shape[0]) if s not in set(terminal)])
-    delta = R + gamma * P @ v - v[:, None]              # E[delta | s, a]
-    P_pi = np.einsum("sa,sat->st", pi, P)
-    d = np.sum(pi * delta, axis=1)
-    u = np.zeros(P.shape[0])
-    Q = P_pi[np.ix_(transient, transient)]
-    u[transient] = np.linalg.solve(np.eye(transient.size) - gamma * lam * Q, d[transient])
-    A = delta + gamma * lam * P @ u
-    A[terminal] = 0.0
-    visits = exact.evaluate_episodic(model, pi).visits
-    centred = A - np.sum(pi * A, axis=1, keepdims=True)
-    return (features.T @ (visits[:, None] * pi * centred) / tau).reshape(-1)
-
-
-def discounted_expectation(model, theta, features, tau=1.0, gamma=0.9):
-    r"""The exact expectation of the discounted reward-to-go estimator (not ``grad J``).
-
-    ``E[sum_t g_t sum_{t'>=t} gamma^(t'-t) r_t'] = sum_s eta(s) sum_a grad pi(a|s) q_gamma(s, a)``:
-    the undiscounted visits ``eta`` with the discounted action values (the
-    seed's form has no ``gamma^t`` factor, so it is the gradient of no
-    objective); its difference from :func:`avgreward.exact.episodic_policy_gradient`
-    is the bias the notes speak of.  Flattened like :class:`EstimatorLab`'s arrays.
-    """
-    features = np.asarray(features, dtype=np.float64)
-    pi = exact.softmax_policy(theta, features, tau)
-    visits = exact.evaluate_episodic(model, pi).visits
-    q = exact.evaluate_episodic(model, pi, gamma).q
-    advantage = q - np.sum(pi * q, axis=1, keepdims=True)
-    return (features.T @ (visits[:, None] * pi * advantage) / tau).reshape(-1)
 
 
 def _learned_values(states, actions, rewards, offsets, features, gammas):
