@@ -14,11 +14,14 @@ and rerunning it reads what is done.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from avgreward.environments import resolve_env
 from avgreward.experiment import run_experiment
 
 __all__ = ["EpisodeRuns", "run_episodes"]
@@ -84,44 +87,72 @@ def run_episodes(out, env, agents, seeds, episodes, *, steps_per_episode=100, wo
         ``max_steps`` steps: named.
     """
     agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
-    seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
-    for name, value in (("episodes", episodes), ("steps_per_episode", steps_per_episode)):
+    if not agents:
+        raise ValueError("agents: no settings given")
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ValueError(f"seeds must be >= 1 (or a list of seeds), got {seeds}")
+        seeds = list(range(seeds))
+    else:
+        seeds = list(seeds)
+        if not seeds:
+            raise ValueError("seeds: the list is empty")
+    for name, value in (("episodes", episodes), ("steps_per_episode", steps_per_episode),
+                        ("max_steps", max_steps)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    env_id, env_class = resolve_env(env)
+    fused = getattr(env_class, "fused", None)
+    if fused is None or not fused.episodic:
+        raise ValueError(f"env: {env_id} is not an episodic environment of the fused loop; "
+                         "run_episodes counts episodes")
     shape = (len(agents), len(seeds))
     returns = np.zeros((*shape, episodes))
     lengths = np.zeros((*shape, episodes), np.int64)
     cut = np.zeros(shape, np.int64)
     budgets = np.zeros(shape, np.int64)
     pending = {(i, j) for i in range(len(agents)) for j in range(len(seeds))}
-    budget = int(episodes * steps_per_episode)
-    directory, directories = Path(out), []
+    budget = min(int(episodes * steps_per_episode), int(max_steps))
+    directories = []
     while pending:
-        if budget > max_steps:
+        if not directories:  # the first budget: every setting and seed, in out
+            batches = [(Path(out), list(range(len(agents))), seeds)]
+        else:
+            # Longer budgets: a directory per setting (named by its settings), so that a
+            # study rerun with more seeds adds them where they belong.
+            batches = []
+            for i in sorted({i for i, _ in pending}):
+                name = hashlib.sha256(json.dumps(agents[i].to_dict(complete=True),
+                                                 sort_keys=True).encode()).hexdigest()[:10]
+                batches.append((directories[0] / "longer" / f"steps-{budget}" / name, [i],
+                                [seeds[j] for i2, j in sorted(pending) if i2 == i]))
+        for directory, indices, batch_seeds in batches:
+            experiment = run_experiment(directory, env, [agents[i] for i in indices],
+                                        batch_seeds, budget, workers=workers,
+                                        bin_size=max(1, budget // 100), progress=progress,
+                                        new=new and not directories)
+            directories.append(experiment.path)
+            for position, i in enumerate(indices):
+                cap = getattr(agents[i], "max_episode_steps", None) or 0
+                for j, seed in enumerate(seeds):
+                    if (i, j) not in pending:
+                        continue
+                    record = experiment.run(position, seed)
+                    if record.status != "ok":
+                        raise ValueError(f"the run of setting {i} ({agents[i]!r}), seed {seed} "
+                                         f"failed: {record.error}; see {experiment.path}")
+                    info = experiment.result(position, seed).info
+                    if "episode_returns" not in info:
+                        raise ValueError(f"setting {i} ({agents[i]!r}) records no episodes")
+                    if info["episode_returns"].size >= episodes:
+                        returns[i, j] = info["episode_returns"][:episodes]
+                        lengths[i, j] = info["episode_lengths"][:episodes]
+                        cut[i, j] = int(np.sum(lengths[i, j] == cap)) if cap else 0
+                        budgets[i, j] = budget
+                        pending.discard((i, j))
+        if pending and budget >= max_steps:
             runs = ", ".join(f"setting {i} seed {seeds[j]}" for i, j in sorted(pending))
-            raise ValueError(f"{runs}: fewer than {episodes:,} episodes in {max_steps:,} steps")
-        wanted = sorted({i for i, _ in pending})
-        wanted_seeds = sorted({seeds[j] for _, j in pending})
-        experiment = run_experiment(directory, env, [agents[i] for i in wanted], wanted_seeds,
-                                    budget, workers=workers, bin_size=max(1, budget // 100),
-                                    progress=progress, new=new and not directories)
-        directories.append(experiment.path)
-        for position, i in enumerate(wanted):
-            cap = getattr(agents[i], "max_episode_steps", None) or 0
-            for j, seed in enumerate(seeds):
-                if (i, j) not in pending:
-                    continue
-                record = experiment.run(position, seed)
-                if record.status != "ok":
-                    raise ValueError(f"the run of setting {i} ({agents[i]!r}), seed {seed} "
-                                     f"failed: {record.error}; see {experiment.path}")
-                info = experiment.result(position, seed).info
-                if info["episode_returns"].size >= episodes:
-                    returns[i, j] = info["episode_returns"][:episodes]
-                    lengths[i, j] = info["episode_lengths"][:episodes]
-                    cut[i, j] = int(np.sum(lengths[i, j] == cap)) if cap else 0
-                    budgets[i, j] = budget
-                    pending.discard((i, j))
-        budget *= 4  # the same runs, longer: their first episodes are the same
-        directory = directories[0] / "longer" / f"steps-{budget}"
+            raise ValueError(f"{runs}: fewer than {episodes:,} episodes in {budget:,} steps "
+                             f"(max_steps)")
+        budget = min(4 * budget, int(max_steps))  # the same runs, longer: same first episodes
     return EpisodeRuns(returns, lengths, cut, seeds, directories, budgets)

@@ -382,9 +382,34 @@ def _learned_values(states, actions, rewards, offsets, features, gammas):
     return fits
 
 
+def _support(scores, entropy):
+    """The parameters each state's score (or entropy gradient) can move, and how many."""
+    n_states, D = entropy.shape
+    support = np.zeros((n_states, D), np.int64)
+    support_size = np.zeros(n_states, np.int64)
+    for s in range(n_states):
+        moved = np.flatnonzero(np.abs(scores[s]).sum(axis=0) + np.abs(entropy[s]) > 0.0)
+        support[s, :moved.size] = moved
+        support_size[s] = moved.size
+    return support, support_size
+
+
 def _initial_capacity(expected_length, episodes):
     """Steps the buffers first hold (they double when a batch outgrows them)."""
     return int(max(4 * expected_length, 16) * episodes)
+
+
+def _unit(name, value):
+    """``value`` as a float in (0, 1], or a ValueError naming ``name``."""
+    if isinstance(value, (bool, str)):
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    return value
 
 
 def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_size=100,
@@ -433,20 +458,35 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
                              ("max_steps", max_steps, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    for name, value in (("gamma", gamma), ("gae_gamma", gae_gamma)):
-        if not 0.0 < float(value) <= 1.0:
-            raise ValueError(f"{name} must be in (0, 1], got {value!r}")
-    if not math.isfinite(entropy_beta):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    gamma, gae_gamma = _unit("gamma", gamma), _unit("gae_gamma", gae_gamma)
+    if isinstance(entropy_beta, (bool, str)) or not isinstance(
+            entropy_beta, (int, float, np.integer, np.floating)) or not math.isfinite(
+            entropy_beta):
         raise ValueError(f"entropy_beta must be a finite number, got {entropy_beta!r}")
-    lambdas = np.atleast_1d(np.asarray(lambdas, dtype=np.float64))
+    entropy_beta = float(entropy_beta)
+    try:
+        lambdas = np.atleast_1d(np.asarray(lambdas, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"lambdas must be numbers in [0, 1], got {lambdas!r}") from None
     if lambdas.ndim != 1 or lambdas.size == 0 or np.any(~((lambdas >= 0) & (lambdas <= 1))):
         raise ValueError(f"lambdas must be numbers in [0, 1], got {lambdas}")
+    if len(set(estimator_names(lambdas))) != len(estimator_names(lambdas)):
+        raise ValueError(f"lambdas must differ (to 6 significant digits, their names), "
+                         f"got {lambdas.tolist()}")
     if not getattr(model, "terminal", None):
         raise ValueError("model.terminal is empty: the laboratory needs an episodic model")
     features = np.ascontiguousarray(features, dtype=np.float64)
     theta = np.asarray(theta, dtype=np.float64)
+    if features.ndim != 2 or features.shape[0] != model.n_states:
+        raise ValueError(f"features must have one row per state of the model "
+                         f"({model.n_states}), got shape {features.shape}")
     pi = exact.softmax_policy(theta, features, tau)
     ev = exact.evaluate_episodic(model, pi)      # also refuses a policy that never ends
+    if ev.visits.sum() > max_steps:
+        raise ValueError(f"episodes last {ev.visits.sum():,.0f} steps on average under this "
+                         f"policy, more than max_steps={max_steps:,}")
     grad = exact.episodic_policy_gradient(model, theta, features, tau).reshape(-1)
     terminal = np.zeros(model.n_states, dtype=np.bool_)
     terminal[list(model.terminal)] = True
@@ -461,7 +501,8 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
 
     rng = np.random.default_rng(seed)
     words = load_state(rng)
-    capacity = _initial_capacity(ev.visits.sum(), max(batch_size, critic_episodes))
+    capacity = min(_initial_capacity(ev.visits.sum(), max(batch_size, critic_episodes)),
+                   max(batch_size, critic_episodes) * max_steps)
     buffers = None
     while True:
         buffers = (np.zeros(capacity, np.int64), np.zeros(capacity, np.int64),
@@ -473,7 +514,7 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
         if status != _FULL:
             break
         words[:] = saved
-        capacity *= 2
+        capacity = min(2 * capacity, critic_episodes * max_steps)  # enough for any batch
     if status == _TOO_LONG:
         raise ValueError(f"an episode lasted more than max_steps={max_steps:,} steps under "
                          "this policy")
@@ -483,13 +524,7 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
 
     offsets = np.zeros(batch_size + 1, np.int64)
     out = np.zeros((batch_size, D, n_est))
-    # The parameters a state's score can move: its active features, every action.
-    support = np.zeros((model.n_states, D), np.int64)
-    support_size = np.zeros(model.n_states, np.int64)
-    for s in range(model.n_states):
-        moved = np.flatnonzero(np.abs(scores[s]).sum(axis=0) + np.abs(entropy[s]) > 0.0)
-        support[s, :moved.size] = moved
-        support_size[s] = moved.size
+    support, support_size = _support(scores, entropy)
     sums = [np.zeros((n_est, D)) for _ in range(4)]
     moments = np.zeros((4, D))
     done = 0
@@ -503,7 +538,8 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
                              "under this policy")
         if status == _OK:
             break
-        capacity *= 2  # the same batch again, from the same generator state, in bigger buffers
+        # the same batch again, from the same generator state, in bigger buffers
+        capacity = min(2 * capacity, batch_size * max_steps)
         buffers = (np.zeros(capacity, np.int64), np.zeros(capacity, np.int64),
                    np.zeros(capacity))
     store_state(rng, words)

@@ -146,15 +146,16 @@ def run_chunk(
 @njit(cache=True, error_model="numpy")
 def a2c_chunk(
     w, theta, settings, states, obs, tc, cur, nxt, rbar_box, words, t0, n, rewards, actions,
-    record_actions, rbar_trace, rbar_every, counts,
+    record_actions, rbar_trace, rbar_every, partial, ends_return, ends_length, counts,
 ):
     """Updates ``t0 .. t0+n-1`` of the differential softmax actor-critic with N actors.
 
     ``settings`` = (alpha_w, alpha_theta, alpha_rbar, tau, entropy); ``states[c]``
     and ``cur[c]`` are copy c's state and features of S.  ``rewards[i]`` is the
     mean reward of update ``t0 + i`` over the copies; ``actions[i]`` copy 0's
-    action.  ``counts[0]`` receives the episodes the copies ended (an episodic
-    environment: the stream goes on from the next start, as with one copy).
+    action.  On an episodic environment (the stream goes on from the next
+    start, as with one copy) the episodes that end are written as
+    :func:`a2c_episodic_chunk` writes them (``counts[0]`` of them).
     Returns the updates completed (fewer if a TD error became non-finite).
     """
     box, grid, offsets, tiling_size = tc
@@ -184,9 +185,16 @@ def a2c_chunk(
             action = sample_discrete(probs[c], next_double(words))
             u = next_double(words) if RANDOM_STEP else 0.0
             reward, terminated = env_transition(states[c], float(action), u, states[c])
-            if EPISODIC and terminated:
-                env_reset(states[c], next_double(words) if RANDOM_RESET else 0.0)
-                n_ends += 1
+            if EPISODIC:
+                partial[c] += np.float32(reward)
+                partial[n_copies + c] += 1.0
+                if terminated:
+                    env_reset(states[c], next_double(words) if RANDOM_RESET else 0.0)
+                    ends_return[n_ends] = partial[c]
+                    ends_length[n_ends] = int(partial[n_copies + c])
+                    n_ends += 1
+                    partial[c] = 0.0
+                    partial[n_copies + c] = 0.0
             env_observe(states[c], obs)
             tile_indices(obs, box, grid, offsets, tiling_size, nxt[c])
             chosen[c] = action

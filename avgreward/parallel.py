@@ -16,11 +16,16 @@ one-step boxes; R-bar moves by the mean TD error)::
     w       <- w + alpha_w mean_c delta_c x(S_c)
     theta   <- theta + alpha_theta mean_c I_c delta_c grad ln pi(A_c | S_c);  I_c <- gamma I_c
 
-A run's ``steps`` count *updates*; each takes N environment steps.
-``Result.rewards`` holds the mean reward over the copies of each update,
-``Result.actions`` copy 0's actions, and ``Result.info`` ``"actors"`` (N) and
-``"env_steps"``; an episodic task's episodes (every copy's, in the order they
-ended) give ``"episode_returns"`` and ``"episode_lengths"``.
+A run's ``steps`` count *updates*; each takes N environment steps
+(``chunk_steps`` still counts environment steps: a call does
+``chunk_steps // N`` updates).  ``Result.rewards`` holds the mean reward over
+the copies of each update, ``Result.actions`` copy 0's actions, and
+``train``'s ``Result.info`` ``"actors"`` (N) and ``"env_steps"``; on an
+episodic task, with either learner, the episodes (every copy's, in the order
+they ended within an update, copies in order) give ``"episode_returns"`` and
+``"episode_lengths"`` (saved by the runner too); the steps that ended them
+(``"terminations"`` of one actor) are not kept: with N copies a step is not
+an episode's.
 
 Same seed, same numbers, whatever the chunking, and with N = 1 exactly the
 numbers of the one-actor fused loop (tested bit for bit).  The copies run
@@ -81,6 +86,13 @@ def drive_parallel(env_id, fused, agent, features, steps, seed, record_actions, 
         kernels.start_features(states[c], obs, tc, cur[c])
     nxt = np.empty_like(cur)
     counts = np.zeros(1, np.int64)
+    # chunk_steps counts environment steps, as for one actor: a call takes N per update
+    chunk_steps = max(1, chunk_steps // n_copies)
+    chunk = min(chunk_steps, steps)
+    partial = np.zeros(2 * n_copies)  # each copy's current episode: return, length
+    ends_return = np.zeros(chunk * n_copies if fused.episodic else 0)
+    ends_length = np.zeros(chunk * n_copies if fused.episodic else 0, np.int64)
+    returns, lengths = [], []
     if episodic:
         theta = np.zeros((features.n_features, n_actions))
         if agent.initial_preferences is not None:
@@ -92,18 +104,12 @@ def drive_parallel(env_id, fused, agent, features, steps, seed, record_actions, 
         settings = (float(agent.alpha_w), float(agent.alpha_theta), float(agent.gamma),
                     float(agent.tau), float(agent.entropy))
         discounting = np.ones(n_copies)
-        partial = np.zeros(2 * n_copies)
-        chunk = min(chunk_steps, steps)
-        ends_return = np.zeros(chunk * n_copies)
-        ends_length = np.zeros(chunk * n_copies, np.int64)
-        returns, lengths = [], []
     else:
         run = _RunArrays(env_id, agent, seed, features, n_actions, steps, record_actions,
                          rbar_every, chunk_steps, bin_size)
         settings = (float(agent.alpha_w), float(agent.alpha_theta), float(agent.alpha_rbar),
                     float(agent.tau), float(agent.entropy))
     info = {"actors": n_copies}
-    episodes = 0
     t0 = 0
     while t0 < steps:
         n = min(chunk_steps, steps - t0)
@@ -113,32 +119,27 @@ def drive_parallel(env_id, fused, agent, features, steps, seed, record_actions, 
             done = kernels.a2c_episodic_chunk(
                 w, theta, settings, discounting, states, obs, tc, cur, nxt, words, t0, n,
                 rewards, actions, record_actions, partial, ends_return, ends_length, counts)
-            returns.append(ends_return[:counts[0]].copy())
-            lengths.append(ends_length[:counts[0]].copy())
         else:
             done = kernels.a2c_chunk(
                 run.w, run.theta, settings, states, obs, tc, cur, nxt, run.rbar_box, words, t0,
-                n, rewards, actions, record_actions, run.rbar_trace, rbar_every, counts)
+                n, rewards, actions, record_actions, run.rbar_trace, rbar_every, partial,
+                ends_return, ends_length, counts)
         store_state(rng, words)
-        episodes += int(counts[0])
+        returns.append(ends_return[:counts[0]].copy())
+        lengths.append(ends_length[:counts[0]].copy())
         run.fold(t0 + done)
         if done < n:
-            raise run.diverged(t0 + done, _info(info, t0 + done, n_copies, episodes,
-                                                episodic and (returns, lengths)))
+            raise run.diverged(t0 + done, _info(info, t0 + done, n_copies, fused.episodic,
+                                                returns, lengths))
         t0 += n
         if callback is not None:
             callback(t0, steps)
-    return run.result(steps, _info(info, steps, n_copies, episodes,
-                                   episodic and (returns, lengths)))
+    return run.result(steps, _info(info, steps, n_copies, fused.episodic, returns, lengths))
 
 
-def _info(info, done, n_copies, episodes, episode_arrays):
+def _info(info, done, n_copies, episodic, returns, lengths):
     info = {**info, "env_steps": done * n_copies}
-    if episode_arrays:
-        returns, lengths = episode_arrays
-        info["episode_returns"] = np.concatenate(returns) if returns else np.zeros(0)
-        info["episode_lengths"] = (np.concatenate(lengths) if lengths
-                                   else np.zeros(0, np.int64))
-    elif episodes:
-        info["episodes"] = episodes  # a continuing learner on an episodic task
+    if episodic:
+        info["episode_returns"] = np.concatenate(returns)
+        info["episode_lengths"] = np.concatenate(lengths)
     return info

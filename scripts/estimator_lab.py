@@ -111,6 +111,8 @@ def run_task(env_id, args):
 
 def draw(ax, lab, title):
     bias2 = np.array([b @ b for b in lab.exact_bias()])
+    # Unbiased: exactly (to rounding) by the exact analysis, whatever the sample shows.
+    exactly_unbiased = bias2 <= 1e-12 * float(lab.exact_gradient @ lab.exact_gradient)
     variance = lab.variance_per_episode
     # Below the noise of the measured mean an estimator's bias can't be told from 0.
     floor = float(np.median(variance)) / lab.episodes
@@ -118,7 +120,7 @@ def draw(ax, lab, title):
     for names, colour, legend in FAMILIES:
         idx = [lab.names.index(n) for n in names]
         for i in idx:
-            unbiased = bias2[i] < floor
+            unbiased = exactly_unbiased[i]
             ax.scatter(variance[i], shown[i], color=colour, s=46, zorder=3,
                        marker="v" if unbiased else "o",
                        label=legend if i == idx[0] else None)

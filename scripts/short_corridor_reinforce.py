@@ -13,7 +13,7 @@ of the start state against p.
 Each run is the fused loop on `avgreward/ShortCorridor-v0` with
 `avgreward.agents.Reinforce`, through the experiment runner
 (`avgreward.episodic_runs.run_episodes`): runs of 100 steps per episode, and
-those that had not finished their episodes run again twice as long (the same
+those that had not finished their episodes run again four times as long (the same
 run, longer), so that every run gives its first 1,000 episodes (every step
 pays -1, so an episode's total reward is minus its length).
 

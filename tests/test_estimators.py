@@ -2,8 +2,8 @@
 
 The claims (seeds 000-002) are asserted on the episodic aliased gridworld
 (64 policy parameters, reward only at the end) and the short corridor (-1 each
-step), under a fixed random policy, with fixed seeds: the joint 95% intervals
-are Bonferroni-widened over the components.
+step), under a fixed random policy, with fixed seeds: the intervals are
+Bonferroni-widened over the components to a joint level (LEVEL below).
 """
 
 import gymnasium
@@ -16,6 +16,11 @@ from helpers import finite_difference
 
 GRID = "avgreward/AliasedGridworldEpisodic-v0"
 CORRIDOR = "avgreward/ShortCorridor-v0"
+# Joint confidence of the intervals the claims are tested with.  Measured over seeds
+# 0-29 on both tasks at 400,000 episodes: no false alarm and no missed bias at this
+# level (at 0.99 one of the 60 (seed, task) pairs had a false alarm, at 0.95 about
+# one in twelve): the tests hold for any seed, not only the one below.
+LEVEL = 0.999
 UNBIASED = ("total return", "reward-to-go", "constant baseline", "total return, mean b",
             "total return, optimal b", "time baseline", "state value (exact)",
             "state value (learned)", "TD advantage (exact)")
@@ -112,11 +117,13 @@ def test_the_kernel_equals_the_definitions(env_id):
                                       500, states, actions, rewards, offsets)
     assert status == estimators._OK
     D = scores.shape[2]
-    support = np.tile(np.arange(D), (model.n_states, 1))
+    support, support_size = estimators._support(scores, entropy)  # what the lab uses
+    if env_id == GRID:
+        assert support_size.max() < D  # sparse: one feature of 16 a state
     names = estimators.estimator_names(lambdas)
     out = np.zeros((8, D, len(names)))
     moments = np.zeros((4, D))
-    estimators._estimates(scores, support, np.full(model.n_states, D), entropy, values, states,
+    estimators._estimates(scores, support, support_size, entropy, values, states,
                           actions, rewards, offsets, 0.8, 0.9, lambdas, out, moments)
     expected = reference_estimates(scores, entropy, values, states, actions, rewards, offsets,
                                    0.8, 0.9, lambdas)
@@ -185,7 +192,7 @@ def test_advantage_expectation_in_its_special_cases():
 def test_baselines_of_time_or_state_leave_the_gradient_unbiased(which, request):
     lab = request.getfixturevalue(f"{which}_lab")
     for name in UNBIASED + tuple(f"GAE({lam:g}) (exact)" for lam in lab.settings["lambdas"]):
-        assert lab.unbiased(name), name
+        assert lab.unbiased(name, LEVEL), name
         np.testing.assert_allclose(lab.expectations[lab.names.index(name)], lab.exact_gradient,
                                    atol=1e-10)
 
@@ -194,7 +201,7 @@ def test_baselines_of_time_or_state_leave_the_gradient_unbiased(which, request):
 def test_every_estimator_has_the_mean_the_exact_analysis_predicts(which, request):
     lab = request.getfixturevalue(f"{which}_lab")
     for i, name in enumerate(lab.names):
-        assert lab.covers(name, lab.expectations[i]), name
+        assert lab.covers(name, lab.expectations[i], LEVEL), name
 
 
 def test_the_biased_estimators_are_seen_to_be_biased(grid_lab, corridor_lab):
@@ -205,12 +212,12 @@ def test_the_biased_estimators_are_seen_to_be_biased(grid_lab, corridor_lab):
             exact_bias = lab.exact_bias()[i]
             assert exact_bias @ exact_bias > 1e-4, name
         # gamma < 1: the mean is the exact analysis's, and the gradient is outside its interval
-        assert not lab.unbiased("discounted reward-to-go")
+        assert not lab.unbiased("discounted reward-to-go", LEVEL)
         assert lab.covers("discounted reward-to-go", estimators.discounted_expectation(
-            *task(GRID if lab is grid_lab else CORRIDOR), 1.0, lab.settings["gamma"]))
+            *task(GRID if lab is grid_lab else CORRIDOR), 1.0, lab.settings["gamma"]), LEVEL)
     # on the gridworld the small variances show the learned critic's bias too
-    assert not grid_lab.unbiased("TD advantage (learned)")
-    assert not grid_lab.unbiased("reward-to-go + entropy bonus")
+    assert not grid_lab.unbiased("TD advantage (learned)", LEVEL)
+    assert not grid_lab.unbiased("reward-to-go + entropy bonus", LEVEL)
 
 
 def test_gae_with_a_learned_critic_trades_bias_for_variance(grid_lab, corridor_lab):
@@ -287,9 +294,20 @@ def test_the_table_is_tidy(corridor_lab):
     ({"gae_gamma": 1.5}, "gae_gamma"),
     ({"entropy_beta": float("nan")}, "entropy_beta"),
     ({"max_steps": 3}, "max_steps=3"),
+    ({"theta": [[-12.0, 12.0]]}, "more than max_steps=100,000"),  # at once, no huge buffers
+    ({"gamma": "0.9"}, "gamma must be a number"),
+    ({"gae_gamma": "1"}, "gae_gamma must be a number"),
+    ({"entropy_beta": None}, "entropy_beta must be a finite number"),
+    ({"seed": -1}, "seed must be an integer >= 0"),
+    ({"lambdas": (0.5, 0.5)}, "lambdas must differ"),
+    ({"lambdas": ()}, "lambdas must be numbers"),
+    ({"features": np.ones((3, 1))}, "features must have one row per state"),
 ])
 def test_bad_settings_are_named(kwargs, message):
     model, theta, X = task(CORRIDOR)
+    kwargs = dict(kwargs)
+    theta = kwargs.pop("theta", theta)
+    X = kwargs.pop("features", X)
     with pytest.raises(ValueError, match=message):
         estimators.estimator_lab(model, theta, X, **{"episodes": 1000, **kwargs})
 

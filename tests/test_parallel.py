@@ -46,7 +46,7 @@ def test_one_copy_is_the_one_actor_loop_bit_for_bit(env, agent):
     for name in a.weights:
         assert a.weights[name].tobytes() == b.weights[name].tobytes(), name
     assert a.rbar.tobytes() == b.rbar.tobytes() and a.final_rbar == b.final_rbar
-    if isinstance(agent, EpisodicActorCritic):
+    if "episode_returns" in a.info:  # an episodic task, with either learner
         for key in ("episode_returns", "episode_lengths"):
             assert np.array_equal(a.info[key], b.info[key]), key
         assert a.info["episode_returns"].size > 100
@@ -74,6 +74,11 @@ def test_n_copies_are_the_box_in_plain_python(env, agent, actors):
         np.testing.assert_allclose(result.info["episode_returns"],
                                    reference["episode_returns"], rtol=1e-12)
         assert len(result.info["episode_lengths"]) == len(reference["episode_returns"]) > 50
+        if env == CORRIDOR:  # -1 a step: every copy's episodes, whole
+            np.testing.assert_array_equal(result.info["episode_returns"],
+                                          -result.info["episode_lengths"])
+            assert (result.info["episode_lengths"].sum()
+                    <= actors * steps < result.info["episode_lengths"].sum() + actors * 200)
     else:
         assert result.final_rbar == pytest.approx(reference["rbar"], rel=1e-9, abs=1e-12)
     assert len(set(result.actions.tolist())) > 1
@@ -164,3 +169,15 @@ def test_the_cli_sweeps_and_plots_the_number_of_actors(tmp_path, capsys):
     assert main(["run", "pendulum", "--steps", "100", "--seeds", "1", "--set", "actors=0",
                  "--out", str(tmp_path / "bad")]) == 2
     assert "actors must be an integer in 1..4096" in capsys.readouterr().err
+
+
+def test_a_continuing_learner_with_actors_on_an_episodic_task_records_its_episodes(tmp_path):
+    agent = SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01, actors=4)
+    result = avgreward.train(CORRIDOR, agent, 5_000, seed=0)
+    np.testing.assert_array_equal(result.info["episode_returns"],
+                                  -result.info["episode_lengths"])
+    assert result.info["episode_lengths"].size > 100
+    experiment = run_experiment(tmp_path / "e", CORRIDOR, agent, 1, 5_000, workers=1,
+                                progress=False)
+    np.testing.assert_array_equal(experiment.result(0, 0).info["episode_returns"],
+                                  result.info["episode_returns"])
