@@ -15,7 +15,13 @@ The main entry points:
 
 __version__ = "0.1.0"
 
-from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic, agent_from_dict
+from avgreward.agents import (
+    DifferentialQLearning,
+    DifferentialSarsa,
+    GaussianActorCritic,
+    SoftmaxActorCritic,
+    agent_from_dict,
+)
 from avgreward.features import TileCoder, binary_pattern, one_hot, pendulum_tile_coder
 from avgreward.training import DivergenceError, Result, default_agent, default_features, train
 from avgreward.experiment import (
@@ -39,6 +45,8 @@ __all__ = [
     "RunRecord",
     "ExperimentBusyError",
     "SoftmaxActorCritic",
+    "DifferentialSarsa",
+    "DifferentialQLearning",
     "GaussianActorCritic",
     "agent_from_dict",
     "TileCoder",

@@ -14,7 +14,7 @@ import operator
 from dataclasses import asdict, dataclass, fields
 
 __all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "Reinforce", "EpisodicActorCritic",
-           "agent_from_dict"]
+           "DifferentialSarsa", "DifferentialQLearning", "agent_from_dict"]
 
 
 def _check_step_size(name: str, value) -> float:
@@ -476,8 +476,70 @@ def _check_tau_and_preferences(settings) -> None:
         object.__setattr__(settings, "initial_preferences", prefs)
 
 
+@dataclass(frozen=True)
+class DifferentialSarsa(_Settings):
+    """Differential semi-gradient Sarsa (Sutton & Barto, section 10.3), epsilon-greedy.
+
+    Linear action values ``q(s, a, w) = w_a . x(s)`` (one-hot features: tabular)
+    and, each step, ``A' ~ epsilon-greedy(q(S', .))``, ``delta = R - Rbar +
+    q(S', A') - q(S, A)``, ``Rbar += beta delta``, ``w_A += alpha delta x(S)``
+    (:mod:`avgreward.learners.value`).  Continuing tasks (on an episodic one
+    the stream goes on from the next start).
+
+    Parameters
+    ----------
+    alpha : float
+        Step size of ``w``, divided by the number of active features.
+    beta : float
+        Step size of R-bar, used as given.
+    epsilon : float, default 0.1
+        Exploration probability, in [0, 1].
+    """
+
+    alpha: float
+    beta: float
+    epsilon: float = 0.1
+
+    kind = "differential_sarsa"
+
+    def __post_init__(self):
+        for name in ("alpha", "beta"):
+            object.__setattr__(self, name, _check_step_size(name, getattr(self, name)))
+        object.__setattr__(self, "epsilon", _check_lambda("epsilon", self.epsilon))
+
+
+@dataclass(frozen=True)
+class DifferentialQLearning(_Settings):
+    """Differential Q-learning (Wan, Naik & Sutton 2021), epsilon-greedy behaviour.
+
+    Each step ``delta = R - Rbar + max_a q(S', a) - q(S, A)``,
+    ``w_A += alpha delta x(S)``, ``Rbar += eta alpha delta``
+    (:mod:`avgreward.learners.value`).
+
+    Parameters
+    ----------
+    alpha : float
+        Step size, divided by the number of active features (also in R-bar's step).
+    eta : float
+        R-bar's step is ``eta * alpha``.
+    epsilon : float, default 0.1
+    """
+
+    alpha: float
+    eta: float
+    epsilon: float = 0.1
+
+    kind = "differential_q_learning"
+
+    def __post_init__(self):
+        for name in ("alpha", "eta"):
+            object.__setattr__(self, name, _check_step_size(name, getattr(self, name)))
+        object.__setattr__(self, "epsilon", _check_lambda("epsilon", self.epsilon))
+
+
 _KINDS = {cls.kind: cls for cls in (SoftmaxActorCritic, GaussianActorCritic, Reinforce,
-                                     EpisodicActorCritic)}
+                                     EpisodicActorCritic, DifferentialSarsa,
+                                     DifferentialQLearning)}
 
 
 def agent_from_dict(d: dict):

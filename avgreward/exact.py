@@ -32,6 +32,9 @@ __all__ = [
     "policy_on_states",
     "softmax_policy",
     "feature_matrix",
+    "OptimalControl",
+    "relative_value_iteration",
+    "policy_iteration",
     "advantage_expectation",
     "discounted_expectation",
     "entropy_gradient",
@@ -894,3 +897,125 @@ def discounted_expectation(model, theta, features, tau=1.0, gamma=0.9):
     q = evaluate_episodic(model, pi, gamma).q
     advantage = q - np.sum(pi * q, axis=1, keepdims=True)
     return (features.T @ (visits[:, None] * pi * advantage) / tau).reshape(-1)
+
+
+# --- optimal control: relative value iteration, checked by policy iteration ---------------
+
+
+@dataclass(frozen=True)
+class OptimalControl:
+    """An optimal policy of a tabular task, its reward rate and differential values.
+
+    Attributes
+    ----------
+    reward_rate : float
+        The optimal reward rate ``r*``.
+    policy : ndarray, shape (n_states, n_actions)
+        A deterministic optimal policy (one-hot rows; ties to the lowest action
+        index among those within ``tol`` of the best).
+    v : ndarray, shape (n_states,)
+        Differential values of the optimal policy, normalised as
+        :class:`Evaluation`'s (``mu . v = 0`` under it).
+    q : ndarray, shape (n_states, n_actions)
+        ``q*(s, a) = R[s, a] - r* + sum_s' P[s, a, s'] v(s')``.
+    iterations : int
+        Sweeps (relative value iteration) or improvements (policy iteration).
+    """
+
+    reward_rate: float
+    policy: np.ndarray
+    v: np.ndarray
+    q: np.ndarray
+    iterations: int
+
+
+def _optimal_from(model, P, R, actions, iterations):
+    """The :class:`OptimalControl` of the deterministic policy ``actions``."""
+    n_states, n_actions = R.shape
+    policy = np.zeros((n_states, n_actions))
+    policy[np.arange(n_states), actions] = 1.0
+    ev = evaluate(model, policy)
+    return OptimalControl(reward_rate=ev.reward_rate, policy=_readonly(policy),
+                          v=ev.v, q=ev.q, iterations=iterations)
+
+
+def relative_value_iteration(model, tau: float = 0.5, tol: float = 1e-12,
+                             max_iterations: int = 1_000_000) -> OptimalControl:
+    r"""The optimal reward rate and policy by relative value iteration (Puterman 8.5).
+
+    On the aperiodic transform ``P' = tau P + (1 - tau) I``, ``R' = tau R``
+    (the same optimal policies; rates scale by ``tau``), from ``h = 0``::
+
+        h <- T h - (T h)(s_ref),   T h(s) = max_a R'(s, a) + sum_s' P'(s, a, s') h(s')
+
+    with ``s_ref = 0``, until the span of ``T h - h`` is below ``tol``: then
+    ``r* = (T h)(s_ref) / tau`` and the greedy policy is optimal.  The
+    transform makes periodic chains (the loop MDP's) converge.
+
+    Parameters
+    ----------
+    model : envs.model.TabularModel
+        A continuing task whose policies are unichain (one recurrent class
+        each; every task of this package's).
+    tau : float, default 0.5
+        In (0, 1).
+    tol : float, default 1e-12
+    max_iterations : int
+
+    Returns
+    -------
+    OptimalControl
+        Its ``v`` and ``q`` are the greedy policy's, evaluated exactly.
+
+    Raises
+    ------
+    ValueError
+        On a bad model or setting, or no convergence in ``max_iterations``.
+    """
+    P, R, _ = _check_model(model)
+    if not 0.0 < float(tau) < 1.0:
+        raise ValueError(f"tau must be in (0, 1), got {tau!r}")
+    n_states = P.shape[0]
+    P_t = tau * P + (1.0 - tau) * np.eye(n_states)[:, None, :]
+    R_t = tau * R
+    h = np.zeros(n_states)
+    for sweep in range(1, max_iterations + 1):
+        Th = np.max(R_t + P_t @ h, axis=1)
+        diff = Th - h
+        if diff.max() - diff.min() < tol:
+            break
+        h = Th - Th[0]
+    else:
+        raise ValueError(f"relative value iteration did not converge in {max_iterations:,} "
+                         f"sweeps (span {diff.max() - diff.min():.3g})")
+    values = R_t + P_t @ h
+    best = values.max(axis=1, keepdims=True)
+    actions = np.argmax(values >= best - max(tol, 1e-9) * (1.0 + np.abs(best)), axis=1)
+    return _optimal_from(model, P, R, actions, sweep)
+
+
+def policy_iteration(model, max_iterations: int = 10_000) -> OptimalControl:
+    """The optimal reward rate and policy by policy iteration (Puterman 8.6, unichain).
+
+    From "action 0 everywhere": evaluate the policy exactly (gain ``g`` and
+    differential values ``v``, :func:`evaluate`), then in every state take an
+    action maximising ``R[s, a] + sum_s' P[s, a, s'] v(s')``, keeping the
+    current one unless another is better by more than ``1e-10``; stop when no
+    action changes.
+
+    Returns
+    -------
+    OptimalControl
+    """
+    P, R, _ = _check_model(model)
+    n_states = P.shape[0]
+    actions = np.zeros(n_states, dtype=np.int64)
+    for iteration in range(1, max_iterations + 1):
+        current = _optimal_from(model, P, R, actions, iteration)
+        values = R + P @ current.v
+        now = values[np.arange(n_states), actions]
+        better = values.max(axis=1) > now + 1e-10 * (1.0 + np.abs(now))
+        if not better.any():
+            return current
+        actions = np.where(better, np.argmax(values, axis=1), actions)
+    raise ValueError(f"policy iteration did not converge in {max_iterations:,} improvements")

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from avgreward.agents import (
+    DifferentialQLearning,
+    DifferentialSarsa,
     EpisodicActorCritic,
     GaussianActorCritic,
     Reinforce,
@@ -64,7 +66,8 @@ MAX_BINS = 10_000
 MAX_SEEDS = _MAX_SEEDS
 
 
-_SETTINGS = (SoftmaxActorCritic, GaussianActorCritic, Reinforce, EpisodicActorCritic)
+_SETTINGS = (SoftmaxActorCritic, GaussianActorCritic, Reinforce, EpisodicActorCritic,
+             DifferentialSarsa, DifferentialQLearning)
 
 
 def _as_agents(agents) -> list:

@@ -19,11 +19,17 @@ import math
 
 import numpy as np
 
-from avgreward.agents import EpisodicActorCritic, GaussianActorCritic, SoftmaxActorCritic
+from avgreward.agents import (
+    DifferentialQLearning,
+    DifferentialSarsa,
+    EpisodicActorCritic,
+    GaussianActorCritic,
+    SoftmaxActorCritic,
+)
 from avgreward.environments import default_features, resolve_env
 
 __all__ = ["reference_train", "reference_reinforce", "reference_episodic_actor_critic",
-           "reference_a2c"]
+           "reference_a2c", "reference_value_control"]
 
 
 def _dense(features, active):
@@ -485,3 +491,79 @@ def reference_a2c(env, agent, steps, seed, actors, features=None):
         active = [t[5] for t in transitions]
     return {"rewards": np.array(rewards), "actions": np.array(actions), "w": w,
             "theta": theta, "rbar": rbar, "episode_returns": np.array(episode_returns)}
+
+
+def reference_value_control(env, agent, steps, seed, features=None):
+    """Differential semi-gradient Sarsa (S&B 10.3) or differential Q-learning in plain Python.
+
+    ``agent`` is a :class:`DifferentialSarsa` or :class:`DifferentialQLearning`;
+    the same draws as the fused loop (:mod:`avgreward.learners.value`): two
+    uniforms per epsilon-greedy choice, Sarsa's A' after the environment's
+    draws, Q-learning's A at the start of each step.  Returns ``rewards``,
+    ``actions``, ``rbar`` (after every step) and ``w`` (``[n_features, n_actions]``).
+    """
+    if not isinstance(agent, (DifferentialSarsa, DifferentialQLearning)):
+        raise ValueError(f"agent must be DifferentialSarsa or DifferentialQLearning, got {agent!r}")
+    env_id, env_cls = resolve_env(env)
+    features = default_features(env_id) if features is None else features
+    fused = env_cls.fused
+    k, n_actions = features.n_active, fused.n_actions
+    sarsa = isinstance(agent, DifferentialSarsa)
+    rng = np.random.default_rng(seed)
+
+    def observe(state):
+        obs = np.zeros(fused.obs_size)
+        fused.observe(state, obs)
+        return features.indices(obs)
+
+    def q(w, active):
+        return np.array([_linear(w[:, a], active) for a in range(n_actions)])
+
+    def epsilon_greedy(w, active):
+        u1, u2 = rng.random(), rng.random()
+        if u1 < agent.epsilon:  # explore: any action
+            return min(int(u2 * n_actions), n_actions - 1)
+        values = q(w, active)
+        best = np.flatnonzero(values == values.max())  # ties broken uniformly
+        return int(best[min(int(u2 * best.size), best.size - 1)])
+
+    w = np.zeros((features.n_features, n_actions))
+    rbar = 0.0
+    S = np.zeros(fused.state_size)
+    fused.reset(S, rng.random() if fused.random_reset else 0.0)
+    active = observe(S)
+    A = epsilon_greedy(w, active) if sarsa else None
+    rewards, actions, rbars = [], [], []
+    for _ in range(steps):
+        if not sarsa:
+            A = epsilon_greedy(w, active)  # behaviour: epsilon-greedy at S
+        u = rng.random() if fused.random_step else 0.0
+        S_next = S.copy()
+        if fused.episodic:
+            R, terminated = fused.step(S, float(A), u, S_next)
+            if terminated:  # the stream goes on from the next start
+                fused.reset(S_next, rng.random() if fused.random_reset else 0.0)
+        else:
+            R = fused.step(S, float(A), u, S_next)
+        active_next = observe(S_next)
+        x = _dense(features, active)
+        if sarsa:
+            # Choose A' as a function of q(S', ., w) (epsilon-greedy)
+            A_next = epsilon_greedy(w, active_next)
+            # delta <- R - Rbar + q(S', A', w) - q(S, A, w)
+            delta = R - rbar + _linear(w[:, A_next], active_next) - _linear(w[:, A], active)
+            rbar = rbar + agent.beta * delta                     # Rbar <- Rbar + beta delta
+            w[:, A] = w[:, A] + (agent.alpha / k) * delta * x    # w <- w + alpha delta grad q
+        else:
+            # delta <- R - Rbar + max_a q(S', a) - q(S, A)
+            delta = R - rbar + q(w, active_next).max() - _linear(w[:, A], active)
+            w[:, A] = w[:, A] + (agent.alpha / k) * delta * x    # Q(S, A) += alpha delta
+            rbar = rbar + agent.eta * (agent.alpha / k) * delta  # Rbar += eta alpha delta
+        rewards.append(R)
+        actions.append(A)
+        rbars.append(rbar)
+        S, active = S_next, active_next
+        if sarsa:
+            A = A_next
+    return {"rewards": np.array(rewards), "actions": np.array(actions),
+            "rbar": np.array(rbars), "w": w}

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from avgreward.actors import gaussian_parameters, softmax_probabilities
-from avgreward.agents import EpisodicActorCritic, Reinforce, SoftmaxActorCritic
+from avgreward.agents import (
+    DifferentialQLearning,
+    DifferentialSarsa,
+    EpisodicActorCritic,
+    Reinforce,
+    SoftmaxActorCritic,
+)
 from avgreward.critic import linear_value
 from avgreward.features import TileCoder
 
@@ -83,6 +89,12 @@ class Result:
             ``u``, the action being ``low + (high - low) (tanh(u) + 1) / 2``.
         """
         idx = self._indices(observation)
+        if isinstance(self.agent, (DifferentialSarsa, DifferentialQLearning)):
+            # epsilon-greedy on q(s, ., w): ties share the greedy mass
+            q = self.weights["w"][idx].sum(axis=0)
+            greedy = (q == q.max()).astype(float)
+            eps = self.agent.epsilon
+            return eps / q.size + (1.0 - eps) * greedy / greedy.sum()
         if getattr(self.agent, "policy", None) == "gaussian":  # an episodic learner's
             mu, _, sigma = gaussian_parameters(self.weights["theta"], idx, self.agent.sigma_min)
             return mu, sigma
@@ -96,9 +108,12 @@ class Result:
 
     def value(self, observation) -> float:
         """The critic's value ``w . x(observation)`` (differential for the continuing
-        actor-critic; REINFORCE with baseline's v; ValueError if there is no critic)."""
+        actor-critic; REINFORCE with baseline's v; ``max_a q(s, a)`` for the
+        value-based learners; ValueError if there is no critic)."""
         if "w" not in self.weights:
             raise ValueError(f"this result's agent has no value function: {self.agent!r}")
+        if self.weights["w"].ndim == 2:  # action values: the greedy one, max_a q(s, a)
+            return float(self.weights["w"][self._indices(observation)].sum(axis=0).max())
         return float(linear_value(self.weights["w"], self._indices(observation)))
 
     def mean_reward(self, start: int = 0, stop: int | None = None) -> float:

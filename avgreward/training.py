@@ -20,6 +20,8 @@ import numpy as np
 
 from avgreward import loop
 from avgreward.agents import (
+    DifferentialQLearning,
+    DifferentialSarsa,
     EpisodicActorCritic,
     GaussianActorCritic,
     Reinforce,
@@ -44,6 +46,7 @@ from avgreward.learners.gaussian_episodic import (
     GaussianReinforceParams,
 )
 from avgreward.learners.reinforce import REINFORCE, ReinforceParams
+from avgreward.learners.value import DIFFERENTIAL_Q, DIFFERENTIAL_SARSA, ValueParams
 from avgreward.loop import softmax_learner
 from avgreward.parallel import drive_parallel
 from avgreward.result import DivergenceError, Result
@@ -152,6 +155,9 @@ def train(
     if isinstance(agent, (Reinforce, EpisodicActorCritic)):
         return _train_reinforce(env, agent, steps, seed, features, bounds, record_actions,
                                 rbar_every, chunk_steps, callback, bin_size)
+    if isinstance(agent, (DifferentialSarsa, DifferentialQLearning)):
+        return _train_value(env, agent, steps, seed, features, bounds, record_actions,
+                            rbar_every, chunk_steps, callback, bin_size)
     if not _is_own_env(env):
         # Not one of ours, or ours inside wrappers that change what it computes:
         # the generic path steps the environment (and its wrappers) from Python.
@@ -481,3 +487,40 @@ def _train_gaussian_episodic(env_id, fused, agent, features, theta, steps, seed,
                 f"{seed}, at step {error.step}), the episode buffer's length; give "
                 "max_episode_steps to cut episodes") from None
         raise
+
+
+def _train_value(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
+                 chunk_steps, callback, bin_size) -> Result:
+    """:func:`train` for :class:`DifferentialSarsa` and :class:`DifferentialQLearning`."""
+    name = type(agent).__name__
+    if not _is_own_env(env):
+        raise ValueError(f"agent: {name} runs in the fused loop only; {env!r} is not an "
+                         "environment of it (a registered class declaring fused)")
+    if bounds is not None:
+        raise ValueError("bounds only applies to environments that are not this package's")
+    env_id, env_cls = resolve_env(env)
+    fused = env_cls.fused
+    if fused.n_actions == 0:
+        raise ValueError(f"agent: {name} needs discrete actions; {env_id} has a continuous "
+                         "action")
+    steps = _check_steps(steps)
+    seed = _check_int("seed", seed, 0)
+    if features is None:
+        features = default_features(env_id if isinstance(env, str) else env)
+    elif not isinstance(features, TileCoder):
+        raise ValueError(f"features must be a TileCoder (see avgreward.features), got {features!r}")
+    if features.n_dims != fused.obs_size:
+        raise ValueError(f"features has {features.n_dims} dimension(s) but {env_id}'s "
+                         f"observation has {fused.obs_size}")
+    rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
+                                                           callback, bin_size)
+    w = np.zeros((features.n_features, fused.n_actions))
+    sarsa = isinstance(agent, DifferentialSarsa)
+    params = ValueParams(w, np.zeros(fused.n_actions), np.full(1, -1, np.int64),
+                         float(agent.alpha), float(agent.beta if sarsa else agent.eta),
+                         float(agent.epsilon))
+    run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
+                     chunk_steps, bin_size, weights={"w": w}, action_dtype=np.int64)
+    return loop.drive(fused, DIFFERENTIAL_SARSA if sarsa else DIFFERENTIAL_Q, params, run,
+                      features, np.random.default_rng(seed), steps, chunk_steps,
+                      record_actions, rbar_every, bin_size, callback)

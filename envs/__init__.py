@@ -7,6 +7,8 @@ Importing ``envs`` registers, with no step limit:
   :class:`envs.pendulum.PendulumSwingUpContinuousEnv`
 - ``avgreward/LoopMDP-v0``: :class:`envs.loop_mdp.LoopMDPEnv`
 - ``avgreward/AliasedGridworld-v0``: :class:`envs.aliased_gridworld.AliasedGridworldEnv`
+- ``avgreward/AccessControl-v0``: :class:`envs.access_control.AccessControlEnv`
+  (Sutton & Barto's access-control queuing, Example 10.2)
 
 and two episodic tasks (their episodes end; the fused loop resets inside the run):
 
@@ -37,6 +39,7 @@ from envs._numba_cache import ensure_fresh_cache
 ensure_fresh_cache()
 
 from envs.declare import DeclaredEnv, FusedEnv, fused_env_of  # noqa: E402
+from envs.access_control import AccessControlEnv, access_control_model  # noqa: E402
 from envs.aliased_gridworld import (  # noqa: E402
     AliasedGridworldEnv,
     AliasedGridworldEpisodicEnv,
@@ -49,6 +52,8 @@ from envs.short_corridor import ShortCorridorEnv
 
 __all__ = [
     "ENV_IDS",
+    "AccessControlEnv",
+    "access_control_model",
     "AliasedGridworldEnv",
     "AliasedGridworldEpisodicEnv",
     "ShortCorridorEnv",
@@ -70,6 +75,7 @@ _ENTRY_POINTS = {
     "avgreward/AliasedGridworld-v0": "envs.aliased_gridworld:AliasedGridworldEnv",
     "avgreward/ShortCorridor-v0": "envs.short_corridor:ShortCorridorEnv",
     "avgreward/AliasedGridworldEpisodic-v0": "envs.aliased_gridworld:AliasedGridworldEpisodicEnv",
+    "avgreward/AccessControl-v0": "envs.access_control:AccessControlEnv",
 }
 
 ENV_IDS = tuple(_ENTRY_POINTS)

@@ -14,6 +14,7 @@ from gymnasium.utils.env_checker import check_env
 from numba import njit
 
 import envs
+from envs import access_control as ac
 from envs import aliased_gridworld as gw
 from envs import loop_mdp as lm
 from envs import pendulum as pend
@@ -22,7 +23,8 @@ PENDULUM = "avgreward/PendulumSwingUp-v0"
 PENDULUM_CONT = "avgreward/PendulumSwingUpContinuous-v0"
 LOOP = "avgreward/LoopMDP-v0"
 GRID = "avgreward/AliasedGridworld-v0"
-ALL_IDS = (PENDULUM, PENDULUM_CONT, LOOP, GRID)
+ACCESS = "avgreward/AccessControl-v0"
+ALL_IDS = (PENDULUM, PENDULUM_CONT, LOOP, GRID, ACCESS)
 DISCRETE_IDS = (PENDULUM, LOOP, GRID)
 
 FUSED_OF = {
@@ -30,6 +32,7 @@ FUSED_OF = {
     PENDULUM_CONT: pend.PENDULUM_SWINGUP_CONTINUOUS,
     LOOP: lm.LOOP_MDP,
     GRID: gw.ALIASED_GRIDWORLD,
+    ACCESS: ac.ACCESS_CONTROL,
 }
 
 # The spec fixes the continuous torque range to [-3, 3]; gymnasium recommends
@@ -83,12 +86,12 @@ def test_class_attributes_match_the_fused_declarations():
         assert envs.fused_env_of(type(env)) is fused
         for name in ("state_size", "obs_size", "random_reset", "random_step", "n_actions"):
             assert getattr(env, name) == getattr(fused, name)
-        assert env.state_size == (2, 2, 1, 1)[i]
-        assert env.obs_size == (2, 2, 1, 4)[i]
-        assert env.random_reset == env.random_step == (env_id == GRID)
-        assert env.n_actions == (3, 0, 2, 4)[i]
+        assert env.state_size == (2, 2, 1, 1, 2)[i]
+        assert env.obs_size == (2, 2, 1, 4, 2)[i]
+        assert env.random_reset == env.random_step == (env_id in (GRID, ACCESS))
+        assert env.n_actions == (3, 0, 2, 4, 2)[i]
         assert not fused.episodic
-        assert (fused.model is not None) == (env_id in (LOOP, GRID))
+        assert (fused.model is not None) == (env_id in (LOOP, GRID, ACCESS))
 
 
 # ------------------------------------------------------------------ check_env

@@ -36,6 +36,9 @@ CASES = {
         "avgreward/AliasedGridworld-v0",
         SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01, lambda_w=0.9,
                            lambda_theta=0.9, entropy=0.05)),
+    "access-control-softmax": (
+        "avgreward/AccessControl-v0",
+        SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01, entropy=0.01)),
 }
 
 

@@ -1,0 +1,154 @@
+"""Value-based average-reward control as learners of the fused loop.
+
+Linear action values ``q(s, a, w) = w[:, a] . x(s)`` (tabular with one-hot
+features), an epsilon-greedy behaviour policy, and R-bar, the estimate of
+the reward rate:
+
+* :data:`DIFFERENTIAL_SARSA`, differential semi-gradient Sarsa (Sutton &
+  Barto, section 10.3), each step::
+
+      A' ~ epsilon-greedy(q(S', ., w))
+      delta <- R - Rbar + q(S', A', w) - q(S, A, w)
+      Rbar  <- Rbar + beta delta
+      w     <- w + alpha delta grad q(S, A, w)
+
+* :data:`DIFFERENTIAL_Q`, differential Q-learning (Wan, Naik & Sutton 2021),
+  each step::
+
+      delta <- R - Rbar + max_a q(S', a, w) - q(S, A, w)
+      w     <- w + alpha delta grad q(S, A, w);   Rbar <- Rbar + eta alpha delta
+
+``alpha`` is divided by the number of active features (the package's
+convention); ``beta`` and ``eta`` are used as given.
+
+**Draws.**  An epsilon-greedy choice takes two uniforms, always: ``u1 <
+epsilon`` explores, and ``u2`` then picks uniformly among all actions, or
+else among the greedy actions (ties broken uniformly at random).  Sarsa
+chooses ``A'`` inside the step, after the environment's draws; Q-learning
+chooses ``A`` at the start of each step.  The plain-Python references
+(:func:`avgreward.reference.reference_value_control`) make the same draws.
+"""
+
+import math
+from collections import namedtuple
+
+from numba import njit
+
+from avgreward._pcg64 import next_double
+from avgreward.critic import column_value
+from avgreward.learners import FusedLearner
+
+__all__ = ["ValueParams", "DIFFERENTIAL_SARSA", "DIFFERENTIAL_Q", "epsilon_greedy"]
+
+ValueParams = namedtuple("ValueParams", [
+    "w", "values", "next_action", "alpha", "beta", "epsilon",
+])
+ValueParams.__doc__ = """A value-based learner's arrays and settings.
+
+``w`` is ``[n_features, n_actions]``; ``values`` scratch of ``n_actions``;
+``next_action[0]`` Sarsa's A' between steps (-1 before the first); ``beta``
+is Sarsa's R-bar step size, or differential Q-learning's eta.
+"""
+
+ValueWork = namedtuple("ValueWork", ["step"])
+
+
+@njit(cache=True, error_model="numpy", forceinline=True)
+def epsilon_greedy(w, idx, epsilon, values, u1, u2):
+    """An epsilon-greedy action at the state with active features ``idx``.
+
+    ``u1 < epsilon``: uniform over all actions by ``u2``; else uniform by ``u2``
+    over the actions whose value equals the largest.
+    """
+    n_actions = values.shape[0]
+    if u1 < epsilon:
+        return min(int(u2 * n_actions), n_actions - 1)
+    best = -math.inf
+    for a in range(n_actions):
+        values[a] = column_value(w, idx, a)
+        if values[a] > best:
+            best = values[a]
+    ties = 0
+    for a in range(n_actions):
+        if values[a] == best:
+            ties += 1
+    pick = min(int(u2 * ties), ties - 1)
+    for a in range(n_actions):
+        if values[a] == best:
+            if pick == 0:
+                return a
+            pick -= 1
+    return n_actions - 1  # values not finite: the run stops at its TD error
+
+
+@njit(cache=True, error_model="numpy")
+def value_begin(params, k):
+    return ValueWork(params.alpha / k)
+
+
+@njit(cache=True, error_model="numpy")
+def _nothing():
+    pass
+
+
+@njit(cache=True, error_model="numpy")
+def value_finish(params, work):
+    pass
+
+
+# --- differential semi-gradient Sarsa ----------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def sarsa_act(w, values, next_action, epsilon, cur, words):
+    # A was chosen as the previous step's A' (at the very first step: now)
+    if next_action[0] < 0:
+        u1 = next_double(words)
+        next_action[0] = epsilon_greedy(w, cur, epsilon, values, u1, next_double(words))
+    return True, next_action[0], 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def sarsa_learn(w, values, next_action, beta, epsilon, step, cur, nxt, action, reward, rbar,
+                words):
+    # A' ~ epsilon-greedy(q(S', .)), then the box
+    u1 = next_double(words)
+    a_next = epsilon_greedy(w, nxt, epsilon, values, u1, next_double(words))
+    delta = reward - rbar + column_value(w, nxt, a_next) - column_value(w, cur, action)
+    if not math.isfinite(delta):
+        return False, rbar
+    rbar += beta * delta
+    for j in range(cur.shape[0]):
+        w[cur[j], action] += step * delta
+    next_action[0] = a_next
+    return True, rbar
+
+
+# --- differential Q-learning -------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def q_act(w, values, epsilon, cur, words):
+    u1 = next_double(words)
+    return True, epsilon_greedy(w, cur, epsilon, values, u1, next_double(words)), 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def q_learn(w, beta, step, cur, nxt, action, reward, rbar):
+    best = -math.inf
+    for a in range(w.shape[1]):
+        best = max(best, column_value(w, nxt, a))
+    delta = reward - rbar + best - column_value(w, cur, action)
+    if not math.isfinite(delta):
+        return False, rbar
+    for j in range(cur.shape[0]):
+        w[cur[j], action] += step * delta
+    rbar += beta * step * delta  # eta alpha delta, alpha per active feature as w's
+    return True, rbar
+
+
+DIFFERENTIAL_SARSA = FusedLearner("differential sarsa", ValueParams, ValueWork, value_begin,
+                                  sarsa_act, sarsa_learn, _nothing, value_finish)
+DIFFERENTIAL_Q = FusedLearner("differential q-learning", ValueParams, ValueWork, value_begin,
+                              q_act, q_learn, _nothing, value_finish)
+

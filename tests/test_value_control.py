@@ -1,0 +1,92 @@
+"""Value-based average-reward control: each learner is its box, and learns to the optimum."""
+
+import numpy as np
+import pytest
+
+import avgreward
+from avgreward import exact
+from avgreward.agents import DifferentialQLearning, DifferentialSarsa, agent_from_dict
+from avgreward.experiment import run_experiment
+from avgreward.reference import reference_value_control
+from envs import access_control as ac
+from envs.loop_mdp import loop_mdp_model
+
+ACCESS = "avgreward/AccessControl-v0"
+LOOP = "avgreward/LoopMDP-v0"
+GRID = "avgreward/AliasedGridworld-v0"
+PENDULUM = "avgreward/PendulumSwingUp-v0"
+SARSA = DifferentialSarsa(alpha=0.01, beta=0.01, epsilon=0.1)  # the book's Figure 10.5
+Q = DifferentialQLearning(alpha=0.1, eta=0.1, epsilon=0.1)
+
+CASES = {
+    "sarsa access control": (ACCESS, SARSA.replace(alpha=0.1, beta=0.05)),
+    "sarsa loop": (LOOP, SARSA.replace(alpha=0.2)),
+    "sarsa gridworld ties": (GRID, SARSA.replace(alpha=0.1, epsilon=0.3)),
+    "sarsa pendulum tiles": (PENDULUM, DifferentialSarsa(alpha=0.5, beta=0.01, epsilon=0.05)),
+    "q access control": (ACCESS, Q),
+    "q loop": (LOOP, Q.replace(epsilon=0.5)),
+    "q gridworld ties": (GRID, Q.replace(eta=1.0)),
+    "q pendulum tiles": (PENDULUM, DifferentialQLearning(alpha=0.5, eta=0.05, epsilon=0.05)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_learner_is_its_box_step_by_step(name):
+    env_id, agent = CASES[name]
+    result = avgreward.train(env_id, agent, 2_000, seed=6, record_actions=True, rbar_every=1,
+                             chunk_steps=333)
+    ref = reference_value_control(env_id, agent, 2_000, seed=6)
+    np.testing.assert_array_equal(result.actions, ref["actions"])
+    np.testing.assert_array_equal(result.rewards, ref["rewards"].astype(np.float32))
+    np.testing.assert_allclose(result.rbar, ref["rbar"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(result.weights["w"], ref["w"], rtol=0, atol=1e-9)
+    assert np.abs(ref["w"]).max() > 1e-3 and len(set(ref["actions"].tolist())) > 1
+
+
+def _greedy_rate(model, result, env_id):
+    q = exact.feature_matrix(model, env_id) @ result.weights["w"]
+    greedy = np.zeros_like(q)
+    greedy[np.arange(len(q)), np.argmax(q, axis=1)] = 1.0
+    return exact.evaluate(model, greedy).reward_rate
+
+
+def test_differential_sarsa_learns_access_control_with_the_books_settings():
+    """Figure 10.5's settings, 2,000,000 steps: the greedy policy's exact rate within
+    2% of the optimum (2.7476) on 10 of 10 seeds."""
+    model = ac.access_control_model()
+    optimum = exact.relative_value_iteration(model).reward_rate
+    for seed in range(10):
+        result = avgreward.train(ACCESS, SARSA, 2_000_000, seed=seed, bin_size=10_000)
+        assert _greedy_rate(model, result, ACCESS) > 0.98 * optimum, seed
+
+
+def test_differential_q_learning_finds_the_right_loop():
+    model = loop_mdp_model()
+    for seed in range(10):
+        result = avgreward.train(LOOP, Q, 20_000, seed=seed)
+        assert _greedy_rate(model, result, LOOP) == pytest.approx(0.4), seed
+        assert result.policy([0.0])[1] == pytest.approx(0.95)  # epsilon-greedy: right
+
+
+def test_the_runner_runs_them_and_the_settings_round_trip(tmp_path):
+    assert agent_from_dict(SARSA.to_dict()) == SARSA and agent_from_dict(Q.to_dict()) == Q
+    experiment = run_experiment(tmp_path / "e", ACCESS, [SARSA, Q], 2, 5_000, workers=1,
+                                progress=False)
+    direct = avgreward.train(ACCESS, Q, 5_000, seed=1, bin_size=experiment.bin_size)
+    np.testing.assert_array_equal(experiment.result(1, 1).rewards, direct.rewards)
+    np.testing.assert_array_equal(experiment.result(1, 1).weights["w"], direct.weights["w"])
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: DifferentialSarsa(alpha=-1, beta=0.1), "alpha must be"),
+    (lambda: DifferentialSarsa(alpha=0.1, beta=0.1, epsilon=1.5), "epsilon must lie"),
+    (lambda: DifferentialQLearning(alpha=0.1, eta=float("nan")), "eta must be"),
+])
+def test_bad_settings_are_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_continuous_actions_are_refused():
+    with pytest.raises(ValueError, match="needs discrete actions"):
+        avgreward.train("avgreward/PendulumSwingUpContinuous-v0", SARSA, 100, seed=0)
