@@ -28,6 +28,7 @@ SCRIPTS = [
     ("pendulum_v1.py", ["--seeds", "2", "--steps", "2000"], ["pendulum_v1.png"]),
     ("parallel_actors.py", ["--seeds", "2", "--steps", "2000", "--actors", "1", "4"],
      ["parallel_actors.png"]),
+    ("access_control.py", ["--seeds", "2", "--steps", "20000"], ["access_control.png"]),
 ]
 
 
