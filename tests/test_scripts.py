@@ -271,3 +271,16 @@ def test_estimator_lab_script_runs_on_a_tiny_budget(tmp_path):
     assert (out / "estimator_lab.png").stat().st_size > 10_000
     bad = _run("estimator_lab.py", "--episodes", "10", cwd=tmp_path)
     assert bad.returncode == 2 and "--episodes must be at least two batches" in bad.stderr
+
+
+def test_value_vs_policy_script_runs_on_a_tiny_budget(tmp_path):
+    out = tmp_path / "out"
+    done = _run("value_vs_policy.py", "--seeds", "2", "--steps", "3000", "--workers", "1",
+                "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in ("gridworld", "loop"):
+        assert (out / name / "experiment.json").is_file()  # resumable runs
+    assert done.stdout.count("exact reward rate") == 8
+    assert (out / "value_vs_policy.png").stat().st_size > 10_000
+    helped = _run("value_vs_policy.py", "--help", cwd=tmp_path)
+    assert "--seeds" in helped.stdout and "python scripts/" in helped.stdout
