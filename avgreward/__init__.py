@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 from avgreward.agents import (
     DifferentialQLearning,
     DifferentialSarsa,
+    DiscountedQLearning,
+    DiscountedSarsa,
     GaussianActorCritic,
     SoftmaxActorCritic,
     agent_from_dict,
@@ -47,6 +49,8 @@ __all__ = [
     "SoftmaxActorCritic",
     "DifferentialSarsa",
     "DifferentialQLearning",
+    "DiscountedSarsa",
+    "DiscountedQLearning",
     "GaussianActorCritic",
     "agent_from_dict",
     "TileCoder",

@@ -14,7 +14,8 @@ import operator
 from dataclasses import asdict, dataclass, fields
 
 __all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "Reinforce", "EpisodicActorCritic",
-           "DifferentialSarsa", "DifferentialQLearning", "agent_from_dict"]
+           "DifferentialSarsa", "DifferentialQLearning", "DiscountedSarsa",
+           "DiscountedQLearning", "agent_from_dict"]
 
 
 def _check_step_size(name: str, value) -> float:
@@ -537,9 +538,73 @@ class DifferentialQLearning(_Settings):
         object.__setattr__(self, "epsilon", _check_lambda("epsilon", self.epsilon))
 
 
+class _Discounted(_Settings):
+    """Discounted control with optional reward centering (Naik et al. 2024)."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "alpha", _check_step_size("alpha", self.alpha))
+        object.__setattr__(self, "epsilon", _check_lambda("epsilon", self.epsilon))
+        object.__setattr__(self, "gamma", _check_lambda("gamma", self.gamma))
+        if self.gamma >= 1.0:
+            raise ValueError("gamma must be < 1 (gamma = 1 is DifferentialSarsa or "
+                             "DifferentialQLearning)")
+        if self.centering not in (None, "simple", "td"):
+            raise ValueError(f"centering must be None, 'simple' or 'td', got {self.centering!r}")
+        object.__setattr__(self, "beta", _check_step_size("beta", self.beta))
+
+
+_DISCOUNTED_DOC = """{what} with reward centering optional (Naik et al. 2024, "Reward Centering").
+
+    Each step ``delta = (R - Rbar) + gamma {target} - q(S, A)``,
+    ``w_A += alpha delta x(S)``, and R-bar (0 without centering) moves by
+    simple centering ``Rbar += beta (R - Rbar)`` or TD-based centering
+    ``Rbar += beta alpha delta`` (beta is the paper's eta)
+    (:mod:`avgreward.learners.value`); epsilon-greedy behaviour.
+
+    Parameters
+    ----------
+    alpha : float
+        Step size, divided by the number of active features.
+    gamma : float
+        Discount in [0, 1).
+    epsilon : float, default 0.1
+    centering : {{None, "simple", "td"}}, default None
+    beta : float, default 0.0
+        R-bar's step size (simple) or its eta (td).
+    """
+
+
+@dataclass(frozen=True)
+class DiscountedQLearning(_Discounted):
+    alpha: float
+    gamma: float
+    epsilon: float = 0.1
+    centering: str | None = None
+    beta: float = 0.0
+
+    kind = "discounted_q_learning"
+
+
+@dataclass(frozen=True)
+class DiscountedSarsa(_Discounted):
+    alpha: float
+    gamma: float
+    epsilon: float = 0.1
+    centering: str | None = None
+    beta: float = 0.0
+
+    kind = "discounted_sarsa"
+
+
+DiscountedQLearning.__doc__ = _DISCOUNTED_DOC.format(what="Discounted Q-learning",
+                                                     target="max_a q(S', a)")
+DiscountedSarsa.__doc__ = _DISCOUNTED_DOC.format(what="Discounted Sarsa", target="q(S', A')")
+
+
 _KINDS = {cls.kind: cls for cls in (SoftmaxActorCritic, GaussianActorCritic, Reinforce,
                                      EpisodicActorCritic, DifferentialSarsa,
-                                     DifferentialQLearning)}
+                                     DifferentialQLearning, DiscountedSarsa,
+                                     DiscountedQLearning)}
 
 
 def agent_from_dict(d: dict):

@@ -25,6 +25,8 @@ import numpy as np
 from avgreward.agents import (
     DifferentialQLearning,
     DifferentialSarsa,
+    DiscountedQLearning,
+    DiscountedSarsa,
     EpisodicActorCritic,
     GaussianActorCritic,
     Reinforce,
@@ -67,7 +69,7 @@ MAX_SEEDS = _MAX_SEEDS
 
 
 _SETTINGS = (SoftmaxActorCritic, GaussianActorCritic, Reinforce, EpisodicActorCritic,
-             DifferentialSarsa, DifferentialQLearning)
+             DifferentialSarsa, DifferentialQLearning, DiscountedSarsa, DiscountedQLearning)
 
 
 def _as_agents(agents) -> list:
@@ -83,8 +85,9 @@ def _as_agents(agents) -> list:
     for a in agents:
         if not isinstance(a, _SETTINGS):
             raise ValueError(
-                "agents must be SoftmaxActorCritic, GaussianActorCritic, Reinforce or "
-                f"EpisodicActorCritic settings, got {a!r}")
+                "agents must be SoftmaxActorCritic, GaussianActorCritic, Reinforce, "
+                "EpisodicActorCritic, DifferentialSarsa, DifferentialQLearning, "
+                f"DiscountedSarsa or DiscountedQLearning settings, got {a!r}")
     seen = {}
     for i, a in enumerate(agents):
         if a in seen:

@@ -22,6 +22,8 @@ import numpy as np
 from avgreward.agents import (
     DifferentialQLearning,
     DifferentialSarsa,
+    DiscountedQLearning,
+    DiscountedSarsa,
     EpisodicActorCritic,
     GaussianActorCritic,
     SoftmaxActorCritic,
@@ -494,21 +496,36 @@ def reference_a2c(env, agent, steps, seed, actors, features=None):
 
 
 def reference_value_control(env, agent, steps, seed, features=None):
-    """Differential semi-gradient Sarsa (S&B 10.3) or differential Q-learning in plain Python.
+    """Differential semi-gradient Sarsa (S&B 10.3), differential Q-learning, or discounted
+    Sarsa or Q-learning with or without reward centering, in plain Python.
 
-    ``agent`` is a :class:`DifferentialSarsa` or :class:`DifferentialQLearning`;
+    ``agent`` is one of those settings;
     the same draws as the fused loop (:mod:`avgreward.learners.value`): two
     uniforms per epsilon-greedy choice, Sarsa's A' after the environment's
     draws, Q-learning's A at the start of each step.  Returns ``rewards``,
     ``actions``, ``rbar`` (after every step) and ``w`` (``[n_features, n_actions]``).
     """
-    if not isinstance(agent, (DifferentialSarsa, DifferentialQLearning)):
-        raise ValueError(f"agent must be DifferentialSarsa or DifferentialQLearning, got {agent!r}")
+    if not isinstance(agent, (DifferentialSarsa, DifferentialQLearning, DiscountedSarsa,
+                              DiscountedQLearning)):
+        raise ValueError(f"agent must be a value-based learner's settings, got {agent!r}")
     env_id, env_cls = resolve_env(env)
     features = default_features(env_id) if features is None else features
     fused = env_cls.fused
     k, n_actions = features.n_active, fused.n_actions
-    sarsa = isinstance(agent, DifferentialSarsa)
+    sarsa = isinstance(agent, (DifferentialSarsa, DiscountedSarsa))
+    differential = isinstance(agent, (DifferentialSarsa, DifferentialQLearning))
+    gamma = 1.0 if differential else agent.gamma
+
+    def move_rbar(rbar, R, delta):
+        if isinstance(agent, DifferentialSarsa):
+            return rbar + agent.beta * delta                 # Rbar <- Rbar + beta delta
+        if isinstance(agent, DifferentialQLearning):
+            return rbar + agent.eta * (agent.alpha / k) * delta   # Rbar += eta alpha delta
+        if agent.centering == "simple":
+            return rbar + agent.beta * (R - rbar)            # simple reward centering
+        if agent.centering == "td":
+            return rbar + agent.beta * (agent.alpha / k) * delta  # TD-based centering
+        return rbar                                          # no centering: Rbar = 0
     rng = np.random.default_rng(seed)
 
     def observe(state):
@@ -550,15 +567,16 @@ def reference_value_control(env, agent, steps, seed, features=None):
         if sarsa:
             # Choose A' as a function of q(S', ., w) (epsilon-greedy)
             A_next = epsilon_greedy(w, active_next)
-            # delta <- R - Rbar + q(S', A', w) - q(S, A, w)
-            delta = R - rbar + _linear(w[:, A_next], active_next) - _linear(w[:, A], active)
-            rbar = rbar + agent.beta * delta                     # Rbar <- Rbar + beta delta
+            # delta <- R - Rbar + gamma q(S', A', w) - q(S, A, w)
+            delta = (R - rbar + gamma * _linear(w[:, A_next], active_next)
+                     - _linear(w[:, A], active))
+            rbar = move_rbar(rbar, R, delta)
             w[:, A] = w[:, A] + (agent.alpha / k) * delta * x    # w <- w + alpha delta grad q
         else:
-            # delta <- R - Rbar + max_a q(S', a) - q(S, A)
-            delta = R - rbar + q(w, active_next).max() - _linear(w[:, A], active)
+            # delta <- R - Rbar + gamma max_a q(S', a) - q(S, A)
+            delta = R - rbar + gamma * q(w, active_next).max() - _linear(w[:, A], active)
             w[:, A] = w[:, A] + (agent.alpha / k) * delta * x    # Q(S, A) += alpha delta
-            rbar = rbar + agent.eta * (agent.alpha / k) * delta  # Rbar += eta alpha delta
+            rbar = move_rbar(rbar, R, delta)
         rewards.append(R)
         actions.append(A)
         rbars.append(rbar)

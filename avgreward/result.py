@@ -11,6 +11,8 @@ from avgreward.actors import gaussian_parameters, softmax_probabilities
 from avgreward.agents import (
     DifferentialQLearning,
     DifferentialSarsa,
+    DiscountedQLearning,
+    DiscountedSarsa,
     EpisodicActorCritic,
     Reinforce,
     SoftmaxActorCritic,
@@ -89,7 +91,8 @@ class Result:
             ``u``, the action being ``low + (high - low) (tanh(u) + 1) / 2``.
         """
         idx = self._indices(observation)
-        if isinstance(self.agent, (DifferentialSarsa, DifferentialQLearning)):
+        if isinstance(self.agent, (DifferentialSarsa, DifferentialQLearning, DiscountedSarsa,
+                                   DiscountedQLearning)):
             # epsilon-greedy on q(s, ., w): ties share the greedy mass
             q = self.weights["w"][idx].sum(axis=0)
             greedy = (q == q.max()).astype(float)

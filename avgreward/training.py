@@ -22,6 +22,8 @@ from avgreward import loop
 from avgreward.agents import (
     DifferentialQLearning,
     DifferentialSarsa,
+    DiscountedQLearning,
+    DiscountedSarsa,
     EpisodicActorCritic,
     GaussianActorCritic,
     Reinforce,
@@ -46,7 +48,15 @@ from avgreward.learners.gaussian_episodic import (
     GaussianReinforceParams,
 )
 from avgreward.learners.reinforce import REINFORCE, ReinforceParams
-from avgreward.learners.value import DIFFERENTIAL_Q, DIFFERENTIAL_SARSA, ValueParams
+from avgreward.learners.value import (
+    DIFFERENTIAL_Q,
+    DIFFERENTIAL_SARSA,
+    NO_CENTERING,
+    SIMPLE_CENTERING,
+    TD_ALPHA_CENTERING,
+    TD_CENTERING,
+    ValueParams,
+)
 from avgreward.loop import softmax_learner
 from avgreward.parallel import drive_parallel
 from avgreward.result import DivergenceError, Result
@@ -155,7 +165,7 @@ def train(
     if isinstance(agent, (Reinforce, EpisodicActorCritic)):
         return _train_reinforce(env, agent, steps, seed, features, bounds, record_actions,
                                 rbar_every, chunk_steps, callback, bin_size)
-    if isinstance(agent, (DifferentialSarsa, DifferentialQLearning)):
+    if isinstance(agent, _VALUE_AGENTS):
         return _train_value(env, agent, steps, seed, features, bounds, record_actions,
                             rbar_every, chunk_steps, callback, bin_size)
     if not _is_own_env(env):
@@ -489,9 +499,23 @@ def _train_gaussian_episodic(env_id, fused, agent, features, theta, steps, seed,
         raise
 
 
+_VALUE_AGENTS = (DifferentialSarsa, DifferentialQLearning, DiscountedSarsa, DiscountedQLearning)
+_CENTERING = {None: NO_CENTERING, "simple": SIMPLE_CENTERING, "td": TD_ALPHA_CENTERING}
+
+
+def value_settings(agent):
+    """``(sarsa, gamma, centering, beta)`` of a value-based agent's settings, for the kernel."""
+    if isinstance(agent, DifferentialSarsa):
+        return True, 1.0, TD_CENTERING, float(agent.beta)
+    if isinstance(agent, DifferentialQLearning):
+        return False, 1.0, TD_ALPHA_CENTERING, float(agent.eta)
+    return (isinstance(agent, DiscountedSarsa), float(agent.gamma), _CENTERING[agent.centering],
+            float(agent.beta))
+
+
 def _train_value(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
                  chunk_steps, callback, bin_size) -> Result:
-    """:func:`train` for :class:`DifferentialSarsa` and :class:`DifferentialQLearning`."""
+    """:func:`train` for the value-based learners (:mod:`avgreward.learners.value`)."""
     name = type(agent).__name__
     if not _is_own_env(env):
         raise ValueError(f"agent: {name} runs in the fused loop only; {env!r} is not an "
@@ -515,10 +539,9 @@ def _train_value(env, agent, steps, seed, features, bounds, record_actions, rbar
     rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
                                                            callback, bin_size)
     w = np.zeros((features.n_features, fused.n_actions))
-    sarsa = isinstance(agent, DifferentialSarsa)
+    sarsa, gamma, centering, beta = value_settings(agent)
     params = ValueParams(w, np.zeros(fused.n_actions), np.full(1, -1, np.int64),
-                         float(agent.alpha), float(agent.beta if sarsa else agent.eta),
-                         float(agent.epsilon))
+                         float(agent.alpha), beta, float(agent.epsilon), gamma, centering)
     run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
                      chunk_steps, bin_size, weights={"w": w}, action_dtype=np.int64)
     return loop.drive(fused, DIFFERENTIAL_SARSA if sarsa else DIFFERENTIAL_Q, params, run,

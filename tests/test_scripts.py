@@ -284,3 +284,16 @@ def test_value_vs_policy_script_runs_on_a_tiny_budget(tmp_path):
     assert (out / "value_vs_policy.png").stat().st_size > 10_000
     helped = _run("value_vs_policy.py", "--help", cwd=tmp_path)
     assert "--seeds" in helped.stdout and "python scripts/" in helped.stdout
+
+
+def test_reward_centering_script_runs_on_a_tiny_budget(tmp_path):
+    out = tmp_path / "out"
+    done = _run("reward_centering.py", "--seeds", "2", "--steps", "20000", "--every", "5000",
+                "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("exact rate of the greedy policy") == 9
+    with np.load(out / "reward_centering.npz") as data:
+        assert data["gamma=0.999 TD-based centering"].shape == (2, 4)
+    assert (out / "reward_centering.png").stat().st_size > 10_000
+    bad = _run("reward_centering.py", "--every", "0", cwd=tmp_path)
+    assert bad.returncode == 2 and "--every" in bad.stderr

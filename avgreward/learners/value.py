@@ -19,7 +19,12 @@ the reward rate:
       w     <- w + alpha delta grad q(S, A, w);   Rbar <- Rbar + eta alpha delta
 
 ``alpha`` is divided by the number of active features (the package's
-convention); ``beta`` and ``eta`` are used as given.
+convention); ``beta`` and ``eta`` are used as given.  The same two learners
+run discounted Q-learning and Sarsa with and without reward centering
+(Naik et al. 2024): ``delta = (R - Rbar) + gamma q(S', .) - q(S, A)`` with
+R-bar moved by simple centering ``Rbar += beta (R - Rbar)``, TD-based
+centering ``Rbar += eta alpha delta``, or not at all (see
+:class:`ValueParams`).
 
 **Draws.**  An epsilon-greedy choice takes two uniforms, always: ``u1 <
 epsilon`` explores, and ``u2`` then picks uniformly among all actions, or
@@ -38,17 +43,23 @@ from avgreward._pcg64 import next_double
 from avgreward.critic import column_value
 from avgreward.learners import FusedLearner
 
-__all__ = ["ValueParams", "DIFFERENTIAL_SARSA", "DIFFERENTIAL_Q", "epsilon_greedy"]
+__all__ = ["ValueParams", "DIFFERENTIAL_SARSA", "DIFFERENTIAL_Q", "epsilon_greedy",
+           "NO_CENTERING", "SIMPLE_CENTERING", "TD_CENTERING", "TD_ALPHA_CENTERING"]
 
 ValueParams = namedtuple("ValueParams", [
-    "w", "values", "next_action", "alpha", "beta", "epsilon",
+    "w", "values", "next_action", "alpha", "beta", "epsilon", "gamma", "centering",
 ])
 ValueParams.__doc__ = """A value-based learner's arrays and settings.
 
 ``w`` is ``[n_features, n_actions]``; ``values`` scratch of ``n_actions``;
-``next_action[0]`` Sarsa's A' between steps (-1 before the first); ``beta``
-is Sarsa's R-bar step size, or differential Q-learning's eta.
+``next_action[0]`` Sarsa's A' between steps (-1 before the first); ``gamma``
+the discount (1: differential); ``centering`` how R-bar moves, with ``beta``:
+0 never (R-bar stays 0), 1 ``Rbar += beta (R - Rbar)`` (simple centering),
+2 ``Rbar += beta delta`` (differential Sarsa), 3 ``Rbar += beta alpha delta``
+(differential Q-learning's eta; TD-based centering).
 """
+
+NO_CENTERING, SIMPLE_CENTERING, TD_CENTERING, TD_ALPHA_CENTERING = 0, 1, 2, 3
 
 ValueWork = namedtuple("ValueWork", ["step"])
 
@@ -108,16 +119,29 @@ def sarsa_act(w, values, next_action, epsilon, cur, words):
     return True, next_action[0], 0.0
 
 
+@njit(cache=True, error_model="numpy", forceinline=True)
+def _move_rbar(rbar, centering, beta, step, reward, delta):
+    """R-bar after a step (see :class:`ValueParams`'s ``centering``)."""
+    if centering == SIMPLE_CENTERING:
+        return rbar + beta * (reward - rbar)
+    if centering == TD_CENTERING:
+        return rbar + beta * delta
+    if centering == TD_ALPHA_CENTERING:
+        return rbar + beta * step * delta
+    return rbar
+
+
 @njit(cache=True, error_model="numpy")
-def sarsa_learn(w, values, next_action, beta, epsilon, step, cur, nxt, action, reward, rbar,
-                words):
+def sarsa_learn(w, values, next_action, beta, epsilon, gamma, centering, step, cur, nxt,
+                action, reward, rbar, words):
     # A' ~ epsilon-greedy(q(S', .)), then the box
     u1 = next_double(words)
     a_next = epsilon_greedy(w, nxt, epsilon, values, u1, next_double(words))
-    delta = reward - rbar + column_value(w, nxt, a_next) - column_value(w, cur, action)
+    delta = (reward - rbar + gamma * column_value(w, nxt, a_next)
+             - column_value(w, cur, action))
     if not math.isfinite(delta):
         return False, rbar
-    rbar += beta * delta
+    rbar = _move_rbar(rbar, centering, beta, step, reward, delta)
     for j in range(cur.shape[0]):
         w[cur[j], action] += step * delta
     next_action[0] = a_next
@@ -134,16 +158,17 @@ def q_act(w, values, epsilon, cur, words):
 
 
 @njit(cache=True, error_model="numpy")
-def q_learn(w, beta, step, cur, nxt, action, reward, rbar):
+def q_learn(w, beta, gamma, centering, step, cur, nxt, action, reward, rbar):
     best = -math.inf
     for a in range(w.shape[1]):
         best = max(best, column_value(w, nxt, a))
-    delta = reward - rbar + best - column_value(w, cur, action)
+    delta = reward - rbar + gamma * best - column_value(w, cur, action)
     if not math.isfinite(delta):
         return False, rbar
     for j in range(cur.shape[0]):
         w[cur[j], action] += step * delta
-    rbar += beta * step * delta  # eta alpha delta, alpha per active feature as w's
+    # eta alpha delta (alpha per active feature, as w's), or as centering says
+    rbar = _move_rbar(rbar, centering, beta, step, reward, delta)
     return True, rbar
 
 
