@@ -251,17 +251,36 @@ def train(
                       record_actions, rbar_every, bin_size, callback)
 
 
+def _fused_only(env, agent, bounds):
+    """``(env_id, fused)`` for a learner that runs in the fused loop only, or a ValueError."""
+    if not _is_own_env(env):
+        raise ValueError(f"agent: {type(agent).__name__} runs in the fused loop only; {env!r} "
+                         "is not an environment of it (a registered class declaring fused)")
+    if bounds is not None:
+        raise ValueError("bounds only applies to environments that are not this package's")
+    env_id, env_cls = resolve_env(env)
+    return env_id, env_cls.fused
+
+
+def _checked_run(env, env_id, fused, steps, seed, features):
+    """``(steps, seed, features)`` checked (the default feature map if ``features`` is None)."""
+    steps = _check_steps(steps)
+    seed = _check_int("seed", seed, 0)
+    if features is None:
+        features = default_features(env_id if isinstance(env, str) else env)
+    elif not isinstance(features, TileCoder):
+        raise ValueError(f"features must be a TileCoder (see avgreward.features), got {features!r}")
+    if features.n_dims != fused.obs_size:
+        raise ValueError(f"features has {features.n_dims} dimension(s) but {env_id}'s "
+                         f"observation has {fused.obs_size}")
+    return steps, seed, features
+
+
 def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
                      chunk_steps, callback, bin_size) -> Result:
     """:func:`train` for :class:`Reinforce` and :class:`EpisodicActorCritic`: episodic, fused."""
     name = type(agent).__name__
-    if not _is_own_env(env):
-        raise ValueError(f"agent: {name} runs in the fused loop only; {env!r} is not an "
-                         "environment of it (a registered class declaring fused)")
-    if bounds is not None:
-        raise ValueError("bounds only applies to environments that are not this package's")
-    env_id, env_cls = resolve_env(env)
-    fused = env_cls.fused
+    env_id, fused = _fused_only(env, agent, bounds)
     if not fused.episodic:
         raise ValueError(f"agent: {name} learns episode by episode, and {env_id} is "
                          "continuing (its episodes never end)")
@@ -272,15 +291,7 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
     if fused.n_actions != 0 and gaussian:
         raise ValueError(f"agent: {name} with policy='gaussian' needs one continuous action; "
                          f"{env_id} has {fused.n_actions} discrete actions")
-    steps = _check_steps(steps)
-    seed = _check_int("seed", seed, 0)
-    if features is None:
-        features = default_features(env_id if isinstance(env, str) else env)
-    elif not isinstance(features, TileCoder):
-        raise ValueError(f"features must be a TileCoder (see avgreward.features), got {features!r}")
-    if features.n_dims != fused.obs_size:
-        raise ValueError(f"features has {features.n_dims} dimension(s) but {env_id}'s "
-                         f"observation has {fused.obs_size}")
+    steps, seed, features = _checked_run(env, env_id, fused, steps, seed, features)
     k = features.n_active
     n_actions = 2 if gaussian else fused.n_actions  # theta's columns
     prefs = agent.initial_preferences
@@ -516,26 +527,11 @@ def value_settings(agent):
 def _train_value(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
                  chunk_steps, callback, bin_size) -> Result:
     """:func:`train` for the value-based learners (:mod:`avgreward.learners.value`)."""
-    name = type(agent).__name__
-    if not _is_own_env(env):
-        raise ValueError(f"agent: {name} runs in the fused loop only; {env!r} is not an "
-                         "environment of it (a registered class declaring fused)")
-    if bounds is not None:
-        raise ValueError("bounds only applies to environments that are not this package's")
-    env_id, env_cls = resolve_env(env)
-    fused = env_cls.fused
+    env_id, fused = _fused_only(env, agent, bounds)
     if fused.n_actions == 0:
-        raise ValueError(f"agent: {name} needs discrete actions; {env_id} has a continuous "
-                         "action")
-    steps = _check_steps(steps)
-    seed = _check_int("seed", seed, 0)
-    if features is None:
-        features = default_features(env_id if isinstance(env, str) else env)
-    elif not isinstance(features, TileCoder):
-        raise ValueError(f"features must be a TileCoder (see avgreward.features), got {features!r}")
-    if features.n_dims != fused.obs_size:
-        raise ValueError(f"features has {features.n_dims} dimension(s) but {env_id}'s "
-                         f"observation has {fused.obs_size}")
+        raise ValueError(f"agent: {type(agent).__name__} needs discrete actions; {env_id} has "
+                         "a continuous action")
+    steps, seed, features = _checked_run(env, env_id, fused, steps, seed, features)
     rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
                                                            callback, bin_size)
     w = np.zeros((features.n_features, fused.n_actions))

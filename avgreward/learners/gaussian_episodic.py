@@ -23,6 +23,7 @@ from avgreward._pcg64 import standard_normal
 from avgreward.actors import gaussian_parameters, gaussian_score
 from avgreward.critic import add_at, add_outer_at, linear_value
 from avgreward.learners import FusedLearner
+from avgreward.learners.reinforce import reinforce_learn  # records a step, any action type
 
 __all__ = ["GaussianReinforceParams", "GaussianEACParams", "REINFORCE_GAUSSIAN",
            "EPISODIC_AC_GAUSSIAN"]
@@ -87,19 +88,6 @@ def _entropy_step(theta, idx, exp_h, sigma, step_sigma, entropy):
 @njit(cache=True, error_model="numpy")
 def greinforce_begin(params, k):
     return _begin(params.alpha_theta, params.alpha_sigma, params.alpha_w, False, k)
-
-
-@njit(cache=True, error_model="numpy")
-def greinforce_learn(ep_features, ep_actions, ep_rewards, ep_length, cur, action, reward, rbar):
-    t = ep_length[0]
-    if t >= ep_actions.shape[0]:
-        return False, rbar  # the episode outgrew the buffers (the caller says so)
-    for j in range(cur.shape[0]):
-        ep_features[t, j] = cur[j]
-    ep_actions[t] = action
-    ep_rewards[t] = reward
-    ep_length[0] = t + 1
-    return True, rbar
 
 
 @njit(cache=True, error_model="numpy")
@@ -203,7 +191,7 @@ def geac_episode_end(discounting, z_w, z_theta, traced):
 
 REINFORCE_GAUSSIAN = FusedLearner(
     "reinforce gaussian", GaussianReinforceParams, Steps, greinforce_begin, gaussian_act,
-    greinforce_learn, greinforce_episode_end, _finish)
+    reinforce_learn, greinforce_episode_end, _finish)
 EPISODIC_AC_GAUSSIAN = FusedLearner(
     "episodic actor-critic gaussian", GaussianEACParams, Steps, geac_begin, gaussian_act,
     geac_learn, geac_episode_end, _finish)
