@@ -495,18 +495,27 @@ class DifferentialSarsa(_Settings):
         Step size of R-bar, used as given.
     epsilon : float, default 0.1
         Exploration probability, in [0, 1].
+    n : int, default 1
+        n-step differential Sarsa (section 10.4): the update of ``(S_tau, A_tau)``,
+        ``tau = t - n + 1``, uses ``sum_{i=tau+1}^{tau+n} (R_i - Rbar) +
+        q(S_{tau+n}, A_{tau+n})``.
     """
 
     alpha: float
     beta: float
     epsilon: float = 0.1
+    n: int = 1
 
     kind = "differential_sarsa"
+    _left_out_at = {"n": 1}
 
     def __post_init__(self):
         for name in ("alpha", "beta"):
             object.__setattr__(self, name, _check_step_size(name, getattr(self, name)))
         object.__setattr__(self, "epsilon", _check_lambda("epsilon", self.epsilon))
+        n = self.n
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100_000:
+            raise ValueError(f"n must be an integer in 1..100,000, got {n!r}")
 
 
 @dataclass(frozen=True)

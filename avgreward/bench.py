@@ -121,7 +121,13 @@ TARGETS = {
     "REINFORCE, short corridor steps/s": (2e6, "min"),
     "estimator lab: 1M gridworld episodes s": (10.0, "max"),
     "Figure 13.1: 3 x 100 runs x 1,000 episodes s": (10.0, "max"),
+    "differential Sarsa, access control steps/s": (10e6, "min"),
+    "differential Q-learning, access control steps/s": (10e6, "min"),
+    "access control: 10 x 2M Sarsa steps, all cores s": (2.0, "max"),
 }
+
+# Value-based control (full, quick): access control's 10 seeds x 2,000,000 steps.
+_VALUE_EXPERIMENT = ((10, 2_000_000), (2, 20_000))
 
 # Policy gradients (full, quick): REINFORCE's steps, the estimator laboratory's
 # episodes, and Figure 13.1's (runs per step size, episodes per run).
@@ -195,6 +201,30 @@ def _policy_gradient(q, workers):
     return {"reinforce": reinforce, "lab_episodes": lab.episodes,
             "lab_estimators": len(lab.names), "lab_s": lab_s, "figure_runs": 3 * seeds,
             "figure_episodes": episodes, "figure_workers": workers, "figure_s": figure_s}
+
+
+def _value_based(q, workers):
+    """The value-based learners' speed (one core) and access control's 10 x 2M on all cores."""
+    from avgreward.agents import DifferentialQLearning, DifferentialSarsa
+    from avgreward.experiment import run_experiment
+
+    access, loop_mdp = "avgreward/AccessControl-v0", "avgreward/LoopMDP-v0"
+    sarsa = DifferentialSarsa(alpha=0.01, beta=0.01, epsilon=0.1)
+    q_learning = DifferentialQLearning(alpha=0.01, eta=1.0, epsilon=0.1)
+    rates = {f"{name}, {label}": _fused(env_id, agent, _FUSED_STEPS[q], _FUSED_REPEATS[q])
+             for name, agent in (("differential Sarsa", sarsa),
+                                 ("differential Q-learning", q_learning))
+             for label, env_id in (("access control", access), ("loop MDP", loop_mdp))}
+    seeds, steps = _VALUE_EXPERIMENT[q]
+    with tempfile.TemporaryDirectory(prefix="avgreward-bench-") as directory:
+        run_experiment(Path(directory) / "warm", access, sarsa, 1, 1_000, workers=workers,
+                       progress=False)
+        started = time.perf_counter()
+        run_experiment(Path(directory) / "sarsa", access, sarsa, seeds, steps, workers=workers,
+                       progress=False)
+        wall = time.perf_counter() - started
+    return {"rates": rates, "seeds": seeds, "steps": steps, "workers": workers,
+            "experiment_s": wall}
 
 
 def _import_script(path, name):
@@ -603,6 +633,8 @@ def measure(quick=False, log=print):
     results["user_declared"] = _user_declared(_DECLARED_STEPS[q], _DECLARED_REPEATS[q])
     log("policy gradients: REINFORCE, the estimator laboratory, Figure 13.1")
     results["policy_gradient"] = _policy_gradient(q, workers)
+    log("value-based control: Sarsa and Q-learning, access control's 10 x 2M steps")
+    results["value_based"] = _value_based(q, workers)
     log("C reference: compile and run")
     results["c_reference"] = _c_reference(_FUSED_STEPS[q], _FUSED_REPEATS[q])
     fused = {f["name"]: f for f in results["fused"]}
@@ -636,6 +668,7 @@ def _figures(results):
     cli = results.get("cli_memory")  # None in --quick mode
     declared = results.get("user_declared")  # absent from older results
     pg = results.get("policy_gradient")  # likewise
+    vb = results.get("value_based")  # likewise
     return {
         "softmax swing-up steps/s": fused["softmax swing-up"]["steps_per_s"],
         "softmax swing-up fused / plain Python": python["softmax swing-up"]["fused_over_python"],
@@ -654,6 +687,12 @@ def _figures(results):
         else pg["reinforce"]["steps_per_s"],
         "estimator lab: 1M gridworld episodes s": None if pg is None else pg["lab_s"],
         "Figure 13.1: 3 x 100 runs x 1,000 episodes s": None if pg is None else pg["figure_s"],
+        "differential Sarsa, access control steps/s": None if vb is None
+        else vb["rates"]["differential Sarsa, access control"]["steps_per_s"],
+        "differential Q-learning, access control steps/s": None if vb is None
+        else vb["rates"]["differential Q-learning, access control"]["steps_per_s"],
+        "access control: 10 x 2M Sarsa steps, all cores s": None if vb is None
+        else vb["experiment_s"],
     }
 
 
@@ -703,6 +742,13 @@ def format_table(results):
                   f"{pg['lab_estimators']} estimators: {pg['lab_s']:.2f} s (one core)",
                   f"Figure 13.1: {pg['figure_runs']} runs x {pg['figure_episodes']:,} episodes "
                   f"through the runner: {pg['figure_s']:.2f} s ({pg['figure_workers']} workers)"]
+    vb = results.get("value_based")
+    if vb is not None:
+        lines.append("")
+        for name, r in vb["rates"].items():
+            lines.append(f"{name:34s} {_rate(r['steps_per_s']):>10s} {r['ns_per_step']:8.0f}")
+        lines.append(f"access control, differential Sarsa, {vb['seeds']} x {vb['steps']:,} steps "
+                     f"through the runner: {vb['experiment_s']:.2f} s ({vb['workers']} workers)")
     s = results["many_seeds"]
     lines += ["", f"many seeds: {s['runs']} runs x {s['steps_per_run']:,} steps of the swing-up",
               f"  1 worker:  {s['one_worker']['wall_s']:6.2f} s  "

@@ -202,6 +202,7 @@ _ALIASES = {
     "pendulum-continuous": "avgreward/PendulumSwingUpContinuous-v0",
     "loop": "avgreward/LoopMDP-v0",
     "gridworld": "avgreward/AliasedGridworld-v0",
+    "access": "avgreward/AccessControl-v0",
 }
 
 
@@ -241,7 +242,7 @@ def _env_id(name: str) -> str:
 def _setting_value(agent, name, text):
     known = {f.name: f for f in fields(agent)}
     if name not in known:
-        raise UsageError(f"unknown setting {name!r} for the {agent.kind} actor-critic; "
+        raise UsageError(f"unknown setting {name!r} for the {agent.kind} agent; "
                          f"known: {', '.join(known)}")
     try:
         value = parse_value(text)
@@ -328,12 +329,13 @@ def _add_common(parser):
 
 def _add_experiment_arguments(parser):
     parser.add_argument("env", help="environment: pendulum, pendulum-continuous, loop, "
-                        "gridworld, or a registered id such as avgreward/LoopMDP-v0 or any "
+                        "gridworld, access, or a registered id such as avgreward/LoopMDP-v0 or any "
                         "gymnasium id such as avgreward/CartPoleFailurePenalty-v1 or "
                         "CartPole-v1 (stepped from Python)")
-    parser.add_argument("--agent", choices=("softmax", "gaussian"),
-                        help="actor (default: the environment's: softmax for discrete "
-                        "actions, gaussian for the continuous pendulum)")
+    parser.add_argument("--agent", choices=("softmax", "gaussian", "sarsa", "q-learning"),
+                        help="learner (default: the environment's actor-critic: softmax for "
+                        "discrete actions, gaussian for the continuous pendulum; sarsa and "
+                        "q-learning: differential Sarsa and Q-learning, epsilon-greedy)")
     parser.add_argument("--steps", required=True,
                         type=_positive("steps", MAX_STEPS, " (2**53: step counts must stay "
                                        "exact as float64 on plot axes)"),

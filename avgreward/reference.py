@@ -550,6 +550,8 @@ def reference_value_control(env, agent, steps, seed, features=None):
     fused.reset(S, rng.random() if fused.random_reset else 0.0)
     active = observe(S)
     A = epsilon_greedy(w, active) if sarsa else None
+    n = getattr(agent, "n", 1)
+    history = []  # n-step Sarsa (10.4): (features of S_t, A_t, R_{t+1}) of the last n steps
     rewards, actions, rbars = [], [], []
     for _ in range(steps):
         if not sarsa:
@@ -564,7 +566,20 @@ def reference_value_control(env, agent, steps, seed, features=None):
             R = fused.step(S, float(A), u, S_next)
         active_next = observe(S_next)
         x = _dense(features, active)
-        if sarsa:
+        if sarsa and n > 1:
+            history = (history + [(active, A, R)])[-n:]
+            A_next = epsilon_greedy(w, active_next)      # A_{t+1} ~ epsilon-greedy
+            if len(history) == n:                        # tau = t - n + 1 >= 0
+                total = 0.0
+                for _, _, R_i in history:                # sum_{i=tau+1}^{tau+n} (R_i - Rbar)
+                    total += R_i - rbar
+                active_tau, A_tau, _ = history[0]
+                delta = (total + _linear(w[:, A_next], active_next)
+                         - _linear(w[:, A_tau], active_tau))
+                rbar = rbar + agent.beta * delta
+                w[:, A_tau] = w[:, A_tau] + (agent.alpha / k) * delta * _dense(features,
+                                                                                 active_tau)
+        elif sarsa:
             # Choose A' as a function of q(S', ., w) (epsilon-greedy)
             A_next = epsilon_greedy(w, active_next)
             # delta <- R - Rbar + gamma q(S', A', w) - q(S, A, w)

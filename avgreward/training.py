@@ -51,10 +51,12 @@ from avgreward.learners.reinforce import REINFORCE, ReinforceParams
 from avgreward.learners.value import (
     DIFFERENTIAL_Q,
     DIFFERENTIAL_SARSA,
+    N_STEP_SARSA,
     NO_CENTERING,
     SIMPLE_CENTERING,
     TD_ALPHA_CENTERING,
     TD_CENTERING,
+    NStepSarsaParams,
     ValueParams,
 )
 from avgreward.loop import softmax_learner
@@ -414,13 +416,17 @@ def default_agent(env, kind: str | None = None):
     ----------
     env : str or gymnasium.Env
         One of this package's environments (see :func:`resolve_env`).
-    kind : {"softmax", "gaussian"}, optional
+    kind : {"softmax", "gaussian", "sarsa", "q-learning"}, optional
         The actor; by default the environment's natural one (softmax for
-        discrete actions, Gaussian for the continuous pendulum).
+        discrete actions, Gaussian for the continuous pendulum).  "sarsa" and
+        "q-learning" give :class:`DifferentialSarsa` and
+        :class:`DifferentialQLearning` (epsilon 0.1; on access control the
+        book's alpha 0.01, beta 0.01, and eta 1; else alpha 0.1, beta and eta
+        0.1), for discrete actions in the fused loop.
 
     Returns
     -------
-    SoftmaxActorCritic or GaussianActorCritic
+    SoftmaxActorCritic, GaussianActorCritic, DifferentialSarsa or DifferentialQLearning
 
     Raises
     ------
@@ -436,8 +442,18 @@ def default_agent(env, kind: str | None = None):
         natural = "softmax" if cls.fused.n_actions > 0 else "gaussian"
     if kind is None:
         kind = natural
-    if kind not in ("softmax", "gaussian"):
-        raise ValueError(f"kind must be 'softmax' or 'gaussian', got {kind!r}")
+    if kind not in ("softmax", "gaussian", "sarsa", "q-learning"):
+        raise ValueError(f"kind must be 'softmax', 'gaussian', 'sarsa' or 'q-learning', "
+                         f"got {kind!r}")
+    if kind in ("sarsa", "q-learning"):
+        if natural != "softmax" or (isinstance(env, str) and not _is_own_env(env)):
+            raise ValueError(f"{kind} needs discrete actions and an environment of the fused "
+                             f"loop; {env_id} is not one")
+        book = env_id == "avgreward/AccessControl-v0"  # Sutton & Barto's Figure 10.5
+        if kind == "sarsa":
+            return DifferentialSarsa(alpha=0.01 if book else 0.1, beta=0.01, epsilon=0.1)
+        return DifferentialQLearning(alpha=0.01 if book else 0.1, eta=1.0 if book else 0.1,
+                                     epsilon=0.1)
     if kind != natural:
         raise ValueError(
             f"{env_id} needs a {natural} actor ("
@@ -463,6 +479,8 @@ _TUNED = {
                                                        alpha_rbar=0.01),
     "avgreward/AliasedGridworld-v0": lambda: SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.05,
                                                                 alpha_rbar=0.01),
+    "avgreward/AccessControl-v0": lambda: SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1,
+                                                             alpha_rbar=0.01),
 }
 
 
@@ -536,10 +554,19 @@ def _train_value(env, agent, steps, seed, features, bounds, record_actions, rbar
                                                            callback, bin_size)
     w = np.zeros((features.n_features, fused.n_actions))
     sarsa, gamma, centering, beta = value_settings(agent)
-    params = ValueParams(w, np.zeros(fused.n_actions), np.full(1, -1, np.int64),
-                         float(agent.alpha), beta, float(agent.epsilon), gamma, centering)
     run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
                      chunk_steps, bin_size, weights={"w": w}, action_dtype=np.int64)
+    if getattr(agent, "n", 1) > 1:
+        n = agent.n
+        params = NStepSarsaParams(
+            w, np.zeros(fused.n_actions), np.full(1, -1, np.int64),
+            np.zeros((n, features.n_active), np.int64), np.zeros(n, np.int64), np.zeros(n),
+            np.zeros(1, np.int64), float(agent.alpha), beta, float(agent.epsilon))
+        return loop.drive(fused, N_STEP_SARSA, params, run, features,
+                          np.random.default_rng(seed), steps, chunk_steps, record_actions,
+                          rbar_every, bin_size, callback)
+    params = ValueParams(w, np.zeros(fused.n_actions), np.full(1, -1, np.int64),
+                         float(agent.alpha), beta, float(agent.epsilon), gamma, centering)
     return loop.drive(fused, DIFFERENTIAL_SARSA if sarsa else DIFFERENTIAL_Q, params, run,
                       features, np.random.default_rng(seed), steps, chunk_steps,
                       record_actions, rbar_every, bin_size, callback)

@@ -34,6 +34,9 @@ CASES = {
     "q gridworld ties": (GRID, Q.replace(eta=1.0)),
     "q pendulum tiles": (PENDULUM, DifferentialQLearning(alpha=0.5, eta=0.05, epsilon=0.05)),
     "discounted q": (ACCESS, DiscountedQLearning(alpha=0.1, gamma=0.9)),
+    "4-step sarsa access control": (ACCESS, SARSA.replace(alpha=0.1, beta=0.02, n=4)),
+    "8-step sarsa pendulum tiles": (PENDULUM, DifferentialSarsa(alpha=0.3, beta=0.01,
+                                                               epsilon=0.05, n=8)),
     "discounted q simple centering": (ACCESS, DiscountedQLearning(
         alpha=0.1, gamma=0.99, centering="simple", beta=0.01)),
     "discounted q td centering": (LOOP, DiscountedQLearning(alpha=0.2, gamma=0.999,
@@ -155,3 +158,30 @@ def test_reward_centering_speeds_up_q_learning_as_gamma_nears_one():
     uncentered = np.mean([rate_after(plain, s) for s in range(5)])
     for agent in centered:
         assert np.mean([rate_after(agent, s) for s in range(5)]) > uncentered + 0.2, agent
+
+
+def test_n_step_sarsa_learns_access_control_and_one_step_is_the_one_step_learner():
+    model = ac.access_control_model()
+    optimum = exact.relative_value_iteration(model).reward_rate
+    for seed in range(3):
+        result = avgreward.train(ACCESS, SARSA.replace(n=4), 1_000_000, seed=seed,
+                                 bin_size=10_000)
+        assert _greedy_rate(model, result, ACCESS) > 0.98 * optimum, seed
+    assert "n" not in SARSA.to_dict()
+    with pytest.raises(ValueError, match="n must be an integer"):
+        SARSA.replace(n=0)
+
+
+def test_the_cli_runs_the_value_based_learners(tmp_path, capsys):
+    from avgreward.cli import main
+
+    out = tmp_path / "sarsa"
+    assert main(["run", "access", "--agent", "sarsa", "--set", "n=2", "--steps", "20000",
+                 "--seeds", "2", "--out", str(out), "--workers", "1", "-q"]) == 0
+    experiment = __import__("avgreward").load_experiment(out)
+    assert experiment.agents == [DifferentialSarsa(alpha=0.01, beta=0.01, epsilon=0.1, n=2)]
+    assert main(["run", "loop", "--agent", "q-learning", "--steps", "2000", "--seeds", "1",
+                 "--out", str(tmp_path / "q"), "--workers", "1", "-q"]) == 0
+    assert main(["run", "pendulum-continuous", "--agent", "sarsa", "--steps", "100",
+                 "--seeds", "1", "--out", str(tmp_path / "bad")]) == 2
+    assert "needs discrete actions" in capsys.readouterr().err

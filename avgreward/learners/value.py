@@ -12,6 +12,10 @@ the reward rate:
       Rbar  <- Rbar + beta delta
       w     <- w + alpha delta grad q(S, A, w)
 
+* :data:`N_STEP_SARSA`, its n-step form (section 10.4): with ``tau = t - n + 1``,
+  ``delta <- sum_{i=tau+1}^{tau+n} (R_i - Rbar) + q(S_{tau+n}, A_{tau+n}) -
+  q(S_tau, A_tau)``, then R-bar and ``w`` at ``(S_tau, A_tau)`` as above;
+
 * :data:`DIFFERENTIAL_Q`, differential Q-learning (Wan, Naik & Sutton 2021),
   each step::
 
@@ -43,7 +47,8 @@ from avgreward._pcg64 import next_double
 from avgreward.critic import column_value
 from avgreward.learners import FusedLearner
 
-__all__ = ["ValueParams", "DIFFERENTIAL_SARSA", "DIFFERENTIAL_Q", "epsilon_greedy",
+__all__ = ["ValueParams", "NStepSarsaParams", "DIFFERENTIAL_SARSA", "N_STEP_SARSA",
+           "DIFFERENTIAL_Q", "epsilon_greedy",
            "NO_CENTERING", "SIMPLE_CENTERING", "TD_CENTERING", "TD_ALPHA_CENTERING"]
 
 ValueParams = namedtuple("ValueParams", [
@@ -172,8 +177,57 @@ def q_learn(w, beta, gamma, centering, step, cur, nxt, action, reward, rbar):
     return True, rbar
 
 
+# --- n-step differential semi-gradient Sarsa (S&B 10.4) -----------------------------------
+
+NStepSarsaParams = namedtuple("NStepSarsaParams", [
+    "w", "values", "next_action", "ring_features", "ring_actions", "ring_rewards", "t",
+    "alpha", "beta", "epsilon",
+])
+NStepSarsaParams.__doc__ = """n-step differential Sarsa's arrays and settings.
+
+The last n steps' features of S_t (``ring_features[t % n]``), A_t and
+R_{t+1}, and ``t[0]`` the steps so far (the ring's position).
+"""
+
+
+@njit(cache=True, error_model="numpy")
+def nsarsa_learn(w, values, next_action, ring_features, ring_actions, ring_rewards, t, beta,
+                 epsilon, step, cur, nxt, action, reward, rbar, words):
+    n = ring_actions.shape[0]
+    now = t[0]
+    slot = now % n
+    for j in range(cur.shape[0]):
+        ring_features[slot, j] = cur[j]
+    ring_actions[slot] = action
+    ring_rewards[slot] = reward
+    t[0] = now + 1
+    # A_{t+1} ~ epsilon-greedy(q(S_{t+1}, .))
+    u1 = next_double(words)
+    a_next = epsilon_greedy(w, nxt, epsilon, values, u1, next_double(words))
+    next_action[0] = a_next
+    tau = now - n + 1
+    if tau < 0:
+        return True, rbar
+    # delta <- sum_{i=tau+1}^{tau+n} (R_i - Rbar) + q(S_{tau+n}, A_{tau+n}) - q(S_tau, A_tau)
+    total = 0.0
+    for i in range(tau, now + 1):
+        total += ring_rewards[i % n] - rbar
+    first = tau % n
+    a_tau = ring_actions[first]
+    delta = (total + column_value(w, nxt, a_next)
+             - column_value(w, ring_features[first], a_tau))
+    if not math.isfinite(delta):
+        return False, rbar
+    rbar += beta * delta
+    for j in range(ring_features.shape[1]):
+        w[ring_features[first, j], a_tau] += step * delta
+    return True, rbar
+
+
 DIFFERENTIAL_SARSA = FusedLearner("differential sarsa", ValueParams, ValueWork, value_begin,
                                   sarsa_act, sarsa_learn, _nothing, value_finish)
+N_STEP_SARSA = FusedLearner("n-step differential sarsa", NStepSarsaParams, ValueWork,
+                            value_begin, sarsa_act, nsarsa_learn, _nothing, value_finish)
 DIFFERENTIAL_Q = FusedLearner("differential q-learning", ValueParams, ValueWork, value_begin,
                               q_act, q_learn, _nothing, value_finish)
 
