@@ -339,14 +339,21 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
     weights = {"theta": theta, "w": w} if baseline else {"theta": theta}
     run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
                      chunk_steps, bin_size, weights=weights, action_dtype=np.int64)
+    return _drive_reinforce(fused, REINFORCE, params, run, features, seed, steps, chunk_steps,
+                            record_actions, rbar_every, bin_size, callback, cap, capacity)
+
+
+def _drive_reinforce(fused, learner, params, run, features, seed, steps, chunk_steps,
+                     record_actions, rbar_every, bin_size, callback, cap, capacity):
+    """A REINFORCE run; an episode outgrowing the buffers is a ValueError saying so."""
     try:
-        return loop.drive(fused, REINFORCE, params, run, features, np.random.default_rng(seed),
+        return loop.drive(fused, learner, params, run, features, np.random.default_rng(seed),
                           steps, chunk_steps, record_actions, rbar_every, bin_size, callback,
                           episode_cap=cap)
     except DivergenceError as error:
         if params.ep_length[0] >= capacity:
             raise ValueError(
-                f"agent: an episode of {env_id} lasted more than {capacity:,} steps (seed "
+                f"agent: an episode of {run.env_id} lasted more than {capacity:,} steps (seed "
                 f"{seed}, at step {error.step}), the episode buffer's length; give "
                 "max_episode_steps to cut episodes, or start from a policy that ends them"
             ) from None
@@ -515,17 +522,9 @@ def _train_gaussian_episodic(env_id, fused, agent, features, theta, steps, seed,
     weights = {"theta": theta, "w": w} if baseline else {"theta": theta}
     run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, *run_args,
                      weights=weights, action_dtype=np.float64)
-    try:
-        return loop.drive(fused, REINFORCE_GAUSSIAN, params, run, features,
-                          np.random.default_rng(seed), steps, chunk_steps, record_actions,
-                          rbar_every, bin_size, callback, episode_cap=cap)
-    except DivergenceError as error:
-        if params.ep_length[0] >= capacity:
-            raise ValueError(
-                f"agent: an episode of {env_id} lasted more than {capacity:,} steps (seed "
-                f"{seed}, at step {error.step}), the episode buffer's length; give "
-                "max_episode_steps to cut episodes") from None
-        raise
+    return _drive_reinforce(fused, REINFORCE_GAUSSIAN, params, run, features, seed, steps,
+                            chunk_steps, record_actions, rbar_every, bin_size, callback, cap,
+                            capacity)
 
 
 _VALUE_AGENTS = (DifferentialSarsa, DifferentialQLearning, DiscountedSarsa, DiscountedQLearning)

@@ -23,7 +23,11 @@ from avgreward._pcg64 import standard_normal
 from avgreward.actors import gaussian_parameters, gaussian_score
 from avgreward.critic import add_at, add_outer_at, linear_value
 from avgreward.learners import FusedLearner
-from avgreward.learners.reinforce import reinforce_learn  # records a step, any action type
+from avgreward.learners.reinforce import (  # the same bookkeeping, any action type
+    baseline_delta,
+    episode_returns,
+    reinforce_learn,
+)
 
 __all__ = ["GaussianReinforceParams", "GaussianEACParams", "REINFORCE_GAUSSIAN",
            "EPISODIC_AC_GAUSSIAN"]
@@ -94,18 +98,11 @@ def greinforce_begin(params, k):
 def _greinforce_update(theta, w, coef, ep_features, ep_actions, ep_rewards, ep_returns,
                        ep_length, step_theta, step_sigma, step_w, baseline, gamma, sigma_min,
                        entropy):
-    n_steps = ep_length[0]
-    g = 0.0
-    for t in range(n_steps - 1, -1, -1):  # G_t = R_{t+1} + gamma G_{t+1}
-        g = ep_rewards[t] + gamma * g
-        ep_returns[t] = g
+    n_steps = episode_returns(ep_rewards, ep_returns, ep_length, gamma)
     discount = 1.0  # gamma^t
     for t in range(n_steps):
         idx = ep_features[t]
-        delta = ep_returns[t]
-        if baseline:
-            delta = ep_returns[t] - linear_value(w, idx)
-            add_at(w, idx, step_w * delta)
+        delta = baseline_delta(w, idx, ep_returns[t], baseline, step_w)
         # the score at the current theta
         mu, exp_h, sigma = gaussian_parameters(theta, idx, sigma_min)
         _score_coef(coef, ep_actions[t], mu, exp_h, sigma, step_theta, step_sigma)

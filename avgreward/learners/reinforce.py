@@ -65,23 +65,35 @@ def reinforce_learn(ep_features, ep_actions, ep_rewards, ep_length, cur, action,
     return True, rbar
 
 
-@njit(cache=True, error_model="numpy")
-def _reinforce_update(theta, w, probs, coef, ep_features, ep_actions, ep_rewards, ep_returns,
-                      ep_length, step_theta, step_w, baseline, gamma, tau, entropy):
+@njit(cache=True, error_model="numpy", forceinline=True)
+def episode_returns(ep_rewards, ep_returns, ep_length, gamma):
+    """``G_t = R_{t+1} + gamma G_{t+1}`` into ``ep_returns``, backwards; returns T."""
     n_steps = ep_length[0]
-    # G_t = R_{t+1} + gamma G_{t+1}, backwards from G_{T-1} = R_T
     g = 0.0
     for t in range(n_steps - 1, -1, -1):
         g = ep_rewards[t] + gamma * g
         ep_returns[t] = g
+    return n_steps
+
+
+@njit(cache=True, error_model="numpy", forceinline=True)
+def baseline_delta(w, idx, g, baseline, step_w):
+    """G, or with a baseline (13.4) ``delta <- G - v(S_t, w)`` after ``w += alpha_w delta x``."""
+    if not baseline:
+        return g
+    delta = g - linear_value(w, idx)
+    add_at(w, idx, step_w * delta)
+    return delta
+
+
+@njit(cache=True, error_model="numpy")
+def _reinforce_update(theta, w, probs, coef, ep_features, ep_actions, ep_rewards, ep_returns,
+                      ep_length, step_theta, step_w, baseline, gamma, tau, entropy):
+    n_steps = episode_returns(ep_rewards, ep_returns, ep_length, gamma)
     discount = 1.0  # gamma^t
     for t in range(n_steps):
         idx = ep_features[t]
-        delta = ep_returns[t]
-        if baseline:
-            # delta <- G - v(S_t, w);  w <- w + alpha_w delta x(S_t)   (13.4)
-            delta = ep_returns[t] - linear_value(w, idx)
-            add_at(w, idx, step_w * delta)
+        delta = baseline_delta(w, idx, ep_returns[t], baseline, step_w)
         softmax_probabilities(theta, idx, tau, probs)
         softmax_score(probs, ep_actions[t], tau, coef)
         add_outer_at(theta, idx, step_theta * discount * delta, coef)
