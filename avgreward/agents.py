@@ -557,9 +557,22 @@ class _Discounted(_Settings):
         if self.gamma >= 1.0:
             raise ValueError("gamma must be < 1 (gamma = 1 is DifferentialSarsa or "
                              "DifferentialQLearning)")
-        if self.centering not in (None, "simple", "td"):
-            raise ValueError(f"centering must be None, 'simple' or 'td', got {self.centering!r}")
-        object.__setattr__(self, "beta", _check_step_size("beta", self.beta))
+        centering = self.centering
+        if centering is not None and (not isinstance(centering, str)
+                                      or centering not in ("simple", "td")):
+            raise ValueError(f"centering must be None, 'simple' or 'td', got {centering!r}")
+        beta = _check_step_size("beta", self.beta)
+        object.__setattr__(self, "beta", beta)
+        # A beta without centering would be silently unused; centering with beta 0
+        # would be no centering under another name.
+        if centering is None and beta != 0.0:
+            raise ValueError(f"beta is R-bar's step size and needs centering='simple' or "
+                             f"'td'; without centering leave it 0, got beta={beta!r}")
+        if centering is not None and beta == 0.0:
+            raise ValueError(f"centering={centering!r} needs beta > 0 (R-bar's step size)")
+        if centering == "simple" and beta > 1.0:
+            raise ValueError(f"simple centering's beta is an averaging rate in (0, 1], "
+                             f"got {beta!r}")
 
 
 _DISCOUNTED_DOC = """{what} with reward centering optional (Naik et al. 2024, "Reward Centering").

@@ -909,17 +909,22 @@ class OptimalControl:
     Attributes
     ----------
     reward_rate : float
-        The optimal reward rate ``r*``.
+        The optimal reward rate ``r*`` from the model's start distribution
+        (``start . gain``).
     policy : ndarray, shape (n_states, n_actions)
-        A deterministic optimal policy (one-hot rows; ties to the lowest action
-        index among those within ``tol`` of the best).
+        A deterministic optimal policy (one-hot rows; among actions whose
+        values agree within a relative ``1e-9``, the lowest index).
     v : ndarray, shape (n_states,)
-        Differential values of the optimal policy, normalised as
-        :class:`Evaluation`'s (``mu . v = 0`` under it).
+        Differential values (bias) of the optimal policy, normalised as
+        :class:`Evaluation`'s (``P* v = 0`` under it).
     q : ndarray, shape (n_states, n_actions)
         ``q*(s, a) = R[s, a] - r* + sum_s' P[s, a, s'] v(s')``.
     iterations : int
         Sweeps (relative value iteration) or improvements (policy iteration).
+    gain : ndarray, shape (n_states,)
+        The optimal reward rate from each state.  Constant when the model is
+        weakly communicating (every task of this package's); it varies only in
+        a multichain model where some states cannot reach the best loop.
     """
 
     reward_rate: float
@@ -927,16 +932,60 @@ class OptimalControl:
     v: np.ndarray
     q: np.ndarray
     iterations: int
+    gain: np.ndarray
 
 
-def _optimal_from(model, P, R, actions, iterations):
+# Actions whose values agree within this relative amount count as tied.  Fixed
+# rather than tied to ``tol``: a loose tolerance must not make a worse action
+# look optimal.
+_TIE = 1e-9
+
+
+def _optimal_from(model, actions, iterations):
     """The :class:`OptimalControl` of the deterministic policy ``actions``."""
-    n_states, n_actions = R.shape
+    n_states, n_actions = model.R.shape
     policy = np.zeros((n_states, n_actions))
     policy[np.arange(n_states), actions] = 1.0
     ev = evaluate(model, policy)
-    return OptimalControl(reward_rate=ev.reward_rate, policy=_readonly(policy),
-                          v=ev.v, q=ev.q, iterations=iterations)
+    return ev, OptimalControl(reward_rate=ev.reward_rate, policy=_readonly(policy),
+                              v=ev.v, q=ev.q, iterations=iterations, gain=ev.gain)
+
+
+def _check_iterations(max_iterations) -> int:
+    if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) \
+            or max_iterations < 1:
+        raise ValueError(f"max_iterations must be an integer >= 1, got {max_iterations!r}")
+    return int(max_iterations)
+
+
+def _check_open_unit(value, name: str) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}") from exc
+    if isinstance(value, bool) or not 0.0 < x < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    return x
+
+
+def _check_tol(tol) -> float:
+    try:
+        x = float(tol)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"tol must be a positive number, got {tol!r}") from exc
+    if isinstance(tol, bool) or not (np.isfinite(x) and x > 0.0):
+        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+    return x
+
+
+def _first_best(values: np.ndarray, keep=None) -> np.ndarray:
+    """Per row, the lowest index within ``_TIE`` of the best (``keep``'s if it is)."""
+    best = values.max(axis=1, keepdims=True)
+    tied = values >= best - _TIE * (1.0 + np.abs(best))
+    chosen = np.argmax(tied, axis=1)
+    if keep is not None:
+        chosen = np.where(tied[np.arange(len(keep)), keep], keep, chosen)
+    return chosen, tied
 
 
 def relative_value_iteration(model, tau: float = 0.5, tol: float = 1e-12,
@@ -948,33 +997,43 @@ def relative_value_iteration(model, tau: float = 0.5, tol: float = 1e-12,
 
         h <- T h - (T h)(s_ref),   T h(s) = max_a R'(s, a) + sum_s' P'(s, a, s') h(s')
 
-    with ``s_ref = 0``, until the span of ``T h - h`` is below ``tol``: then
-    ``r* = (T h)(s_ref) / tau`` and the greedy policy is optimal.  The
-    transform makes periodic chains (the loop MDP's) converge.
+    with ``s_ref = 0``, until the span of ``T h - h`` is below
+    ``tol * max(1, span(R))``: then the greedy policy (ties within a relative
+    ``1e-9`` to the lowest action) is optimal.  The transform makes periodic
+    chains (the loop MDP's) converge.
+
+    Relative value iteration needs the optimal reward rate to be the same
+    from every state (a weakly communicating model: every task of this
+    package's).  If it has not converged after 1,000 sweeps, the optimal gain
+    is computed by :func:`policy_iteration`; if it varies across states, a
+    ``ValueError`` says so at once instead of sweeping on.
 
     Parameters
     ----------
     model : envs.model.TabularModel
-        A continuing task whose policies are unichain (one recurrent class
-        each; every task of this package's).
+        A continuing task.
     tau : float, default 0.5
         In (0, 1).
     tol : float, default 1e-12
-    max_iterations : int
+        Finite, > 0; relative to the span of the rewards.
+    max_iterations : int, default 1,000,000
 
     Returns
     -------
     OptimalControl
-        Its ``v`` and ``q`` are the greedy policy's, evaluated exactly.
+        Its ``reward_rate``, ``v``, ``q`` and ``gain`` are the greedy
+        policy's, evaluated exactly.
 
     Raises
     ------
     ValueError
-        On a bad model or setting, or no convergence in ``max_iterations``.
+        On a bad model or setting, a model whose optimal reward rate depends
+        on the start state, or no convergence in ``max_iterations``.
     """
     P, R, _ = _check_model(model)
-    if not 0.0 < float(tau) < 1.0:
-        raise ValueError(f"tau must be in (0, 1), got {tau!r}")
+    tau = _check_open_unit(tau, "tau")
+    tol = _check_tol(tol) * max(1.0, float(np.ptp(R)))
+    max_iterations = _check_iterations(max_iterations)
     n_states = P.shape[0]
     P_t = tau * P + (1.0 - tau) * np.eye(n_states)[:, None, :]
     R_t = tau * R
@@ -984,38 +1043,66 @@ def relative_value_iteration(model, tau: float = 0.5, tol: float = 1e-12,
         diff = Th - h
         if diff.max() - diff.min() < tol:
             break
+        if sweep == 1000:
+            _refuse_multichain(model)
         h = Th - Th[0]
     else:
         raise ValueError(f"relative value iteration did not converge in {max_iterations:,} "
                          f"sweeps (span {diff.max() - diff.min():.3g})")
-    values = R_t + P_t @ h
-    best = values.max(axis=1, keepdims=True)
-    actions = np.argmax(values >= best - max(tol, 1e-9) * (1.0 + np.abs(best)), axis=1)
-    return _optimal_from(model, P, R, actions, sweep)
+    actions, _ = _first_best(R_t + P_t @ h)
+    return _optimal_from(model, actions, sweep)[1]
+
+
+def _refuse_multichain(model):
+    gain = policy_iteration(model).gain
+    if np.ptp(gain) > 1e-9 * (1.0 + np.abs(gain).max()):
+        raise ValueError(
+            "relative value iteration needs the optimal reward rate to be the same from every "
+            f"state, but this model is multichain (it ranges from {gain.min():.6g} to "
+            f"{gain.max():.6g} across states); use policy_iteration")
 
 
 def policy_iteration(model, max_iterations: int = 10_000) -> OptimalControl:
-    """The optimal reward rate and policy by policy iteration (Puterman 8.6, unichain).
+    """The optimal reward rate and policy by multichain policy iteration (Puterman 9.2).
 
-    From "action 0 everywhere": evaluate the policy exactly (gain ``g`` and
-    differential values ``v``, :func:`evaluate`), then in every state take an
-    action maximising ``R[s, a] + sum_s' P[s, a, s'] v(s')``, keeping the
-    current one unless another is better by more than ``1e-10``; stop when no
-    action changes.
+    From "action 0 everywhere": evaluate the policy exactly (per-state gain
+    ``g`` and bias ``v``, :func:`evaluate`); then improve the gain, in every
+    state taking an action maximising ``sum_s' P[s, a, s'] g(s')``; if no
+    action changes, improve the bias among those gain-maximising actions,
+    taking one maximising ``R[s, a] + sum_s' P[s, a, s'] v(s')``.  The
+    current action is kept whenever it is within a relative ``1e-9`` of the
+    best; the policy is optimal when neither step changes it.  For a
+    unichain model the first step never changes anything and this is
+    Howard's unichain policy iteration; the first step is what finds the
+    best recurrent class when some policies are multichain (in the aliased
+    gridworld, for one, deterministic policies can split the grid into
+    separate loops).
+
+    Parameters
+    ----------
+    model : envs.model.TabularModel
+    max_iterations : int, default 10,000
+        Improvements before giving up.
 
     Returns
     -------
     OptimalControl
+
+    Raises
+    ------
+    ValueError
+        On a bad model or setting, or no convergence in ``max_iterations``.
     """
     P, R, _ = _check_model(model)
-    n_states = P.shape[0]
-    actions = np.zeros(n_states, dtype=np.int64)
+    max_iterations = _check_iterations(max_iterations)
+    actions = np.zeros(P.shape[0], dtype=np.int64)
     for iteration in range(1, max_iterations + 1):
-        current = _optimal_from(model, P, R, actions, iteration)
-        values = R + P @ current.v
-        now = values[np.arange(n_states), actions]
-        better = values.max(axis=1) > now + 1e-10 * (1.0 + np.abs(now))
-        if not better.any():
-            return current
-        actions = np.where(better, np.argmax(values, axis=1), actions)
+        ev, current = _optimal_from(model, actions, iteration)
+        chosen, tied = _first_best(P @ ev.gain, keep=actions)
+        if np.array_equal(chosen, actions):
+            values = np.where(tied, R + P @ ev.v, -np.inf)
+            chosen, _ = _first_best(values, keep=actions)
+            if np.array_equal(chosen, actions):
+                return current
+        actions = chosen
     raise ValueError(f"policy iteration did not converge in {max_iterations:,} improvements")

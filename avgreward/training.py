@@ -427,9 +427,10 @@ def default_agent(env, kind: str | None = None):
         The actor; by default the environment's natural one (softmax for
         discrete actions, Gaussian for the continuous pendulum).  "sarsa" and
         "q-learning" give :class:`DifferentialSarsa` and
-        :class:`DifferentialQLearning` (epsilon 0.1; on access control the
-        book's alpha 0.01, beta 0.01, and eta 1; else alpha 0.1, beta and eta
-        0.1), for discrete actions in the fused loop.
+        :class:`DifferentialQLearning`, for discrete actions in the fused
+        loop: epsilon 0.1 and Sarsa's beta 0.01 everywhere; on access
+        control the book's alpha 0.01 and Q-learning's eta 1, elsewhere
+        alpha 0.1 and eta 0.1.
 
     Returns
     -------

@@ -5,10 +5,11 @@ alpha = 0.01, beta = 0.01, epsilon = 0.1, tabular (one-hot features of the 44
 states), 2,000,000 steps; and differential Q-learning (Wan, Naik & Sutton
 2021) with alpha = 0.01, eta = 1 on the same task.  Next to each learned
 result, the exact optimum from the model (relative value iteration, checked by
-policy iteration): the greedy policy (accept or reject, per priority and
-number of free servers), the differential value of the best action against the
-number of free servers, and the exact reward rate of each learned greedy
-policy against the optimal 2.7476.
+policy iteration): for each learner, the greedy policy of a seed of median
+rate (accept or reject, per priority and number of free servers) and the
+differential value of its best action against the number of free servers,
+beside the exact ones; each seed's learned greedy policy's exact reward rate
+against the optimal 2.7476; and the learning curves.
 
 Writes, into --out: experiment.json, runs/ (resumable) and access_control.png.
 
@@ -81,6 +82,39 @@ def greedy(q):
     return policy
 
 
+def policy_panel(ax, title, accept):
+    """Accept (A) or reject (R) per priority and number of free servers."""
+    cmap = ListedColormap(["#f2f2f2", "#4c72b0"])
+    table = accept.reshape(ac.N_SERVERS + 1, ac.N_PRIORITIES)[1:].T  # priorities x free
+    ax.imshow(table, cmap=cmap, vmin=0, vmax=1, origin="lower", aspect="auto",
+              extent=(0.5, ac.N_SERVERS + 0.5, -0.5, 3.5))
+    for p in range(ac.N_PRIORITIES):
+        for n in range(1, ac.N_SERVERS + 1):
+            ax.text(n, p, "A" if table[p, n - 1] else "R", ha="center", va="center",
+                    fontsize=8, color="white" if table[p, n - 1] else "0.3")
+    ax.set_yticks(range(4), [str(x) for x in PRIORITIES])
+    ax.set_xticks(range(1, ac.N_SERVERS + 1))
+    ax.set_xlabel("number of free servers")
+    ax.set_ylabel("priority")
+    ax.set_title(f"policy: {title}\nA = accept, R = reject", fontsize=9)
+
+
+def value_panel(ax, name, q, v_exact, mu):
+    """Learned differential value of the best action against the exact optimal one."""
+    v_learned = q.max(axis=1) - mu @ q.max(axis=1)  # normalised as the exact v: mu . v = 0
+    for p, color in zip(range(ac.N_PRIORITIES), COLORS):
+        states = [ac.state_index(n, p) for n in range(ac.N_SERVERS + 1)]
+        ax.plot(range(ac.N_SERVERS + 1), v_learned[states], "-o", color=color, ms=3, lw=1.4,
+                label=f"priority {PRIORITIES[p]}, learned")
+        ax.plot(range(ac.N_SERVERS + 1), v_exact[states], "--", color=color, lw=1.0,
+                label=f"priority {PRIORITIES[p]}, exact")
+    ax.set_xlabel("number of free servers")
+    ax.set_ylabel("differential value of the best action\n(normalised: mu . v = 0)")
+    ax.set_title(f"value of the best action, {name}\n(Figure 10.5, lower panel)", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+
+
 def main():
     args = parse_args()
     model = ac.access_control_model()
@@ -117,46 +151,21 @@ def main():
               f" (min {rates.min():.4f}, max {rates.max():.4f}) over {len(seeds)} seeds; "
               f"{np.sum(rates > 0.98 * best.reward_rate)} within 2% of the optimum")
 
-    fig = plt.figure(figsize=(14.0, 8.0), layout="constrained")
-    grid = fig.add_gridspec(2, 3)
-    cmap = ListedColormap(["#f2f2f2", "#4c72b0"])
-    sarsa_q, sarsa_rates = learned["differential Sarsa"]
-    first = int(np.argmax(sarsa_rates >= np.median(sarsa_rates)))  # a typical seed
-    policies = (("learned (differential Sarsa, a seed of median rate)",
-                 greedy(sarsa_q[first])[:, 1]),
-                ("exact optimum (relative value iteration)", best.policy[:, 1]))
-    for col, (title, accept) in enumerate(policies):
-        ax = fig.add_subplot(grid[0, col])
-        table = accept.reshape(ac.N_SERVERS + 1, ac.N_PRIORITIES)[1:].T  # priorities x free
-        ax.imshow(table, cmap=cmap, vmin=0, vmax=1, origin="lower", aspect="auto",
-                  extent=(0.5, ac.N_SERVERS + 0.5, -0.5, 3.5))
-        for p in range(ac.N_PRIORITIES):
-            for n in range(1, ac.N_SERVERS + 1):
-                ax.text(n, p, "A" if table[p, n - 1] else "R", ha="center", va="center",
-                        fontsize=8, color="white" if table[p, n - 1] else "0.3")
-        ax.set_yticks(range(4), [str(x) for x in PRIORITIES])
-        ax.set_xticks(range(1, ac.N_SERVERS + 1))
-        ax.set_xlabel("number of free servers")
-        ax.set_ylabel("priority")
-        ax.set_title(f"policy: {title}\nA = accept, R = reject", fontsize=9)
-
-    ax = fig.add_subplot(grid[0, 2])
+    fig = plt.figure(figsize=(18.0, 8.0), layout="constrained")
+    grid = fig.add_gridspec(2, 4)
+    typical = {}  # per learner, a seed of median rate: the one its panels show
+    for name, (qs, rates) in learned.items():
+        typical[name] = qs[int(np.argmax(rates >= np.median(rates)))]
+    panels = [(f"learned ({name}, a seed of median rate)", greedy(q)[:, 1])
+              for name, q in typical.items()]
+    panels.append(("exact optimum (relative value iteration)", best.policy[:, 1]))
+    for col, (title, accept) in enumerate(panels):
+        policy_panel(fig.add_subplot(grid[0, col]), title, accept)
     mu = exact.evaluate(model, best.policy).stationary
-    q = sarsa_q[first]
-    v_learned = q.max(axis=1) - mu @ q.max(axis=1)  # normalised as the exact v: mu . v = 0
-    for p, color in zip(range(ac.N_PRIORITIES), COLORS):
-        states = [ac.state_index(n, p) for n in range(ac.N_SERVERS + 1)]
-        ax.plot(range(ac.N_SERVERS + 1), v_learned[states], "-o", color=color, ms=3, lw=1.4,
-                label=f"priority {PRIORITIES[p]}, learned")
-        ax.plot(range(ac.N_SERVERS + 1), best.v[states], "--", color=color, lw=1.0,
-                label=f"priority {PRIORITIES[p]}, exact")
-    ax.set_xlabel("number of free servers")
-    ax.set_ylabel("differential value of the best action\n(normalised: mu . v = 0)")
-    ax.set_title("value of the best action (Figure 10.5, lower panel)", fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
+    for col, (name, q) in enumerate(typical.items()):
+        value_panel(fig.add_subplot(grid[1, col]), name, q, best.v, mu)
 
-    ax = fig.add_subplot(grid[1, :2])
+    ax = fig.add_subplot(grid[1, 2:])
     for k, (name, (_, rates)) in enumerate(learned.items()):
         x = k + np.linspace(-0.15, 0.15, len(rates))
         ax.plot(x, rates, "o", color=("tab:blue", "tab:purple")[k], ms=5,
@@ -172,7 +181,7 @@ def main():
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
 
-    ax = fig.add_subplot(grid[1, 2])
+    ax = fig.add_subplot(grid[0, 3])
     for i, (name, color) in enumerate(zip(agents, ("tab:blue", "tab:purple"))):
         mean = experiment.rewards(i).mean(axis=0)
         group = max(1, mean.size // 100)  # about 100 points: the bins' means, merged

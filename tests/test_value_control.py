@@ -34,6 +34,7 @@ CASES = {
     "q gridworld ties": (GRID, Q.replace(eta=1.0)),
     "q pendulum tiles": (PENDULUM, DifferentialQLearning(alpha=0.5, eta=0.05, epsilon=0.05)),
     "discounted q": (ACCESS, DiscountedQLearning(alpha=0.1, gamma=0.9)),
+    "discounted sarsa": (LOOP, DiscountedSarsa(alpha=0.2, gamma=0.95, epsilon=0.3)),
     "4-step sarsa access control": (ACCESS, SARSA.replace(alpha=0.1, beta=0.02, n=4)),
     "8-step sarsa pendulum tiles": (PENDULUM, DifferentialSarsa(alpha=0.3, beta=0.01,
                                                                epsilon=0.05, n=8)),
@@ -101,10 +102,36 @@ def test_the_runner_runs_them_and_the_settings_round_trip(tmp_path):
     (lambda: DifferentialQLearning(alpha=0.1, eta=float("nan")), "eta must be"),
     (lambda: DiscountedQLearning(alpha=0.1, gamma=1.0), "gamma must be < 1"),
     (lambda: DiscountedSarsa(alpha=0.1, gamma=0.9, centering="mean"), "centering must be"),
+    (lambda: DiscountedSarsa(alpha=0.1, gamma=0.9, centering=["td"]), "centering must be"),
+    (lambda: DiscountedSarsa(alpha=0.1, gamma=0.9, centering=1), "centering must be"),
+    (lambda: DiscountedQLearning(alpha=0.1, gamma=0.9, beta=0.1), "needs centering="),
+    (lambda: DiscountedQLearning(alpha=0.1, gamma=0.9, centering="td"), "needs beta > 0"),
+    (lambda: DiscountedSarsa(alpha=0.1, gamma=0.9, centering="simple", beta=0.0),
+     "needs beta > 0"),
+    (lambda: DiscountedSarsa(alpha=0.1, gamma=0.9, centering="simple", beta=1.5),
+     "averaging rate in"),
+    (lambda: DiscountedSarsa(alpha=0.1, gamma=0.9, centering="td", beta=-0.1), "beta must be"),
 ])
 def test_bad_settings_are_named(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_td_centering_takes_any_positive_beta_and_simple_takes_one():
+    assert DiscountedQLearning(alpha=0.1, gamma=0.9, centering="td", beta=2.0).beta == 2.0
+    assert DiscountedSarsa(alpha=0.1, gamma=0.9, centering="simple", beta=1).beta == 1.0
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7])
+def test_n_step_sarsa_is_the_same_in_chunks_shorter_than_n(chunk):
+    """The n-step buffer crosses chunk boundaries: chunks of 1..3 steps with n = 4."""
+    agent = SARSA.replace(alpha=0.1, beta=0.02, n=4)
+    whole = avgreward.train(ACCESS, agent, 300, seed=3, record_actions=True, rbar_every=1)
+    parts = avgreward.train(ACCESS, agent, 300, seed=3, record_actions=True, rbar_every=1,
+                            chunk_steps=chunk)
+    np.testing.assert_array_equal(parts.actions, whole.actions)
+    np.testing.assert_array_equal(parts.rbar, whole.rbar)
+    np.testing.assert_array_equal(parts.weights["w"], whole.weights["w"])
 
 
 def test_continuous_actions_are_refused():
