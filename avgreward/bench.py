@@ -124,10 +124,18 @@ TARGETS = {
     "differential Sarsa, access control steps/s": (10e6, "min"),
     "differential Q-learning, access control steps/s": (10e6, "min"),
     "access control: 10 x 2M Sarsa steps, all cores s": (2.0, "max"),
+    "Dask / local runner, 1,000 x 20,000 steps": (0.8, "min"),
+    "Dask / local runner, 8 x 30M steps": (0.9, "min"),
 }
 
 # Value-based control (full, quick): access control's 10 seeds x 2,000,000 steps.
 _VALUE_EXPERIMENT = ((10, 2_000_000), (2, 20_000))
+
+# A Dask LocalCluster against the local runner, both on every core (full, quick):
+# many short runs, a few long ones, and the per-run cost on runs of 1,000 steps.
+_DASK_SHORT = ((1_000, 20_000), (20, 2_000))
+_DASK_LONG = ((8, 30_000_000), (2, 20_000))
+_DASK_TINY = ((2_000, 1_000), (50, 1_000))
 
 # Policy gradients (full, quick): REINFORCE's steps, the estimator laboratory's
 # episodes, and Figure 13.1's (runs per step size, episodes per run).
@@ -225,6 +233,51 @@ def _value_based(q, workers):
         wall = time.perf_counter() - started
     return {"rates": rates, "seeds": seeds, "steps": steps, "workers": workers,
             "experiment_s": wall}
+
+
+def _dask_cluster(q, workers):
+    """The local runner and a Dask LocalCluster of ``workers`` processes, side by side.
+
+    The cluster is started and its workers' kernels loaded before the timing
+    (a running cluster is what a sweep meets; its start-up is reported apart).
+    Each case is timed local, cluster, local, cluster; the better of each is kept.
+    None when dask's distributed is not installed.
+    """
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return None
+    from avgreward import SoftmaxActorCritic
+    from avgreward.experiment import run_experiment
+    from avgreward.runner.cluster import local_cluster
+
+    agent = SoftmaxActorCritic.pendulum_reference()
+    out = {"workers": workers}
+    with tempfile.TemporaryDirectory(prefix="avgreward-bench-") as directory:
+        root = Path(directory)
+        started = time.perf_counter()
+        with local_cluster(workers) as client:
+            client.wait_for_workers(workers)
+            out["cluster_start_s"] = time.perf_counter() - started
+            run_experiment(root / "warm", SWINGUP, agent, 2 * workers, 1_000, cluster=client,
+                           progress=False)
+            k = 0
+            for case, (runs, steps) in (("short", _DASK_SHORT[q]), ("long", _DASK_LONG[q]),
+                                        ("tiny", _DASK_TINY[q])):
+                walls = {"local": [], "dask": []}
+                for _ in range(1 if case == "long" else 2):
+                    for label in ("local", "dask"):
+                        k += 1
+                        where = {"cluster": client} if label == "dask" else {"workers": workers}
+                        t = time.perf_counter()
+                        run_experiment(root / f"{k}", SWINGUP, agent, runs, steps,
+                                       progress=False, **where)
+                        walls[label].append(time.perf_counter() - t)
+                local, dask = min(walls["local"]), min(walls["dask"])
+                out[case] = {"runs": runs, "steps": steps, "local_s": local, "dask_s": dask,
+                             "ratio": local / dask,
+                             "overhead_ms_per_run": 1e3 * workers * (dask - local) / runs}
+    return out
 
 
 def _import_script(path, name):
@@ -635,6 +688,8 @@ def measure(quick=False, log=print):
     results["policy_gradient"] = _policy_gradient(q, workers)
     log("value-based control: Sarsa and Q-learning, access control's 10 x 2M steps")
     results["value_based"] = _value_based(q, workers)
+    log("Dask LocalCluster against the local runner")
+    results["dask"] = _dask_cluster(q, workers)
     log("C reference: compile and run")
     results["c_reference"] = _c_reference(_FUSED_STEPS[q], _FUSED_REPEATS[q])
     fused = {f["name"]: f for f in results["fused"]}
@@ -669,7 +724,11 @@ def _figures(results):
     declared = results.get("user_declared")  # absent from older results
     pg = results.get("policy_gradient")  # likewise
     vb = results.get("value_based")  # likewise
+    dk = results.get("dask")  # absent from older results, None without the dask extra
     return {
+        "Dask / local runner, 1,000 x 20,000 steps": None if dk is None
+        else dk["short"]["ratio"],
+        "Dask / local runner, 8 x 30M steps": None if dk is None else dk["long"]["ratio"],
         "softmax swing-up steps/s": fused["softmax swing-up"]["steps_per_s"],
         "softmax swing-up fused / plain Python": python["softmax swing-up"]["fused_over_python"],
         "Gaussian swing-up, lambda 0 steps/s": fused["Gaussian swing-up, lambda 0"]["steps_per_s"],
@@ -749,6 +808,15 @@ def format_table(results):
             lines.append(f"{name:34s} {_rate(r['steps_per_s']):>10s} {r['ns_per_step']:8.0f}")
         lines.append(f"access control, differential Sarsa, {vb['seeds']} x {vb['steps']:,} steps "
                      f"through the runner: {vb['experiment_s']:.2f} s ({vb['workers']} workers)")
+    dk = results.get("dask")
+    if dk is not None:
+        lines += ["", f"Dask LocalCluster of {dk['workers']} workers against the local runner "
+                      f"(cluster start-up {dk['cluster_start_s']:.2f} s, not counted)"]
+        for case in ("short", "long", "tiny"):
+            c = dk[case]
+            lines.append(f"  {c['runs']:,} runs x {c['steps']:,} steps: local {c['local_s']:.2f} s,"
+                         f" Dask {c['dask_s']:.2f} s (x{c['ratio']:.2f}; "
+                         f"{c['overhead_ms_per_run']:+.2f} ms per run per worker)")
     s = results["many_seeds"]
     lines += ["", f"many seeds: {s['runs']} runs x {s['steps_per_run']:,} steps of the swing-up",
               f"  1 worker:  {s['one_worker']['wall_s']:6.2f} s  "

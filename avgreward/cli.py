@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import itertools
 import logging
 import math
@@ -58,7 +59,8 @@ MAX_STEPS = _MAX_STEPS
 _EXIT_CODES = """\
 exit codes:
   0    done; for run and sweep: every run of the experiment finished
-  1    another process is running an experiment in that directory
+  1    another process is running an experiment in that directory, or the
+       Dask cluster cannot run it (unreachable scheduler, other versions)
   2    bad input, or a file or directory that cannot be read or written
        (one line on stderr)
   3    run, sweep: the experiment finished, but some runs failed (diverged,
@@ -350,6 +352,12 @@ def _add_experiment_arguments(parser):
                         "the same command resumes it")
     parser.add_argument("--workers", type=_positive("workers"),
                         help="worker processes (default: all cores)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run on the Dask cluster of this scheduler, e.g. tcp://host:8786 "
+                        "(pip install \"avgreward[dask]\"); files are written here, so the "
+                        "workers need no shared file system")
+    parser.add_argument("--dask-local", type=_positive("dask-local"), metavar="N",
+                        help="run on a Dask LocalCluster of N worker processes on this machine")
     parser.add_argument("--bin-size", type=_positive("bin-size"),
                         help="store rewards as means of bins of this many steps "
                         "(default: at most 10,000 bins per run; 1 keeps every step)")
@@ -384,9 +392,20 @@ def _experiment(args, agents, env_id):
     from avgreward.experiment import run_experiment
 
     features = _features(args, env_id)
-    return run_experiment(args.out, env_id, agents, args.seeds, args.steps,
-                          features=features, workers=args.workers, bin_size=args.bin_size,
-                          progress=False if args.quiet else None, new=args.new)
+    given = [f"--{name}" for name in ("workers", "scheduler", "dask_local")
+             if getattr(args, name) is not None]
+    if len(given) > 1:
+        raise ValueError(f"give one of {' and '.join(given)}, not both".replace("_", "-"))
+    with contextlib.ExitStack() as stack:
+        cluster = args.scheduler
+        if args.dask_local is not None:
+            from avgreward.runner.cluster import local_cluster
+
+            cluster = stack.enter_context(local_cluster(args.dask_local))
+        return run_experiment(args.out, env_id, agents, args.seeds, args.steps,
+                              features=features, workers=args.workers,
+                              bin_size=args.bin_size, progress=False if args.quiet else None,
+                              new=args.new, cluster=cluster)
 
 
 def _performance(experiment, i):
@@ -709,7 +728,8 @@ def main(argv=None) -> int:
 
 def _run_command(args, prog) -> int:
     """The subcommand's exit code; what it raises is reported in one line."""
-    from avgreward.experiment import ExperimentBusyError
+    from avgreward.experiment import ClusterError, ExperimentBusyError
+    from avgreward.runner.cluster import MissingExtraError
 
     try:
         return int(args.run(args) or 0)
@@ -718,10 +738,13 @@ def _run_command(args, prog) -> int:
         # own errors never get here (they are recorded in its directory).
         print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
-    except ExperimentBusyError as err:
+    except (ExperimentBusyError, ClusterError) as err:
         # Before OSError: a lock that is taken must stay exit 1 whatever it derives from.
         print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_BUSY
+    except MissingExtraError as err:
+        print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_USAGE
     except MemoryError:
         print(f"{prog}: error: out of memory: the runs' arrays do not fit (use fewer "
               "features, or fewer --workers)", file=sys.stderr)

@@ -43,6 +43,7 @@ from avgreward.runner.directory import (
     _merged_config,
     _remove_partial_files,
 )
+from avgreward.runner.cluster import ClusterError, _run_on_cluster, check_cluster, connect
 from avgreward.runner.pool import _Progress, _run_here, _run_in_workers, default_workers
 from avgreward.runner.records import (
     _MAX_SEEDS,
@@ -58,7 +59,7 @@ from avgreward.runner.view import Experiment, load_experiment
 from avgreward.training import _constant_reward, _constant_reward_message, train
 
 __all__ = ["run_experiment", "load_experiment", "Experiment", "RunRecord", "CorruptRun",
-           "ExperimentBusyError"]
+           "ExperimentBusyError", "ClusterError"]
 
 # One logger for the whole runner: what users filter or capture.
 log = logging.getLogger("avgreward.experiment")
@@ -124,7 +125,8 @@ def _normalized(value):
 
 
 def run_experiment(out, env, agents, seeds, steps, *, features=None, bounds=None,
-                   workers=None, bin_size=None, progress=None, new=False) -> Experiment:
+                   workers=None, bin_size=None, progress=None, new=False,
+                   cluster=None) -> Experiment:
     """Run every (agent, seed) of an experiment not finished yet in ``out``.
 
     Parameters
@@ -163,6 +165,14 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, bounds=None
     new : bool, default False
         If ``out`` already holds an experiment (any settings), write to a
         fresh directory ``out-2`` (or ``out-3``, ...) instead; a warning says which.
+    cluster : distributed.Client, Dask cluster or str, optional
+        Run on a Dask cluster instead of this machine's cores: a
+        :class:`distributed.Client`, a cluster object (``LocalCluster``,
+        ``dask_jobqueue.SLURMCluster``, ...) or a scheduler address such as
+        ``"tcp://host:8786"`` (needs ``pip install "avgreward[dask]"``).  The
+        workers compute and this process writes every file, so the cluster
+        needs no shared file system; the results are the local runner's, bit
+        for bit.  See :mod:`avgreward.runner.cluster`.  Not with ``workers``.
 
     Returns
     -------
@@ -178,6 +188,10 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, bounds=None
         names the file).
     ExperimentBusyError
         If another process is running an experiment in ``out``.
+    ClusterError
+        If the Dask scheduler cannot be reached, a worker has other versions
+        of avgreward, numpy or numba than this process, or cannot run the
+        runs at all; finished runs are kept.
     OSError
         If results cannot be written (a full disk, a read-only directory):
         the experiment stops, finished runs are kept, and the error names
@@ -240,6 +254,9 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, bounds=None
     bin_size = _check_int("bin_size", bin_size, 1)
     if bin_size > steps:
         raise ValueError(f"bin_size ({bin_size}) must be at most steps ({steps})")
+    check_cluster(cluster)
+    if cluster is not None and workers is not None:
+        raise ValueError("give workers (processes on this machine) or cluster (Dask), not both")
     workers = default_workers() if workers is None else _check_int("workers", workers, 1)
     if progress is None:
         progress = sys.stderr is not None and sys.stderr.isatty()
@@ -248,6 +265,23 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, bounds=None
         "env": env_id, "steps": steps, "agents": [a.to_dict() for a in agents],
         "bin_size": bin_size, "features": _features_to_dict(features),
     })
+    # Connected before the directory is touched: an unreachable scheduler writes nothing.
+    client, owned = connect(cluster) if cluster is not None else (None, False)
+    try:
+        out = _run_locked(out, new, config, seeds, agents, steps, env_id, bin_size, features,
+                          workers, progress, client)
+    finally:
+        if owned:
+            client.close()
+    experiment = load_experiment(out)
+    if not info.own:
+        _warn_if_constant_reward(experiment)
+    return experiment
+
+
+def _run_locked(out, new, config, seeds, agents, steps, env_id, bin_size, features, workers,
+                progress, client) -> Path:
+    """Under the directory's lock: check the settings, then run what is not finished."""
     out, lock = _lock_directory(Path(out), new)
     try:
         # Under the lock: no other process can change experiment.json or the runs
@@ -281,22 +315,21 @@ def run_experiment(out, env, agents, seeds, steps, *, features=None, bounds=None
         if tasks:
             n_workers = min(workers, len(tasks))
             cores = default_workers()
-            if n_workers > cores:
+            if client is None and n_workers > cores:
                 log.warning("%d worker processes on %d cores: they share the cores, so the "
                             "experiment is no faster than with %d (and needs more memory)",
                             n_workers, cores, cores)
             n_total = len(agents) * len(full_config["seeds"])
             with _Progress(progress, n_total, n_total - len(tasks), len(tasks) * steps) as bar:
-                if n_workers == 1:
+                if client is not None:
+                    _run_on_cluster(client, tasks, bar)
+                elif n_workers == 1:
                     _run_here(tasks, bar)
                 else:
                     _run_in_workers(tasks, n_workers, agents, env_id, features, bar)
     finally:
         lock.release()
-    experiment = load_experiment(out)
-    if not info.own:
-        _warn_if_constant_reward(experiment)
-    return experiment
+    return out
 
 
 def _check_runs(env_id, i, agent, features) -> None:

@@ -107,6 +107,13 @@ def _run_one(task: dict, on_chunk=None) -> dict:
     ``on_chunk(steps_done)`` is called between the jitted chunks and may raise
     :class:`_Stopped`, in which case nothing is written.
     """
+    arrays, record = _compute_run(task, on_chunk)
+    return _write_run(Path(task["runs_dir"]), _run_name(task["agent_index"], task["seed"]),
+                      arrays, record)
+
+
+def _compute_run(task: dict, on_chunk=None) -> tuple[dict, dict]:
+    """Run one (settings, seed): its arrays and its record, written nowhere."""
     agent = agent_from_dict(task["agent"])
     features = _features_from_dict(task["features"])
     steps, bin_size = task["steps"], task["bin_size"]
@@ -139,8 +146,7 @@ def _run_one(task: dict, on_chunk=None) -> dict:
             f"{w.category.__name__}: {w.message}" for w in caught
             if issubclass(w.category, (RuntimeWarning, UserWarning)))))
     arrays = {} if result is None or result.steps == 0 else _run_arrays(result)
-    return _write_run(Path(task["runs_dir"]), _run_name(task["agent_index"], task["seed"]),
-                      arrays, record)
+    return arrays, record
 
 
 class _Progress:
