@@ -4,8 +4,10 @@
 
     avgreward run ENV [--agent softmax|gaussian] --steps N --seeds K [--set NAME=VALUE ...] --out DIR
     avgreward sweep ENV --grid NAME=V1,V2,... [--grid ...] --steps N --seeds K --out DIR
+        (run and sweep: [--workers N | --dask-local N | --scheduler tcp://HOST:PORT])
     avgreward plot DIR [DIR ...] --out FILE.png|.svg|.pdf|... [--kind curves|sensitivity|policy|value]
     avgreward animate DIR --out FILE.gif [--setting I] [--seed S]
+    avgreward export DIR --out FILE.csv|.parquet [--what bins|runs]
     avgreward bench [--quick] [--out FILE.json]
 
 Every subcommand has ``--help``.  Errors are one line on stderr,
@@ -16,7 +18,8 @@ Exit codes
 ----------
 =====  ======================================================================
 0      Done: for ``run`` and ``sweep``, every run of the experiment finished.
-1      Another process is running an experiment in that directory.
+1      Another process is running an experiment in that directory, or the
+       Dask cluster cannot run it (unreachable scheduler, other versions).
 2      Bad input, or a file or directory that cannot be read or written.
 3      ``run``, ``sweep``: the experiment finished, but some of its runs
        failed (diverged, killed, out of memory).  The summary is printed
@@ -45,6 +48,7 @@ import sys
 from dataclasses import fields
 
 from avgreward import bench as _bench
+from avgreward.extras import MissingExtraError, require
 from avgreward.run_arrays import _MAX_STEPS
 
 __all__ = ["main", "parse_value", "SUBCOMMANDS", "EXIT_OK", "EXIT_BUSY", "EXIT_USAGE",
@@ -645,11 +649,56 @@ def _animate(args) -> int:
 
 #: name -> (add_arguments(parser), run(args) -> exit code); the run function's
 #: docstring's first line is the subcommand's help.
+def _add_export_arguments(parser):
+    parser.add_argument("dir", metavar="DIR", help="an experiment directory")
+    parser.add_argument("--out", required=True,
+                        help="the table's file: .csv, .csv.gz or .parquet (parquet needs "
+                        "pyarrow, in the analysis extra); missing directories are created")
+    parser.add_argument("--what", choices=("bins", "runs"), default="bins",
+                        help="bins (default): one row per run and reward bin (settings, seed, "
+                        "step, reward); runs: one row per run (final performance, failures, "
+                        "wall time)")
+    parser.add_argument("--final-fraction", type=float, default=0.1, metavar="F",
+                        help="runs: final performance is the mean reward over the last F of "
+                        "the steps (default 0.1)")
+    _add_common(parser)
+
+
+_TABLE_FORMATS = (".csv", ".csv.gz", ".parquet")
+
+
+def _export(args) -> int:
+    """Export an experiment as a tidy table (CSV or Parquet; needs pandas)."""
+    from pathlib import Path
+
+    from avgreward.experiment import load_experiment
+
+    out = Path(args.out)
+    name = out.name.lower()
+    if not name.endswith(_TABLE_FORMATS):
+        raise UsageError(f"--out must end in {', '.join(_TABLE_FORMATS)}, got {args.out!r}")
+    if not 0.0 < args.final_fraction <= 1.0:
+        raise UsageError(f"--final-fraction must lie in (0, 1], got {args.final_fraction!r}")
+    frame = load_experiment(args.dir).to_frame(args.what, fraction=args.final_fraction)
+    if name.endswith(".parquet"):
+        require("pyarrow", "analysis", "Parquet files")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if name.endswith(".parquet"):
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+    if not args.quiet:
+        print(f"{out}: {len(frame):,} rows x {frame.shape[1]} columns "
+              f"({', '.join(map(str, frame.columns))})")
+    return EXIT_OK
+
+
 SUBCOMMANDS = {
     "run": (_add_run_arguments, _run),
     "sweep": (_add_sweep_arguments, _sweep),
     "plot": (_add_plot_arguments, _plot),
     "animate": (_add_animate_arguments, _animate),
+    "export": (_add_export_arguments, _export),
     "bench": (_bench.add_arguments, _bench.run),
 }
 
@@ -729,7 +778,6 @@ def main(argv=None) -> int:
 def _run_command(args, prog) -> int:
     """The subcommand's exit code; what it raises is reported in one line."""
     from avgreward.experiment import ClusterError, ExperimentBusyError
-    from avgreward.runner.cluster import MissingExtraError
 
     try:
         return int(args.run(args) or 0)

@@ -452,7 +452,12 @@ def test_workers_are_forked_only_where_that_is_safe(monkeypatch):
     import threading
 
     if sys.platform.startswith("linux"):
-        assert pool._start_method() == "fork"
+        # In a fresh interpreter: this one may have other threads left by earlier tests
+        # (a Dask client's event loop lives on after the client closes).
+        fresh = subprocess.run([sys.executable, "-c", "from avgreward.runner import pool; "
+                                "print(pool._start_method())"], capture_output=True, text=True,
+                               check=True, timeout=120)
+        assert fresh.stdout.strip() == "fork"
         stop = threading.Event()
         other = threading.Thread(target=stop.wait)
         other.start()

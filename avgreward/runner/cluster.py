@@ -43,6 +43,7 @@ import uuid
 from concurrent.futures import CancelledError
 from pathlib import Path
 
+from avgreward.extras import MissingExtraError
 from avgreward.runner.pool import (
     _WORKER_ENV,
     _compute_run,
@@ -66,10 +67,6 @@ _MISSING = ("running on a Dask cluster needs dask's distributed scheduler: "
 
 _CANCELLED = ("the cluster's tasks were cancelled (the client was closed, or the scheduler "
               "restarted or went away); finished runs are kept: run again to resume")
-
-
-class MissingExtraError(ImportError):
-    """An optional dependency (an extra of the package) is not installed."""
 
 
 class ClusterError(RuntimeError):

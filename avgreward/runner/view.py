@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic, agent_from_dict
+from avgreward.extras import require
 from avgreward.result import Result, _bin_steps
 from avgreward.runner.records import (
     CorruptRun,
@@ -206,6 +207,70 @@ class Experiment:
                   "status": record.status, "error": record.error, **episodes},
         )
 
+    def to_frame(self, what: str = "bins", fraction: float = 0.1):
+        """The experiment as a tidy :class:`pandas.DataFrame` (needs the ``analysis`` extra).
+
+        Parameters
+        ----------
+        what : {"bins", "runs"}, default "bins"
+            ``"bins"``: one row per run and reward bin, with columns
+            ``agent_index``, ``label``, every setting that varies between
+            the agents, ``seed``, ``status``, ``step`` (the step count at the
+            end of the bin) and ``reward`` (the bin's mean reward); a failed
+            run contributes the bins it completed.  ``"runs"``: one row per
+            run, with ``agent_index``, ``label``, the varying settings,
+            ``seed``, ``status``, ``failure``, ``steps_done``,
+            ``final_performance`` (the mean reward over the last
+            ``fraction`` of steps; NaN for a failed run), ``final_rbar``,
+            ``wall_time`` (seconds) and ``error``.
+        fraction : float, default 0.1
+            The window of ``final_performance``, in (0, 1].
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        pandas = _pandas()
+        if what not in ("bins", "runs"):
+            raise ValueError(f"what must be 'bins' or 'runs', got {what!r}")
+        varying = [n for n in self.varying() if n != "kind"] + (
+            ["kind"] if "kind" in self.varying() else [])
+        settings = [self.agents[i].to_dict(complete=True) for i in range(len(self.agents))]
+
+        def head(run):
+            d = settings[run.agent_index]
+            return {"agent_index": run.agent_index, "label": self.label(run.agent_index),
+                    **{n: d.get(n) for n in varying}, "seed": run.seed}
+
+        if what == "runs":
+            finals = {}
+            for i in range(len(self.agents)):
+                seeds = self.finished_seeds(i)
+                if seeds:
+                    finals.update(zip(((i, s) for s in seeds),
+                                      self.final_performance(i, fraction)))
+            rows = [{**head(r), "status": r.status, "failure": r.failure,
+                     "steps_done": r.steps_done,
+                     "final_performance": finals.get((r.agent_index, r.seed), np.nan),
+                     "final_rbar": r.record.get("final_rbar"), "wall_time": r.wall_time,
+                     "error": r.error} for r in self.runs]
+            columns = [*head(_Blank()).keys(), "status", "failure", "steps_done",
+                       "final_performance", "final_rbar", "wall_time", "error"]
+            frame = pandas.DataFrame(rows, columns=columns)
+            return frame.astype({"final_performance": float, "final_rbar": float})
+        parts, ends = [], self.bin_steps
+        for r in self.runs:
+            rewards = _load_arrays(r.path)["rewards"] if r.steps_done else np.zeros(0)
+            part = pandas.DataFrame({"step": ends[:rewards.size], "reward": rewards})
+            for name, value in reversed([*head(r).items(), ("status", r.status)]):
+                part.insert(0, name, value)
+            cols = [*head(r).keys(), "status", "step", "reward"]
+            parts.append(part[cols])
+        if not parts:
+            columns = [*head(_Blank()).keys(), "status", "step", "reward"]
+            return pandas.DataFrame(columns=columns)
+        return pandas.concat(parts, ignore_index=True)
+
     def varying(self) -> list[str]:
         """Names of the settings that differ between the agents (``"kind"`` first if it does)."""
         dicts = [a.to_dict(complete=True) for a in self.agents]
@@ -228,6 +293,17 @@ class Experiment:
         parts = [d["kind"]] if "kind" in varying else []
         parts += [f"{n}={_format_value(d[n])}" for n in varying if n != "kind" and n in d]
         return ", ".join(parts)
+
+
+class _Blank:
+    """Stands for a run when only the column names of :meth:`Experiment.to_frame` are needed."""
+
+    agent_index = 0
+    seed = 0
+
+
+def _pandas():
+    return require("pandas", "analysis", "tables of results")
 
 
 def load_experiment(out) -> Experiment:
