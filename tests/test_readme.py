@@ -54,3 +54,10 @@ def test_readme_examples_of_your_own_environment_and_learner_run(tmp_path):
         out = subprocess.run([sys.executable, name], capture_output=True, text=True,
                              timeout=600, cwd=tmp_path)
         assert out.returncode == 0, out.stderr
+
+
+def test_the_exact_analysis_example_runs_as_written():
+    namespace = {}
+    exec(_python_block("Exact analysis of tabular tasks"), namespace)
+    assert abs(namespace["right"].reward_rate - 0.4) < 1e-12
+    assert abs(namespace["best"].reward_rate - 0.4) < 1e-12
