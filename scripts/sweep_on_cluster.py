@@ -58,6 +58,7 @@ class Args:
     walltime: str = "01:00:00"
     queue: str | None = None
     account: str | None = None
+    wait: float = 600.0
 
 
 def parse_args() -> Args:
@@ -95,6 +96,9 @@ def parse_args() -> Args:
                        help="time limit of each job (default %(default)s)")
     slurm.add_argument("--queue", default=d.queue, help="SLURM partition (default: the site's)")
     slurm.add_argument("--account", default=d.account, help="SLURM account to charge")
+    slurm.add_argument("--wait", type=float, default=d.wait,
+                       help="seconds to wait for every job's workers before starting with "
+                       "those present (default %(default)s)")
     return Args(**vars(parser.parse_args()))
 
 
@@ -119,8 +123,14 @@ def start_cluster(args: Args):
                              "OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1"])
     cluster.scale(jobs=args.jobs)
     client = Client(cluster)
-    print(f"waiting for the first of {args.jobs} SLURM job(s) to start ...")
-    client.wait_for_workers(1)
+    # The runs are cut into tasks for the workers present when the experiment starts:
+    # wait for all of them a while, then go on with those that came.
+    workers = args.jobs * args.cores
+    print(f"waiting up to {args.wait:g} s for the {workers} workers of {args.jobs} SLURM job(s) ...")
+    try:
+        client.wait_for_workers(workers, timeout=args.wait)
+    except TimeoutError:
+        print(f"{len(client.scheduler_info()['workers'])} of {workers} workers came; going on")
     return client
 
 

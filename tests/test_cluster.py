@@ -162,7 +162,7 @@ def _kill_on_first_progress(monkeypatch):
 
     def on_progress(message):
         if not killed:
-            _, name, done, pid = message
+            name, done, pid = message
             os.kill(pid, signal.SIGKILL)
             killed.append((name, pid))
         return real(message)
@@ -176,7 +176,8 @@ def test_a_killed_worker_has_its_runs_retried_never_lost_or_duplicated(tmp_path,
     out = tmp_path / "dask"
     writes = _interrupt_after(monkeypatch, -1, None)
     killed = _kill_on_first_progress(monkeypatch)
-    steps = 20_000_000  # a couple of seconds: progress arrives while the run is going on
+    # Several seconds a run: the first progress event (after 0.5 s) comes long before its end.
+    steps = 60_000_000
     dask = run_experiment(out, LOOP, LOOP_AGENT, 2, steps, cluster=client)
     assert killed, "no progress arrived"
     assert dask.summary() == "2 of 2 runs done, 0 failed"  # retried on a new worker
@@ -194,15 +195,40 @@ def test_a_run_whose_workers_keep_dying_is_recorded_failed_and_rerun_on_resume(t
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         with local_cluster(1) as one:
             killed = _kill_on_first_progress(monkeypatch)
-            failed = run_experiment(out, LOOP, LOOP_AGENT, 1, 20_000_000, cluster=one)
+            failed = run_experiment(out, LOOP, LOOP_AGENT, 1, 60_000_000, cluster=one)
             assert killed
             (record,) = failed.failed
             assert record.failure == "error" and "worker processes running it died" in \
                 record.error
             monkeypatch.undo()
-            resumed = run_experiment(out, LOOP, LOOP_AGENT, 1, 20_000_000, cluster=one)
+            resumed = run_experiment(out, LOOP, LOOP_AGENT, 1, 60_000_000, cluster=one)
     assert resumed.summary() == "1 of 1 runs done, 0 failed"
     _no_partial_files(out)
+
+
+def test_a_closed_client_or_a_scheme_dask_cannot_reach_is_one_error(tmp_path, client):
+    closed = distributed.Client(client.scheduler.address)
+    closed.close()
+    with pytest.raises(ClusterError, match="the Dask client is closed"):
+        run_experiment(tmp_path / "e", LOOP, LOOP_AGENT, 1, 500, cluster=closed)
+    for address in ("inproc://nowhere", "tls://127.0.0.1:1"):
+        with pytest.raises(ClusterError, match="cannot reach the Dask scheduler"):
+            run_experiment(tmp_path / "e", LOOP, LOOP_AGENT, 1, 500, cluster=address)
+    assert not (tmp_path / "e").exists()
+
+
+def test_a_lost_scheduler_is_one_line_and_keeps_the_written_runs(tmp_path):
+    """The scheduler goes away (its cluster closed under the client) after two runs."""
+    out = tmp_path / "e"
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0")
+    with distributed.Client(cluster) as own:
+        with pytest.MonkeyPatch.context() as patch:
+            _interrupt_after(patch, 2, cluster.close)
+            with pytest.raises(ClusterError, match="run again to resume"):
+                run_experiment(out, LOOP, LOOP_AGENT, 40, 200_000, cluster=own)
+    _no_partial_files(out)
+    assert len(list((out / "runs").glob("*.json"))) >= 2
 
 
 def test_the_lock_and_the_settings_check_hold_as_locally(tmp_path, client):

@@ -35,6 +35,7 @@ a task that had not come back are run again.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import queue
@@ -49,8 +50,15 @@ from avgreward.runner.pool import (
     _compute_run,
     _sigterm_as_interrupt,
     _Stopped,
+    _worker_start_conditions,
 )
-from avgreward.runner.records import _record, _run_name, _versions, _write_run
+from avgreward.runner.records import (
+    _record,
+    _run_name,
+    _signals_deferred,
+    _versions,
+    _write_run,
+)
 
 __all__ = ["local_cluster", "ClusterError", "MissingExtraError"]
 
@@ -59,7 +67,6 @@ _BATCH_STEPS = 2_000_000
 _TASKS_PER_THREAD = 4
 # Workers report a run's steps at most this often (seconds), by a Dask event.
 _PROGRESS_EVERY = 0.5
-_TOPIC = "avgreward-progress"
 # These decide a run's numbers: a worker whose versions differ is refused.
 _SAME_VERSIONS = ("avgreward", "numpy", "numba", "gymnasium", "python")
 _MISSING = ("running on a Dask cluster needs dask's distributed scheduler: "
@@ -108,15 +115,20 @@ def connect(cluster, timeout: float = 20.0):
     """
     distributed = _distributed()
     if isinstance(cluster, distributed.Client):
+        if cluster.status != "running":
+            raise ClusterError(f"the Dask client is {cluster.status}: give a running one")
         return cluster, False
     where = cluster if isinstance(cluster, str) else getattr(cluster, "scheduler_address", cluster)
     if isinstance(cluster, str):
-        _probe(cluster.strip(), timeout)
+        cluster = cluster.strip()
+        _probe(cluster, timeout)
     try:
-        return distributed.Client(cluster, timeout=timeout), True
-    except (OSError, TimeoutError) as err:
+        with _quiet_dask_logs():
+            return distributed.Client(cluster, timeout=timeout), True
+    except Exception as err:  # noqa: BLE001 - Dask's errors of a failed connection vary
+        text = " ".join(str(err).split())[:200]
         raise ClusterError(f"cannot reach the Dask scheduler at {where} "
-                           f"({type(err).__name__}: {err})") from None
+                           f"({type(err).__name__}: {text})") from None
 
 
 def _probe(address: str, timeout: float) -> None:
@@ -125,8 +137,8 @@ def _probe(address: str, timeout: float) -> None:
     from urllib.parse import urlsplit
 
     parts = urlsplit(address if "://" in address else f"tcp://{address}")
-    if parts.scheme != "tcp":
-        return
+    if parts.scheme not in ("tcp", "tls"):
+        return  # inproc://, ucx://...: Dask's own connection says what is wrong
     try:
         port = parts.port
     except ValueError:
@@ -146,14 +158,19 @@ def local_cluster(n_workers: int):
     BLAS held to one thread, as the local runner's workers; its HTTP server
     (dashboard, health) on a free port: ``client.dashboard_link``.
     Closing the client (or leaving its ``with`` block) closes the cluster.
-    A script that starts one needs Python's ``if __name__ == "__main__":``
-    guard: Dask starts its workers as fresh interpreters.
+    Its workers ignore Ctrl-C (this process stops the experiment) and do
+    not re-run the calling script, so a flat script needs no
+    ``if __name__ == "__main__":`` guard for them.
     """
     distributed = _distributed()
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers must be an integer >= 1, got {n_workers!r}")
-    return distributed.Client(n_workers=n_workers, threads_per_worker=1, processes=True,
-                              dashboard_address=":0", env=dict(_WORKER_ENV))
+    # Started as the local runner starts its workers: Ctrl-C ignored in them (this
+    # process stops them), and the caller's script not re-run in each of them.
+    with _worker_start_conditions():
+        return distributed.Client(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0", env=dict(_WORKER_ENV),
+                                  silence_logs=logging.CRITICAL)
 
 
 def _batches(tasks: list, n_threads: int) -> list:
@@ -193,7 +210,7 @@ def _run_batch(batch: list, client_versions: dict, stop_name: str) -> list:
             if now - last[0] < _PROGRESS_EVERY:
                 return
             last[0] = now
-            worker.log_event(_TOPIC, (stop_name, name, done, os.getpid()))
+            worker.log_event(stop_name, (name, done, os.getpid()))
             if stop is not None and stop.is_set():
                 raise _Stopped
 
@@ -205,89 +222,128 @@ def _run_on_cluster(client, tasks: list, bar) -> None:
     """Every task's runs on ``client``'s cluster, each written here as its batch comes back."""
     distributed = _distributed()
     runs = Path(tasks[0]["runs_dir"])
-    n_threads = sum(client.nthreads().values())
+    n_threads = _cluster_call(lambda: sum(client.nthreads().values()))
+    if n_threads == 0:
+        bar.note("waiting for the cluster's first Dask worker ...")
+        _cluster_call(lambda: client.wait_for_workers(1))
+        n_threads = _cluster_call(lambda: sum(client.nthreads().values()))
     batches = _batches(tasks, n_threads)
-    stop_name = f"avgreward-stop-{uuid.uuid4().hex}"
+    tag = f"avgreward-{uuid.uuid4().hex}"  # this experiment's progress topic and stop event
     bar.note(f"{len(tasks)} runs in {len(batches)} Dask tasks on the cluster at "
              f"{client.scheduler.address} ({n_threads} worker threads now)")
     events = queue.SimpleQueue()
-    reported = {}
+    reported, written = {}, set()
 
-    def progress():
+    def progress(wait: float) -> None:
+        """Count the steps workers report, waiting up to ``wait`` s for the first event."""
+        block = True
         while True:
             try:
-                _, message = events.get_nowait()
+                _, message = events.get(timeout=wait) if block else events.get_nowait()
             except queue.Empty:
                 return
-            tag, name, done = _on_progress(message)
-            if tag == stop_name and done > reported.get(name, 0):
+            block = False
+            if message is None:  # a task finished: wake up and collect it
+                continue
+            name, done = _on_progress(message)
+            if name not in written and done > reported.get(name, 0):
                 bar.add_steps(done - reported.get(name, 0))
                 reported[name] = done
 
     versions = _versions()
-    client.subscribe_topic(_TOPIC, events.put)
     futures = {}
-    with _sigterm_as_interrupt():
+    quiet = _quiet_dask_logs()
+    with _sigterm_as_interrupt(), quiet:
         try:
+            _cluster_call(lambda: client.subscribe_topic(tag, events.put))
             for k, batch in enumerate(batches):
-                future = client.submit(_run_batch, batch, versions, stop_name, pure=False,
-                                       key=f"avgreward-{stop_name[15:27]}-{k}")
+                future = _cluster_call(lambda batch=batch, k=k: client.submit(
+                    _run_batch, batch, versions, tag, pure=False, key=f"{tag}-{k}"))
+                future.add_done_callback(lambda _: events.put((None, None)))
                 futures[future] = batch
-            pending = set(futures)
-            while pending:
-                try:
-                    distributed.wait(list(pending), timeout=0.2, return_when="FIRST_COMPLETED")
-                except TimeoutError:
-                    pass
-                except CancelledError:
-                    raise ClusterError(_CANCELLED) from None
-                progress()
-                for future in [f for f in pending if f.done()]:
-                    pending.discard(future)
-                    _collect(future, futures.pop(future), runs, reported, bar)
+            done = distributed.as_completed(list(futures))
+            while not done.is_empty():
+                progress(0.2)
+                for future in done.next_batch(block=False):
+                    _collect(future, futures.pop(future), runs, reported, written, bar)
         except BaseException:
-            _stop(client, list(futures), stop_name)
+            _stop(client, list(futures), tag)
             raise
         finally:
             with contextlib.suppress(Exception):  # a closed client has nothing to unsubscribe
-                client.unsubscribe_topic(_TOPIC)
+                client.unsubscribe_topic(tag)
+
+
+def _cluster_call(call):
+    """``call()``, the cluster's failures (a lost scheduler...) made one :class:`ClusterError`."""
+    try:
+        return call()
+    except (ClusterError, KeyboardInterrupt):
+        raise
+    except CancelledError:
+        raise ClusterError(_CANCELLED) from None
+    except Exception as err:  # noqa: BLE001 - Dask's errors of a lost connection vary
+        text = " ".join(str(err).split())[:200]
+        raise ClusterError(f"lost the Dask cluster ({type(err).__name__}: {text}); finished "
+                           "runs are kept: run again to resume") from None
+
+
+@contextlib.contextmanager
+def _quiet_dask_logs():
+    """Dask's own logs of lost connections: what this runner reports in one line itself."""
+    loggers = [logging.getLogger(n) for n in ("distributed.client", "distributed.core",
+                                               "distributed.comm", "distributed.batched")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _on_progress(message) -> tuple:
-    """``(experiment tag, run name, steps done)`` of a worker's progress event.
+    """``(run name, steps done)`` of a worker's progress event.
 
     The event also carries the worker's process id (the tests kill it by that).
     """
-    tag, name, done, _pid = message
-    return tag, name, done
+    name, done, _pid = message
+    return name, done
 
 
-def _collect(future, batch, runs, reported, bar) -> None:
+def _collect(future, batch, runs, reported, written, bar) -> None:
     """Write a finished task's runs, or record them as failed if its workers kept dying."""
     distributed = _distributed()
     if future.status == "cancelled":
         raise ClusterError(_CANCELLED)
     if future.status == "finished":
-        for arrays, record in future.result():
-            name = _run_name(record["agent_index"], record["seed"])
-            _write_run(runs, name, arrays, record)
-            bar.add_steps(record["steps"] - reported.pop(name, 0))
-            bar.run_done(record)
+        results = _cluster_call(future.result)
+        # Ctrl-C waits until every run that reached this process is on disk.
+        with _signals_deferred():
+            for arrays, record in results:
+                name = _run_name(record["agent_index"], record["seed"])
+                _write_run(runs, name, arrays, record)
+                written.add(name)
+                bar.add_steps(record["steps"] - reported.pop(name, 0))
+                bar.run_done(record)
         return
-    error = future.exception()
+    error = _cluster_call(future.exception)
     if isinstance(error, ClusterError):
         raise ClusterError(str(error)) from None
     if not isinstance(error, distributed.KilledWorker):
         raise ClusterError(f"a Dask worker could not run avgreward's runs "
                            f"({type(error).__name__}: {error}); is avgreward installed on "
                            f"the workers?") from error
-    for task in batch:
-        name = _run_name(task["agent_index"], task["seed"])
-        record = _write_run(runs, name, {}, _record(
-            task, status="failed", failure="error", steps_done=0, final_rbar=None,
-            error=f"the Dask worker processes running it died ({error})", wall_time=0.0))
-        bar.add_steps(task["steps"] - reported.pop(name, 0))
-        bar.run_done(record)
+    with _signals_deferred():
+        for task in batch:
+            name = _run_name(task["agent_index"], task["seed"])
+            record = _write_run(runs, name, {}, _record(
+                task, status="failed", failure="error", steps_done=0, final_rbar=None,
+                error=f"the Dask worker processes running it died ({error})", wall_time=0.0))
+            written.add(name)
+            bar.add_steps(task["steps"] - reported.pop(name, 0))
+            bar.run_done(record)
 
 
 def _stop(client, futures, stop_name) -> None:
