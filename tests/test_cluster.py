@@ -142,12 +142,20 @@ def test_ctrl_c_keeps_every_written_run_and_the_rerun_runs_only_the_rest(tmp_pat
                resumed)
 
 
-def test_a_closed_client_stops_the_experiment_and_keeps_its_runs(tmp_path, client, monkeypatch):
+def test_cancelled_tasks_stop_the_experiment_and_keep_its_runs(tmp_path, client, monkeypatch):
+    """Another hand on the cluster cancels the experiment's tasks after two runs are written."""
     out = tmp_path / "dask"
-    own = distributed.Client(client.scheduler.address)
-    _interrupt_after(monkeypatch, 2, own.close)
+    submitted = []
+    real_submit = distributed.Client.submit
+
+    def submit(self, *args, **kwargs):
+        submitted.append(real_submit(self, *args, **kwargs))
+        return submitted[-1]
+
+    monkeypatch.setattr(distributed.Client, "submit", submit)
+    _interrupt_after(monkeypatch, 2, lambda: client.cancel(submitted))
     with pytest.raises(ClusterError, match="cancelled.*run again to resume"):
-        run_experiment(out, LOOP, LOOP_AGENT, 12, 200_000, cluster=own)
+        run_experiment(out, LOOP, LOOP_AGENT, 12, 200_000, cluster=client)
     _no_partial_files(out)
     assert len(list((out / "runs").glob("*.json"))) >= 2
     monkeypatch.undo()

@@ -264,6 +264,10 @@ def _run_on_cluster(client, tasks: list, bar) -> None:
             done = distributed.as_completed(list(futures))
             while not done.is_empty():
                 progress(0.2)
+                # A closed client's futures are not always reported as cancelled.
+                if client.status not in ("running", "connecting") or any(
+                        f.status == "cancelled" for f in futures):
+                    raise ClusterError(_CANCELLED)
                 for future in done.next_batch(block=False):
                     _collect(future, futures.pop(future), runs, reported, written, bar)
         except BaseException:
