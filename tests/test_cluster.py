@@ -28,8 +28,9 @@ LOOP_AGENT = SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
 DIVERGING = SoftmaxActorCritic(alpha_w=256.0, alpha_theta=16.0, alpha_rbar=1.0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def client():
+    # A cluster per test: a test that kills workers or stops tasks leaves no trace in the next.
     with local_cluster(2) as c:
         yield c
 

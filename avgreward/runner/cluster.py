@@ -214,7 +214,11 @@ def _run_batch(batch: list, client_versions: dict, stop_name: str) -> list:
             if stop is not None and stop.is_set():
                 raise _Stopped
 
-        results.append(_compute_run({**task, "versions": mine}, on_chunk))
+        try:
+            results.append(_compute_run({**task, "versions": mine}, on_chunk))
+        except _Stopped:
+            # An ordinary exception for Dask: a BaseException would bring the worker down.
+            raise ClusterError("stopped: the experiment was interrupted") from None
     return results
 
 
