@@ -44,7 +44,7 @@ import uuid
 from concurrent.futures import CancelledError
 from pathlib import Path
 
-from avgreward.extras import MissingExtraError
+from avgreward.extras import MissingExtraError, require  # noqa: F401 (re-exported)
 from avgreward.runner.pool import (
     _WORKER_ENV,
     _compute_run,
@@ -69,8 +69,6 @@ _TASKS_PER_THREAD = 4
 _PROGRESS_EVERY = 0.5
 # These decide a run's numbers: a worker whose versions differ is refused.
 _SAME_VERSIONS = ("avgreward", "numpy", "numba", "gymnasium", "python")
-_MISSING = ("running on a Dask cluster needs dask's distributed scheduler: "
-            "pip install \"avgreward[dask]\" (or pip install distributed)")
 
 _CANCELLED = ("the cluster's tasks were cancelled (the client was closed, or the scheduler "
               "restarted or went away); finished runs are kept: run again to resume")
@@ -81,11 +79,7 @@ class ClusterError(RuntimeError):
 
 
 def _distributed():
-    try:
-        import distributed
-    except ImportError:
-        raise MissingExtraError(_MISSING) from None
-    return distributed
+    return require("distributed", "dask", "running on a Dask cluster")
 
 
 def check_cluster(cluster) -> None:
