@@ -3,7 +3,9 @@
 The main entry points:
 
 - :func:`train` runs one actor-critic on one of the package's continuing
-  environments (registered by :mod:`envs`) and returns a :class:`Result`;
+  environments (registered by :mod:`envs`) and returns a :class:`Result`
+  (``Result.save`` / :func:`load_result` keep it; ``train(..., init=result)``
+  trains it further; :func:`evaluate` measures its frozen policy);
 - :class:`SoftmaxActorCritic` and :class:`GaussianActorCritic` are the
   validated settings of the two learners;
 - :func:`run_experiment` runs many (settings, seed) runs in parallel
@@ -26,6 +28,8 @@ from avgreward.agents import (
 )
 from avgreward.features import TileCoder, binary_pattern, one_hot, pendulum_tile_coder
 from avgreward.training import DivergenceError, Result, default_agent, default_features, train
+from avgreward.persist import load_result
+from avgreward.evaluation import PolicyEvaluation, evaluate
 from avgreward.experiment import (
     Experiment,
     ExperimentBusyError,
@@ -38,6 +42,9 @@ __all__ = [
     "__version__",
     "train",
     "Result",
+    "load_result",
+    "evaluate",
+    "PolicyEvaluation",
     "DivergenceError",
     "default_features",
     "default_agent",

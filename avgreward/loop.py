@@ -69,6 +69,7 @@ Where the speed comes from (measured by :mod:`avgreward.bench`):
 import numpy as np
 
 from avgreward._pcg64 import load_state, store_state
+from avgreward.checkpoint import capture, restore
 from avgreward.environments import default_features, resolve_env
 from avgreward.features import TileCoder
 from avgreward.learners import FusedLearner
@@ -129,7 +130,7 @@ def _three_action_path(theta, lambda_w, lambda_theta, entropy):
 
 
 def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record_actions,
-          rbar_every, bin_size, callback, episode_cap=0):
+          rbar_every, bin_size, callback, episode_cap=0, init=None):
     """A whole run: the environment's start, then :func:`run_chunk` chunk after chunk.
 
     ``run`` is the run's :class:`avgreward.run_arrays._RunArrays` (outputs,
@@ -139,17 +140,24 @@ def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record
     non-finite one.  Episode ends go into ``Result.info`` (see
     :class:`avgreward.run_arrays.EpisodeEnds`); ``episode_cap`` > 0 cuts an
     episodic environment's episodes at that many steps (truncations).
+    ``init``, a :class:`~avgreward.checkpoint.RunState`, continues a run
+    where it stopped instead of starting one (the environment, the learner's
+    arrays, R-bar and ``rng``'s state); the result's ``run_state`` is where
+    this run stopped.
     """
     kernels = kernels_for(fused, learner)
     tc = features.kernel_args()
     state = np.zeros(fused.state_size)
     obs = np.zeros(fused.obs_size)
-    kernels.reset(state, rng.random() if fused.random_reset else 0.0)
     idx = np.empty(features.n_active, dtype=np.int64)
     idx_next = np.empty_like(idx)
-    kernels.start_features(state, obs, tc, idx)
     episodes = EpisodeEnds(fused.episodic, steps, min(chunk_steps, steps), bin_size,
                            episode_cap)
+    if init is None:
+        kernels.reset(state, rng.random() if fused.random_reset else 0.0)
+        kernels.start_features(state, obs, tc, idx)
+    else:
+        restore(init, params, state, obs, idx, run.rbar_box, rng, episodes)
     t0 = 0
     while t0 < steps:
         n = min(chunk_steps, steps - t0)
@@ -166,7 +174,13 @@ def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record
         t0 += n
         if callback is not None:
             callback(t0, steps)
-    return run.result(steps, episodes.info(steps))
+    result = run.result(steps, episodes.info(steps))
+    before = 0 if init is None else init.steps_done
+    result.run_state = capture(params, state, obs, idx, run.rbar_box, rng, episodes,
+                               before + steps)
+    if init is not None:
+        result.info["continued_from"] = before
+    return result
 
 
 def run_learner(env, learner, params, steps, seed, features=None, *, record_actions=False,

@@ -17,6 +17,7 @@ from avgreward.agents import (
     Reinforce,
     SoftmaxActorCritic,
 )
+from avgreward.checkpoint import RunState
 from avgreward.critic import linear_value
 from avgreward.features import TileCoder
 
@@ -59,7 +60,13 @@ class Result:
         Seconds spent in the run.
     info : dict
         Extra figures: ``"bin_size"`` and ``"bin_steps"`` for binned rewards;
-        the stepwise path's episode ends (see :func:`avgreward.stepwise.train_stepwise`).
+        the stepwise path's episode ends (see :func:`avgreward.stepwise.train_stepwise`);
+        ``"continued_from"``: the steps the run had done before this call
+        (``train(..., init=...)``).
+    run_state : RunState or None
+        Where the run stopped, for ``train(..., init=result)`` (see
+        :mod:`avgreward.checkpoint`); None where a run cannot be continued
+        (parallel actors, a Python-stepped environment, a diverged run).
     """
 
     env_id: str
@@ -75,6 +82,7 @@ class Result:
     actions: np.ndarray | None = None
     wall_time: float = 0.0
     info: dict = field(default_factory=dict)
+    run_state: RunState | None = field(default=None, repr=False)
 
     def _indices(self, observation) -> np.ndarray:
         return self.features.indices(np.atleast_1d(np.asarray(observation, dtype=np.float64)))
@@ -160,6 +168,38 @@ class Result:
             return float(np.mean(self.rewards[:0], dtype=np.float64))  # nan, as numpy's
         return float(np.dot(self.rewards[window], lengths[window]) / lengths[window].sum())
 
+
+    def save(self, path):
+        """Save the result to ``path.npz`` (arrays) and ``path.json`` (settings), no pickle.
+
+        :func:`avgreward.load_result` reads it back, ``run_state`` included, so
+        a saved agent can be evaluated (:func:`avgreward.evaluate`) or trained
+        further (``train(..., init=...)``) in another process, bit for bit.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The files' common name; a ``.npz`` or ``.json`` suffix is dropped,
+            missing directories are made.
+
+        Returns
+        -------
+        pathlib.Path
+            The ``.json`` written.
+
+        Examples
+        --------
+        >>> import avgreward, tempfile, os
+        >>> agent = avgreward.default_agent("avgreward/LoopMDP-v0")
+        >>> result = avgreward.train("avgreward/LoopMDP-v0", agent, 1_000, seed=0)
+        >>> path = result.save(os.path.join(tempfile.mkdtemp(), "loop"))
+        >>> again = avgreward.load_result(path)
+        >>> bool((again.weights["theta"] == result.weights["theta"]).all())
+        True
+        """
+        from avgreward.persist import save_result
+
+        return save_result(self, path)
 
 class DivergenceError(RuntimeError):
     """A run's TD error or policy became non-finite.

@@ -78,7 +78,7 @@ def train(
     env,
     agent,
     steps: int,
-    seed: int,
+    seed: int | None = None,
     features: TileCoder | None = None,
     *,
     record_actions: bool = False,
@@ -87,6 +87,7 @@ def train(
     callback=None,
     bounds=None,
     bin_size: int | None = None,
+    init: Result | None = None,
 ) -> Result:
     """Run an average-reward actor-critic for ``steps`` steps of a continuing task.
 
@@ -107,9 +108,11 @@ def train(
         Number of steps, 1 to 2**53.
     seed : int
         Seed of ``np.random.default_rng``, the run's only source of randomness:
-        same seed, same numbers, bit for bit.
+        same seed, same numbers, bit for bit.  Required unless ``init`` is
+        given (the continued run draws from its saved generator).
     features : TileCoder, optional
-        Feature map over the observation; :func:`default_features` if omitted.
+        Feature map over the observation; :func:`default_features` if
+        omitted (``init``'s with ``init``).
     record_actions : bool, default False
         Keep the action of every step in ``Result.actions`` (8 bytes a step,
         with or without ``bin_size``).
@@ -134,6 +137,16 @@ def train(
         length: the same bits whatever ``chunk_steps``.  ``Result.info``
         gets ``"bin_size"`` and ``"bin_steps"`` (int64 step count at the end
         of each bin).  Default: per-step float32 rewards.
+    init : Result, optional
+        Continue that run (of this environment, with an agent of the same
+        kind) for ``steps`` more steps from where it stopped: its weights,
+        traces, R-bar, environment state and generator state
+        (``init.run_state``), so that ``N`` steps and then ``M`` more equal
+        one run of ``N + M`` steps, bit for bit.  The agent's settings may
+        differ (say, smaller step sizes) where they do not change the
+        learner's arrays.  The result holds the new steps only (its
+        ``info["continued_from"]`` is ``N``).  Runs of the fused loop by one
+        actor, except REINFORCE's (mid-episode buffers), can be continued.
 
     Returns
     -------
@@ -164,12 +177,16 @@ def train(
     >>> abs(binned.mean_reward(15_000) - result.mean_reward(15_000)) < 1e-12
     True
     """
+    seed = _seed_of(seed, init)
+    if init is not None and not _is_own_env(env):
+        raise ValueError(f"init: only runs of the fused loop can be continued; {env!r} is "
+                         "stepped from Python")
     if isinstance(agent, (Reinforce, EpisodicActorCritic)):
         return _train_reinforce(env, agent, steps, seed, features, bounds, record_actions,
-                                rbar_every, chunk_steps, callback, bin_size)
+                                rbar_every, chunk_steps, callback, bin_size, init)
     if isinstance(agent, _VALUE_AGENTS):
         return _train_value(env, agent, steps, seed, features, bounds, record_actions,
-                            rbar_every, chunk_steps, callback, bin_size)
+                            rbar_every, chunk_steps, callback, bin_size, init)
     if not _is_own_env(env):
         # Not one of ours, or ours inside wrappers that change what it computes:
         # the generic path steps the environment (and its wrappers) from Python.
@@ -217,6 +234,7 @@ def train(
         raise ValueError(
             f"agent must be a SoftmaxActorCritic or GaussianActorCritic, got {agent!r}"
         )
+    features = _init_features(init, env_id, agent, features)
     if features is None:
         features = default_features(env_id if isinstance(env, str) else env)
     elif not isinstance(features, TileCoder):
@@ -232,6 +250,7 @@ def train(
     run = _RunArrays(env_id, agent, seed, features, n_columns, steps, record_actions, rbar_every,
                      chunk_steps, bin_size)
     if isinstance(agent, SoftmaxActorCritic) and agent.actors > 1:
+        _no_init(init, "parallel actors (actors > 1)")
         return drive_parallel(env_id, fused, agent, features, steps, seed, record_actions,
                               rbar_every, chunk_steps, bin_size, callback)
     rng = np.random.default_rng(seed)
@@ -250,7 +269,7 @@ def train(
             float(agent.entropy))
         learner = GAUSSIAN
     return loop.drive(fused, learner, params, run, features, rng, steps, chunk_steps,
-                      record_actions, rbar_every, bin_size, callback)
+                      record_actions, rbar_every, bin_size, callback, init=_state_of(init))
 
 
 def _fused_only(env, agent, bounds):
@@ -264,10 +283,11 @@ def _fused_only(env, agent, bounds):
     return env_id, env_cls.fused
 
 
-def _checked_run(env, env_id, fused, steps, seed, features):
+def _checked_run(env, env_id, fused, steps, seed, features, agent=None, init=None):
     """``(steps, seed, features)`` checked (the default feature map if ``features`` is None)."""
     steps = _check_steps(steps)
     seed = _check_int("seed", seed, 0)
+    features = _init_features(init, env_id, agent, features)
     if features is None:
         features = default_features(env_id if isinstance(env, str) else env)
     elif not isinstance(features, TileCoder):
@@ -279,7 +299,7 @@ def _checked_run(env, env_id, fused, steps, seed, features):
 
 
 def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
-                     chunk_steps, callback, bin_size) -> Result:
+                     chunk_steps, callback, bin_size, init=None) -> Result:
     """:func:`train` for :class:`Reinforce` and :class:`EpisodicActorCritic`: episodic, fused."""
     name = type(agent).__name__
     env_id, fused = _fused_only(env, agent, bounds)
@@ -293,7 +313,9 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
     if fused.n_actions != 0 and gaussian:
         raise ValueError(f"agent: {name} with policy='gaussian' needs one continuous action; "
                          f"{env_id} has {fused.n_actions} discrete actions")
-    steps, seed, features = _checked_run(env, env_id, fused, steps, seed, features)
+    if isinstance(agent, Reinforce):
+        _no_init(init, "REINFORCE (its buffers hold the episode in progress)")
+    steps, seed, features = _checked_run(env, env_id, fused, steps, seed, features, agent, init)
     k = features.n_active
     n_actions = 2 if gaussian else fused.n_actions  # theta's columns
     prefs = agent.initial_preferences
@@ -306,12 +328,13 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
     if prefs is not None:
         theta[:] = np.asarray(prefs) / k  # h(s, a) = prefs[a] with k active features
     if isinstance(agent, EpisodicActorCritic) and agent.actors > 1:
+        _no_init(init, "parallel actors (actors > 1)")
         return drive_parallel(env_id, fused, agent, features, steps, seed, record_actions,
                               rbar_every, chunk_steps, bin_size, callback)
     if gaussian:
         return _train_gaussian_episodic(env_id, fused, agent, features, theta, steps, seed,
                                         record_actions, rbar_every, chunk_steps, bin_size,
-                                        callback)
+                                        callback, init)
     if isinstance(agent, EpisodicActorCritic):
         n = features.n_features
         traced = agent.lambda_w > 0 or agent.lambda_theta > 0
@@ -326,7 +349,7 @@ def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, 
                          action_dtype=np.int64)
         return loop.drive(fused, EPISODIC_ACTOR_CRITIC, params, run, features,
                           np.random.default_rng(seed), steps, chunk_steps, record_actions,
-                          rbar_every, bin_size, callback)
+                          rbar_every, bin_size, callback, init=_state_of(init))
     cap = agent.max_episode_steps or 0
     capacity = min(cap or _EPISODE_BUFFER, steps)
     baseline = agent.alpha_w is not None
@@ -493,7 +516,7 @@ _TUNED = {
 
 
 def _train_gaussian_episodic(env_id, fused, agent, features, theta, steps, seed, record_actions,
-                             rbar_every, chunk_steps, bin_size, callback) -> Result:
+                             rbar_every, chunk_steps, bin_size, callback, init=None) -> Result:
     """:func:`train` for the episodic learners with ``policy="gaussian"``."""
     n, k = features.n_features, features.n_active
     alpha_sigma = float(agent.alpha_theta if agent.alpha_sigma is None else agent.alpha_sigma)
@@ -510,7 +533,7 @@ def _train_gaussian_episodic(env_id, fused, agent, features, theta, steps, seed,
                          weights={"w": w, "theta": theta}, action_dtype=np.float64)
         return loop.drive(fused, EPISODIC_AC_GAUSSIAN, params, run, features,
                           np.random.default_rng(seed), steps, chunk_steps, record_actions,
-                          rbar_every, bin_size, callback)
+                          rbar_every, bin_size, callback, init=_state_of(init))
     cap = agent.max_episode_steps or 0
     capacity = min(cap or _EPISODE_BUFFER, steps)
     baseline = agent.alpha_w is not None
@@ -543,13 +566,13 @@ def value_settings(agent):
 
 
 def _train_value(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
-                 chunk_steps, callback, bin_size) -> Result:
+                 chunk_steps, callback, bin_size, init=None) -> Result:
     """:func:`train` for the value-based learners (:mod:`avgreward.learners.value`)."""
     env_id, fused = _fused_only(env, agent, bounds)
     if fused.n_actions == 0:
         raise ValueError(f"agent: {type(agent).__name__} needs discrete actions; {env_id} has "
                          "a continuous action")
-    steps, seed, features = _checked_run(env, env_id, fused, steps, seed, features)
+    steps, seed, features = _checked_run(env, env_id, fused, steps, seed, features, agent, init)
     rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
                                                            callback, bin_size)
     w = np.zeros((features.n_features, fused.n_actions))
@@ -564,9 +587,51 @@ def _train_value(env, agent, steps, seed, features, bounds, record_actions, rbar
             np.zeros(1, np.int64), float(agent.alpha), beta, float(agent.epsilon))
         return loop.drive(fused, N_STEP_SARSA, params, run, features,
                           np.random.default_rng(seed), steps, chunk_steps, record_actions,
-                          rbar_every, bin_size, callback)
+                          rbar_every, bin_size, callback, init=_state_of(init))
     params = ValueParams(w, np.zeros(fused.n_actions), np.full(1, -1, np.int64),
                          float(agent.alpha), beta, float(agent.epsilon), gamma, centering)
     return loop.drive(fused, DIFFERENTIAL_SARSA if sarsa else DIFFERENTIAL_Q, params, run,
                       features, np.random.default_rng(seed), steps, chunk_steps,
-                      record_actions, rbar_every, bin_size, callback)
+                      record_actions, rbar_every, bin_size, callback, init=_state_of(init))
+
+
+def _seed_of(seed, init):
+    """The run's seed: ``seed``, or with ``init`` the continued run's (which must agree)."""
+    if init is None:
+        if seed is None:
+            raise ValueError("seed is required (an int >= 0) unless init= continues a run")
+        return seed
+    if not isinstance(init, Result):
+        raise ValueError(f"init must be a Result (of train, or avgreward.load_result), got "
+                         f"{type(init).__name__}")
+    if init.run_state is None:
+        raise ValueError("init: this result cannot be continued (a diverged run, parallel "
+                         "actors, a Python-stepped environment, or REINFORCE)")
+    if seed is not None and seed != init.seed:
+        raise ValueError(f"seed={seed!r}: a continued run draws from the saved generator of "
+                         f"seed {init.seed}; leave seed out")
+    return init.seed
+
+
+def _init_features(init, env_id, agent, features):
+    """``features``, or ``init``'s when it is None; ValueError if ``init`` does not fit the run."""
+    if init is None:
+        return features
+    if init.env_id != env_id:
+        raise ValueError(f"init: the saved run is of {init.env_id}, not {env_id}")
+    if type(agent) is not type(init.agent):
+        raise ValueError(f"init: the saved run's agent is a {type(init.agent).__name__}, this "
+                         f"one a {type(agent).__name__}; continue with the same kind")
+    if features is not None and features != init.features:
+        raise ValueError(f"features: {features!r} differs from the saved run's "
+                         f"{init.features!r}; leave features out to continue with the run's")
+    return init.features
+
+
+def _no_init(init, what):
+    if init is not None:
+        raise ValueError(f"init: runs of {what} cannot be continued")
+
+
+def _state_of(init):
+    return None if init is None else init.run_state

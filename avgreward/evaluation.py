@@ -1,0 +1,195 @@
+"""``evaluate``: the reward rate of a trained result's policy, frozen (no learning).
+
+The policy runs in the fused loop (:mod:`avgreward.learners.frozen`) from the
+environment's start state for ``steps`` steps with its own generator; the
+weights do not change.  For tabular tasks the exact reward rate of the same
+policy comes from the environment's model (:mod:`avgreward.exact`), so the
+simulated figure can be checked against the truth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from avgreward.agents import (
+    DifferentialQLearning,
+    DifferentialSarsa,
+    DiscountedQLearning,
+    DiscountedSarsa,
+    GaussianActorCritic,
+)
+from avgreward.run_arrays import _check_int, _check_steps
+
+__all__ = ["PolicyEvaluation", "evaluate"]
+
+_VALUE_AGENTS = (DifferentialSarsa, DifferentialQLearning, DiscountedSarsa, DiscountedQLearning)
+
+
+@dataclass(frozen=True)
+class PolicyEvaluation:
+    """What :func:`evaluate` measured.
+
+    Attributes
+    ----------
+    env_id : str
+    steps, seed : int
+    greedy : bool
+        Whether the policy acted greedily (most preferred action, ties broken
+        at random; the Gaussian's mean) or as learned (sampled).
+    reward_rate : float
+        Mean reward per step over the ``steps`` steps (float64 sum).
+    low, high : float
+        95% confidence interval of the reward rate by batch means: the
+        Student-t interval over ``batches`` consecutive batches of steps,
+        whose means are close to independent when a batch is much longer
+        than the chain's mixing time (NaN with fewer than 2 batches).
+    batch_means : ndarray of float64
+        The mean reward of each batch.
+    exact_rate : float or None
+        The exact reward rate of the same policy from the environment's
+        model, for continuing tabular tasks; None otherwise.
+    """
+
+    env_id: str
+    steps: int
+    seed: int
+    greedy: bool
+    reward_rate: float
+    low: float
+    high: float
+    batch_means: np.ndarray
+    exact_rate: float | None
+
+
+def evaluate(result, steps: int = 100_000, seed: int = 0, greedy: bool = False,
+             *, batches: int = 20) -> PolicyEvaluation:
+    """The reward rate of ``result``'s learned policy, frozen: no learning, no R-bar.
+
+    Parameters
+    ----------
+    result : Result
+        A run of :func:`avgreward.train` on one of the package's environments
+        (or :func:`avgreward.load_result`'s).
+    steps : int, default 100_000
+        Steps to run from the environment's start state.
+    seed : int, default 0
+        Seed of the evaluation's own generator (the start state, the actions,
+        the environment's draws).
+    greedy : bool, default False
+        Act greedily instead of sampling the learned policy: the most
+        preferred action (softmax), the greedy action (value-based learners:
+        epsilon 0), the mean (Gaussian).
+    batches : int, default 20
+        Batches of consecutive steps for the confidence interval.
+
+    Returns
+    -------
+    PolicyEvaluation
+
+    Raises
+    ------
+    ValueError
+        Naming the argument; or if ``result`` was trained on an environment
+        stepped from Python (roll it out with :func:`avgreward.animation.rollout`).
+
+    Examples
+    --------
+    >>> import avgreward
+    >>> agent = avgreward.default_agent("avgreward/LoopMDP-v0")
+    >>> result = avgreward.train("avgreward/LoopMDP-v0", agent, 20_000, seed=0)
+    >>> e = avgreward.evaluate(result, steps=50_000, seed=1, greedy=True)
+    >>> round(e.exact_rate, 3), abs(e.reward_rate - e.exact_rate) < 0.01
+    (0.4, True)
+    """
+    from avgreward.environments import _is_own_env, resolve_env
+    from avgreward.learners.frozen import (
+        EPSILON_GREEDY,
+        FROZEN_DISCRETE,
+        FROZEN_GAUSSIAN,
+        SAMPLE_SOFTMAX,
+        FrozenDiscreteParams,
+        FrozenGaussianParams,
+    )
+    from avgreward.loop import run_learner
+    from avgreward.result import Result
+
+    if not isinstance(result, Result):
+        raise ValueError(f"result must be a Result (of train or load_result), got "
+                         f"{type(result).__name__}")
+    steps = _check_steps(steps)
+    seed = _check_int("seed", seed, 0)
+    batches = _check_int("batches", batches, 1)
+    if batches > steps:
+        raise ValueError(f"batches={batches} is more than steps={steps}")
+    if not isinstance(greedy, (bool, np.bool_)):
+        raise ValueError(f"greedy must be True or False, got {greedy!r}")
+    if not _is_own_env(result.env_id):
+        raise ValueError(f"result: {result.env_id} is stepped from Python, not in the fused "
+                         "loop; roll its policy out with avgreward.animation.rollout")
+    agent, weights = result.agent, result.weights
+    if isinstance(agent, GaussianActorCritic):
+        theta = np.stack([weights["theta_mu"], weights["theta_sigma"]], axis=1)
+    elif "theta" in weights:
+        theta = np.array(weights["theta"], dtype=np.float64)
+    elif isinstance(agent, _VALUE_AGENTS):
+        theta = np.array(weights["w"], dtype=np.float64)
+    else:
+        raise ValueError(f"result: cannot evaluate the policy of {agent!r}")
+    if isinstance(agent, GaussianActorCritic) or getattr(agent, "policy", None) == "gaussian":
+        learner = FROZEN_GAUSSIAN
+        params = FrozenGaussianParams(np.ascontiguousarray(theta), float(agent.sigma_min),
+                                      bool(greedy))
+    else:
+        learner = FROZEN_DISCRETE
+        if isinstance(agent, _VALUE_AGENTS):
+            mode, epsilon = EPSILON_GREEDY, 0.0 if greedy else float(agent.epsilon)
+        else:
+            mode, epsilon = (EPSILON_GREEDY, 0.0) if greedy else (SAMPLE_SOFTMAX, 0.0)
+        params = FrozenDiscreteParams(np.ascontiguousarray(theta), np.zeros(theta.shape[1]),
+                                      mode, float(getattr(agent, "tau", 1.0)), epsilon)
+    bin_size = steps // batches
+    run = run_learner(result.env_id, learner, params, steps, seed, result.features,
+                      bin_size=bin_size)
+    full = run.rewards[:steps // bin_size]
+    if full.size >= 2:
+        from avgreward.stats import mean_confidence_interval
+
+        _, low, high = mean_confidence_interval(full)
+    else:
+        low = high = math.nan
+    _, env_class = resolve_env(result.env_id)
+    return PolicyEvaluation(
+        env_id=result.env_id, steps=steps, seed=seed, greedy=bool(greedy),
+        reward_rate=run.mean_reward(), low=float(low), high=float(high), batch_means=full,
+        exact_rate=_exact_rate(env_class, result, bool(greedy)))
+
+
+def _exact_rate(env_class, result, greedy) -> float | None:
+    """The exact reward rate of the policy :func:`evaluate` ran, or None without a model."""
+    try:
+        model = env_class().model()
+    except (AttributeError, NotImplementedError, TypeError):
+        return None
+    if getattr(model, "terminal", ()):
+        return None  # episodic: its reward rate depends on how episodes restart
+    from avgreward import exact
+
+    def policy(observation):
+        if not greedy:
+            probabilities = result.policy(observation)
+            if isinstance(probabilities, tuple):
+                raise TypeError("a Gaussian policy has no tabular model")
+            return probabilities
+        idx = result._indices(observation)
+        theta = result.weights["theta" if "theta" in result.weights else "w"]
+        values = theta[idx].sum(axis=0)
+        best = (values == values.max()).astype(float)
+        return best / best.sum()
+
+    try:
+        return float(exact.evaluate(model, exact.policy_on_states(model, policy)).reward_rate)
+    except TypeError:
+        return None
