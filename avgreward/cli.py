@@ -693,12 +693,82 @@ def _export(args) -> int:
     return EXIT_OK
 
 
+def _add_stats_arguments(parser):
+    parser.add_argument("dirs", nargs="+", metavar="DIR", help="experiment directories")
+    parser.add_argument("--final-fraction", type=float, default=0.1, metavar="F",
+                        help="a run's score is its mean reward over the last F of its steps "
+                        "(default: %(default)s)")
+    parser.add_argument("--optimum", type=float, default=None, metavar="R",
+                        help="the best possible reward rate, for the optimality gap (default: "
+                        "known for the swing-up (0) and tabular tasks (exact), else none)")
+    parser.add_argument("--confidence", type=float, default=0.95,
+                        help="level of the intervals (default: %(default)s)")
+    parser.add_argument("--resamples", type=_positive("resamples"), default=2000,
+                        help="bootstrap resamples (default: %(default)s)")
+    parser.add_argument("--seed", type=_whole("seed"), default=0,
+                        help="the bootstrap's seed (default: %(default)s)")
+    _add_common(parser)
+
+
+def _stats(args) -> int:
+    """Aggregate statistics of final performance: IQM, median, mean, optimality gap, P(X > Y)."""
+    from avgreward import stats
+    from avgreward.evaluation import optimal_reward_rate
+    from avgreward.experiment import load_experiment
+
+    if not 0.0 < args.final_fraction <= 1.0:
+        raise UsageError(f"--final-fraction must lie in (0, 1], got {args.final_fraction!r}")
+    if not 0.0 < args.confidence < 1.0:
+        raise UsageError(f"--confidence must lie in (0, 1), got {args.confidence!r}")
+    if args.resamples < 100:
+        raise UsageError(f"--resamples must be at least 100, got {args.resamples}")
+    settings = []  # (label, scores, env)
+    experiments = [load_experiment(d) for d in args.dirs]
+    for n, experiment in enumerate(experiments):
+        for i in range(len(experiment.agents)):
+            label = experiment.label(i)
+            if len(experiments) > 1:
+                label = f"{args.dirs[n]}: {label}"
+            settings.append((label, experiment.final_performance(i, args.final_fraction),
+                             experiment.env_id))
+    optimum = args.optimum
+    envs = {env for _, _, env in settings}
+    if optimum is None and len(envs) == 1:
+        optimum = optimal_reward_rate(next(iter(envs)))
+    kw = dict(confidence=args.confidence, n_resamples=args.resamples, seed=args.seed)
+    names = ["iqm", "median", "mean"] + (["optimality_gap"] if optimum is not None else [])
+    width = max(len(label) for label, _, _ in settings)
+    print(f"final performance: mean reward over the last {args.final_fraction:g} of the steps; "
+          f"{args.confidence:.0%} stratified percentile bootstrap intervals, "
+          f"{args.resamples} resamples" + (f"; optimum {optimum:g}" if optimum is not None
+                                            else ""))
+    print(f"{'setting':<{width}}  runs  " + "  ".join(f"{n:>28}" for n in names))
+    for label, scores, _ in settings:
+        if scores.size == 0:
+            print(f"{label:<{width}}  {0:>4}  (every run failed)")
+            continue
+        metrics = stats.aggregate_metrics(scores, optimum, **kw)
+        cells = [f"{metrics[n].estimate:>9.4g} [{metrics[n].low:>8.4g}, {metrics[n].high:>8.4g}]"
+                 for n in names]
+        print(f"{label:<{width}}  {scores.size:>4}  " + "  ".join(f"{c:>28}" for c in cells))
+    ok = [(label, scores) for label, scores, _ in settings if scores.size]
+    if 2 <= len(ok) <= 8:
+        print("probability of improvement (that a run of the first scores above a run of "
+              "the second):")
+        for a, (label_a, x) in enumerate(ok):
+            for label_b, y in ok[a + 1:]:
+                p = stats.probability_of_improvement(x, y, **kw)
+                print(f"  P({label_a} > {label_b}) = {p}")
+    return EXIT_OK
+
+
 SUBCOMMANDS = {
     "run": (_add_run_arguments, _run),
     "sweep": (_add_sweep_arguments, _sweep),
     "plot": (_add_plot_arguments, _plot),
     "animate": (_add_animate_arguments, _animate),
     "export": (_add_export_arguments, _export),
+    "stats": (_add_stats_arguments, _stats),
     "bench": (_bench.add_arguments, _bench.run),
 }
 

@@ -23,7 +23,7 @@ from avgreward.agents import (
 )
 from avgreward.run_arrays import _check_int, _check_steps
 
-__all__ = ["PolicyEvaluation", "evaluate"]
+__all__ = ["PolicyEvaluation", "evaluate", "optimal_reward_rate"]
 
 _VALUE_AGENTS = (DifferentialSarsa, DifferentialQLearning, DiscountedSarsa, DiscountedQLearning)
 
@@ -193,3 +193,34 @@ def _exact_rate(env_class, result, greedy) -> float | None:
         return float(exact.evaluate(model, exact.policy_on_states(model, policy)).reward_rate)
     except TypeError:
         return None
+
+
+# The swing-up's reward is 0 upright and negative elsewhere: the best rate is 0.
+_KNOWN_OPTIMA = {"avgreward/PendulumSwingUp-v0": 0.0,
+                 "avgreward/PendulumSwingUpContinuous-v0": 0.0}
+
+
+def optimal_reward_rate(env_id: str) -> float | None:
+    """The best reward rate of an environment where it is known, else None.
+
+    0 for the pendulum swing-up (its reward is at most 0); for a continuing
+    tabular task, the optimal reward rate of its exact model from the start
+    distribution (:func:`avgreward.exact.policy_iteration`), a policy that
+    sees the true state: on an aliased task, a bound that no policy of the
+    observations may reach.
+    """
+    if env_id in _KNOWN_OPTIMA:
+        return _KNOWN_OPTIMA[env_id]
+    from avgreward.environments import _is_own_env, resolve_env
+
+    if not isinstance(env_id, str) or not _is_own_env(env_id):
+        return None
+    try:
+        model = resolve_env(env_id)[1]().model()
+    except (AttributeError, NotImplementedError, TypeError):
+        return None
+    if getattr(model, "terminal", ()):
+        return None
+    from avgreward import exact
+
+    return float(exact.policy_iteration(model).reward_rate)

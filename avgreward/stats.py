@@ -1,17 +1,34 @@
-"""Small statistics for learning curves: binning and Student-t confidence intervals.
+"""Statistics of runs: learning-curve intervals, and the aggregate metrics the field expects.
 
-numpy only: the t quantile comes from the regularized incomplete beta
-function (continued fraction, as in Numerical Recipes), which is exact to
-far better than a plot needs.
+Learning curves (numpy only, part of the core): binning and the Student-t
+interval of a mean, whose quantile comes from the regularized incomplete
+beta function (continued fraction, as in Numerical Recipes), exact to far
+better than a plot needs (the tests compare it with scipy's).
+
+Aggregate metrics of final performance (Agarwal et al. 2021, "Deep RL at
+the edge of the statistical precipice"): the interquartile mean, median,
+mean and optimality gap with stratified bootstrap confidence intervals
+(:func:`aggregate_metrics`), performance profiles
+(:func:`performance_profile`) and the probability of improvement of one
+setting over another (:func:`probability_of_improvement`).  The bootstrap is
+``scipy.stats.bootstrap`` (the ``analysis`` extra): passed one sample per
+task, it resamples the runs of each task separately, which is exactly the
+stratified bootstrap; percentile intervals, as ``rliable``'s.  Scores are a
+1-D array of runs (one task, say one environment), or a 2-D array of runs x
+tasks, or a list of 1-D arrays, one per task (their lengths may differ);
+scores of several tasks should be normalized by the caller first.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["bin_means", "t_quantile", "mean_confidence_interval", "exponential_average"]
+__all__ = ["bin_means", "t_quantile", "mean_confidence_interval", "exponential_average",
+           "Interval", "interquartile_mean", "aggregate_metrics", "performance_profile",
+           "probability_of_improvement"]
 
 
 def bin_means(values: np.ndarray, bin_size: int) -> np.ndarray:
@@ -127,3 +144,248 @@ def exponential_average(rewards: np.ndarray, step_size: float = 0.01) -> np.ndar
         avg = avg + (step_size / trace) * (rewards[..., t] - avg)
         out[..., t] = avg
     return out
+
+
+# --- aggregate metrics with stratified bootstrap intervals (Agarwal et al. 2021) ---------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and its confidence interval.
+
+    Attributes
+    ----------
+    estimate, low, high : float
+        ``low`` and ``high`` are NaN when no interval can be given (a task
+        with fewer than two runs).
+    confidence : float
+    method : str
+        How the interval was made (for a figure's caption).
+    """
+
+    estimate: float
+    low: float
+    high: float
+    confidence: float
+    method: str
+
+    def __str__(self):
+        return f"{self.estimate:.4g} [{self.low:.4g}, {self.high:.4g}]"
+
+
+def _scipy_stats():
+    from avgreward.extras import require
+
+    return require("scipy.stats", "analysis", "bootstrap confidence intervals")
+
+
+def _tasks(scores, name="scores") -> list[np.ndarray]:
+    """Scores as a list of 1-D float64 arrays, one per task; ValueError naming ``name``."""
+    if isinstance(scores, (list, tuple)) and scores and np.ndim(scores[0]) == 1:
+        tasks = [np.asarray(task, dtype=np.float64) for task in scores]
+    else:
+        array = np.asarray(scores, dtype=np.float64)
+        if array.ndim == 1:
+            tasks = [array]
+        elif array.ndim == 2:
+            tasks = [array[:, j] for j in range(array.shape[1])]
+        else:
+            raise ValueError(f"{name} must be runs (1-D), runs x tasks (2-D) or a list of "
+                             f"1-D arrays, got shape {array.shape}")
+    if not tasks or any(task.ndim != 1 or task.size == 0 for task in tasks):
+        raise ValueError(f"{name} must hold at least one run of each task")
+    if not all(np.isfinite(task).all() for task in tasks):
+        raise ValueError(f"{name} must be finite (leave failed runs out, or score them)")
+    return tasks
+
+
+def _check_confidence(confidence, n_resamples):
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    if not isinstance(n_resamples, (int, np.integer)) or n_resamples < 100:
+        raise ValueError(f"n_resamples must be an integer >= 100, got {n_resamples!r}")
+
+
+def interquartile_mean(x, axis=-1):
+    """The mean of the middle 50% of ``x`` along ``axis`` (25% trimmed from each end).
+
+    ``scipy.stats.trim_mean(x, 0.25)``: robust to the outlying runs that move
+    a mean, more efficient than the median.
+    """
+    return _scipy_stats().trim_mean(x, 0.25, axis=axis)
+
+
+def _metric_functions(optimum):
+    stats = _scipy_stats()
+
+    def iqm(x, axis):
+        return stats.trim_mean(x, 0.25, axis=axis)
+
+    def median(x, axis):
+        return np.median(x, axis=axis)
+
+    def mean(x, axis):
+        return np.mean(x, axis=axis)
+
+    def optimality_gap(x, axis):
+        return np.mean(np.maximum(optimum - x, 0.0), axis=axis)
+
+    functions = {"iqm": iqm, "median": median, "mean": mean}
+    if optimum is not None:
+        functions["optimality_gap"] = optimality_gap
+    return functions
+
+
+def _bootstrap(tasks, statistic, confidence, n_resamples, seed):
+    """(low, high) of ``statistic(*tasks, axis)`` by the stratified percentile bootstrap."""
+    if min(task.size for task in tasks) < 2:
+        shape = np.shape(statistic(*tasks, axis=-1))
+        return np.full(shape, np.nan), np.full(shape, np.nan)
+    stats = _scipy_stats()
+    result = stats.bootstrap(tuple(tasks), statistic, n_resamples=n_resamples,
+                             confidence_level=confidence, method="percentile",
+                             vectorized=True, paired=False, batch=200,
+                             rng=np.random.default_rng(seed)) \
+        if _bootstrap_takes_rng(stats) else stats.bootstrap(
+            tuple(tasks), statistic, n_resamples=n_resamples, confidence_level=confidence,
+            method="percentile", vectorized=True, paired=False, batch=200,
+            random_state=np.random.default_rng(seed))
+    return result.confidence_interval.low, result.confidence_interval.high
+
+
+def _bootstrap_takes_rng(stats) -> bool:
+    import inspect
+
+    return "rng" in inspect.signature(stats.bootstrap).parameters
+
+
+def _method(n_resamples):
+    return f"stratified percentile bootstrap, {n_resamples} resamples"
+
+
+def aggregate_metrics(scores, optimum: float | None = None, *, confidence: float = 0.95,
+                      n_resamples: int = 2000, seed: int = 0) -> dict:
+    """IQM, median, mean (and optimality gap) of the runs' scores, with bootstrap intervals.
+
+    Parameters
+    ----------
+    scores : array_like or list of array_like
+        One score per run (say, its mean reward over the last 10% of steps):
+        runs (1-D), runs x tasks (2-D), or one 1-D array per task.  Each
+        metric is taken over all runs of all tasks pooled.
+    optimum : float, optional
+        The best possible score (0 for the pendulum swing-up, the exact
+        optimal reward rate of a tabular task): adds the optimality gap,
+        ``mean(max(optimum - score, 0))``, the shortfall from it.
+    confidence : float, default 0.95
+    n_resamples : int, default 2000
+    seed : int, default 0
+        The bootstrap's generator: same scores and seed, same intervals.
+
+    Returns
+    -------
+    dict of str to Interval
+        ``"iqm"``, ``"median"``, ``"mean"`` and, given ``optimum``,
+        ``"optimality_gap"``.
+
+    Raises
+    ------
+    ValueError
+        On scores that are empty or not finite, or bad settings.
+    avgreward.extras.MissingExtraError
+        Without scipy (``pip install "avgreward[analysis]"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from avgreward import stats
+    >>> scores = np.array([-0.02, -0.01, -0.012, -0.3, -0.011, -0.013, -0.009, -0.015])
+    >>> m = stats.aggregate_metrics(scores, optimum=0.0)
+    >>> round(m["iqm"].estimate, 4), m["iqm"].low <= m["iqm"].estimate <= m["iqm"].high
+    (-0.0127, True)
+    """
+    tasks = _tasks(scores)
+    _check_confidence(confidence, n_resamples)
+    if optimum is not None and not math.isfinite(optimum):
+        raise ValueError(f"optimum must be a finite number, got {optimum!r}")
+    out = {}
+    for name, function in _metric_functions(optimum).items():
+        def pooled(*samples, axis=-1, function=function):
+            return function(np.concatenate(samples, axis=axis), axis=axis)
+
+        low, high = _bootstrap(tasks, pooled, confidence, n_resamples, seed)
+        out[name] = Interval(float(pooled(*tasks)), float(low), float(high), confidence,
+                             _method(n_resamples))
+    return out
+
+
+def performance_profile(scores, thresholds, *, confidence: float = 0.95,
+                        n_resamples: int = 2000, seed: int = 0):
+    """The fraction of runs scoring above each threshold, with bootstrap bands.
+
+    Averaged over tasks (each task's fraction of its runs), as Agarwal et al.'s
+    run-score distributions.
+
+    Parameters
+    ----------
+    scores : array_like or list of array_like
+        As :func:`aggregate_metrics`.
+    thresholds : array_like of float
+        The scores ``tau`` at which ``P(score > tau)`` is taken.
+
+    Returns
+    -------
+    fraction, low, high : ndarray
+        Each of the shape of ``thresholds``.
+    """
+    tasks = _tasks(scores)
+    _check_confidence(confidence, n_resamples)
+    taus = np.asarray(thresholds, dtype=np.float64)
+    if taus.ndim != 1 or taus.size == 0 or not np.isfinite(taus).all():
+        raise ValueError("thresholds must be a non-empty 1-D array of finite numbers")
+
+    def profile(*samples, axis=-1):
+        # scipy wants the statistic's own axis (the thresholds) before the resamples'
+        parts = [np.moveaxis(np.mean(np.moveaxis(x, axis, -1)[..., None, :] > taus[:, None],
+                                     axis=-1), -1, 0) for x in samples]
+        return np.mean(parts, axis=0)
+
+    low, high = _bootstrap(tasks, profile, confidence, n_resamples, seed)
+    return profile(*tasks), np.asarray(low), np.asarray(high)
+
+
+def probability_of_improvement(x, y, *, confidence: float = 0.95, n_resamples: int = 2000,
+                               seed: int = 0) -> Interval:
+    """``P(X > Y)``: the probability that a run of setting X scores above a run of Y.
+
+    Per task, the Mann-Whitney statistic ``(1 / (m n)) sum_ij S(x_i, y_j)``
+    with ``S`` 1 if ``x_i > y_j``, 1/2 on a tie, 0 otherwise; averaged over
+    tasks.  0.5 means neither is better; the interval resamples the runs of
+    X and of Y of each task separately.
+
+    Parameters
+    ----------
+    x, y : array_like or list of array_like
+        The two settings' scores on the same tasks (as :func:`aggregate_metrics`).
+
+    Returns
+    -------
+    Interval
+    """
+    xs, ys = _tasks(x, "x"), _tasks(y, "y")
+    if len(xs) != len(ys):
+        raise ValueError(f"x has {len(xs)} task(s) and y {len(ys)}: compare on the same tasks")
+    _check_confidence(confidence, n_resamples)
+    k = len(xs)
+
+    def improvement(*samples, axis=-1):
+        total = 0.0
+        for a, b in zip(samples[:k], samples[k:]):
+            a = np.moveaxis(a, axis, -1)[..., :, None]
+            b = np.moveaxis(b, axis, -1)[..., None, :]
+            total = total + np.mean((a > b) + 0.5 * (a == b), axis=(-2, -1))
+        return total / k
+
+    low, high = _bootstrap(xs + ys, improvement, confidence, n_resamples, seed)
+    return Interval(float(improvement(*xs, *ys)), float(low), float(high), confidence,
+                    _method(n_resamples))
