@@ -259,7 +259,9 @@ def _run_on_cluster(client, tasks: list, bar) -> None:
                     _run_batch, batch, versions, tag, pure=False, key=f"{tag}-{k}"))
                 future.add_done_callback(lambda _: events.put((None, None)))
                 futures[future] = batch
-            done = distributed.as_completed(list(futures))
+            # The client's own loop: as_completed would take the default client's, another
+            # client's when several live in this process (its events then hang).
+            done = distributed.as_completed(list(futures), loop=client.loop)
             while not done.is_empty():
                 progress(0.2)
                 # A closed client's futures are not always reported as cancelled.
