@@ -509,16 +509,73 @@ def _add_plot_arguments(parser):
                         "otherwise")
     parser.add_argument("--x", metavar="NAME",
                         help="sensitivity: the setting on the x axis (default: the swept actor "
-                        "step size, else the setting with the most values)")
+                        "step size, else the setting with the most values); curves: steps "
+                        "(default) or fraction (of each experiment's steps: experiments of "
+                        "different lengths on one figure)")
     parser.add_argument("--exponential", action="store_true",
                         help="curves: exponential average of reward (step size 0.01) instead "
                         "of binned means")
     parser.add_argument("--title", help="the figure's title")
+    parser.add_argument("--label", action="append", metavar="TEXT",
+                        help="curves: the legend label of a curve, once per curve in order "
+                        "(directories in the order given, each directory's settings in order)")
+    parser.add_argument("--band", choices=("t", "bootstrap", "none"), default="t",
+                        help="the interval over seeds: t, a Student-t interval of the mean "
+                        "(default); bootstrap, a percentile bootstrap, which stays within the "
+                        "runs' range; none")
+    parser.add_argument("--xscale", choices=("linear", "log"), default="linear",
+                        help="curves: the step axis (default: %(default)s)")
+    parser.add_argument("--xlim", type=_limits("xlim"), metavar="LOW,HIGH",
+                        help="the x axis' limits (either may be empty: ',5000')")
+    parser.add_argument("--ylim", type=_limits("ylim"), metavar="LOW,HIGH",
+                        help="the y axis' limits (either may be empty: '-0.5,')")
+    parser.add_argument("--final-fraction", type=float, default=0.1, metavar="F",
+                        help="sensitivity: a run's performance is its mean reward over the "
+                        "last F of its steps (default: %(default)s; 1 = the whole run)")
+    parser.add_argument("--optimum", default="auto", metavar="auto|none|R",
+                        help="curves and sensitivity: a dashed line at the best possible "
+                        "reward rate R; auto (default): where it is known (0 for the "
+                        "swing-up, the exact optimum of a tabular task)")
     _add_run_choice(parser)
     _add_common(parser)
     parser.epilog = ("A directory with no finished run is an error; among several "
                      "directories, one with no finished run is left out of the figure with "
                      "a warning on stderr, and it is an error only if none has one.")
+
+
+def _limits(name):
+    def parse(text):
+        parts = text.split(",")
+        try:
+            if len(parts) != 2:
+                raise ValueError
+            low, high = (float(p) if p.strip() else None for p in parts)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--{name} must be LOW,HIGH (numbers, either may be empty), got {text!r}"
+            ) from None
+        if low is not None and high is not None and not low < high:
+            raise argparse.ArgumentTypeError(f"--{name}: LOW must be less than HIGH, got {text!r}")
+        return low, high
+    return parse
+
+
+def _optimum(text, experiments):
+    """The --optimum line's value: None, a number, or auto (known for one environment)."""
+    if text == "none":
+        return None
+    if text == "auto":
+        from avgreward.evaluation import optimal_reward_rate
+
+        envs = {e.env_id for e in experiments}
+        return optimal_reward_rate(envs.pop()) if len(envs) == 1 else None
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--optimum must be auto, none or a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise UsageError(f"--optimum must be finite, got {text!r}")
+    return value
 
 
 def _add_run_choice(parser):
@@ -585,6 +642,9 @@ def _plot(args) -> int:
     except ValueError as err:
         raise UsageError(f"--out: {err}") from None
     experiments = _plottable([load_experiment(d) for d in args.dirs])
+    if not 0.0 < args.final_fraction <= 1.0:
+        raise UsageError(f"--final-fraction must lie in (0, 1], got {args.final_fraction!r}")
+    optimum = _optimum(args.optimum, experiments)
     kind = args.kind
     # By the directories given, not those kept: leaving one out must not turn
     # the curves asked for into a sensitivity plot.
@@ -592,6 +652,10 @@ def _plot(args) -> int:
     if kind == "auto":
         kind = "sensitivity" if 1 <= len(swept) <= 2 else "curves"
 
+    if kind != "curves":
+        for option, given in (("--label", args.label), ("--xscale", args.xscale != "linear")):
+            if given:
+                raise UsageError(f"{option} applies to --kind curves, not {kind}")
     if kind == "sensitivity":
         if len(args.dirs) != 1:
             raise UsageError("--kind sensitivity takes exactly one (sweep) directory")
@@ -609,7 +673,8 @@ def _plot(args) -> int:
                 swept, key=lambda n: len({a.to_dict(complete=True)[n] for a in experiment.agents}))
         others = [n for n in swept if n != x]
         fig = plotting.sensitivity(experiment, x=x, lines=others[0] if others else None,
-                                   title=args.title)
+                                   title=args.title, fraction=args.final_fraction,
+                                   band=args.band, optimum=optimum)
     elif kind in ("policy", "value"):
         if len(args.dirs) != 1:
             raise UsageError(f"--kind {kind} takes exactly one directory")
@@ -617,8 +682,21 @@ def _plot(args) -> int:
         draw = plotting.policy_map if kind == "policy" else plotting.value_map
         fig = draw(result, title=args.title)
     else:
-        fig = plotting.learning_curves(experiments, exponential=args.exponential,
-                                       title=args.title)
+        if args.x not in (None, "steps", "fraction"):
+            raise UsageError(f"--x {args.x}: curves take steps or fraction")
+        try:
+            fig = plotting.learning_curves(experiments, exponential=args.exponential,
+                                           title=args.title, labels=args.label,
+                                           band=args.band, xscale=args.xscale,
+                                           x=args.x or "steps", optimum=optimum)
+        except ValueError as err:
+            if args.label is None or "labels must have" not in str(err):
+                raise
+            raise UsageError(f"--label: {err}") from None
+    ax = fig.axes[0]
+    for limits, setter in ((args.xlim, ax.set_xlim), (args.ylim, ax.set_ylim)):
+        if limits is not None:
+            setter(*limits)
     path = plotting.save_figure(fig, args.out)
     print(path)
     return 0

@@ -71,11 +71,13 @@ def confidence_band(samples, confidence: float = 0.95, band: str = "t",
         One row per independent run.
     confidence : float, default 0.95
         Level of the interval, in (0, 1).
-    band : {"t", "bootstrap"}
-        ``"t"``: Student-t interval ``mean +- t * s / sqrt(n)``.
+    band : {"t", "bootstrap", "none"}
+        ``"t"``: Student-t interval ``mean +- t * s / sqrt(n)``, which can
+        reach past the largest possible reward when runs are skewed.
         ``"bootstrap"``: percentile bootstrap over seeds (``n_resamples``
         resamples drawn with ``np.random.default_rng(seed)``, so plots are
-        reproducible).
+        reproducible), which stays within the range of the runs.
+        ``"none"``: no interval (``low = high = mean``).
     n_resamples, seed : int
         Bootstrap only.
 
@@ -92,8 +94,11 @@ def confidence_band(samples, confidence: float = 0.95, band: str = "t",
         raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
     if band == "t":
         return mean_confidence_interval(samples, confidence)
+    if band == "none":
+        mean = samples.mean(axis=0)
+        return mean, mean.copy(), mean.copy()
     if band != "bootstrap":
-        raise ValueError(f'band must be "t" or "bootstrap", got {band!r}')
+        raise ValueError(f'band must be "t", "bootstrap" or "none", got {band!r}')
     n = samples.shape[0]
     mean = samples.mean(axis=0)
     if n < 2:
@@ -161,7 +166,7 @@ def _draw(ax, x, values, label, color, show_runs, confidence, band, lw=1.8):
     line = ax.plot(x, mean, label=name, color=color, lw=lw, zorder=3)[0]
     if show_runs and n_seeds > 1:
         ax.plot(x, values.T, color=line.get_color(), lw=0.5, alpha=0.12, zorder=1)
-    if n_seeds > 1:
+    if n_seeds > 1 and band != "none":
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.25, lw=0, zorder=2,
                         label=None if label is not None else
                         f"{confidence:.0%} CI of the mean ({n_seeds} seeds)")
@@ -185,7 +190,22 @@ def _finish(ax, title, legend_title, steps_axis=True):
 
 
 def _band_name(confidence, band):
+    if band == "none":
+        return "mean over seeds"
     return f"mean, {confidence:.0%} CI ({'Student t' if band == 't' else 'bootstrap'})"
+
+
+def _per_run(x, run_steps):
+    """``x`` as a fraction of a run of ``run_steps`` steps (unchanged if None), and the label."""
+    if run_steps is None:
+        return x, "step"
+    return np.asarray(x, dtype=np.float64) / run_steps, "fraction of the run's steps"
+
+
+def optimum_line(ax, value, label=None):
+    """A dashed horizontal line at the best possible reward rate ``value``."""
+    return ax.axhline(value, color="0.25", ls="--", lw=1.0, zorder=1,
+                      label=label or f"optimum ({value:.4g})")
 
 
 def learning_curve(
@@ -202,6 +222,7 @@ def learning_curve(
     points: int = 200,
     band: str = "t",
     xscale: str = "linear",
+    run_steps: int | None = None,
 ):
     """Reward rate per step against steps: mean over seeds with a confidence band.
 
@@ -230,24 +251,29 @@ def learning_curve(
         Step count at the end of each bin of binned ``rewards``.
     points : int, default 200
         Target number of points when ``bin_size`` is not given.
-    band : {"t", "bootstrap"}, default "t"
+    band : {"t", "bootstrap", "none"}, default "t"
         See :func:`confidence_band`.
     xscale : {"linear", "log"}, default "linear"
         ``"log"``: a log step axis (fast early learning and slow refinement
         on one figure), with bins growing geometrically (``bin_size`` is
         ignored).
+    run_steps : int, optional
+        Draw against the fraction of a run of this many steps instead of
+        steps (runs of different lengths on one figure).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     values, x, ylabel = _binned(rewards, steps, bin_size, points, xscale)
+    x, xlabel = _per_run(x, run_steps)
     fig, ax = _figure(ax)
     _draw(ax, x, values, label, color, show_runs, confidence, band)
-    ax.set_xlabel("step")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_xscale(xscale)
-    _finish(ax, title, _band_name(confidence, band) if label is not None else None)
+    _finish(ax, title, _band_name(confidence, band) if label is not None else None,
+            steps_axis=run_steps is None)
     return fig
 
 
@@ -289,6 +315,7 @@ def exponential_average_curve(
     points: int = 1000,
     band: str = "t",
     xscale: str = "linear",
+    run_steps: int | None = None,
 ):
     """Bias-corrected exponential average of the reward against steps, over seeds.
 
@@ -344,11 +371,13 @@ def exponential_average_curve(
     else:
         raise ValueError(f'xscale must be "linear" or "log", got {xscale!r}')
     fig, ax = _figure(ax)
-    _draw(ax, x[keep], averaged[:, keep], label, color, show_runs, confidence, band)
-    ax.set_xlabel("step")
+    xs, xlabel = _per_run(x[keep], run_steps)
+    _draw(ax, xs, averaged[:, keep], label, color, show_runs, confidence, band)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"exponential average of reward (step size {step_size:g})")
     ax.set_xscale(xscale)
-    _finish(ax, title, _band_name(confidence, band) if label is not None else None)
+    _finish(ax, title, _band_name(confidence, band) if label is not None else None,
+            steps_axis=run_steps is None)
     return fig
 
 
@@ -362,6 +391,33 @@ def _experiment_name(experiment):
     from pathlib import Path
 
     return Path(experiment.path).name
+
+
+def _names_by_difference(curves):
+    """Name curves of several experiments by what differs between them, where that tells them apart.
+
+    ``curves``: (experiment, agent index, default name).  The environment,
+    the steps and every agent setting are compared over all curves; a
+    curve's name lists those that differ (``alpha_w=2^1``, as
+    ``Experiment.label``).  If that leaves two curves with one name, the
+    defaults (directory names) stay.
+    """
+    from avgreward.runner.view import format_settings
+
+    def described(experiment, i):
+        return {"env": str(getattr(experiment, "env_id", "")).split("/")[-1],
+                "steps": getattr(experiment, "steps", None),
+                **experiment.agents[i].to_dict(complete=True)}
+
+    dicts = [described(e, i) for e, i, _ in curves]
+    keys = []
+    for d in dicts:
+        keys.extend(k for k in d if k not in keys)
+    varying = [k for k in keys if len({repr(d.get(k)) for d in dicts}) > 1]
+    names = format_settings(dicts, varying)
+    if not varying or len(set(names)) < len(names):
+        return curves
+    return [(e, i, name) for (e, i, _), name in zip(curves, names)]
 
 
 def learning_curves(
@@ -378,6 +434,8 @@ def learning_curves(
     band: str = "t",
     points: int | None = None,
     xscale: str = "linear",
+    x: str = "steps",
+    optimum: float | None = None,
 ):
     """Learning curves of saved experiments, one curve per agent, on one figure.
 
@@ -389,15 +447,23 @@ def learning_curves(
         Indices of the agents to draw (the same for every experiment);
         default all.
     labels : list of str, optional
-        One legend label per curve, in order; by default ``Experiment.label(i)``,
-        prefixed by the experiment's directory name when several experiments
-        are drawn.
+        One legend label per curve, in order.  By default ``Experiment.label(i)``
+        (the settings that differ between the agents); with several
+        experiments, what differs between all the curves (environment, steps,
+        settings, as ``alpha_w=2^1``), or the directory's name where that does
+        not tell them apart.
     exponential : bool, default False
         Draw the bias-corrected exponential average of reward
         (:func:`exponential_average_curve`, with ``step_size``) instead of
         the binned reward rate (:func:`learning_curve`).
     ax, title, confidence, show_runs, band, points, xscale
         As in :func:`learning_curve`.
+    x : {"steps", "fraction"}, default "steps"
+        The x axis: steps, or the fraction of each experiment's steps (runs
+        of different lengths compared without squashing the short ones).
+    optimum : float, optional
+        Draw a dashed line at this best possible reward rate
+        (:func:`avgreward.evaluation.optimal_reward_rate`).
 
     Returns
     -------
@@ -411,6 +477,8 @@ def learning_curves(
         finished run among others that have one are left out.
     """
     experiments = _as_list(experiments)
+    if x not in ("steps", "fraction"):
+        raise ValueError(f'x must be "steps" or "fraction", got {x!r}')
     curves = []
     for experiment in experiments:
         indices = range(len(experiment.agents)) if agents is None else agents
@@ -420,6 +488,8 @@ def learning_curves(
                 prefix = _experiment_name(experiment)
                 name = f"{prefix}: {name}" if name and len(experiment.agents) > 1 else prefix
             curves.append((experiment, i, name or None))
+    if len(experiments) > 1:
+        curves = _names_by_difference(curves)
     if labels is not None:
         if len(labels) != len(curves):
             raise ValueError(f"labels must have one entry per curve ({len(curves)}), "
@@ -433,19 +503,23 @@ def learning_curves(
         raise ValueError(f"nothing to draw: {which} finished in {where} "
                          f"({'; '.join(e.summary() for e in experiments)})")
     fig, ax = _figure(ax)
+    if optimum is not None:
+        optimum_line(ax, optimum)
     ylabels = set()
     for experiment, i, name in drawable:
         rewards = experiment.rewards(i)
         # With one curve the band's own legend entry explains the shading.
         lab = name if len(curves) > 1 or labels is not None else None
+        run_steps = experiment.steps if x == "fraction" else None
         if exponential:
             exponential_average_curve(rewards, step_size, lab, ax, confidence, show_runs,
                                       steps=experiment.bin_steps, band=band,
-                                      points=points or 1000, xscale=xscale)
+                                      points=points or 1000, xscale=xscale,
+                                      run_steps=run_steps)
         else:
             learning_curve(rewards, None, lab, ax, confidence, show_runs,
                            steps=experiment.bin_steps, band=band, points=points or 200,
-                           xscale=xscale)
+                           xscale=xscale, run_steps=run_steps)
         ylabels.add(ax.get_ylabel())
     if len(ylabels) > 1:  # experiments binned differently: no single bin width to name
         ax.set_ylabel("reward per step (binned means)")
@@ -557,6 +631,7 @@ def sensitivity(
     title: str | None = None,
     ylabel: str | None = None,
     legend: bool = True,
+    optimum: float | None = None,
 ):
     """Parameter sensitivity of a sweep: final performance against one setting.
 
@@ -580,6 +655,8 @@ def sensitivity(
     legend : bool, default True
         Draw the legend (False: e.g. one legend for several panels,
         ``fig.legend(*ax.get_legend_handles_labels())``).
+    optimum : float, optional
+        Draw a dashed line at this best possible reward rate.
 
     Notes
     -----
@@ -611,12 +688,15 @@ def sensitivity(
         return [(0, float(v), "") if isinstance(v, (int, float)) else (1, 0.0, str(v))
                 for _, v in item[0]]
 
-    formats = {k: _value_formatter([s[k] for s in settings]) for k in varying}
+    from avgreward.runner.view import format_settings
     fig, ax = _figure(ax, figsize=(6.4, 4.4))
     n_seeds = len(experiment.seeds)
     all_failed_label = "all runs failed"
-    for j, (key, members) in enumerate(sorted(groups.items(), key=order)):
-        label = ", ".join(f"{k} = {formats[k](v)}" for k, v in key) or None
+    ordered = sorted(groups.items(), key=order)
+    # the same text as Experiment.label and the CLI: alpha_w=2^1
+    texts = format_settings([dict(key) for key, _ in ordered], varying)
+    for j, (key, members) in enumerate(ordered):
+        label = texts[j] or None
         color = f"C{j % 10}"
         xs = [settings[i][x] for i in members]
         perf = [experiment.final_performance(i, fraction) for i in members]
@@ -633,11 +713,14 @@ def sensitivity(
                 ax.annotate(f"{n_seeds - p.size} failed", (value, float(np.mean(p))),
                             xytext=(4, 4), textcoords="offset points", fontsize=7,
                             color=color)
+    if optimum is not None:
+        optimum_line(ax, optimum)
     if title:
         ax.set_title(title)
     handles, _ = ax.get_legend_handles_labels()
     if handles and legend:
-        ax.legend(fontsize=9, title=f"{n_seeds} seeds, {confidence:.0%} CI", title_fontsize=9)
+        ax.legend(fontsize=9, title=f"{n_seeds} seeds, " + (
+            "mean" if band == "none" else f"{confidence:.0%} CI"), title_fontsize=9)
     elif ax.get_legend() is not None:
         ax.get_legend().remove()
     return fig

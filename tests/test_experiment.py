@@ -112,7 +112,7 @@ def test_experiment_files_record_settings_and_versions(tmp_path):
     record = json.loads((exp.path / "runs" / "a001-s0000.json").read_text())
     assert record["status"] == "ok" and record["seed"] == 0 and record["agent"]["tau"] == 0.5
     assert record["wall_time"] > 0 and record["versions"]["numpy"] == np.__version__
-    assert exp.label(0) == "tau=1" and exp.label(1) == "tau=2^-1"
+    assert exp.label(0) == "tau=2^0" and exp.label(1) == "tau=2^-1"  # one formatting
     assert exp.varying() == ["tau"]
 
 

@@ -232,7 +232,7 @@ def test_sensitivity_of_a_sweep(sweep, tmp_path):
     ax = fig.axes[0]
     assert len(ax.containers) == 2  # one errorbar line per critic step size
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert texts == ["alpha_w = $2^{0}$", "alpha_w = $2^{1}$"]
+    assert texts == ["alpha_w=2^0", "alpha_w=2^1"]
     line = ax.lines[0]
     np.testing.assert_allclose(np.asarray(line.get_xdata(), float), [2**-3, 2**-2, 2**-1])
     np.testing.assert_allclose(np.asarray(line.get_ydata(), float),

@@ -28,15 +28,33 @@ _EPISODE_FIELDS = ("terminations", "truncations", "episode_returns", "episode_le
 _RUN_FIELDS = ("rewards", "rbar", "rbar_every", "final_rbar", "steps_done", *_EPISODE_FIELDS)
 
 
-def _format_value(value) -> str:
+def _format_value(value, powers: bool = False) -> str:
+    """A setting's value as legends show it: ``2^k`` for a power of two (but 1, unless
+    ``powers``: all values of the setting are powers of two), ``%g`` for other floats."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
         mantissa, exponent = math.frexp(value)
-        if value > 0 and mantissa == 0.5 and -40 < exponent - 1 < 40 and exponent != 1:
+        if value > 0 and mantissa == 0.5 and -40 < exponent - 1 < 40 and (
+                exponent != 1 or powers):
             return f"2^{exponent - 1}"
         return f"{value:g}"
     return str(value)
+
+
+def _all_powers_of_two(values) -> bool:
+    return all(isinstance(v, float) and v > 0 and math.frexp(v)[0] == 0.5 for v in values)
+
+
+def format_settings(dicts, names) -> list[str]:
+    """``"name=value, ..."`` of each settings dict over ``names``, one formatting for all.
+
+    A setting whose values are all powers of two prints every one as ``2^k``
+    (``alpha_w=2^0`` beside ``alpha_w=2^1``), as legends, labels and the CLI do.
+    """
+    powers = {n: _all_powers_of_two([d[n] for d in dicts if n in d]) for n in names}
+    return [", ".join(f"{n}={_format_value(d[n], powers[n])}" for n in names if n in d)
+            for d in dicts]
 
 
 class Experiment:
@@ -291,8 +309,10 @@ class Experiment:
         if not varying:
             return d["kind"]
         parts = [d["kind"]] if "kind" in varying else []
-        parts += [f"{n}={_format_value(d[n])}" for n in varying if n != "kind" and n in d]
-        return ", ".join(parts)
+        names = [n for n in varying if n != "kind"]
+        everyone = [a.to_dict(complete=True) for a in self.agents]
+        text = format_settings(everyone, names)[i]
+        return ", ".join(parts + ([text] if text else []))
 
 
 class _Blank:

@@ -1,0 +1,112 @@
+"""The CLI's plot for comparisons: labels, bands, axes, the optimum line, legends that name differences."""
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from avgreward import plotting  # noqa: E402
+from avgreward.cli import main  # noqa: E402
+from avgreward.experiment import load_experiment  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plots")
+    short, long = root / "short", root / "long"
+    assert main(["sweep", "loop", "--steps", "2000", "--seeds", "3", "-q",
+                 "--grid", "alpha_theta=0.125,0.5", "--out", str(short)]) == 0
+    assert main(["run", "loop", "--steps", "8000", "--seeds", "3", "-q",
+                 "--set", "alpha_theta=0.25", "--out", str(long)]) == 0
+    return root, short, long
+
+
+def _figure_of(monkeypatch, argv):
+    """Run ``avgreward plot argv`` and keep the figure it saved."""
+    kept = {}
+    save = plotting.save_figure
+
+    def keep(fig, path, **kw):
+        kept["fig"] = fig
+        fig.canvas.draw()
+        return save(fig, path, **kw)
+
+    monkeypatch.setattr(plotting, "save_figure", keep)
+    assert main(["plot", *argv]) == 0
+    return kept["fig"]
+
+
+def test_curves_of_different_lengths_on_a_fraction_axis_with_named_differences(dirs,
+                                                                               monkeypatch):
+    root, short, long = dirs
+    fig = _figure_of(monkeypatch, [str(short), str(long), "--out", str(root / "c.png"),
+                                   "--x", "fraction", "--band", "bootstrap"])
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "fraction of the run's steps"
+    lines = [line for line in ax.get_lines() if line.get_label().startswith("steps=")]
+    assert sorted(line.get_label() for line in lines) == [
+        "steps=2000, alpha_theta=2^-1 (3 seeds)", "steps=2000, alpha_theta=2^-3 (3 seeds)",
+        "steps=8000, alpha_theta=2^-2 (3 seeds)"]
+    for line in lines:  # both lengths end at 1
+        assert line.get_xdata()[-1] == pytest.approx(1.0)
+    optimum = [line for line in ax.get_lines() if line.get_label().startswith("optimum")]
+    assert len(optimum) == 1 and optimum[0].get_ydata()[0] == pytest.approx(0.4)
+    assert "bootstrap" in ax.get_legend().get_title().get_text()
+
+
+def test_labels_limits_log_axis_and_no_band(dirs, monkeypatch):
+    root, short, long = dirs
+    fig = _figure_of(monkeypatch, [str(short), str(long), "--out", str(root / "d.pdf"),
+                                   "--label", "a", "--label", "b", "--label", "c",
+                                   "--xscale", "log", "--xlim", "10,", "--ylim", "0,0.5",
+                                   "--band", "none", "--optimum", "none"])
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_xlim()[0] == 10 and ax.get_ylim() == (0, 0.5)
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["a (3 seeds)", "b (3 seeds)", "c (3 seeds)"]
+    assert not ax.collections  # no band
+    assert (root / "d.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_sensitivity_takes_the_final_fraction_band_and_optimum(dirs, monkeypatch):
+    root, short, _ = dirs
+    fig = _figure_of(monkeypatch, [str(short), "--out", str(root / "s.png"),
+                                   "--final-fraction", "0.5", "--optimum", "0.45"])
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "mean reward, last 50% of steps"
+    assert any(line.get_label() == "optimum (0.45)" for line in ax.get_lines())
+    experiment = load_experiment(short)
+    means = sorted(float(np.mean(experiment.final_performance(i, 0.5))) for i in range(2))
+    points = ax.get_lines()[0].get_ydata()
+    assert sorted(points) == pytest.approx(means)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--label", "a"], "--label: labels must have one entry per curve (3), got 1"),
+    (["--xlim", "5,1"], "LOW must be less than HIGH"),
+    (["--ylim", "x"], "--ylim must be LOW,HIGH"),
+    (["--optimum", "best"], "--optimum must be auto, none or a number"),
+    (["--final-fraction", "0"], "--final-fraction must lie in (0, 1]"),
+    (["--x", "alpha_w"], "--x alpha_w: curves take steps or fraction"),
+    (["--out", "figure.doc"], ".pdf, .png"),
+])
+def test_bad_plot_options_are_one_line_and_exit_2(dirs, capsys, extra, message):
+    root, short, long = dirs
+    argv = ["plot", str(short), str(long), "--out", str(root / "e.png"), *extra]
+    if "--out" in extra:
+        argv = ["plot", str(short), str(long), *extra]
+    try:
+        code = main(argv)
+    except SystemExit as stop:  # argparse's own errors
+        code = stop.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_out_into_a_missing_directory_creates_it(dirs):
+    root, short, _ = dirs
+    out = root / "new" / "deeper" / "fig.svg"
+    assert main(["plot", str(short), "--kind", "curves", "--out", str(out)]) == 0
+    assert out.exists()
