@@ -11,6 +11,7 @@ to unwrap a wrapper that changes what an environment computes.
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -236,8 +237,10 @@ def default_features(env, bounds=None) -> TileCoder:
     state.  Aliased gridworld: one-hot of the 4-bit wall pattern (the agent
     cannot tell the aliased cells apart).  Any other declared environment
     (:class:`envs.declare.FusedEnv`): its ``features()``, or else tile coding
-    of its declared observation bounds.  Any other gymnasium environment (an id): :func:`avgreward.stepwise.default_tile_coder` over ``bounds =
-    (low, high)`` or, if not given, the observation space's bounds.
+    of its declared observation bounds.  Any other gymnasium environment (an
+    id): :func:`default_tile_coder` over ``bounds = (low, high)`` or, if not
+    given, the observation space's bounds (one grid up to 4 dimensions, each
+    dimension and every pair beyond).
     """
     if not _is_own_env(env):
         made, owned = _make_env(env)
@@ -274,8 +277,11 @@ def _same_observations_as_ours(env) -> bool:
     return env.observation_space == env.unwrapped.observation_space
 
 
-# Default features: a feature count above this means the user should choose them.
-_MAX_DEFAULT_FEATURES = 1 << 24
+# Default features: at most this many (one grid over all dimensions while it
+# fits, which keeps CartPole's 4-D coder of 104,976 features; beyond, subsets).
+_MAX_DEFAULT_FEATURES = 1 << 17
+# Beyond this many active features per step the default is too slow to be a default.
+_MAX_DEFAULT_ACTIVE = 1 << 12
 
 
 def _env_name(env):
@@ -308,8 +314,15 @@ def default_tile_coder(low, high) -> TileCoder:
 
     8 tiles per dimension and the smallest power of two of tilings that is
     at least ``max(8, 4 * n_dims)`` (tiles3's rule of thumb; 8 tilings of
-    8 x 8 for two dimensions, Sutton & Barto's choice for the mountain car).
-    No dimension is wrapped.
+    8 x 8 for two dimensions, Sutton & Barto's choice for the mountain car),
+    while that one grid over all dimensions has at most 2**17 features (up to
+    4 dimensions: 104,976 features for 4).  More dimensions would need
+    ``9**n_dims`` features per tiling (17 million for Acrobot's 6), so they
+    are tiled in subsets instead (Sutton & Barto, section 9.5.4): each
+    dimension alone and every pair, 8 tilings of 8 tiles each
+    (10,152 features and 168 active ones for 6 dimensions), hashed into
+    2**17 features beyond 20 dimensions (see ``memory`` in
+    :class:`~avgreward.features.TileCoder`). No dimension is wrapped.
 
     Parameters
     ----------
@@ -320,19 +333,26 @@ def default_tile_coder(low, high) -> TileCoder:
     ------
     ValueError
         If the bounds are not finite and ordered, or the coder would have
-        more than 2**24 features (too many dimensions: pass ``features``).
+        more than 4096 active features (beyond 31 dimensions: pass
+        ``features``).
     """
-    low = np.asarray(low, dtype=np.float64).reshape(-1)
-    high = np.asarray(high, dtype=np.float64).reshape(-1)
-    n_dims = low.size
+    low = tuple(float(v) for v in np.asarray(low, dtype=np.float64).reshape(-1))
+    high = tuple(float(v) for v in np.asarray(high, dtype=np.float64).reshape(-1))
+    n_dims = len(low)
     tilings = 1 << max(3, math.ceil(math.log2(4 * n_dims)))
-    if tilings * 9**n_dims > _MAX_DEFAULT_FEATURES:
+    if tilings * 9**n_dims <= _MAX_DEFAULT_FEATURES:
+        return TileCoder(low=low, high=high, tiles=(8,) * n_dims, tilings=tilings)
+    subsets = [(i,) for i in range(n_dims)] + list(itertools.combinations(range(n_dims), 2))
+    if 8 * len(subsets) > _MAX_DEFAULT_ACTIVE:
         raise ValueError(
-            f"features: the default tile coder of a {n_dims}-dimensional observation would "
-            f"have {tilings * 9**n_dims} features; pass features=TileCoder(...) with fewer "
-            "tiles or over fewer dimensions"
+            f"features: the default tile coder of a {n_dims}-dimensional observation (each "
+            f"dimension and every pair) would have {8 * len(subsets)} active features per "
+            "step; pass features=TileCoder(...) over fewer dimensions or subsets"
         )
-    return TileCoder(low=tuple(low), high=tuple(high), tiles=(8,) * n_dims, tilings=tilings)
+    # 8 tilings of a single dimension's 9 cells, and of a pair's 81.
+    exact = 8 * (9 * n_dims + 81 * (len(subsets) - n_dims))
+    return TileCoder(low=low, high=high, tiles=8, tilings=8, subsets=subsets,
+                     memory=_MAX_DEFAULT_FEATURES if exact > _MAX_DEFAULT_FEATURES else None)
 
 
 def _bounds(bounds, n_dims):

@@ -30,7 +30,8 @@ def _describe_changes(old: dict, new: dict) -> list[str]:
             changes.append(f"{key} {old[key]!r} -> {new[key]!r}")
     if old["features"] != new["features"]:
         diff = [f"{k} {old['features'].get(k)} -> {new['features'].get(k)}"
-                for k in new["features"] if old["features"].get(k) != new["features"].get(k)]
+                for k in dict.fromkeys([*old["features"], *new["features"]])
+                if old["features"].get(k) != new["features"].get(k)]
         changes.append("features: " + ", ".join(diff))
     a, b = old["agents"], new["agents"]
     if a != b:

@@ -235,15 +235,29 @@ def _write_run(runs: Path, name: str, arrays: dict, record: dict) -> dict:
 
 
 def _features_to_dict(features: TileCoder) -> dict:
-    return {
+    d = {
         "low": list(features.low), "high": list(features.high), "tiles": list(features.tiles),
-        "tilings": features.tilings, "wrap": list(features.wrap),
+        "tilings": (list(features.tilings) if isinstance(features.tilings, tuple)
+                    else features.tilings),
+        "wrap": list(features.wrap),
     }
+    # Only when set: a plain coder's settings stay those written before these
+    # options existed, so that its experiment directories still resume.
+    if features.subsets is not None:
+        d["subsets"] = [list(subset) for subset in features.subsets]
+    if features.memory is not None:
+        d["memory"] = features.memory
+    return d
 
 
 def _features_from_dict(d: dict) -> TileCoder:
+    tilings = d["tilings"]
+    subsets = d.get("subsets")  # absent from files written before subsets existed
     return TileCoder(low=tuple(d["low"]), high=tuple(d["high"]), tiles=tuple(d["tiles"]),
-                     tilings=d["tilings"], wrap=tuple(d["wrap"]))
+                     tilings=tuple(tilings) if isinstance(tilings, list) else tilings,
+                     wrap=tuple(d["wrap"]),
+                     subsets=None if subsets is None else tuple(map(tuple, subsets)),
+                     memory=d.get("memory"))
 
 
 def _record(task: dict, **outcome) -> dict:
