@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar
 
 __all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "Reinforce", "EpisodicActorCritic",
            "DifferentialSarsa", "DifferentialQLearning", "DiscountedSarsa",
-           "DiscountedQLearning", "agent_from_dict"]
+           "DiscountedQLearning", "AgentSettings", "agent_from_dict"]
 
 
 def _check_step_size(name: str, value) -> float:
@@ -56,6 +58,9 @@ def _check_lambda(name: str, value) -> float:
     return value
 
 
+_S = TypeVar("_S", bound="_Settings")
+
+
 class _Settings:
     """Shared behaviour: validation on construction, dict round trip."""
 
@@ -79,7 +84,7 @@ class _Settings:
                     del d[name]
         return d
 
-    def replace(self, **changes):
+    def replace(self: _S, **changes: Any) -> _S:
         """A copy with some settings changed (validated again)."""
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
@@ -156,7 +161,7 @@ class SoftmaxActorCritic(_Settings):
         object.__setattr__(self, "tau", tau)
 
     @classmethod
-    def pendulum_reference(cls, **changes) -> "SoftmaxActorCritic":
+    def pendulum_reference(cls, **changes: Any) -> SoftmaxActorCritic:
         """The spec's reference setting for the swing-up (actor 2^-2, critic 2^1, R-bar 2^-6)."""
         return cls(alpha_w=2.0**1, alpha_theta=2.0**-2, alpha_rbar=2.0**-6).replace(**changes)
 
@@ -262,7 +267,7 @@ class GaussianActorCritic(_Settings):
             )
 
     @classmethod
-    def pendulum_default(cls, **changes) -> "GaussianActorCritic":
+    def pendulum_default(cls, **changes: Any) -> GaussianActorCritic:
         """A setting that learns the continuous swing-up.
 
         Critic 2^0, mean 2^-4, sigma 2^-6, R-bar 2^-6, with the mean gradient
@@ -629,7 +634,14 @@ _KINDS = {cls.kind: cls for cls in (SoftmaxActorCritic, GaussianActorCritic, Rei
                                      DiscountedQLearning)}
 
 
-def agent_from_dict(d: dict):
+#: Any agent's settings: the type of ``agent`` in :func:`avgreward.train` and of each
+#: of ``agents`` in :func:`avgreward.experiment.run_experiment`.
+AgentSettings = (SoftmaxActorCritic | GaussianActorCritic | Reinforce | EpisodicActorCritic
+                 | DifferentialSarsa | DifferentialQLearning | DiscountedSarsa
+                 | DiscountedQLearning)
+
+
+def agent_from_dict(d: Mapping[str, Any]) -> AgentSettings:
     """Rebuild agent settings from :meth:`to_dict` output."""
     d = dict(d)
     kind = d.pop("kind", None)

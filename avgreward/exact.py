@@ -17,11 +17,19 @@ their rows must sum to 1 within what that type can hold: 1e-9 for float64,
 computation is in float64, on the rows divided by their float64 sums.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:  # for the type hints only: envs imports avgreward
+    from avgreward.features import TileCoder
+    from envs.model import TabularModel
 
 __all__ = [
     "Evaluation",
@@ -218,7 +226,7 @@ def _stationary_of_irreducible(P: np.ndarray) -> np.ndarray:
     return mu / mu.sum()
 
 
-def cesaro_limit(P) -> np.ndarray:
+def cesaro_limit(P: ArrayLike) -> np.ndarray:
     r"""Exact Cesaro limit ``P* = lim_{N->inf} (1/N) sum_{k=0}^{N-1} P^k``.
 
     Computed by class decomposition, which is exact for periodic and
@@ -285,7 +293,7 @@ def cesaro_limit(P) -> np.ndarray:
     return P_star
 
 
-def evaluate(model, policy) -> Evaluation:
+def evaluate(model: TabularModel, policy: ArrayLike) -> Evaluation:
     r"""Exact average-reward evaluation of a policy on a tabular model.
 
     With ``P_pi[s, s'] = sum_a pi(a|s) P[s, a, s']`` and
@@ -345,7 +353,7 @@ def evaluate(model, policy) -> Evaluation:
     )
 
 
-def discounted_values(model, policy, gamma: float) -> np.ndarray:
+def discounted_values(model: TabularModel, policy: ArrayLike, gamma: float) -> np.ndarray:
     r"""Discounted state values ``v = (I - gamma P_pi)^{-1} r_pi``.
 
     ``v(s) = E[sum_{t>=0} gamma^t R_{t+1} | S_0 = s]`` under ``pi``.
@@ -379,7 +387,7 @@ def discounted_values(model, policy, gamma: float) -> np.ndarray:
     return np.linalg.solve(np.eye(P_pi.shape[0]) - g * P_pi, r_pi)
 
 
-def observation_classes(model) -> tuple[np.ndarray, np.ndarray]:
+def observation_classes(model: TabularModel) -> tuple[np.ndarray, np.ndarray]:
     """The distinct observations of a model and the class of each state.
 
     Parameters
@@ -410,7 +418,10 @@ def observation_classes(model) -> tuple[np.ndarray, np.ndarray]:
     return distinct, index
 
 
-def policy_on_states(model, obs_policy) -> np.ndarray:
+def policy_on_states(
+    model: TabularModel,
+    obs_policy: Callable[[np.ndarray], ArrayLike] | Mapping[object, ArrayLike] | ArrayLike,
+) -> np.ndarray:
     """Turn a policy over observations into a policy over true states.
 
     States with the same observation (aliased states) get the same row.
@@ -491,7 +502,8 @@ def policy_on_states(model, obs_policy) -> np.ndarray:
     return _check_policy(pi, n_states, n_actions, name="obs_policy", tol=tol)
 
 
-def _check_theta_features(theta, features, tau):
+def _check_theta_features(theta: ArrayLike, features: ArrayLike,
+                          tau: float) -> tuple[np.ndarray, np.ndarray, float]:
     try:
         theta = np.asarray(theta, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -525,7 +537,7 @@ def _softmax(theta, features, tau):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def feature_matrix(model, features) -> np.ndarray:
+def feature_matrix(model: TabularModel, features: TileCoder | str) -> np.ndarray:
     """The dense feature vector ``x(s)`` of every state: what a learner sees there.
 
     Parameters
@@ -553,7 +565,7 @@ def feature_matrix(model, features) -> np.ndarray:
     return rows
 
 
-def softmax_policy(theta, features, tau: float = 1.0) -> np.ndarray:
+def softmax_policy(theta: ArrayLike, features: ArrayLike, tau: float = 1.0) -> np.ndarray:
     r"""Softmax policy with linear preferences, for every state.
 
     ``h(s, a) = theta[:, a] . x(s)``,
@@ -583,7 +595,8 @@ def softmax_policy(theta, features, tau: float = 1.0) -> np.ndarray:
     return _softmax(theta, features, tau)
 
 
-def policy_gradient(model, theta, features, tau: float = 1.0) -> np.ndarray:
+def policy_gradient(model: TabularModel, theta: ArrayLike, features: ArrayLike,
+                    tau: float = 1.0) -> np.ndarray:
     r"""Exact gradient of the reward rate ``r(pi_theta)`` for a softmax policy.
 
     Policy gradient theorem (continuing case):
@@ -636,7 +649,7 @@ def policy_gradient(model, theta, features, tau: float = 1.0) -> np.ndarray:
 
 
 def deterministic_observation_policies(
-    model, max_policies: int = 1_000_000
+    model: TabularModel, max_policies: int = 1_000_000
 ) -> Iterator[tuple[np.ndarray, float]]:
     """Enumerate every deterministic policy of the observation, with its rate.
 
@@ -735,7 +748,8 @@ def _check_episodic(model, gamma):
     return P, R, start, transient, gamma
 
 
-def evaluate_episodic(model, policy, gamma: float = 1.0) -> EpisodicEvaluation:
+def evaluate_episodic(model: TabularModel, policy: ArrayLike,
+                      gamma: float = 1.0) -> EpisodicEvaluation:
     r"""Evaluate a policy exactly on an episodic task (an absorbing model).
 
     With ``Q`` the policy's chain among the non-terminal states,
@@ -788,8 +802,8 @@ def evaluate_episodic(model, policy, gamma: float = 1.0) -> EpisodicEvaluation:
     )
 
 
-def episodic_policy_gradient(model, theta, features, tau: float = 1.0,
-                             gamma: float = 1.0) -> np.ndarray:
+def episodic_policy_gradient(model: TabularModel, theta: ArrayLike, features: ArrayLike,
+                             tau: float = 1.0, gamma: float = 1.0) -> np.ndarray:
     r"""Exact gradient of ``J = v_pi(start)`` for a linear softmax policy on an episodic task.
 
     Policy gradient theorem (episodic, Sutton & Barto 13.2, with the
@@ -834,7 +848,7 @@ def episodic_policy_gradient(model, theta, features, tau: float = 1.0,
 # --- the exact expectations of the policy-gradient estimators (avgreward.estimators) ---
 
 
-def entropy_gradient(pi, features, tau=1.0):
+def entropy_gradient(pi: ArrayLike, features: np.ndarray, tau: float = 1.0) -> np.ndarray:
     r"""``grad_theta H(pi(.|s))`` for every state, flattened over theta: shape (S, d * A).
 
     ``dH/dh_b = -pi_b (ln pi_b + H)`` for the preferences ``h = theta^T x / tau``
@@ -847,7 +861,8 @@ def entropy_gradient(pi, features, tau=1.0):
     return (features[:, :, None] * dh[:, None, :]).reshape(pi.shape[0], -1)
 
 
-def advantage_expectation(model, pi, features, tau, v, gamma=1.0, lam=1.0):
+def advantage_expectation(model: TabularModel, pi: ArrayLike, features: ArrayLike, tau: float,
+                          v: ArrayLike, gamma: float = 1.0, lam: float = 1.0) -> np.ndarray:
     r"""The exact expectation of ``sum_t g_t A_t``, ``A_t = sum_l (gamma lam)^l delta_{t+l}``.
 
     ``delta_t = r_t + gamma v(s_{t+1}) - v(s_t)`` with any fixed ``v`` (0 at
@@ -882,7 +897,8 @@ def advantage_expectation(model, pi, features, tau, v, gamma=1.0, lam=1.0):
     return (features.T @ (visits[:, None] * pi * centred) / tau).reshape(-1)
 
 
-def discounted_expectation(model, theta, features, tau=1.0, gamma=0.9):
+def discounted_expectation(model: TabularModel, theta: ArrayLike, features: ArrayLike,
+                           tau: float = 1.0, gamma: float = 0.9) -> np.ndarray:
     r"""The exact expectation of the discounted reward-to-go estimator (not ``grad J``).
 
     ``E[sum_t g_t sum_{t'>=t} gamma^(t'-t) r_t'] = sum_s eta(s) sum_a grad pi(a|s) q_gamma(s, a)``:
@@ -978,7 +994,7 @@ def _check_tol(tol) -> float:
     return x
 
 
-def _first_best(values: np.ndarray, keep=None) -> np.ndarray:
+def _first_best(values: np.ndarray, keep=None) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the lowest index within ``_TIE`` of the best (``keep``'s if it is)."""
     best = values.max(axis=1, keepdims=True)
     tied = values >= best - _TIE * (1.0 + np.abs(best))
@@ -988,7 +1004,7 @@ def _first_best(values: np.ndarray, keep=None) -> np.ndarray:
     return chosen, tied
 
 
-def relative_value_iteration(model, tau: float = 0.5, tol: float = 1e-12,
+def relative_value_iteration(model: TabularModel, tau: float = 0.5, tol: float = 1e-12,
                              max_iterations: int = 1_000_000) -> OptimalControl:
     r"""The optimal reward rate and policy by relative value iteration (Puterman 8.5).
 
@@ -1062,7 +1078,7 @@ def _refuse_multichain(model):
             f"{gain.max():.6g} across states); use policy_iteration")
 
 
-def policy_iteration(model, max_iterations: int = 10_000) -> OptimalControl:
+def policy_iteration(model: TabularModel, max_iterations: int = 10_000) -> OptimalControl:
     """The optimal reward rate and policy by multichain policy iteration (Puterman 9.2).
 
     From "action 0 everywhere": evaluate the policy exactly (per-state gain

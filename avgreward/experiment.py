@@ -16,13 +16,18 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from avgreward.agents import (
+    AgentSettings,
     DifferentialQLearning,
     DifferentialSarsa,
     DiscountedQLearning,
@@ -57,6 +62,9 @@ from avgreward.runner.records import (
 )
 from avgreward.runner.view import Experiment, load_experiment
 from avgreward.training import _constant_reward, _constant_reward_message, train
+
+if TYPE_CHECKING:  # the dask extra, for the type hints only
+    import distributed
 
 __all__ = ["run_experiment", "load_experiment", "Experiment", "RunRecord", "CorruptRun",
            "ExperimentBusyError", "ClusterError"]
@@ -124,9 +132,21 @@ def _normalized(value):
     return json.loads(json.dumps(value))
 
 
-def run_experiment(out, env, agents, seeds, steps, *, features=None, bounds=None,
-                   workers=None, bin_size=None, progress=None, new=False,
-                   cluster=None) -> Experiment:
+def run_experiment(
+    out: str | os.PathLike[str],
+    env: str,
+    agents: AgentSettings | Sequence[AgentSettings],
+    seeds: int | Sequence[int],
+    steps: int,
+    *,
+    features: TileCoder | None = None,
+    bounds: tuple[ArrayLike, ArrayLike] | None = None,
+    workers: int | None = None,
+    bin_size: int | None = None,
+    progress: bool | None = None,
+    new: bool = False,
+    cluster: distributed.Client | object | str | None = None,
+) -> Experiment:
     """Run every (agent, seed) of an experiment not finished yet in ``out``.
 
     Parameters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 __all__ = ["MissingExtraError", "require"]
 
@@ -11,7 +12,7 @@ class MissingExtraError(ImportError):
     """An optional dependency (an extra of the package) is not installed."""
 
 
-def require(module: str, extra: str, what: str):
+def require(module: str, extra: str, what: str) -> ModuleType:
     """Import ``module``, or raise :class:`MissingExtraError` naming the extra to install.
 
     Parameters

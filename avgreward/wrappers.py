@@ -16,6 +16,8 @@ episode, which is what the episodic task cares about:
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium
 
 __all__ = ["GoalBonus", "FailurePenalty", "cartpole_failure_penalty", "mountain_car_goal_bonus"]
@@ -54,7 +56,7 @@ class GoalBonus(_OnTermination):
     >>> env = GoalBonus(gymnasium.make("MountainCar-v0", max_episode_steps=-1))
     """
 
-    def __init__(self, env, bonus: float = 1.0):
+    def __init__(self, env: gymnasium.Env, bonus: float = 1.0):
         super().__init__(env)
         self.bonus = float(bonus)
         self.change = self.bonus
@@ -82,20 +84,20 @@ class FailurePenalty(_OnTermination):
     >>> env = FailurePenalty(gymnasium.make("CartPole-v1"))
     """
 
-    def __init__(self, env, penalty: float = 1.0):
+    def __init__(self, env: gymnasium.Env, penalty: float = 1.0):
         super().__init__(env)
         self.penalty = float(penalty)
         self.change = -self.penalty
 
 
-def cartpole_failure_penalty(**kwargs) -> gymnasium.Env:
+def cartpole_failure_penalty(**kwargs: Any) -> gymnasium.Env:
     """``CartPole-v1`` with :class:`FailurePenalty` (1): registered as
     ``avgreward/CartPoleFailurePenalty-v1``.  Its 500-step time limit stays:
     an episode cut short by it is reset without a penalty."""
     return FailurePenalty(gymnasium.make("CartPole-v1", **kwargs))
 
 
-def mountain_car_goal_bonus(**kwargs) -> gymnasium.Env:
+def mountain_car_goal_bonus(**kwargs: Any) -> gymnasium.Env:
     """``MountainCar-v0`` with :class:`GoalBonus` (1) and no time limit: registered
     as ``avgreward/MountainCarGoalBonus-v0``."""
     kwargs.setdefault("max_episode_steps", -1)

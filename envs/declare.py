@@ -34,7 +34,7 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -47,6 +47,9 @@ from envs._common import (
     require_reset,
 )
 from envs._numba_cache import refresh_function_caches
+
+if TYPE_CHECKING:
+    from envs.model import TabularModel
 
 __all__ = ["FusedEnv", "DeclaredEnv", "fused_env_of", "check_step_returns"]
 
@@ -168,7 +171,7 @@ class FusedEnv:
         refresh_function_caches((self.reset, self.step, self.observe))
 
 
-def fused_env_of(env_class) -> FusedEnv | None:
+def fused_env_of(env_class: type) -> FusedEnv | None:
     """The :class:`FusedEnv` declared by a gymnasium class (attribute ``fused``), or None."""
     fused = getattr(env_class, "fused", None)
     return fused if isinstance(fused, FusedEnv) else None
@@ -194,7 +197,7 @@ class DeclaredEnv(gym.Env):
     metadata = {"render_modes": []}
     fused: FusedEnv
 
-    def __init__(self, render_mode=None):
+    def __init__(self, render_mode: str | None = None):
         if render_mode is not None:
             check_render_mode(render_mode)
             raise ValueError(f"render_mode: {type(self).__name__} does not render")
@@ -211,14 +214,15 @@ class DeclaredEnv(gym.Env):
                                            np.array([spec.action_high]), dtype=np.float64)
         self.state = None
 
-    def reset(self, *, seed=None, options=None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         spec = self._spec
         self.state = np.zeros(spec.state_size)
         spec.reset(self.state, float(self.np_random.random()) if spec.random_reset else 0.0)
         return self._observation(), {}
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         require_reset(self.state)
         spec = self._spec
         if spec.n_actions:
@@ -235,7 +239,7 @@ class DeclaredEnv(gym.Env):
         self._spec.observe(self.state, obs)
         return obs
 
-    def model(self):
+    def model(self) -> TabularModel:
         """The exact model (:class:`envs.model.TabularModel`), if the declaration has one."""
         if self._spec.model is None:
             raise NotImplementedError(f"{self._spec.name} declares no exact model")

@@ -56,18 +56,19 @@ def parse_args() -> Args:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=Args.seeds,
-                        help="runs per learner (default %(default)s)")
+                        help="runs per learner (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=Args.steps,
-                        help="steps per run (default %(default)s)")
+                        help="steps per run (default: %(default)s)")
     parser.add_argument("--alpha", type=float, default=Args.alpha,
-                        help="step size of both learners (default %(default)s)")
+                        help="step size of both learners (default: %(default)s)")
     parser.add_argument("--beta", type=float, default=Args.beta,
-                        help="Sarsa's R-bar step size (default %(default)s)")
+                        help="Sarsa's R-bar step size (default: %(default)s)")
     parser.add_argument("--epsilon", type=float, default=Args.epsilon,
-                        help="exploration (default %(default)s)")
+                        help="exploration (default: %(default)s)")
     parser.add_argument("--eta", type=float, default=Args.eta,
-                        help="Q-learning's R-bar step is eta * alpha (default %(default)s)")
-    parser.add_argument("--out", default=Args.out, help="directory for the runs and figure")
+                        help="Q-learning's R-bar step is eta * alpha (default: %(default)s)")
+    parser.add_argument("--out", default=Args.out,
+                        help="directory for the runs and figure (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=Args.workers,
                         help="worker processes (default: all cores)")
     parser.add_argument("--new", action="store_true",

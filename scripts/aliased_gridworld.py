@@ -53,14 +53,18 @@ class Args:
 def parse_args() -> Args:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=Args.seeds, help="number of seeds (runs)")
-    parser.add_argument("--steps", type=int, default=Args.steps, help="steps per run")
-    parser.add_argument("--alpha-w", type=float, default=Args.alpha_w, help="critic step size")
+    parser.add_argument("--seeds", type=int, default=Args.seeds,
+                        help="number of seeds, one run each (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=Args.steps,
+                        help="steps per run (default: %(default)s)")
+    parser.add_argument("--alpha-w", type=float, default=Args.alpha_w,
+                        help="critic step size (default: %(default)s)")
     parser.add_argument("--alpha-theta", type=float, default=Args.alpha_theta,
-                        help="actor step size")
+                        help="actor step size (default: %(default)s)")
     parser.add_argument("--alpha-rbar", type=float, default=Args.alpha_rbar,
-                        help="step size of the reward-rate estimate R-bar")
-    parser.add_argument("--out", default=Args.out, help="directory for the runs and figures")
+                        help="step size of the reward-rate estimate R-bar (default: %(default)s)")
+    parser.add_argument("--out", default=Args.out,
+                        help="directory for the runs and figures (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=Args.workers,
                         help="worker processes (default: all cores)")
     parser.add_argument("--new", action="store_true",

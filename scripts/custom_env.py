@@ -214,17 +214,23 @@ class Args:
 def parse_args(argv=None) -> Args:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=Args.seeds, help="number of seeds (runs)")
-    parser.add_argument("--steps", type=int, default=Args.steps, help="steps per run")
-    parser.add_argument("--alpha-w", type=float, default=Args.alpha_w, help="critic step size")
+    parser.add_argument("--seeds", type=int, default=Args.seeds,
+                        help="number of seeds, one run each (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=Args.steps,
+                        help="steps per run (default: %(default)s)")
+    parser.add_argument("--alpha-w", type=float, default=Args.alpha_w,
+                        help="critic step size (default: %(default)s)")
     parser.add_argument("--alpha-theta", type=float, default=Args.alpha_theta,
-                        help="actor step size")
+                        help="actor step size (default: %(default)s)")
     parser.add_argument("--alpha-rbar", type=float, default=Args.alpha_rbar,
-                        help="step size of the reward-rate estimate R-bar")
-    parser.add_argument("--tau", type=float, default=Args.tau, help="softmax temperature")
+                        help="step size of the reward-rate estimate R-bar (default: %(default)s)")
+    parser.add_argument("--tau", type=float, default=Args.tau,
+                        help="softmax temperature (default: %(default)s)")
     parser.add_argument("--final", type=float, default=Args.final,
-                        help="fraction of each run (its end) whose mean reward is reported")
-    parser.add_argument("--out", default=Args.out, help="directory for the figure")
+                        help="fraction of each run (its end) whose mean reward is reported "
+                             "(default: %(default)s)")
+    parser.add_argument("--out", default=Args.out,
+                        help="directory for the figure (default: %(default)s)")
     return Args(**vars(parser.parse_args(argv)))
 
 

@@ -72,21 +72,22 @@ def parse_args() -> Args:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=Args.episodes,
-                        help="episodes per task (default %(default)s)")
+                        help="episodes per task (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=Args.batch_size,
                         help="episodes a batch: leave-one-out baselines and the intervals' "
-                             "batch means (default %(default)s)")
+                             "batch means (default: %(default)s)")
     parser.add_argument("--gamma", type=float, default=Args.gamma,
-                        help="the discounted estimator's gamma (default %(default)s)")
+                        help="the discounted estimator's gamma (default: %(default)s)")
     parser.add_argument("--lambdas", type=float, nargs="+", default=list(Args.lambdas),
-                        help="GAE's lambdas (default %(default)s)")
+                        help="GAE's lambdas (default: %(default)s)")
     parser.add_argument("--entropy-beta", type=float, default=Args.entropy_beta,
-                        help="weight of the entropy bonus (default %(default)s)")
+                        help="weight of the entropy bonus (default: %(default)s)")
     parser.add_argument("--policy-seed", type=int, default=Args.policy_seed,
-                        help="draws the fixed policy's weights, N(0, 0.5^2) (default %(default)s)")
+                        help="draws the fixed policy's weights, N(0, 0.5^2) "
+                             "(default: %(default)s)")
     parser.add_argument("--seed", type=int, default=Args.seed,
-                        help="the episodes' seed (default %(default)s)")
-    parser.add_argument("--out", default=Args.out, help="output directory (default %(default)s)")
+                        help="the episodes' seed (default: %(default)s)")
+    parser.add_argument("--out", default=Args.out, help="output directory (default: %(default)s)")
     a = parser.parse_args()
     if a.episodes < 2 * a.batch_size:
         parser.error(f"--episodes must be at least two batches (2 x {a.batch_size})")

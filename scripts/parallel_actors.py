@@ -47,13 +47,14 @@ def parse_args() -> Args:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=Args.seeds,
-                        help="runs per N (default %(default)s)")
+                        help="runs per N (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=Args.steps,
                         help="updates per run; each takes N environment steps "
-                             "(default %(default)s)")
+                             "(default: %(default)s)")
     parser.add_argument("--actors", type=int, nargs="+", default=list(Args.actors),
-                        help="the numbers of parallel actors N (default %(default)s)")
-    parser.add_argument("--out", default=Args.out, help="directory for the runs and figure")
+                        help="the numbers of parallel actors N (default: %(default)s)")
+    parser.add_argument("--out", default=Args.out,
+                        help="directory for the runs and figure (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=Args.workers,
                         help="worker processes (default: all cores)")
     parser.add_argument("--new", action="store_true",

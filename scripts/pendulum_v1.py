@@ -62,16 +62,20 @@ class Args:
 def parse_args() -> Args:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=Args.seeds, help="number of seeds (runs)")
-    parser.add_argument("--steps", type=int, default=Args.steps, help="steps per run")
-    parser.add_argument("--alpha-w", type=float, default=Args.alpha_w, help="critic step size")
+    parser.add_argument("--seeds", type=int, default=Args.seeds,
+                        help="number of seeds, one run each (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=Args.steps,
+                        help="steps per run (default: %(default)s)")
+    parser.add_argument("--alpha-w", type=float, default=Args.alpha_w,
+                        help="critic step size (default: %(default)s)")
     parser.add_argument("--alpha-mu", type=float, default=Args.alpha_mu,
-                        help="step size of the mean (of u)")
+                        help="step size of the mean of u (default: %(default)s)")
     parser.add_argument("--alpha-sigma", type=float, default=Args.alpha_sigma,
-                        help="step size of log sigma")
+                        help="step size of log sigma (default: %(default)s)")
     parser.add_argument("--alpha-rbar", type=float, default=Args.alpha_rbar,
-                        help="step size of R-bar")
-    parser.add_argument("--out", default=Args.out, help="directory for the runs and figure")
+                        help="step size of R-bar (default: %(default)s)")
+    parser.add_argument("--out", default=Args.out,
+                        help="directory for the runs and figure (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=Args.workers,
                         help="worker processes (default: all cores)")
     parser.add_argument("--new", action="store_true",

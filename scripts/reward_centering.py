@@ -62,19 +62,20 @@ def parse_args() -> Args:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=Args.seeds,
-                        help="runs per curve (default %(default)s)")
+                        help="runs per curve (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=Args.steps,
-                        help="steps per run (default %(default)s)")
+                        help="steps per run (default: %(default)s)")
     parser.add_argument("--every", type=int, default=Args.every,
                         help="evaluate the greedy policy every this many steps "
-                             "(default %(default)s)")
+                             "(default: %(default)s)")
     parser.add_argument("--alpha", type=float, default=Args.alpha,
-                        help="Q-learning's step size (default %(default)s)")
+                        help="Q-learning's step size (default: %(default)s)")
     parser.add_argument("--epsilon", type=float, default=Args.epsilon,
-                        help="exploration (default %(default)s)")
+                        help="exploration (default: %(default)s)")
     parser.add_argument("--gammas", type=float, nargs="+", default=list(Args.gammas),
-                        help="discounts (default %(default)s)")
-    parser.add_argument("--out", default=Args.out, help="directory for the curves and figure")
+                        help="discounts (default: %(default)s)")
+    parser.add_argument("--out", default=Args.out,
+                        help="directory for the curves and figure (default: %(default)s)")
     a = parser.parse_args()
     if a.seeds < 1 or a.every < 1 or a.steps < a.every:
         parser.error("--seeds and --every must be at least 1, --steps at least --every")

@@ -48,15 +48,17 @@ def parse_args() -> Args:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = Args()
     parser.add_argument("--seeds", type=int, default=defaults.seeds,
-                        help="number of seeds (runs) per setting")
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="steps per run")
+                        help="number of seeds (runs) per setting (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=defaults.steps,
+                        help="steps per run (default: %(default)s)")
     parser.add_argument("--actor", type=int, nargs="+", default=defaults.actor, metavar="K",
-                        help="exponents k of the actor step sizes 2^k (default: -6 .. 2)")
+                        help="exponents k of the actor step sizes 2^k (default: %(default)s)")
     parser.add_argument("--critic", type=int, nargs="+", default=defaults.critic, metavar="K",
-                        help="exponents k of the critic step sizes 2^k (default: -1 0 1 2)")
+                        help="exponents k of the critic step sizes 2^k (default: %(default)s)")
     parser.add_argument("--alpha-rbar", type=float, default=defaults.alpha_rbar,
-                        help="step size of the reward-rate estimate R-bar")
-    parser.add_argument("--out", default=defaults.out, help="directory for the runs and figure")
+                        help="step size of the reward-rate estimate R-bar (default: %(default)s)")
+    parser.add_argument("--out", default=defaults.out,
+                        help="directory for the runs and figure (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=defaults.workers,
                         help="worker processes (default: all cores)")
     parser.add_argument("--new", action="store_true",

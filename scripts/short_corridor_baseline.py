@@ -54,13 +54,16 @@ class Args:
 def parse_args() -> Args:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=Args.seeds, help="runs per method")
-    parser.add_argument("--episodes", type=int, default=Args.episodes, help="episodes per run")
+    parser.add_argument("--seeds", type=int, default=Args.seeds,
+                        help="runs per method (default: %(default)s)")
+    parser.add_argument("--episodes", type=int, default=Args.episodes,
+                        help="episodes per run (default: %(default)s)")
     parser.add_argument("--max-episode-steps", type=int, default=Args.max_episode_steps,
-                        help="cut an episode after this many steps (from p = 0.05 an early "
-                             "episode now and then reaches it)")
+                        help="cut an episode after this many steps (default: %(default)s; from "
+                             "p = 0.05 an early episode now and then reaches it)")
     parser.add_argument("--out", default=Args.out,
-                        help="directory for the runs (resumable) and the figure")
+                        help="directory for the runs (resumable) and the figure "
+                             "(default: %(default)s)")
     parser.add_argument("--workers", type=int, default=Args.workers,
                         help="worker processes (default: all cores)")
     parser.add_argument("--new", action="store_true",

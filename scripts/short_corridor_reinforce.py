@@ -70,15 +70,18 @@ class Args:
 def parse_args() -> Args:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=Args.seeds, help="runs per step size")
-    parser.add_argument("--episodes", type=int, default=Args.episodes, help="episodes per run")
+    parser.add_argument("--seeds", type=int, default=Args.seeds,
+                        help="runs per step size (default: %(default)s)")
+    parser.add_argument("--episodes", type=int, default=Args.episodes,
+                        help="episodes per run (default: %(default)s)")
     parser.add_argument("--exponents", type=int, nargs="+", default=list(Args.exponents),
-                        help="step sizes alpha = 2^E, one curve each")
+                        help="step sizes alpha = 2^E, one curve each (default: %(default)s)")
     parser.add_argument("--max-episode-steps", type=int, default=Args.max_episode_steps,
-                        help="cut an episode after this many steps (a trapped policy's "
-                             "episodes never end)")
+                        help="cut an episode after this many steps (default: %(default)s; a "
+                             "trapped policy's episodes never end)")
     parser.add_argument("--out", default=Args.out,
-                        help="directory for the runs (resumable) and the figure")
+                        help="directory for the runs (resumable) and the figure "
+                             "(default: %(default)s)")
     parser.add_argument("--workers", type=int, default=Args.workers,
                         help="worker processes (default: all cores)")
     parser.add_argument("--new", action="store_true",

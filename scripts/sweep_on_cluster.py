@@ -66,17 +66,17 @@ def parse_args() -> Args:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     d = Args()
     parser.add_argument("--seeds", type=int, default=d.seeds,
-                        help="seeds (runs) per setting (default %(default)s)")
+                        help="seeds (runs) per setting (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=d.steps,
-                        help="steps per run (default %(default)s)")
+                        help="steps per run (default: %(default)s)")
     parser.add_argument("--actor", type=int, nargs="+", default=d.actor, metavar="K",
-                        help="exponents k of the actor step sizes 2^k (default: -6 .. 2)")
+                        help="exponents k of the actor step sizes 2^k (default: %(default)s)")
     parser.add_argument("--critic", type=int, nargs="+", default=d.critic, metavar="K",
-                        help="exponents k of the critic step sizes 2^k (default: -1 0 1 2)")
+                        help="exponents k of the critic step sizes 2^k (default: %(default)s)")
     parser.add_argument("--alpha-rbar", type=float, default=d.alpha_rbar,
-                        help="step size of R-bar (default 2^-6)")
+                        help="step size of R-bar (default: %(default)s)")
     parser.add_argument("--out", default=d.out,
-                        help="directory for the runs and figure (default %(default)s)")
+                        help="directory for the runs and figure (default: %(default)s)")
     parser.add_argument("--new", action="store_true",
                         help="use a fresh directory if --out holds an experiment")
     where = parser.add_mutually_exclusive_group(required=True)
@@ -88,17 +88,18 @@ def parse_args() -> Args:
                        help="start SLURM jobs of Dask workers (dask-jobqueue's SLURMCluster)")
     slurm = parser.add_argument_group("SLURM (with --slurm)")
     slurm.add_argument("--jobs", type=int, default=d.jobs,
-                       help="SLURM jobs, one node each (default %(default)s)")
+                       help="SLURM jobs, one node each (default: %(default)s)")
     slurm.add_argument("--cores", type=int, default=d.cores,
-                       help="cores per job: one worker process each (default %(default)s)")
-    slurm.add_argument("--memory", default=d.memory, help="memory per job (default %(default)s)")
+                       help="cores per job: one worker process each (default: %(default)s)")
+    slurm.add_argument("--memory", default=d.memory, help="memory per job (default: %(default)s)")
     slurm.add_argument("--walltime", default=d.walltime,
-                       help="time limit of each job (default %(default)s)")
+                       help="time limit of each job (default: %(default)s)")
     slurm.add_argument("--queue", default=d.queue, help="SLURM partition (default: the site's)")
-    slurm.add_argument("--account", default=d.account, help="SLURM account to charge")
+    slurm.add_argument("--account", default=d.account,
+                       help="SLURM account to charge (default: your SLURM default account)")
     slurm.add_argument("--wait", type=float, default=d.wait,
                        help="seconds to wait for every job's workers before starting with "
-                       "those present (default %(default)s)")
+                       "those present (default: %(default)s)")
     return Args(**vars(parser.parse_args()))
 
 

@@ -48,13 +48,16 @@ class Args:
 def parse_args() -> Args:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=Args.seeds, help="number of seeds (runs)")
-    parser.add_argument("--steps", type=int, default=Args.steps, help="steps per run")
-    parser.add_argument("--out", default=Args.out, help="directory for the runs and figures")
+    parser.add_argument("--seeds", type=int, default=Args.seeds,
+                        help="number of seeds, one run each (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=Args.steps,
+                        help="steps per run (default: %(default)s)")
+    parser.add_argument("--out", default=Args.out,
+                        help="directory for the runs and figures (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=Args.workers,
                         help="worker processes (default: all cores)")
     parser.add_argument("--gif-steps", type=int, default=Args.gif_steps,
-                        help="steps shown in the GIF")
+                        help="steps shown in the GIF (default: %(default)s)")
     parser.add_argument("--new", action="store_true",
                         help="use a fresh directory if --out holds an experiment")
     return Args(**vars(parser.parse_args()))

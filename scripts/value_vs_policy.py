@@ -53,12 +53,13 @@ def parse_args() -> Args:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=Args.seeds,
-                        help="runs per learner (default %(default)s)")
+                        help="runs per learner (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=Args.steps,
-                        help="steps per run (default %(default)s)")
+                        help="steps per run (default: %(default)s)")
     parser.add_argument("--epsilons", type=float, nargs="+", default=list(Args.epsilons),
-                        help="Sarsa's exploration rates (default %(default)s)")
-    parser.add_argument("--out", default=Args.out, help="directory for the runs and figure")
+                        help="Sarsa's exploration rates (default: %(default)s)")
+    parser.add_argument("--out", default=Args.out,
+                        help="directory for the runs and figure (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=Args.workers,
                         help="worker processes (default: all cores)")
     parser.add_argument("--new", action="store_true",

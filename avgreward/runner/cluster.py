@@ -43,6 +43,7 @@ import time
 import uuid
 from concurrent.futures import CancelledError
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from avgreward.extras import MissingExtraError, require  # noqa: F401 (re-exported)
 from avgreward.runner.pool import (
@@ -59,6 +60,9 @@ from avgreward.runner.records import (
     _versions,
     _write_run,
 )
+
+if TYPE_CHECKING:  # the dask extra, for the type hints only
+    import distributed
 
 __all__ = ["local_cluster", "ClusterError", "MissingExtraError"]
 
@@ -145,7 +149,7 @@ def _probe(address: str, timeout: float) -> None:
         raise ClusterError(f"cannot reach the Dask scheduler at {address} ({err})") from None
 
 
-def local_cluster(n_workers: int):
+def local_cluster(n_workers: int) -> distributed.Client:
     """A :class:`distributed.Client` of a new ``LocalCluster`` of ``n_workers`` processes.
 
     One thread per worker (the parallelism is across runs) with numba and

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +22,9 @@ from avgreward.runner.records import (
     _read_config,
     _read_records,
 )
+
+if TYPE_CHECKING:  # the analysis extra, for the type hints only
+    import pandas
 
 # One logger for the whole runner: what users filter or capture.
 log = logging.getLogger("avgreward.experiment")
@@ -46,7 +52,7 @@ def _all_powers_of_two(values) -> bool:
     return all(isinstance(v, float) and v > 0 and math.frexp(v)[0] == 0.5 for v in values)
 
 
-def format_settings(dicts, names) -> list[str]:
+def format_settings(dicts: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[str]:
     """``"name=value, ..."`` of each settings dict over ``names``, one formatting for all.
 
     A setting whose values are all powers of two prints every one as ``2^k``
@@ -225,7 +231,7 @@ class Experiment:
                   "status": record.status, "error": record.error, **episodes},
         )
 
-    def to_frame(self, what: str = "bins", fraction: float = 0.1):
+    def to_frame(self, what: str = "bins", fraction: float = 0.1) -> pandas.DataFrame:
         """The experiment as a tidy :class:`pandas.DataFrame` (needs the ``analysis`` extra).
 
         Parameters
@@ -326,7 +332,7 @@ def _pandas():
     return require("pandas", "analysis", "tables of results")
 
 
-def load_experiment(out) -> Experiment:
+def load_experiment(out: str | os.PathLike[str]) -> Experiment:
     """Read an experiment directory written by :func:`run_experiment`.
 
     Every run's ``.npz`` is checked against the checksum in its record.  A
