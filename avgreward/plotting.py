@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -46,8 +47,12 @@ _TORQUE_COLORS = ((0.23, 0.42, 0.80), (0.62, 0.62, 0.62), (0.84, 0.24, 0.20))
 def _pyplot():
     import matplotlib
 
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
-        # Scripts run headless and over ssh: never try to open a window.
+    backend = matplotlib.get_backend().lower()
+    gui = backend not in ("agg", "pdf", "svg", "ps", "cairo") and "inline" not in backend
+    if gui and os.name == "posix" and sys.platform != "darwin" and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        # Scripts run headless and over ssh: never try to open a window there.  A
+        # notebook's inline backend and a desktop's windows are the user's: kept.
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
