@@ -114,7 +114,7 @@ def _evaluate_node(node):
     raise ValueError("not arithmetic on numbers")
 
 
-def parse_value(text: str):
+def parse_value(text: str) -> float | int | bool:
     """A setting's value from the command line: a number, arithmetic on numbers, or a bool.
 
     ``"2**-6"``, ``"0.5"``, ``"1e-3"``, ``"1/3"``, ``"1_000_000"`` and
@@ -903,7 +903,7 @@ def _path_text(name) -> str:
     return os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else str(name)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the ``avgreward`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)

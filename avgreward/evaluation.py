@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from avgreward.agents import (
     GaussianActorCritic,
 )
 from avgreward.run_arrays import _check_int, _check_steps
+
+if TYPE_CHECKING:
+    from avgreward.result import Result
 
 __all__ = ["PolicyEvaluation", "evaluate", "optimal_reward_rate"]
 
@@ -64,7 +68,7 @@ class PolicyEvaluation:
     exact_rate: float | None
 
 
-def evaluate(result, steps: int = 100_000, seed: int = 0, greedy: bool = False,
+def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool = False,
              *, batches: int = 20) -> PolicyEvaluation:
     """The reward rate of ``result``'s learned policy, frozen: no learning, no R-bar.
 

@@ -29,6 +29,8 @@ Two layers (kernel vs API):
   :meth:`TileCoder.indices` and precomputes the kernel's arguments once.
 """
 
+from __future__ import annotations
+
 import math
 import operator
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numpy.typing import ArrayLike
 
 __all__ = [
     "TileCoder",
@@ -669,38 +672,38 @@ class TileCoder:
             object.__setattr__(self, name, value)
 
     @property
-    def n_dims(self):
+    def n_dims(self) -> int:
         """Number of input dimensions."""
         return len(self.low)
 
     @property
-    def blocks(self):
+    def blocks(self) -> tuple[TileBlock, ...]:
         """Per subset, a :class:`TileBlock`: its tilings' place in the index space."""
         return self._blocks
 
     @property
-    def grid_shape(self):
+    def grid_shape(self) -> tuple[int, ...] | None:
         """Grid coordinates per dimension within one tiling (C-order block); None
         with more than one subset."""
         return self._blocks[0].grid_shape if len(self._blocks) == 1 else None
 
     @property
-    def tiling_size(self):
+    def tiling_size(self) -> int | None:
         """Number of features of one tiling; None with more than one subset."""
         return self._blocks[0].tiling_size if len(self._blocks) == 1 else None
 
     @property
-    def n_active(self):
+    def n_active(self) -> int:
         """Number of active features per point (``tilings``, summed over the subsets)."""
         return sum(b.tilings for b in self._blocks)
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
         """Length of the binary feature vector."""
         last = self._blocks[-1]
         return last.first_feature + last.tilings * last.tiling_size
 
-    def kernel_args(self):
+    def kernel_args(self) -> tuple:
         """Arguments of :func:`tile_indices` between ``x`` and ``out``.
 
         Returns
@@ -731,7 +734,7 @@ class TileCoder:
             raise ValueError(f"{name} must be finite, got {X!r}")
         return np.ascontiguousarray(array)
 
-    def indices(self, x):
+    def indices(self, x: ArrayLike) -> np.ndarray:
         """Active feature indices of point ``x``, one per tiling.
 
         Parameters
@@ -758,7 +761,7 @@ class TileCoder:
         tile_indices(x, *self._kernel_args, out)
         return out
 
-    def indices_batch(self, X):
+    def indices_batch(self, X: ArrayLike) -> np.ndarray:
         """Active feature indices of many points (rows of ``X``), e.g. for maps.
 
         Parameters
@@ -777,7 +780,7 @@ class TileCoder:
         return out
 
 
-def one_hot(n):
+def one_hot(n: int) -> TileCoder:
     """One-hot code of a discrete state ``0..n-1``: a 1-tiling :class:`TileCoder`.
 
     One dimension over ``[0, n)`` with ``n`` tiles, so state ``s`` (as a
@@ -801,7 +804,7 @@ def one_hot(n):
     return TileCoder(low=(0.0,), high=(float(n),), tiles=(n,), tilings=1, wrap=(False,))
 
 
-def binary_pattern(n_bits):
+def binary_pattern(n_bits: int) -> TileCoder:
     """One-hot code of an ``n_bits``-bit pattern: a 1-tiling :class:`TileCoder`.
 
     ``n_bits`` dimensions over ``[0, 2)`` with 2 tiles each; a pattern of
@@ -830,7 +833,7 @@ def binary_pattern(n_bits):
     )
 
 
-def pendulum_tile_coder(tilings=32, tiles=8):
+def pendulum_tile_coder(tilings: int = 32, tiles: int = 8) -> TileCoder:
     """The pendulum's reference tile coder over ``(beta, betadot)``.
 
     ``beta`` in ``[-pi, pi)`` wrapped (the full circle spans ``tiles`` tiles),

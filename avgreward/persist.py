@@ -18,18 +18,23 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from avgreward.checkpoint import RunState
+
+if TYPE_CHECKING:
+    from avgreward.result import Result
 
 __all__ = ["save_result", "load_result", "result_paths"]
 
 FORMAT = 1
 
 
-def result_paths(path) -> tuple[Path, Path]:
+def result_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     """``(npz, json)`` of a result saved at ``path`` (with or without either suffix)."""
     path = Path(path)
     if path.suffix in (".npz", ".json"):
@@ -46,7 +51,7 @@ def _jsonable(key, value):
     return value
 
 
-def save_result(result, path) -> Path:
+def save_result(result: Result, path: str | os.PathLike) -> Path:
     """Write ``result`` to ``path.npz`` and ``path.json``; returns the ``.json``'s path.
 
     Raises
@@ -100,7 +105,7 @@ def save_result(result, path) -> Path:
     return manifest
 
 
-def load_result(path):
+def load_result(path: str | os.PathLike) -> Result:
     """The :class:`~avgreward.result.Result` saved at ``path`` by ``Result.save``.
 
     Parameters

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -87,7 +89,7 @@ class Result:
     def _indices(self, observation) -> np.ndarray:
         return self.features.indices(np.atleast_1d(np.asarray(observation, dtype=np.float64)))
 
-    def policy(self, observation):
+    def policy(self, observation) -> np.ndarray | tuple[float, float]:
         """The learned policy at ``observation``.
 
         Returns
@@ -169,7 +171,7 @@ class Result:
         return float(np.dot(self.rewards[window], lengths[window]) / lengths[window].sum())
 
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> Path:
         """Save the result to ``path.npz`` (arrays) and ``path.json`` (settings), no pickle.
 
         :func:`avgreward.load_result` reads it back, ``run_state`` included, so

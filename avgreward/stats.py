@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["bin_means", "t_quantile", "mean_confidence_interval", "exponential_average",
            "Interval", "interquartile_mean", "aggregate_metrics", "performance_profile",
@@ -110,7 +111,8 @@ def t_quantile(p: float, df: int) -> float:
     return 0.5 * (lo + hi)
 
 
-def mean_confidence_interval(samples: np.ndarray, confidence: float = 0.95, axis: int = 0):
+def mean_confidence_interval(samples: np.ndarray, confidence: float = 0.95, axis: int = 0
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and Student-t confidence interval over ``axis`` (the seeds).
 
     Returns
@@ -173,6 +175,10 @@ class Interval:
         return f"{self.estimate:.4g} [{self.low:.4g}, {self.high:.4g}]"
 
 
+#: Scores of runs: runs (1-D), runs x tasks (2-D), or one 1-D array per task.
+Scores = ArrayLike | list
+
+
 def _scipy_stats():
     from avgreward.extras import require
 
@@ -206,7 +212,7 @@ def _check_confidence(confidence, n_resamples):
         raise ValueError(f"n_resamples must be an integer >= 100, got {n_resamples!r}")
 
 
-def interquartile_mean(x, axis=-1):
+def interquartile_mean(x: ArrayLike, axis: int = -1) -> np.ndarray | float:
     """The mean of the middle 50% of ``x`` along ``axis`` (25% trimmed from each end).
 
     ``scipy.stats.trim_mean(x, 0.25)``: robust to the outlying runs that move
@@ -263,8 +269,8 @@ def _method(n_resamples):
     return f"stratified percentile bootstrap, {n_resamples} resamples"
 
 
-def aggregate_metrics(scores, optimum: float | None = None, *, confidence: float = 0.95,
-                      n_resamples: int = 2000, seed: int = 0) -> dict:
+def aggregate_metrics(scores: Scores, optimum: float | None = None, *, confidence: float = 0.95,
+                      n_resamples: int = 2000, seed: int = 0) -> dict[str, Interval]:
     """IQM, median, mean (and optimality gap) of the runs' scores, with bootstrap intervals.
 
     Parameters
@@ -319,8 +325,9 @@ def aggregate_metrics(scores, optimum: float | None = None, *, confidence: float
     return out
 
 
-def performance_profile(scores, thresholds, *, confidence: float = 0.95,
-                        n_resamples: int = 2000, seed: int = 0):
+def performance_profile(scores: Scores, thresholds: ArrayLike, *, confidence: float = 0.95,
+                        n_resamples: int = 2000, seed: int = 0
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The fraction of runs scoring above each threshold, with bootstrap bands.
 
     Averaged over tasks (each task's fraction of its runs), as Agarwal et al.'s
@@ -354,7 +361,7 @@ def performance_profile(scores, thresholds, *, confidence: float = 0.95,
     return profile(*tasks), np.asarray(low), np.asarray(high)
 
 
-def probability_of_improvement(x, y, *, confidence: float = 0.95, n_resamples: int = 2000,
+def probability_of_improvement(x: Scores, y: Scores, *, confidence: float = 0.95, n_resamples: int = 2000,
                                seed: int = 0) -> Interval:
     """``P(X > Y)``: the probability that a run of setting X scores above a run of Y.
 

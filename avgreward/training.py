@@ -15,11 +15,15 @@ imports all three, and none of them imports it.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from avgreward import loop
 from avgreward.agents import (
+    AgentSettings,
     DifferentialQLearning,
     DifferentialSarsa,
     DiscountedQLearning,
@@ -70,13 +74,16 @@ from avgreward.run_arrays import (
 )
 from avgreward.stepwise import train_stepwise
 
+if TYPE_CHECKING:
+    import gymnasium
+
 __all__ = ["train", "Result", "DivergenceError", "default_features", "default_agent",
            "resolve_env", "env_info", "EnvInfo", "ConstantRewardWarning"]
 
 
 def train(
-    env,
-    agent,
+    env: str | gymnasium.Env,
+    agent: AgentSettings,
     steps: int,
     seed: int | None = None,
     features: TileCoder | None = None,
@@ -84,8 +91,8 @@ def train(
     record_actions: bool = False,
     rbar_every: int | None = None,
     chunk_steps: int | None = None,
-    callback=None,
-    bounds=None,
+    callback: Callable[[int, int], object] | None = None,
+    bounds: tuple[ArrayLike, ArrayLike] | None = None,
     bin_size: int | None = None,
     init: Result | None = None,
 ) -> Result:
@@ -432,7 +439,7 @@ def _check_wrapped_own_env(env) -> None:
         )
 
 
-def default_agent(env, kind: str | None = None):
+def default_agent(env: str | gymnasium.Env, kind: str | None = None) -> AgentSettings:
     """The settings each environment is learned with unless the user gives some.
 
     For this package's environments these are the settings the tests show to
