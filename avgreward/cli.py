@@ -519,7 +519,7 @@ def _add_plot_arguments(parser):
     parser.add_argument("--label", action="append", metavar="TEXT",
                         help="curves: the legend label of a curve, once per curve in order "
                         "(directories in the order given, each directory's settings in order)")
-    parser.add_argument("--band", choices=("t", "bootstrap", "none"), default="t",
+    parser.add_argument("--band", choices=("t", "bootstrap", "none"), default=None,
                         help="the interval over seeds: t, a Student-t interval of the mean "
                         "(default); bootstrap, a percentile bootstrap, which stays within the "
                         "runs' range; none")
@@ -532,7 +532,7 @@ def _add_plot_arguments(parser):
     parser.add_argument("--final-fraction", type=float, default=0.1, metavar="F",
                         help="sensitivity: a run's performance is its mean reward over the "
                         "last F of its steps (default: %(default)s; 1 = the whole run)")
-    parser.add_argument("--optimum", default="auto", metavar="auto|none|R",
+    parser.add_argument("--optimum", default=None, metavar="auto|none|R",
                         help="curves and sensitivity: a dashed line at the best possible "
                         "reward rate R; auto (default): where it is known (0 for the "
                         "swing-up, the exact optimum of a tabular task)")
@@ -550,9 +550,11 @@ def _limits(name):
             if len(parts) != 2:
                 raise ValueError
             low, high = (float(p) if p.strip() else None for p in parts)
+            if not all(v is None or math.isfinite(v) for v in (low, high)):
+                raise ValueError
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"--{name} must be LOW,HIGH (numbers, either may be empty), got {text!r}"
+                f"--{name} must be LOW,HIGH (finite numbers, either may be empty), got {text!r}"
             ) from None
         if low is not None and high is not None and not low < high:
             raise argparse.ArgumentTypeError(f"--{name}: LOW must be less than HIGH, got {text!r}")
@@ -644,13 +646,23 @@ def _plot(args) -> int:
     experiments = _plottable([load_experiment(d) for d in args.dirs])
     if not 0.0 < args.final_fraction <= 1.0:
         raise UsageError(f"--final-fraction must lie in (0, 1], got {args.final_fraction!r}")
-    optimum = _optimum(args.optimum, experiments)
+    optimum = _optimum(args.optimum or "auto", experiments)
+    band = args.band or "t"
     kind = args.kind
     # By the directories given, not those kept: leaving one out must not turn
     # the curves asked for into a sensitivity plot.
     swept = _sweep_settings(experiments[0]) if len(args.dirs) == 1 else []
     if kind == "auto":
-        kind = "sensitivity" if 1 <= len(swept) <= 2 else "curves"
+        kind = "sensitivity" if 1 <= len(swept) <= 2 and args.x not in (
+            "steps", "fraction") else "curves"
+    if kind in ("policy", "value"):
+        for option, value in (("--band", args.band), ("--optimum", args.optimum),
+                              ("--xlim", args.xlim), ("--ylim", args.ylim)):
+            if value is not None:
+                raise UsageError(f"{option} applies to curves and sensitivity, not {kind} maps")
+    if args.xscale == "log" and args.xlim is not None and args.xlim[0] is not None \
+            and args.xlim[0] <= 0:
+        raise UsageError(f"--xlim: a log axis starts above 0, got {args.xlim[0]:g}")
 
     if kind != "curves":
         for option, given in (("--label", args.label), ("--xscale", args.xscale != "linear")):
@@ -674,7 +686,7 @@ def _plot(args) -> int:
         others = [n for n in swept if n != x]
         fig = plotting.sensitivity(experiment, x=x, lines=others[0] if others else None,
                                    title=args.title, fraction=args.final_fraction,
-                                   band=args.band, optimum=optimum)
+                                   band=band, optimum=optimum)
     elif kind in ("policy", "value"):
         if len(args.dirs) != 1:
             raise UsageError(f"--kind {kind} takes exactly one directory")
@@ -687,12 +699,15 @@ def _plot(args) -> int:
         try:
             fig = plotting.learning_curves(experiments, exponential=args.exponential,
                                            title=args.title, labels=args.label,
-                                           band=args.band, xscale=args.xscale,
+                                           band=band, xscale=args.xscale,
                                            x=args.x or "steps", optimum=optimum)
         except ValueError as err:
             if args.label is None or "labels must have" not in str(err):
                 raise
-            raise UsageError(f"--label: {err}") from None
+            left_out = len(args.dirs) - len(experiments)
+            raise UsageError(f"--label: {err}" + (
+                f" ({left_out} director{'y' if left_out == 1 else 'ies'} with no finished "
+                "run left out)" if left_out else "")) from None
     ax = fig.axes[0]
     for limits, setter in ((args.xlim, ax.set_xlim), (args.ylim, ax.set_ylim)):
         if limits is not None:

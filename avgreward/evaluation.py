@@ -51,7 +51,8 @@ class PolicyEvaluation:
         whose means are close to independent when a batch is much longer
         than the chain's mixing time (NaN with fewer than 2 batches).
     batch_means : ndarray of float64
-        The mean reward of each batch.
+        The mean reward of each batch of ``steps // batches`` steps (the
+        leftover ``steps % batches`` steps count in ``reward_rate`` only).
     exact_rate : float or None
         The exact reward rate of the same policy from the environment's
         model, for continuing tabular tasks; None otherwise.
@@ -130,9 +131,12 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
         raise ValueError(f"batches={batches} is more than steps={steps}")
     if not isinstance(greedy, (bool, np.bool_)):
         raise ValueError(f"greedy must be True or False, got {greedy!r}")
-    if not _is_own_env(result.env_id):
-        raise ValueError(f"result: {result.env_id} is stepped from Python, not in the fused "
-                         "loop; roll its policy out with avgreward.animation.rollout")
+    if not _is_own_env(result.env_id) or result.info.get("python_stepped"):
+        # Our own environment inside wrappers is stepped from Python too: in the fused
+        # loop its wrappers (reward transforms, observations) would be silently gone.
+        raise ValueError(f"result: {result.env_id} was stepped from Python (a gymnasium "
+                         "environment, or ours inside wrappers), not in the fused loop; roll "
+                         "its policy out with avgreward.animation.rollout")
     agent, weights = result.agent, result.weights
     if isinstance(agent, GaussianActorCritic):
         theta = np.stack([weights["theta_mu"], weights["theta_sigma"]], axis=1)
@@ -157,7 +161,7 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
     bin_size = steps // batches
     run = run_learner(result.env_id, learner, params, steps, seed, result.features,
                       bin_size=bin_size)
-    full = run.rewards[:steps // bin_size]
+    full = run.rewards[:batches]  # a shorter last bin of the leftover steps is not a batch
     if full.size >= 2:
         from avgreward.stats import mean_confidence_interval
 
@@ -208,10 +212,11 @@ def optimal_reward_rate(env_id: str) -> float | None:
     """The best reward rate of an environment where it is known, else None.
 
     0 for the pendulum swing-up (its reward is at most 0); for a continuing
-    tabular task, the optimal reward rate of its exact model from the start
-    distribution (:func:`avgreward.exact.policy_iteration`), a policy that
-    sees the true state: on an aliased task, a bound that no policy of the
-    observations may reach.
+    tabular task whose observation tells its states apart, the optimal reward
+    rate of its exact model from the start distribution
+    (:func:`avgreward.exact.policy_iteration`).  None for an aliased task (the
+    aliased gridworld): the optimum over states is then a bound that no
+    policy of the observations reaches, not the best possible.
     """
     if env_id in _KNOWN_OPTIMA:
         return _KNOWN_OPTIMA[env_id]
@@ -227,4 +232,6 @@ def optimal_reward_rate(env_id: str) -> float | None:
         return None
     from avgreward import exact
 
+    if exact.observation_classes(model)[0].shape[0] < model.n_states:
+        return None
     return float(exact.policy_iteration(model).reward_rate)

@@ -130,7 +130,7 @@ def _three_action_path(theta, lambda_w, lambda_theta, entropy):
 
 
 def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record_actions,
-          rbar_every, bin_size, callback, episode_cap=0, init=None):
+          rbar_every, bin_size, callback, episode_cap=0, init=None, keep_state=True):
     """A whole run: the environment's start, then :func:`run_chunk` chunk after chunk.
 
     ``run`` is the run's :class:`avgreward.run_arrays._RunArrays` (outputs,
@@ -143,7 +143,8 @@ def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record
     ``init``, a :class:`~avgreward.checkpoint.RunState`, continues a run
     where it stopped instead of starting one (the environment, the learner's
     arrays, R-bar and ``rng``'s state); the result's ``run_state`` is where
-    this run stopped.
+    this run stopped (None with ``keep_state`` False: a learner that cannot be
+    continued keeps no copy of its arrays).
     """
     kernels = kernels_for(fused, learner)
     tc = features.kernel_args()
@@ -176,8 +177,9 @@ def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record
             callback(t0, steps)
     result = run.result(steps, episodes.info(steps))
     before = 0 if init is None else init.steps_done
-    result.run_state = capture(params, state, obs, idx, run.rbar_box, rng, episodes,
-                               before + steps)
+    if keep_state:
+        result.run_state = capture(params, state, obs, idx, run.rbar_box, rng, episodes,
+                                   before + steps)
     if init is not None:
         result.info["continued_from"] = before
     return result

@@ -51,6 +51,10 @@ def _jsonable(key, value):
     return value
 
 
+def _same_array(a, b) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+
+
 def save_result(result: Result, path: str | os.PathLike) -> Path:
     """Write ``result`` to ``path.npz`` and ``path.json``; returns the ``.json``'s path.
 
@@ -86,9 +90,12 @@ def save_result(result: Result, path: str | os.PathLike) -> Path:
         s = result.run_state
         arrays.update({"state/env_state": s.env_state, "state/obs": s.obs,
                        "state/features": s.features})
-        arrays.update({f"state/params/{k}": v for k, v in s.params.items()})
+        # The learner's weights are in weights/ already: saved once.
+        shared = [k for k, v in s.params.items() if k in result.weights
+                  and _same_array(v, np.asarray(result.weights[k]))]
+        arrays.update({f"state/params/{k}": v for k, v in s.params.items() if k not in shared})
         state = {"steps_done": s.steps_done, "rbar": s.rbar, "rng": s.rng,
-                 "episode": list(s.episode)}
+                 "episode": list(s.episode), "params_in_weights": shared}
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     data = buffer.getvalue()
@@ -138,6 +145,8 @@ def load_result(path: str | os.PathLike) -> Result:
                                     "written by Result.save)")
     try:
         record = json.loads(manifest.read_text())
+        if not isinstance(record, dict):
+            raise ValueError(f"expected a JSON object, found {type(record).__name__}")
         if record.get("format") != FORMAT:
             raise ValueError(f"format {record.get('format')!r}, this version reads {FORMAT}")
         data = npz.read_bytes()
@@ -156,6 +165,8 @@ def load_result(path: str | os.PathLike) -> Result:
             s = record["run_state"]
             params = {k[len("state/params/"):]: v for k, v in arrays.items()
                       if k.startswith("state/params/")}
+            params.update({k: weights[k].copy() for k in s.get("params_in_weights", ())})
+            np.random.default_rng().bit_generator.state = s["rng"]  # a valid PCG64 state?
             state = RunState(int(s["steps_done"]), arrays["state/env_state"],
                              arrays["state/obs"], arrays["state/features"], float(s["rbar"]),
                              s["rng"], params, (int(s["episode"][0]), float(s["episode"][1]),
@@ -166,7 +177,7 @@ def load_result(path: str | os.PathLike) -> Result:
             rbar_steps=arrays["rbar_steps"], final_rbar=float(record["final_rbar"]),
             weights=weights, features=features, actions=arrays.get("actions"),
             wall_time=float(record["wall_time"]), info=info, run_state=state)
-    except (ValueError, KeyError, TypeError, OSError, json.JSONDecodeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as error:
         detail = f"missing entry {error}" if isinstance(error, KeyError) else str(error)
         raise ValueError(f"{manifest} (with {npz.name}): not a readable result: {detail}"
                          ) from None

@@ -192,6 +192,7 @@ class _RunArrays:
         self.env_id, self.agent, self.seed, self.features = env_id, agent, seed, features
         self.started = time.perf_counter()
         self.weights = weights
+        self.extra_info = {}  # what the run's driver adds to every result's info
         if self.actor_critic:
             self.w = np.zeros(n_features)
             self.theta = np.zeros((n_features, n_columns))
@@ -238,7 +239,7 @@ class _RunArrays:
     def result(self, done, info=None) -> Result:
         """The Result of the first ``done`` steps (their rewards are written)."""
         self.fold(done)
-        info = dict(info or {})
+        info = {**(info or {}), **self.extra_info}
         if self.bin_size is None:
             rewards = self.rewards[:done]
         else:

@@ -14,8 +14,9 @@ setting over another (:func:`probability_of_improvement`).  The bootstrap is
 ``scipy.stats.bootstrap`` (the ``analysis`` extra): passed one sample per
 task, it resamples the runs of each task separately, which is exactly the
 stratified bootstrap; percentile intervals, as ``rliable``'s.  Scores are a
-1-D array of runs (one task, say one environment), or a 2-D array of runs x
-tasks, or a list of 1-D arrays, one per task (their lengths may differ);
+1-D array of runs (one task, say one environment), or a 2-D array (or nested
+lists) of runs x tasks, or a list of 1-D numpy arrays, one per task (their
+lengths may differ);
 scores of several tasks should be normalized by the caller first.
 """
 
@@ -175,7 +176,7 @@ class Interval:
         return f"{self.estimate:.4g} [{self.low:.4g}, {self.high:.4g}]"
 
 
-#: Scores of runs: runs (1-D), runs x tasks (2-D), or one 1-D array per task.
+#: Scores of runs: runs (1-D), runs x tasks (2-D), or a list of numpy arrays, one per task.
 Scores = ArrayLike | list
 
 
@@ -187,7 +188,10 @@ def _scipy_stats():
 
 def _tasks(scores, name="scores") -> list[np.ndarray]:
     """Scores as a list of 1-D float64 arrays, one per task; ValueError naming ``name``."""
-    if isinstance(scores, (list, tuple)) and scores and np.ndim(scores[0]) == 1:
+    if isinstance(scores, (list, tuple)) and scores and all(
+            isinstance(task, np.ndarray) for task in scores):
+        # A list of arrays is one per task (their lengths may differ); nested lists of
+        # numbers are read as an array, runs x tasks, like the same numbers in an array.
         tasks = [np.asarray(task, dtype=np.float64) for task in scores]
     else:
         array = np.asarray(scores, dtype=np.float64)
@@ -277,8 +281,9 @@ def aggregate_metrics(scores: Scores, optimum: float | None = None, *, confidenc
     ----------
     scores : array_like or list of array_like
         One score per run (say, its mean reward over the last 10% of steps):
-        runs (1-D), runs x tasks (2-D), or one 1-D array per task.  Each
-        metric is taken over all runs of all tasks pooled.
+        runs (1-D), runs x tasks (2-D or nested lists), or a list of 1-D
+        numpy arrays, one per task.  Each metric is taken over all runs of
+        all tasks pooled.
     optimum : float, optional
         The best possible score (0 for the pendulum swing-up, the exact
         optimal reward rate of a tabular task): adds the optimality gap,
@@ -366,7 +371,8 @@ def probability_of_improvement(x: Scores, y: Scores, *, confidence: float = 0.95
     """``P(X > Y)``: the probability that a run of setting X scores above a run of Y.
 
     Per task, the Mann-Whitney statistic ``(1 / (m n)) sum_ij S(x_i, y_j)``
-    with ``S`` 1 if ``x_i > y_j``, 1/2 on a tie, 0 otherwise; averaged over
+    with ``S`` 1 if ``x_i > y_j``, 1/2 on a tie (equal to a relative
+    1e-12: the same reward rate summed two ways), 0 otherwise; averaged over
     tasks.  0.5 means neither is better; the interval resamples the runs of
     X and of Y of each task separately.
 
@@ -390,7 +396,11 @@ def probability_of_improvement(x: Scores, y: Scores, *, confidence: float = 0.95
         for a, b in zip(samples[:k], samples[k:]):
             a = np.moveaxis(a, axis, -1)[..., :, None]
             b = np.moveaxis(b, axis, -1)[..., None, :]
-            total = total + np.mean((a > b) + 0.5 * (a == b), axis=(-2, -1))
+            # Equal up to rounding is a tie: reward rates that are the same number
+            # come out of different sums a few ulps apart.
+            tie = np.isclose(a, b, rtol=1e-12, atol=1e-15)
+            total = total + np.mean((a > b) & ~tie, axis=(-2, -1)) + 0.5 * np.mean(
+                tie, axis=(-2, -1))
         return total / k
 
     low, high = _bootstrap(xs + ys, improvement, confidence, n_resamples, seed)

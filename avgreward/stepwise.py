@@ -456,6 +456,8 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
 
     run = _RunArrays(name, agent, seed, features, n_columns, steps, record_actions, rbar_every,
                      chunk_steps, bin_size)
+    # evaluate() and init= must know: the fused loop would drop the wrappers
+    run.extra_info["python_stepped"] = True
     rng = np.random.default_rng(seed)
     n_dims = obs_space.shape[0]
     tc = features.kernel_args()

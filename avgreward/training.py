@@ -379,7 +379,7 @@ def _drive_reinforce(fused, learner, params, run, features, seed, steps, chunk_s
     try:
         return loop.drive(fused, learner, params, run, features, np.random.default_rng(seed),
                           steps, chunk_steps, record_actions, rbar_every, bin_size, callback,
-                          episode_cap=cap)
+                          episode_cap=cap, keep_state=False)
     except DivergenceError as error:
         if params.ep_length[0] >= capacity:
             raise ValueError(
@@ -612,8 +612,9 @@ def _seed_of(seed, init):
         raise ValueError(f"init must be a Result (of train, or avgreward.load_result), got "
                          f"{type(init).__name__}")
     if init.run_state is None:
-        raise ValueError("init: this result cannot be continued (a diverged run, parallel "
-                         "actors, a Python-stepped environment, or REINFORCE)")
+        raise ValueError("init: this result has no run state to continue from (run_state is "
+                         "None): results rebuilt from an experiment directory, diverged runs, "
+                         "parallel actors, Python-stepped environments and REINFORCE have none")
     if seed is not None and seed != init.seed:
         raise ValueError(f"seed={seed!r}: a continued run draws from the saved generator of "
                          f"seed {init.seed}; leave seed out")

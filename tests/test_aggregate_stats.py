@@ -144,3 +144,16 @@ def test_the_cli_prints_iqm_intervals_and_the_probability_of_improvement(tmp_pat
     assert optimal_reward_rate("avgreward/AccessControl-v0") == pytest.approx(2.7476, abs=1e-4)
     assert optimal_reward_rate("avgreward/PendulumSwingUp-v0") == 0.0
     assert optimal_reward_rate("avgreward/ShortCorridor-v0") is None  # episodic
+    assert optimal_reward_rate("avgreward/AliasedGridworld-v0") is None  # aliased: a bound only
+
+
+def test_rounding_is_a_tie_and_nested_lists_read_as_arrays():
+    # the same rate summed two ways: a few ulps apart, a tie for P(X > Y)
+    x = np.array([0.2 + 4e-17, 0.2 + 4e-17, 0.2 - 2e-17])
+    y = np.array([0.2 + 1.2e-16, 0.2 + 1.2e-16, 0.2025])
+    assert stats.probability_of_improvement(x, y).estimate == pytest.approx((6 * 0.5) / 9)
+    rng = np.random.default_rng(3)
+    grid = rng.normal(size=(4, 3))
+    assert stats.aggregate_metrics(grid.tolist())["iqm"] == stats.aggregate_metrics(grid)["iqm"]
+    assert (stats.probability_of_improvement(grid.tolist(), grid[::-1].tolist())
+            == stats.probability_of_improvement(grid, grid[::-1]))

@@ -152,12 +152,13 @@ def test_runs_that_cannot_be_continued_say_so():
         avgreward.train(LOOP, avgreward.default_agent(LOOP), 100)
     agent = Reinforce(alpha_theta=2**-12)
     first = avgreward.train(CORRIDOR, agent, 500, seed=0)
+    assert first.run_state is None  # its episode buffers are not kept for nothing
     with pytest.raises(ValueError, match="REINFORCE"):
         avgreward.train(CORRIDOR, agent, 500, init=first)
     diverging = DifferentialSarsa(alpha=1e300, beta=1e300, epsilon=0.1)
     with pytest.raises(avgreward.DivergenceError) as caught:
         avgreward.train(ACCESS, diverging, 10_000, seed=0)
-    with pytest.raises(ValueError, match="cannot be continued"):
+    with pytest.raises(ValueError, match="no run state"):
         avgreward.train(ACCESS, diverging, 100, init=caught.value.result)
     with pytest.raises(ValueError, match="init must be a Result"):
         avgreward.train(LOOP, avgreward.default_agent(LOOP), 100, init="result.json")
@@ -210,3 +211,38 @@ def test_evaluate_refuses_bad_settings(kwargs, message):
     result = avgreward.train(LOOP, CASES["loop softmax"][1], 100, seed=0)
     with pytest.raises(ValueError, match=message):
         avgreward.evaluate(result, **kwargs)
+
+
+def test_a_manifest_that_is_not_a_result_is_named(tmp_path):
+    result = avgreward.train(LOOP, CASES["loop softmax"][1], 500, seed=0)
+    path = result.save(tmp_path / "r")
+    for text in ("[]", "null", '"x"'):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=r"r\.json.*not a readable result"):
+            avgreward.load_result(path)
+    path = result.save(tmp_path / "r")
+    record = json.loads(path.read_text())
+    record["run_state"]["rng"] = {"bit_generator": "PCG64", "state": "garbage"}
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"r\.json.*not a readable result"):
+        avgreward.load_result(path)
+
+
+def test_weights_are_saved_once(tmp_path):
+    result = avgreward.train(ACCESS, CASES["sarsa"][1], 500, seed=0)
+    path = result.save(tmp_path / "r")
+    with np.load(path.with_suffix(".npz")) as files:
+        assert "weights/w" in files.files and "state/params/w" not in files.files
+    again = avgreward.load_result(path)
+    assert np.array_equal(again.run_state.params["w"], result.run_state.params["w"])
+    assert again.run_state.params["w"] is not again.weights["w"]
+
+
+def test_evaluate_refuses_our_environment_stepped_through_wrappers():
+    import gymnasium
+
+    env = gymnasium.wrappers.TransformReward(gymnasium.make(PENDULUM), lambda r: -r)
+    result = avgreward.train(env, SoftmaxActorCritic.pendulum_reference(), 500, seed=0)
+    assert result.info["python_stepped"] and result.run_state is None
+    with pytest.raises(ValueError, match="stepped from Python"):
+        avgreward.evaluate(result, 1_000)

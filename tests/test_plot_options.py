@@ -110,3 +110,23 @@ def test_out_into_a_missing_directory_creates_it(dirs):
     out = root / "new" / "deeper" / "fig.svg"
     assert main(["plot", str(short), "--kind", "curves", "--out", str(out)]) == 0
     assert out.exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--kind", "policy", "--band", "none"], "--band applies to curves and sensitivity"),
+    (["--xscale", "log", "--xlim", "0,10"], "a log axis starts above 0"),
+    (["--xlim=-inf,5"], "finite numbers"),
+])
+def test_options_that_do_not_apply_are_refused(dirs, capsys, extra, message):
+    root, short, _ = dirs
+    try:
+        code = main(["plot", str(short), "--out", str(root / "f.png"), *extra])
+    except SystemExit as stop:
+        code = stop.code
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_a_sweep_with_x_fraction_draws_curves(dirs, monkeypatch):
+    root, short, _ = dirs
+    fig = _figure_of(monkeypatch, [str(short), "--out", str(root / "g.png"), "--x", "fraction"])
+    assert fig.axes[0].get_xlabel() == "fraction of the run's steps"
