@@ -20,10 +20,19 @@ import errno
 import math
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from avgreward.stats import bin_means, exponential_average, mean_confidence_interval
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not before
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    from avgreward.result import Result
 
 __all__ = [
     "confidence_band",
@@ -66,8 +75,9 @@ def _figure(ax, figsize=(7.0, 4.2)):
     return fig, ax
 
 
-def confidence_band(samples, confidence: float = 0.95, band: str = "t",
-                    n_resamples: int = 2000, seed: int = 0):
+def confidence_band(samples: ArrayLike, confidence: float = 0.95, band: str = "t",
+                    n_resamples: int = 2000, seed: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over seeds (axis 0) and a confidence interval of that mean.
 
     Parameters
@@ -207,7 +217,7 @@ def _per_run(x, run_steps):
     return np.asarray(x, dtype=np.float64) / run_steps, "fraction of the run's steps"
 
 
-def optimum_line(ax, value, label=None):
+def optimum_line(ax: Axes, value: float, label: str | None = None) -> Line2D:
     """A dashed horizontal line at the best possible reward rate ``value``."""
     return ax.axhline(value, color="0.25", ls="--", lw=1.0, zorder=1,
                       label=label or f"optimum ({value:.4g})")
@@ -228,7 +238,7 @@ def learning_curve(
     band: str = "t",
     xscale: str = "linear",
     run_steps: int | None = None,
-):
+) -> Figure:
     """Reward rate per step against steps: mean over seeds with a confidence band.
 
     Parameters
@@ -321,7 +331,7 @@ def exponential_average_curve(
     band: str = "t",
     xscale: str = "linear",
     run_steps: int | None = None,
-):
+) -> Figure:
     """Bias-corrected exponential average of the reward against steps, over seeds.
 
     The curve usually shown for the pendulum swing-up: each run's reward is
@@ -441,7 +451,7 @@ def learning_curves(
     xscale: str = "linear",
     x: str = "steps",
     optimum: float | None = None,
-):
+) -> Figure:
     """Learning curves of saved experiments, one curve per agent, on one figure.
 
     Parameters
@@ -564,7 +574,7 @@ def sensitivity_curve(
     title: str | None = None,
     color=None,
     marker: str = "o",
-):
+) -> Figure:
     """Performance against a parameter value, with confidence bars over seeds.
 
     The standard parameter-study figure of Sutton & Barto: one line per
@@ -637,7 +647,7 @@ def sensitivity(
     ylabel: str | None = None,
     legend: bool = True,
     optimum: float | None = None,
-):
+) -> Figure:
     """Parameter sensitivity of a sweep: final performance against one setting.
 
     Parameters
@@ -810,7 +820,8 @@ def _image(ax, values, **kwargs):
                      extent=(-math.pi, math.pi, -2 * math.pi, 2 * math.pi), **kwargs)
 
 
-def policy_map(result, ax=None, resolution=200, *, trajectory=None, title: str | None = None):
+def policy_map(result: Result, ax: Axes | None = None, resolution: int = 200, *,
+               trajectory: ArrayLike | None = None, title: str | None = None) -> Figure:
     """The learned pendulum policy over angle x velocity.
 
     Softmax actor: the colour is the most likely action's torque (-1, 0,
@@ -892,7 +903,8 @@ def policy_map(result, ax=None, resolution=200, *, trajectory=None, title: str |
     return fig
 
 
-def value_map(result, ax=None, resolution=200, *, trajectory=None, title: str | None = None):
+def value_map(result: Result, ax: Axes | None = None, resolution: int = 200, *,
+              trajectory: ArrayLike | None = None, title: str | None = None) -> Figure:
     """The learned critic ``v(s) = w . x(s)`` over the pendulum's angle x velocity.
 
     Parameters are those of :func:`policy_map`.  The values are
@@ -951,7 +963,7 @@ def figure_formats() -> dict[str, str]:
     return formats
 
 
-def check_figure_path(path) -> str:
+def check_figure_path(path: str | os.PathLike) -> str:
     """The lower-case format of a figure file by its extension, if :func:`save_figure` can write it.
 
     Parameters
@@ -979,7 +991,7 @@ def check_figure_path(path) -> str:
     return ext
 
 
-def save_figure(fig, path, dpi: int = 120) -> str:
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> str:
     """Save ``fig`` in the format of the file's extension and close it; returns the path.
 
     Parameters
