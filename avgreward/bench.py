@@ -31,6 +31,13 @@
 * **an experiment**: 30 seeds x 1,000,000 steps of the swing-up through the
   runner in a fresh process, end to end: wall time, peak memory of the
   process tree and the size of the results on disk;
+* **the main job**: ``scripts/swingup_softmax.py`` (30 seeds x 50,000 steps,
+  four figures and a 600-step GIF) run as a user runs it, in a fresh process,
+  warm (numba's cache compiled by a first run): the median wall time of 3
+  runs that train into a fresh directory, and of 3 that reuse those runs (the
+  figures and the GIF only), with its parts measured one after another in
+  one process (start-up and imports, training, each figure, the GIF); skipped
+  with a note where the scripts are not next to the package;
 * **memory of a long run** (full mode only): peak resident memory of the
   whole process tree of the command line ``avgreward run pendulum --steps
   200000000 --seeds 2 --workers 2 --quiet``, sampled every 20 ms: with rewards
@@ -76,6 +83,13 @@ _EXPERIMENT = ((30, 1_000_000), (4, 20_000))  # (seeds, steps)
 _STARTUP_STEPS = 1_000
 # The long run whose memory is measured (full mode only: ~30 s on two cores).
 _CLI_MEMORY = {"env": "pendulum", "steps": 200_000_000, "seeds": 2, "workers": 2}
+
+# The main job (full, quick): (seeds, steps, GIF steps) of scripts/swingup_softmax.py,
+# and how many times it is run end to end (after a warm-up run, full mode only).
+MAIN_JOB_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "swingup_softmax.py"
+_MAIN_JOB = ((30, 50_000, 600), (2, 2_000, 30))
+_MAIN_JOB_REPEATS = (3, 1)
+_MAIN_JOB_ROW = "main job end to end, warm s"
 
 # The C reference: its source (package data) and, per fused case it mirrors,
 # the program's arguments before and after ``N SEED``.  With lambda > 0 the C
@@ -126,6 +140,7 @@ TARGETS = {
     "access control: 10 x 2M Sarsa steps, all cores s": (2.0, "max"),
     "Dask / local runner, 1,000 x 20,000 steps": (0.8, "min"),
     "Dask / local runner, 8 x 30M steps": (0.9, "min"),
+    _MAIN_JOB_ROW: (2.5, "max"),
 }
 
 # Value-based control (full, quick): access control's 10 seeds x 2,000,000 steps.
@@ -618,6 +633,95 @@ def _experiment(seeds, steps):
             "results_mb": size / 2**20}
 
 
+# The main job's parts, one after another in a fresh process: what the script
+# calls, with its arguments.
+_MAIN_JOB_PARTS = textwrap.dedent("""
+    import json, time
+    from pathlib import Path
+    from avgreward import SoftmaxActorCritic
+    from avgreward.animation import animate_policy, rollout
+    from avgreward.experiment import run_experiment
+    from avgreward.plotting import (exponential_average_curve, learning_curve, policy_map,
+                                    save_figure, value_map)
+    parts = {{}}
+
+    def timed(name, make):
+        started = time.perf_counter()
+        value = make()
+        parts[name] = time.perf_counter() - started
+        return value
+
+    experiment = timed("training", lambda: run_experiment(
+        {out!r}, "avgreward/PendulumSwingUp-v0", SoftmaxActorCritic.pendulum_reference(),
+        {seeds}, {steps}, progress=False))
+    out, rewards, steps = experiment.path, experiment.rewards(0), experiment.bin_steps
+    result = experiment.result(0, experiment.finished_seeds(0)[0])
+    path = rollout(result, {gif_steps}, seed=0).observations
+    timed("learning curve", lambda: save_figure(
+        learning_curve(rewards, steps=steps, title="t"), out / "learning_curve.png"))
+    timed("exponential average", lambda: save_figure(
+        exponential_average_curve(rewards, steps=steps, title="t"), out / "exp.png"))
+    timed("policy map", lambda: save_figure(
+        policy_map(result, trajectory=path, title="t"), out / "policy_map.png"))
+    timed("value map", lambda: save_figure(
+        value_map(result, trajectory=path, title="t"), out / "value_map.png"))
+    timed("GIF", lambda: animate_policy(result, out / "swingup.gif", steps={gif_steps},
+                                        every=3, seed=0, size=240))
+    print(json.dumps(parts))
+""")
+
+
+def _timed_run(command, what):
+    """Wall time (s) of ``command``, its stdout; RuntimeError with its stderr if it fails."""
+    started = time.perf_counter()
+    child = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if child.returncode != 0:
+        raise RuntimeError(f"the {what} failed:\n{child.stderr}")
+    return wall, child.stdout
+
+
+def _main_job(q, script=None):
+    """The main job (``scripts/swingup_softmax.py``) end to end, warm, and its parts.
+
+    End to end: fresh processes, as a user runs it; after a warm-up run (full
+    mode) so that numba's cache is compiled.  "retrained" runs train into a
+    fresh directory; "reused" runs find those runs finished and draw the
+    figures and the GIF only.  The parts are measured one after another in
+    one process (the script itself draws the GIF in a second process while
+    it draws the figures), and start-up and imports as ``script --help``.
+    """
+    script = MAIN_JOB_SCRIPT if script is None else Path(script)
+    seeds, steps, gif_steps = _MAIN_JOB[q]
+    repeats = _MAIN_JOB_REPEATS[q]
+    out = {"script": "scripts/swingup_softmax.py", "seeds": seeds, "steps": steps,
+           "gif_steps": gif_steps, "repeats": repeats, "wall_s": None, "reused_wall_s": None,
+           "parts_s": None, "reason": None}
+    if not script.is_file():
+        out["reason"] = f"{script} not found (the scripts are not installed with the package)"
+        return out
+    flags = ["--seeds", str(seeds), "--steps", str(steps), "--gif-steps", str(gif_steps)]
+    with tempfile.TemporaryDirectory(prefix="avgreward-bench-") as tmp:
+        def job(directory):
+            return _timed_run([sys.executable, str(script), *flags, "--out", str(directory)],
+                              "main job")[0]
+
+        if not q:
+            job(Path(tmp) / "warm-up")
+        retrained = [job(Path(tmp) / f"job-{k}") for k in range(repeats)]
+        reused = [job(Path(tmp) / "job-0") for _ in range(repeats)]
+        imports = [_timed_run([sys.executable, str(script), "--help"], "main job's --help")[0]
+                   for _ in range(repeats)]
+        code = _MAIN_JOB_PARTS.format(out=str(Path(tmp) / "parts"), seeds=seeds, steps=steps,
+                                      gif_steps=gif_steps)
+        _, stdout = _timed_run([sys.executable, "-c", code], "main job's parts")
+    parts = {"start-up and imports": statistics.median(imports)}
+    parts.update(json.loads(stdout.strip().splitlines()[-1]))
+    out.update(wall_s=statistics.median(retrained), reused_wall_s=statistics.median(reused),
+               parts_s=parts)
+    return out
+
+
 def cli_memory_command(out, env="pendulum", steps=200_000_000, seeds=2, workers=2):
     """The command line whose memory :func:`measure` reports (``python -m avgreward.cli run ...``).
 
@@ -704,6 +808,8 @@ def measure(quick=False, log=print):
     seeds, steps = _EXPERIMENT[q]
     log(f"experiment: {seeds} seeds x {steps:,} steps")
     results["experiment"] = _experiment(seeds, steps)
+    log("the main job: scripts/swingup_softmax.py end to end, and its parts")
+    results["main_job"] = _main_job(q)
     if quick:
         results["cli_memory"] = None  # ~30 s of training: not a check that the bench runs
     else:
@@ -725,7 +831,9 @@ def _figures(results):
     pg = results.get("policy_gradient")  # likewise
     vb = results.get("value_based")  # likewise
     dk = results.get("dask")  # absent from older results, None without the dask extra
+    mj = results.get("main_job")  # absent from older results
     return {
+        _MAIN_JOB_ROW: None if mj is None else mj["wall_s"],
         "Dask / local runner, 1,000 x 20,000 steps": None if dk is None
         else dk["short"]["ratio"],
         "Dask / local runner, 8 x 30M steps": None if dk is None else dk["long"]["ratio"],
@@ -832,6 +940,8 @@ def format_table(results):
     memory = "n/a" if e["peak_memory_mb"] is None else f"{e['peak_memory_mb']:.0f} MB"
     lines.append(f"experiment {e['seeds']} seeds x {e['steps']:,} steps: {e['wall_s']:.1f} s wall, "
                  f"peak memory {memory}, results {e['results_mb']:.1f} MB")
+    if "main_job" in results:  # absent from results written before it was measured
+        lines += _main_job_table(results["main_job"])
     cli = results.get("cli_memory")
     if cli is None:
         lines.append("long run's memory: not measured (full mode only)")
@@ -863,6 +973,21 @@ def _declared_table(d):
               f"  same agent, {d['steps']:,} steps x {d['repeats']} repeats each, alternated; "
               f"ratio: median of the pairs", f"  {d['note']}"]
     return lines
+
+
+def _main_job_table(j):
+    """The main job's lines of the table: end to end, and its parts one after another."""
+    head = (f"main job ({j['script']}: {j['seeds']} seeds x {j['steps']:,} steps, 4 figures, "
+            f"a {j['gif_steps']}-step GIF), warm")
+    if j["wall_s"] is None:
+        return [f"{head}: n/a ({j['reason']})"]
+    parts = j["parts_s"]
+    return [f"{head}: {j['wall_s']:.2f} s end to end (median of {j['repeats']}; "
+            f"{j['reused_wall_s']:.2f} s reusing its runs)",
+            "  its parts one after another: " + ", ".join(
+                f"{name} {seconds:.2f} s" for name, seconds in parts.items())
+            + f" (sum {sum(parts.values()):.2f} s; the script draws the GIF alongside "
+              "the figures)"]
 
 
 def _c_table(c):

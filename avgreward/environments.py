@@ -91,6 +91,29 @@ def _spec_wrappers(spec) -> list[str]:
     return found
 
 
+def _wrapper_chain(env) -> list[str]:
+    """The wrappers around ``env`` that change what it computes, outermost first.
+
+    Class names, a time limit with its length (``"TimeLimit(200)"``); the
+    API checks every ``gymnasium.make`` adds are left out.  What a
+    Python-stepped run can record as ``info["env_wrappers"]`` (JSON, kept by
+    ``Result.save``) so that its rollout can tell whether
+    ``gymnasium.make(result.env_id)`` gives the same.
+    """
+    import gymnasium
+    from gymnasium.wrappers import TimeLimit
+
+    chain = []
+    while isinstance(env, gymnasium.Wrapper):
+        name = type(env).__name__
+        if isinstance(env, TimeLimit):
+            chain.append(f"TimeLimit({env._max_episode_steps})")
+        elif name not in _CHECKING_WRAPPERS:
+            chain.append(name)
+        env = env.env
+    return chain
+
+
 def _meaningful_wrappers(env) -> list[str]:
     return [name for name in _wrappers(env) if name not in _CHECKING_WRAPPERS]
 

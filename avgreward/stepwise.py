@@ -77,6 +77,7 @@ from avgreward.critic import (
     linear_value,
 )
 from avgreward.environments import (
+    _wrapper_chain,
     _env_name,
     _features,
     _make_env,
@@ -458,6 +459,8 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
                      chunk_steps, bin_size)
     # evaluate() and init= must know: the fused loop would drop the wrappers
     run.extra_info["python_stepped"] = True
+    # ... and which: a rollout of the result must step the same wrappers (animation)
+    run.extra_info["env_wrappers"] = _wrapper_chain(env)
     rng = np.random.default_rng(seed)
     n_dims = obs_space.shape[0]
     tc = features.kernel_args()

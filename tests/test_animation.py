@@ -1,5 +1,7 @@
-"""Animations (avgreward.animation): streamed GIFs, right frames, bounded memory."""
+"""Animations (avgreward.animation): streamed GIFs, right frames, bounded memory; rollouts
+in the environment (wrappers, episode ends) training saw."""
 
+import dataclasses
 import weakref
 
 import gymnasium
@@ -10,6 +12,7 @@ from PIL import Image
 import avgreward
 from avgreward import animation
 from avgreward.animation import animate_policy, iter_frames, rollout
+from avgreward.wrappers import GoalBonus
 from envs.pendulum import PendulumSwingUpEnv
 
 ENV_ID = "avgreward/PendulumSwingUp-v0"
@@ -197,3 +200,181 @@ def test_bad_arguments_raise_before_writing(result, tmp_path, kwargs, word):
     with pytest.raises(ValueError, match=word):
         animate_policy(result, **kwargs)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------
+# Rollouts of results trained on gymnasium environments: their wrappers and
+# their episode ends, as training saw them.
+
+
+class Corridor(gymnasium.Env):
+    """Cells 0..3 of a corridor: action 1 steps right, 0 left; reaching 3 ends the episode.
+
+    -1 per step, as MountainCar: only a goal bonus tells the policies apart.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+    observation_space = gymnasium.spaces.Box(0.0, 3.0, (1,), np.float64)
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def __init__(self, render_mode=None):
+        self.render_mode = render_mode
+
+    def render(self):
+        frame = np.full((20, 80, 3), 255, np.uint8)
+        frame[:, 20 * self.cell:20 * self.cell + 20] = (60, 90, 200)
+        return frame
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.cell = 0
+        return np.array([0.0]), {}
+
+    def step(self, action):
+        self.cell = max(0, self.cell + (1 if action == 1 else -1))
+        return np.array([float(self.cell)]), -1.0, self.cell == 3, False, {}
+
+
+def by_hand(env, actions, seed):
+    """Step ``env`` with ``actions`` as training would (an episode end is a reset)."""
+    observations = [np.atleast_1d(env.reset(seed=seed)[0]).astype(np.float64)]
+    rewards = []
+    for action in actions:
+        obs, reward, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            obs, _ = env.reset()
+        observations.append(np.atleast_1d(obs).astype(np.float64))
+        rewards.append(float(reward))
+    return np.array(observations), np.array(rewards)
+
+
+def prefer(result, action, by=20.0):
+    """The result with ``action`` most likely everywhere (a greedy policy that is known)."""
+    theta = result.weights["theta"].copy()
+    theta[:, action] += by
+    return dataclasses.replace(result, weights={**result.weights, "theta": theta})
+
+
+def test_a_rollout_in_the_wrapped_env_gets_the_bonus_and_resets_at_the_goal():
+    car = GoalBonus(Corridor(), bonus=5.0)
+    agent = avgreward.SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
+    result = prefer(avgreward.train(car, agent, 200, seed=0), action=1)
+    run = rollout(result, 12, greedy=True, env=GoalBonus(Corridor(), bonus=5.0))
+    # Right, right, goal: the goal step pays -1 + 5, and the next step starts over.
+    np.testing.assert_array_equal(run.actions, np.ones(12))
+    np.testing.assert_array_equal(run.terminations, [2, 5, 8, 11])
+    assert run.truncations.size == 0
+    np.testing.assert_array_equal(run.rewards, [-1, -1, 4] * 4)
+    np.testing.assert_array_equal(run.observations[:, 0], [0, 1, 2] * 4 + [0])
+    observations, rewards = by_hand(GoalBonus(Corridor(), bonus=5.0), run.actions, seed=0)
+    np.testing.assert_array_equal(run.rewards, rewards)
+    np.testing.assert_array_equal(run.observations, observations)
+    # The instance's class cannot be made from the result's id: no silent guess.
+    with pytest.raises(ValueError, match="env="):
+        rollout(result, 5)
+
+
+def test_time_limits_truncate_and_reset_as_in_training():
+    limited = gymnasium.wrappers.TimeLimit(Corridor(), max_episode_steps=2)
+    agent = avgreward.SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
+    result = prefer(avgreward.train(limited, agent, 100, seed=0), action=0)  # always left
+    run = rollout(result, 7, greedy=True, env=limited)
+    np.testing.assert_array_equal(run.truncations, [1, 3, 5])
+    assert run.terminations.size == 0
+    np.testing.assert_array_equal(run.rewards, -np.ones(7))
+
+
+@pytest.fixture(scope="module")
+def pumping_car():
+    """A MountainCar result whose greedy policy pushes along the velocity (reaches the goal)."""
+    agent = avgreward.SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
+    result = avgreward.train("avgreward/MountainCarGoalBonus-v0", agent, 300, seed=0)
+    theta = np.zeros_like(result.weights["theta"])
+    for position in np.linspace(-1.2, 0.6, 60):
+        for velocity in np.linspace(-0.07, 0.07, 60):
+            theta[result.features.indices([position, velocity]), 2 if velocity >= 0 else 0] += 1
+    return dataclasses.replace(result, weights={**result.weights, "theta": theta})
+
+
+def test_a_greedy_mountain_car_rollout_reports_the_goal_bonus(pumping_car):
+    # The registered id brings its GoalBonus (and no time limit): reaching the
+    # goal pays -1 + 1 = 0, then the car starts over (the bug: -1.0, no reset).
+    run = rollout(pumping_car, 1_000, greedy=True, seed=3)
+    assert run.terminations.size >= 3 and run.truncations.size == 0
+    np.testing.assert_array_equal(run.rewards[run.terminations], 0.0)
+    assert np.all(np.delete(run.rewards, run.terminations) == -1.0)
+    starts = run.observations[run.terminations + 1]
+    assert np.all((starts[:, 0] >= -0.6) & (starts[:, 0] <= -0.4) & (starts[:, 1] == 0.0))
+    made = gymnasium.make("avgreward/MountainCarGoalBonus-v0")
+    observations, rewards = by_hand(made, run.actions, seed=3)
+    np.testing.assert_array_equal(run.rewards, rewards)
+    np.testing.assert_array_equal(run.observations, observations)
+
+
+def test_a_result_of_a_wrapped_instance_is_rolled_out_in_it_or_refused(pumping_car):
+    # Trained on GoalBonus(MountainCar-v0 without a time limit), the result's id
+    # is MountainCar-v0, whose registered version has a time limit and no bonus.
+    car = GoalBonus(gymnasium.make("MountainCar-v0", max_episode_steps=-1))
+    result = dataclasses.replace(pumping_car, env_id="MountainCar-v0")
+    run = rollout(result, 600, greedy=True, seed=3, env=car)
+    assert run.terminations.size >= 2
+    np.testing.assert_array_equal(run.rewards[run.terminations], 0.0)
+    # What the run records of its wrappers decides whether the id may stand in.
+    recorded = dataclasses.replace(result, info={**result.info, "env_wrappers": ["GoalBonus"]})
+    with pytest.raises(ValueError, match=r"GoalBonus.*TimeLimit\(200\).*env="):
+        rollout(recorded, 10)
+    fits = dataclasses.replace(result, info={**result.info, "env_wrappers": ["TimeLimit(200)"]})
+    assert rollout(fits, 10).rewards.shape == (10,)
+    assert animation._wrapper_chain(car) == ["GoalBonus"]
+
+
+def test_a_rollout_env_must_be_the_results_and_render_when_asked(pumping_car, tmp_path):
+    with pytest.raises(ValueError, match="CartPole"):
+        rollout(pumping_car, 5, env=gymnasium.make("CartPole-v1"))
+    agent = avgreward.SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
+    result = prefer(avgreward.train(GoalBonus(Corridor()), agent, 50, seed=0), action=1)
+    with pytest.raises(ValueError, match="rgb_array"):
+        animate_policy(result, tmp_path / "c.gif", steps=5, env=GoalBonus(Corridor()))
+    frames = list(iter_frames(result, 4, greedy=True,
+                              env=GoalBonus(Corridor(render_mode="rgb_array"))))
+    # The goal step's frame shows the next episode's start, and its reward the bonus.
+    assert [(step, reward) for step, reward, _ in frames] == [
+        (0, None), (1, -1.0), (2, -1.0), (3, 0.0), (4, -1.0)]
+    np.testing.assert_array_equal(frames[3][2], frames[0][2])
+    path = animate_policy(result, tmp_path / "c.gif", steps=6, every=3, greedy=True,
+                          env=GoalBonus(Corridor(render_mode="rgb_array")))
+    frames, durations, _ = read_frames(path)
+    assert len(frames) == 3 and durations == [750] * 3  # its 4 fps / 3
+
+
+def test_a_squashed_gaussian_rolls_out_the_actions_training_gives():
+    # Pendulum-v1 (gymnasium's): a bounded torque, so the Gaussian is squashed
+    # into [-2, 2]; its 200-step time limit truncates.
+    agent = avgreward.GaussianActorCritic.pendulum_default()
+    result = avgreward.train("Pendulum-v1", agent, 300, seed=0)
+    run = rollout(result, 450, seed=1)
+    assert np.all(np.abs(run.actions) <= 2.0)
+    np.testing.assert_array_equal(run.truncations, [199, 399])
+    env = gymnasium.make("Pendulum-v1")
+    actions = [np.full((1,), a, np.float32) for a in run.actions]
+    observations, rewards = by_hand(env, actions, seed=1)
+    np.testing.assert_array_equal(run.rewards, rewards)
+    np.testing.assert_array_equal(run.observations, observations)
+
+
+def test_a_result_of_a_wrapped_environment_records_its_wrappers_and_its_rollout_needs_them(
+        tmp_path):
+    import avgreward
+    from avgreward.animation import rollout
+
+    env = gymnasium.wrappers.TransformReward(gymnasium.make("MountainCar-v0"), lambda r: 2 * r)
+    agent = avgreward.default_agent("MountainCar-v0")
+    result = avgreward.train(env, agent, 300, seed=0)
+    assert result.info["env_wrappers"][0] == "TransformReward"
+    again = avgreward.load_result(result.save(tmp_path / "car"))
+    assert again.info["env_wrappers"] == result.info["env_wrappers"]
+    with pytest.raises(ValueError, match="env="):
+        rollout(again, steps=10)
+    wrapped = gymnasium.wrappers.TransformReward(gymnasium.make("MountainCar-v0"),
+                                                 lambda r: 2 * r)
+    assert set(rollout(again, steps=10, env=wrapped).rewards) == {-2.0}

@@ -64,6 +64,15 @@ def test_quick_benchmark_writes_every_figure(tmp_path):
             assert case["steps_per_s"] > 0 and case["fused_over_c"] > 0
             assert -np.pi <= case["mean_reward"] <= 0.0
     assert (results["machine"]["c_compiler"] is None) == (bench.c_compiler() is None)
+    # The main job: the script end to end (retrained, runs reused) and its parts.
+    job = results["main_job"]
+    assert job["reason"] is None, job["reason"]
+    assert job["wall_s"] > 0 and job["reused_wall_s"] > 0
+    assert list(job["parts_s"]) == ["start-up and imports", "training", "learning curve",
+                                    "exponential average", "policy map", "value map", "GIF"]
+    assert all(seconds > 0 for seconds in job["parts_s"].values())
+    assert results["targets"]["main job end to end, warm s"]["measured"] == job["wall_s"]
+    assert "main job (scripts/swingup_softmax.py" in run.stdout
 
 
 def test_cli_memory_measures_the_process_tree_of_avgreward_run():
@@ -401,6 +410,13 @@ def test_user_declared_rows_measure_riverswim_and_the_loop_mdp_side_by_side():
     assert out["ratio"] > 0 and "one more uniform random number" in out["note"]
     table = "\n".join(bench._declared_table(out))
     assert "RiverSwim (user-declared)" in table and "ratio RiverSwim / loop MDP" in table
+
+
+def test_main_job_row_is_skipped_with_a_note_without_the_script(tmp_path):
+    out = bench._main_job(1, script=tmp_path / "swingup_softmax.py")
+    assert out["wall_s"] is None and out["parts_s"] is None and "not found" in out["reason"]
+    assert "n/a (" in "\n".join(bench._main_job_table(out))
+    assert bench.TARGETS["main job end to end, warm s"] == (2.5, "max")
 
 
 def test_user_declared_rows_are_skipped_with_a_note_without_the_script(tmp_path):
