@@ -70,7 +70,7 @@ class PolicyEvaluation:
 
 
 def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool = False,
-             *, batches: int = 20) -> PolicyEvaluation:
+             *, batches: int = 20, env=None) -> PolicyEvaluation:
     """The reward rate of ``result``'s learned policy, frozen: no learning, no R-bar.
 
     Parameters
@@ -89,6 +89,14 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
         epsilon 0), the mean (Gaussian).
     batches : int, default 20
         Batches of consecutive steps for the confidence interval.
+    env : gymnasium.Env, optional
+        For a result stepped from Python (a gymnasium environment, or ours
+        inside wrappers): the environment to run it in, e.g. the wrapped
+        instance it was trained on; by default ``gymnasium.make(env_id)``
+        if that gives the wrappers the result recorded.  Such a policy is
+        stepped from Python (:func:`avgreward.animation.rollout`, about
+        10 us a step plus the environment's own step), an episode end being
+        a reset as in training.
 
     Returns
     -------
@@ -97,8 +105,9 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
     Raises
     ------
     ValueError
-        Naming the argument; or if ``result`` was trained on an environment
-        stepped from Python (roll it out with :func:`avgreward.animation.rollout`).
+        Naming the argument; or if ``result`` was stepped from Python through
+        wrappers that ``gymnasium.make(env_id)`` does not give and ``env`` is
+        not given.
 
     Examples
     --------
@@ -131,12 +140,10 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
         raise ValueError(f"batches={batches} is more than steps={steps}")
     if not isinstance(greedy, (bool, np.bool_)):
         raise ValueError(f"greedy must be True or False, got {greedy!r}")
-    if not _is_own_env(result.env_id) or result.info.get("python_stepped"):
+    if env is not None or not _is_own_env(result.env_id) or result.info.get("python_stepped"):
         # Our own environment inside wrappers is stepped from Python too: in the fused
         # loop its wrappers (reward transforms, observations) would be silently gone.
-        raise ValueError(f"result: {result.env_id} was stepped from Python (a gymnasium "
-                         "environment, or ours inside wrappers), not in the fused loop; roll "
-                         "its policy out with avgreward.animation.rollout")
+        return _evaluate_stepwise(result, steps, seed, bool(greedy), batches, env)
     agent, weights = result.agent, result.weights
     if isinstance(agent, GaussianActorCritic):
         theta = np.stack([weights["theta_mu"], weights["theta_sigma"]], axis=1)
@@ -173,6 +180,25 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
         env_id=result.env_id, steps=steps, seed=seed, greedy=bool(greedy),
         reward_rate=run.mean_reward(), low=float(low), high=float(high), batch_means=full,
         exact_rate=_exact_rate(env_class, result, bool(greedy)))
+
+
+def _evaluate_stepwise(result, steps, seed, greedy, batches, env) -> PolicyEvaluation:
+    """:func:`evaluate` by a rollout stepped from Python, with the result's wrappers."""
+    from avgreward.animation import rollout
+    from avgreward.stats import mean_confidence_interval
+
+    rewards = rollout(result, steps, seed=seed, greedy=greedy, env=env).rewards
+    rewards = np.asarray(rewards, dtype=np.float64)
+    size = steps // batches
+    means = rewards[:size * batches].reshape(batches, size).mean(axis=1)
+    if batches >= 2:
+        _, low, high = mean_confidence_interval(means)
+    else:
+        low = high = math.nan
+    return PolicyEvaluation(
+        env_id=result.env_id, steps=steps, seed=seed, greedy=greedy,
+        reward_rate=float(np.mean(rewards)), low=float(low), high=float(high),
+        batch_means=means, exact_rate=None)
 
 
 def _exact_rate(env_class, result, greedy) -> float | None:

@@ -238,11 +238,26 @@ def test_weights_are_saved_once(tmp_path):
     assert again.run_state.params["w"] is not again.weights["w"]
 
 
-def test_evaluate_refuses_our_environment_stepped_through_wrappers():
+def test_evaluate_runs_our_environment_through_its_wrappers():
     import gymnasium
 
     env = gymnasium.wrappers.TransformReward(gymnasium.make(PENDULUM), lambda r: -r)
     result = avgreward.train(env, SoftmaxActorCritic.pendulum_reference(), 500, seed=0)
     assert result.info["python_stepped"] and result.run_state is None
-    with pytest.raises(ValueError, match="stepped from Python"):
+    with pytest.raises(ValueError, match="env="):  # gymnasium.make(id) would drop them
         avgreward.evaluate(result, 1_000)
+    again = gymnasium.wrappers.TransformReward(gymnasium.make(PENDULUM), lambda r: -r)
+    e = avgreward.evaluate(result, 1_000, seed=2, env=again)
+    plain = avgreward.evaluate(result, 1_000, seed=2,
+                               env=gymnasium.make(PENDULUM))  # the same policy, unwrapped
+    assert e.reward_rate == pytest.approx(-plain.reward_rate) and e.reward_rate > 0
+    assert e.exact_rate is None and e.batch_means.size == 20
+
+
+def test_evaluate_a_gymnasium_result_greedily():
+    result = avgreward.train("avgreward/MountainCarGoalBonus-v0",
+                             avgreward.default_agent("avgreward/MountainCarGoalBonus-v0"),
+                             2_000, seed=0)
+    a = avgreward.evaluate(result, 2_000, seed=1, greedy=True)
+    b = avgreward.evaluate(result, 2_000, seed=1, greedy=True)
+    assert a.reward_rate == b.reward_rate and -1.0 <= a.reward_rate <= 0.0
