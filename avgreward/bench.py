@@ -86,7 +86,18 @@ _CLI_MEMORY = {"env": "pendulum", "steps": 200_000_000, "seeds": 2, "workers": 2
 
 # The main job (full, quick): (seeds, steps, GIF steps) of scripts/swingup_softmax.py,
 # and how many times it is run end to end (after a warm-up run, full mode only).
-MAIN_JOB_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "swingup_softmax.py"
+def _script_path(name: str) -> Path:
+    """``scripts/<name>`` of the checkout: next to the package, else in the working directory.
+
+    An installed (not editable) package has no scripts next to it; run from a
+    checkout (as CI runs the tests), the working directory has them.
+    """
+    beside = Path(__file__).resolve().parent.parent / "scripts" / name
+    here = Path.cwd() / "scripts" / name
+    return beside if beside.is_file() or not here.is_file() else here
+
+
+MAIN_JOB_SCRIPT = _script_path("swingup_softmax.py")
 _MAIN_JOB = ((30, 50_000, 600), (2, 2_000, 30))
 _MAIN_JOB_REPEATS = (3, 1)
 _MAIN_JOB_ROW = "main job end to end, warm s"
@@ -112,7 +123,7 @@ _C_FLAGS = (["-std=c99", "-O3", "-march=native"], ["-std=c99", "-O3"])
 # it (next to the package in a checkout), the module name it is imported under
 # (in sys.modules: numba's cache finds a compiled function's module by name),
 # and the budgets (full, quick).
-CUSTOM_ENV_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "custom_env.py"
+CUSTOM_ENV_SCRIPT = _script_path("custom_env.py")
 _CUSTOM_ENV_MODULE = "_avgreward_bench_custom_env"
 _DECLARED_STEPS = (2_000_000, 20_000)
 _DECLARED_REPEATS = (7, 2)
