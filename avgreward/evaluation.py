@@ -15,22 +15,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from avgreward.agents import (
-    DifferentialQLearning,
-    DifferentialSarsa,
-    DiscountedQLearning,
-    DiscountedSarsa,
-    GaussianActorCritic,
-)
+from avgreward.agents import GaussianActorCritic
 from avgreward.run_arrays import _check_int, _check_steps
+from avgreward.training import _VALUE_AGENTS
 
 if TYPE_CHECKING:
     from avgreward.result import Result
 
 __all__ = ["PolicyEvaluation", "evaluate", "optimal_reward_rate"]
-
-_VALUE_AGENTS = (DifferentialSarsa, DifferentialQLearning, DiscountedSarsa, DiscountedQLearning)
-
 
 @dataclass(frozen=True)
 class PolicyEvaluation:

@@ -252,21 +252,15 @@ def _bootstrap(tasks, statistic, confidence, n_resamples, seed):
         shape = np.shape(statistic(*tasks, axis=-1))
         return np.full(shape, np.nan), np.full(shape, np.nan)
     stats = _scipy_stats()
+    # scipy 1.15 renamed random_state to rng; the extra admits 1.11.
+    import inspect
+
+    generator = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
     result = stats.bootstrap(tuple(tasks), statistic, n_resamples=n_resamples,
                              confidence_level=confidence, method="percentile",
                              vectorized=True, paired=False, batch=200,
-                             rng=np.random.default_rng(seed)) \
-        if _bootstrap_takes_rng(stats) else stats.bootstrap(
-            tuple(tasks), statistic, n_resamples=n_resamples, confidence_level=confidence,
-            method="percentile", vectorized=True, paired=False, batch=200,
-            random_state=np.random.default_rng(seed))
+                             **{generator: np.random.default_rng(seed)})
     return result.confidence_interval.low, result.confidence_interval.high
-
-
-def _bootstrap_takes_rng(stats) -> bool:
-    import inspect
-
-    return "rng" in inspect.signature(stats.bootstrap).parameters
 
 
 def _method(n_resamples):

@@ -241,16 +241,7 @@ def train(
         raise ValueError(
             f"agent must be a SoftmaxActorCritic or GaussianActorCritic, got {agent!r}"
         )
-    features = _init_features(init, env_id, agent, features)
-    if features is None:
-        features = default_features(env_id if isinstance(env, str) else env)
-    elif not isinstance(features, TileCoder):
-        raise ValueError(f"features must be a TileCoder (see avgreward.features), got {features!r}")
-    if features.n_dims != fused.obs_size:
-        raise ValueError(
-            f"features has {features.n_dims} dimension(s) but {env_id}'s observation "
-            f"has {fused.obs_size}"
-        )
+    steps, seed, features = _checked_run(env, env_id, fused, steps, seed, features, agent, init)
     rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
                                                            callback, bin_size)
 
