@@ -218,7 +218,12 @@ def _env_id(name: str) -> str:
     import gymnasium
 
     import envs
+    from avgreward.environments import check_env_id
 
+    try:
+        check_env_id(name.strip())
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     wanted = name.strip().lower()
     if wanted in _ALIASES:
         return _ALIASES[wanted]

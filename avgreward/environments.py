@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 import itertools
 import math
+import re
+import sys
 from dataclasses import dataclass
 
 import gymnasium
@@ -52,14 +54,47 @@ def _own_env_id(cls):
     return envs.fused_env_of(cls).name
 
 
-def _registered(env_id):
+# "module:id": a dotted module name, a colon, an id (gymnasium's ids have no colon).
+_MODULE_ID = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[^:\s]+")
+_PLAIN_ID = re.compile(r"[^:\s]+")
+
+
+def check_env_id(env_id: str) -> str:
+    """``env_id`` if it is well formed, else a ``ValueError`` naming it and saying what is valid.
+
+    Well formed: a registered id (``"avgreward/LoopMDP-v0"``, ``"CartPole-v1"``;
+    no colon, no blank) or ``"module:id"`` with ``module`` a dotted module
+    name (``"my_tasks:my/Task-v0"``: the module registers the id when imported).
+    Only the form is checked; nothing is imported.
+    """
+    if not isinstance(env_id, str) or not (_PLAIN_ID.fullmatch(env_id)
+                                           or _MODULE_ID.fullmatch(env_id)):
+        raise ValueError(
+            f"env {env_id!r} is not a valid environment id: give a registered id such as "
+            "'avgreward/LoopMDP-v0' or 'CartPole-v1', or 'module:id' with a dotted module "
+            "name that registers the id, such as 'my_tasks:my/Task-v0'")
+    return env_id
+
+
+def env_module(env_id: str) -> str | None:
+    """The module that ``"module:id"`` would import (None for a bare id or ``"envs:..."``)."""
+    module, sep, _ = check_env_id(env_id).partition(":")
+    return module if sep and module != "envs" else None
+
+
+def _registered(env_id, *, importing=True):
     """``(spec, class)`` of a registered id (``module:id`` imports the module), or ``(None, None)``.
 
     The class is None when the entry point is not a class (a function making
-    the environment): only a class can declare a fused environment.
+    the environment): only a class can declare a fused environment.  With
+    ``importing=False`` nothing is imported: ``module:id`` and a string entry
+    point are resolved only if their module is imported already (reading
+    results must never run code that a results folder names).
     """
-    module, sep, bare = env_id.partition(":")
+    module, sep, bare = check_env_id(env_id).partition(":")
     if sep:
+        if not importing and module not in sys.modules:
+            return None, None
         try:
             importlib.import_module(module)
         except ImportError:
@@ -72,11 +107,32 @@ def _registered(env_id):
     entry = spec.entry_point
     if isinstance(entry, str):
         name, _, attr = entry.partition(":")
+        if not importing and name not in sys.modules:
+            return spec, None
         try:
             entry = getattr(importlib.import_module(name), attr, None)
         except ImportError:
             return spec, None
     return spec, entry if isinstance(entry, type) else None
+
+
+def _peek_own_class(env_id):
+    """The fused environment class of ``env_id`` if known without importing anything, else None.
+
+    For reading results (``experiment.json``, a saved result): this package's
+    environments, and any other declared class whose module is imported
+    already; a ``module:id`` whose module is not imported yet is never imported.
+    """
+    if not isinstance(env_id, str):
+        return None
+    try:
+        bare = env_id.split(":", 1)[1] if env_id.startswith("envs:") else env_id
+        spec, cls = _registered(bare, importing=False)
+    except ValueError:
+        return None
+    if cls is None or envs.fused_env_of(cls) is None or _spec_wrappers(spec):
+        return None
+    return cls
 
 
 def _spec_wrappers(spec) -> list[str]:

@@ -62,7 +62,7 @@ class PolicyEvaluation:
 
 
 def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool = False,
-             *, batches: int = 20, env=None) -> PolicyEvaluation:
+             *, batches: int = 20, env=None, trust: bool = False) -> PolicyEvaluation:
     """The reward rate of ``result``'s learned policy, frozen: no learning, no R-bar.
 
     Parameters
@@ -89,6 +89,11 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
         stepped from Python (:func:`avgreward.animation.rollout`, about
         10 us a step plus the environment's own step), an episode end being
         a reset as in training.
+    trust : bool, default False
+        Allow importing the module that the result's ``env_id`` names
+        (``"my_tasks:my/Task-v0"`` imports ``my_tasks``).  A result read from
+        disk names its environment itself, so its module is imported only
+        if it is imported already, ``env`` is given, or ``trust=True``.
 
     Returns
     -------
@@ -132,6 +137,8 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
         raise ValueError(f"batches={batches} is more than steps={steps}")
     if not isinstance(greedy, (bool, np.bool_)):
         raise ValueError(f"greedy must be True or False, got {greedy!r}")
+    if env is None:
+        _check_trusted(result.env_id, trust)
     if env is not None or not _is_own_env(result.env_id) or result.info.get("python_stepped"):
         # Our own environment inside wrappers is stepped from Python too: in the fused
         # loop its wrappers (reward transforms, observations) would be silently gone.
@@ -172,6 +179,21 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
         env_id=result.env_id, steps=steps, seed=seed, greedy=bool(greedy),
         reward_rate=run.mean_reward(), low=float(low), high=float(high), batch_means=full,
         exact_rate=_exact_rate(env_class, result, bool(greedy)))
+
+
+def _check_trusted(env_id, trust) -> None:
+    """Refuse to import a module a result names, unless the user allowed it (``trust``)."""
+    import sys
+
+    from avgreward.environments import env_module
+
+    if not isinstance(trust, (bool, np.bool_)):
+        raise ValueError(f"trust must be True or False, got {trust!r}")
+    module = env_module(env_id)
+    if module is not None and module not in sys.modules and not trust:
+        raise ValueError(
+            f"result's env {env_id!r} would import the module {module!r}, which the result "
+            "names, not you: pass trust=True to import it, or import it yourself first")
 
 
 def _evaluate_stepwise(result, steps, seed, greedy, batches, env) -> PolicyEvaluation:
@@ -238,12 +260,14 @@ def optimal_reward_rate(env_id: str) -> float | None:
     """
     if env_id in _KNOWN_OPTIMA:
         return _KNOWN_OPTIMA[env_id]
-    from avgreward.environments import _is_own_env, resolve_env
+    from avgreward.environments import _peek_own_class
 
-    if not isinstance(env_id, str) or not _is_own_env(env_id):
+    # Known without importing anything: the id may come from a results folder.
+    cls = _peek_own_class(env_id)
+    if cls is None:
         return None
     try:
-        model = resolve_env(env_id)[1]().model()
+        model = cls().model()
     except (AttributeError, NotImplementedError, TypeError):
         return None
     if getattr(model, "terminal", ()):

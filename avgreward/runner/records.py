@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from avgreward.agents import agent_from_dict
-from avgreward.environments import _is_own_env, resolve_env
+from avgreward.environments import _peek_own_class, check_env_id
 from avgreward.features import TileCoder
 from avgreward.run_arrays import _MAX_STEPS
 
@@ -323,9 +323,12 @@ def _check_config(config) -> None:
     env, steps, bin_size = config["env"], config["steps"], config["bin_size"]
     if not isinstance(env, str) or not env:
         raise ValueError(f"env {env!r} is not an environment id")
-    # A gymnasium environment of another package is not made here: plotting its
-    # results must not need it installed (nor registered).
-    env_cls = resolve_env(env)[1] if _is_own_env(env) else None
+    check_env_id(env)
+    # Reading a folder imports nothing it names (a "module:id" would run that
+    # module): an environment is resolved only if its class is known already, and a
+    # gymnasium environment of another package is not made (plotting its results
+    # must not need it installed, nor registered).
+    env_cls = _peek_own_class(env)
     if not _is_int(steps) or not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps {steps!r} is not a whole number from 1 to 2**53")
     if not _is_int(bin_size) or not 1 <= bin_size <= steps:
