@@ -39,7 +39,7 @@ import numpy as np
 
 import envs  # noqa: F401  (registers the environments)
 from avgreward.agents import GaussianActorCritic
-from avgreward.environments import _env_name, _wrapper_chain
+from avgreward.environments import _env_name, _wrapper_chain, check_trusted
 
 __all__ = ["Rollout", "rollout", "iter_frames", "animate_policy"]
 
@@ -150,7 +150,7 @@ def _check_steps(steps: int, every: int) -> None:
         raise ValueError(f"steps and every must be >= 1, got steps={steps}, every={every}")
 
 
-def _open_env(result, env, render: bool):
+def _open_env(result, env, render: bool, trust: bool = False):
     """The environment to roll ``result`` out in, and whether this module made it (and closes it).
 
     ``env`` given: checked to be the result's environment, with spaces that
@@ -159,6 +159,7 @@ def _open_env(result, env, render: bool):
     """
     render_mode = "rgb_array" if render else None
     if env is None:
+        check_trusted(result.env_id, trust)
         try:
             made = gymnasium.make(result.env_id, render_mode=render_mode)
         except (gymnasium.error.Error, ImportError, AttributeError, TypeError) as error:
@@ -217,7 +218,7 @@ def _check_spaces(env, result) -> None:
 
 
 def rollout(result, steps: int = 400, seed: int = 0, greedy: bool = False,
-            render: bool = False, every: int = 1, *, env=None) -> Rollout:
+            render: bool = False, every: int = 1, *, env=None, trust: bool = False) -> Rollout:
     """Run the learned policy of ``result`` in its environment, without learning.
 
     Parameters
@@ -245,6 +246,12 @@ def rollout(result, steps: int = 400, seed: int = 0, greedy: bool = False,
         the wrapped instance the result was trained on; made with
         ``render_mode="rgb_array"`` if ``render``.  By default
         ``gymnasium.make(result.env_id)``, with the wrappers the id registers.
+    trust : bool, default False
+        Allow importing the module that ``result.env_id`` names
+        (``"my_tasks:my/Task-v0"``); a result read from disk names it itself,
+        so it is imported only if it is imported already or ``trust`` is true
+        (:func:`avgreward.environments.check_trusted`).  The same in
+        :func:`iter_frames` and :func:`animate_policy`.
 
     Returns
     -------
@@ -259,7 +266,7 @@ def rollout(result, steps: int = 400, seed: int = 0, greedy: bool = False,
         wrappers its id does not give (pass ``env=``).
     """
     _check_steps(steps, every)
-    env, owned = _open_env(result, env, render)
+    env, owned = _open_env(result, env, render, trust)
     discrete = isinstance(env.action_space, gymnasium.spaces.Discrete)
     observations = []
     actions = np.empty(steps, dtype=np.int64 if discrete else np.float64)
@@ -285,7 +292,8 @@ def rollout(result, steps: int = 400, seed: int = 0, greedy: bool = False,
 
 
 def iter_frames(result, steps: int = 400, every: int = 1, *, seed: int = 0,
-                greedy: bool = False, env=None) -> Iterator[tuple[int, float | None, np.ndarray]]:
+                greedy: bool = False, env=None,
+                trust: bool = False) -> Iterator[tuple[int, float | None, np.ndarray]]:
     """Render the rollout of :func:`rollout` frame by frame, keeping none of them.
 
     The same actions as ``rollout(result, steps, seed, greedy, render=True,
@@ -322,7 +330,7 @@ def iter_frames(result, steps: int = 400, every: int = 1, *, seed: int = 0,
         :func:`rollout`): raised by the call, before any step.
     """
     _check_steps(steps, every)
-    env, owned = _open_env(result, env, render=True)
+    env, owned = _open_env(result, env, render=True, trust=trust)
     return _frames(env, owned, result, steps, every, seed, greedy)
 
 
@@ -489,7 +497,7 @@ def _u16(value: int) -> bytes:
 
 def animate_policy(result, path, steps: int = 400, every: int = 2, *, seed: int = 0,
                    greedy: bool = False, fps: float | None = None, size: int | None = None,
-                   caption: bool = True, env=None) -> str:
+                   caption: bool = True, env=None, trust: bool = False) -> str:
     """Write a GIF of the learned policy of ``result`` acting from the reset state.
 
     For the pendulum: from hanging down, the swing-up and the balance (a
@@ -551,7 +559,7 @@ def animate_policy(result, path, steps: int = 400, every: int = 2, *, seed: int 
     if fps is not None and not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
     _check_steps(steps, every)
-    env, owned = _open_env(result, env, render=True)
+    env, owned = _open_env(result, env, render=True, trust=trust)
     frames = _frames(env, False, result, steps, every, seed, greedy)
     try:
         if fps is None:

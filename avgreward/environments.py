@@ -82,6 +82,24 @@ def env_module(env_id: str) -> str | None:
     return module if sep and module != "envs" else None
 
 
+def check_trusted(env_id: str, trust, allow: str = "trust=True") -> None:
+    """Refuse to import the module that an id from a file names, unless the user allowed it.
+
+    A result or an experiment directory names its environment itself: its
+    ``"module:id"`` is imported only if that module is imported already or
+    ``trust`` is true; else a one-line ``ValueError`` says which module would
+    be imported and how to allow it (``allow``: ``"trust=True"``, or the CLI's
+    ``"--trust-env-module"``).
+    """
+    if not isinstance(trust, bool):
+        raise ValueError(f"trust must be True or False, got {trust!r}")
+    module = env_module(env_id)
+    if module is not None and module not in sys.modules and not trust:
+        raise ValueError(
+            f"env {env_id!r} would import the module {module!r}, which the results name, "
+            f"not you: give {allow} to import it, or import it yourself first")
+
+
 def _registered(env_id, *, importing=True):
     """``(spec, class)`` of a registered id (``module:id`` imports the module), or ``(None, None)``.
 

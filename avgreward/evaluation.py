@@ -115,7 +115,7 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
     >>> round(e.exact_rate, 3), abs(e.reward_rate - e.exact_rate) < 0.01
     (0.4, True)
     """
-    from avgreward.environments import _is_own_env, resolve_env
+    from avgreward.environments import _is_own_env, check_trusted, resolve_env
     from avgreward.learners.frozen import (
         EPSILON_GREEDY,
         FROZEN_DISCRETE,
@@ -138,11 +138,11 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
     if not isinstance(greedy, (bool, np.bool_)):
         raise ValueError(f"greedy must be True or False, got {greedy!r}")
     if env is None:
-        _check_trusted(result.env_id, trust)
+        check_trusted(result.env_id, trust)
     if env is not None or not _is_own_env(result.env_id) or result.info.get("python_stepped"):
         # Our own environment inside wrappers is stepped from Python too: in the fused
         # loop its wrappers (reward transforms, observations) would be silently gone.
-        return _evaluate_stepwise(result, steps, seed, bool(greedy), batches, env)
+        return _evaluate_stepwise(result, steps, seed, bool(greedy), batches, env, trust)
     agent, weights = result.agent, result.weights
     if isinstance(agent, GaussianActorCritic):
         theta = np.stack([weights["theta_mu"], weights["theta_sigma"]], axis=1)
@@ -181,27 +181,12 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
         exact_rate=_exact_rate(env_class, result, bool(greedy)))
 
 
-def _check_trusted(env_id, trust) -> None:
-    """Refuse to import a module a result names, unless the user allowed it (``trust``)."""
-    import sys
-
-    from avgreward.environments import env_module
-
-    if not isinstance(trust, (bool, np.bool_)):
-        raise ValueError(f"trust must be True or False, got {trust!r}")
-    module = env_module(env_id)
-    if module is not None and module not in sys.modules and not trust:
-        raise ValueError(
-            f"result's env {env_id!r} would import the module {module!r}, which the result "
-            "names, not you: pass trust=True to import it, or import it yourself first")
-
-
-def _evaluate_stepwise(result, steps, seed, greedy, batches, env) -> PolicyEvaluation:
+def _evaluate_stepwise(result, steps, seed, greedy, batches, env, trust) -> PolicyEvaluation:
     """:func:`evaluate` by a rollout stepped from Python, with the result's wrappers."""
     from avgreward.animation import rollout
     from avgreward.stats import mean_confidence_interval
 
-    rewards = rollout(result, steps, seed=seed, greedy=greedy, env=env).rewards
+    rewards = rollout(result, steps, seed=seed, greedy=greedy, env=env, trust=trust).rewards
     rewards = np.asarray(rewards, dtype=np.float64)
     size = steps // batches
     means = rewards[:size * batches].reshape(batches, size).mean(axis=1)

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 import avgreward
+import avgreward.animation
 from avgreward.cli import main
 
 pytest.importorskip("pandas")  # export's extra (CI installs it)
@@ -106,3 +107,23 @@ def test_a_malformed_env_id_in_experiment_json_is_named(planted):
     out = planted("..:x")
     with pytest.raises(ValueError, match=r"experiment.json is not a valid experiment.*'\.\.:x'"):
         avgreward.load_experiment(out)
+
+
+def test_animating_a_folder_asks_before_importing_its_module(planted, tmp_path, capsys):
+    out = planted("pwn_mod:x/Y-v0")
+    # The CLI animates the pendulum only: refused in one line, nothing imported.
+    code = main(["animate", str(out), "--out", str(tmp_path / "a.gif"), "--steps", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    _nothing_ran(tmp_path)
+    result = avgreward.load_experiment(out).result(0, 0)
+    for roll in (avgreward.animation.rollout, avgreward.animation.iter_frames):
+        with pytest.raises(ValueError, match="would import the module 'pwn_mod'.*trust=True"):
+            next(iter(roll(result, 5))) if roll is avgreward.animation.iter_frames else roll(
+                result, 5)
+    with pytest.raises(ValueError, match="trust=True"):
+        avgreward.animation.animate_policy(result, tmp_path / "a.gif", 5)
+    _nothing_ran(tmp_path)
+    with pytest.raises(ValueError, match="cannot make the environment"):
+        avgreward.animation.rollout(result, 5, trust=True)
+    assert (tmp_path / MARKER).exists()
