@@ -409,7 +409,8 @@ def _constant_reward_message(env_id, value) -> str:
     return (
         f"every reward of {env_id} was {value:g}: in the continuing view every policy then "
         f"has reward rate {value:g}, so the learner cannot rank policies and learns nothing. "
-        "Give the rewards a meaning first (README, 'Rewards that mean something': "
+        "Give the rewards a meaning first (user guide, 'Any gymnasium environment', "
+        "docs/source/guide/gymnasium-and-your-own-envs.md: "
         "avgreward.wrappers.GoalBonus for MountainCar, FailurePenalty for CartPole)"
     )
 

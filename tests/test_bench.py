@@ -1,7 +1,7 @@
 """The benchmark runs, and the machinery the fused loop's speed rests on is exact.
 
 No timing is asserted: on shared CI machines timings are noise.  The speed
-itself is measured by ``scripts/bench.py`` (README, Performance).
+itself is measured by ``scripts/bench.py`` (user guide, docs/source/guide/performance.md).
 """
 
 import json

@@ -1,4 +1,5 @@
-"""The API reference (docs/source, Sphinx + numpydoc) builds with warnings as errors.
+"""The docs site (docs/source: the user guide and the API reference, Sphinx + numpydoc +
+myst-parser) builds with warnings as errors.
 
 The build is the one the docs' conf.py gives:
 
@@ -58,9 +59,13 @@ def _resolve(name):
 
 
 def test_the_api_reference_builds_without_a_warning(built):
-    for page in ("index", "guide", "cli", "api/index", "api/avgreward", "api/exact",
+    guide = [f"guide/{page.stem}" for page in sorted((SOURCE / "guide").glob("*.md"))]
+    assert "guide/quickstart" in guide and "guide/architecture" in guide
+    for page in ("index", *guide, "cli", "api/index", "api/avgreward", "api/exact",
                  "api/runner"):
         assert (built / f"{page}.html").is_file(), page
+    # The guide's figures (in docs/, outside the sources) are copied into the site.
+    assert (built / "_images" / "swingup_softmax.png").is_file()
     # The command line's help pages, generated from the installed command.
     assert "usage: avgreward run" in (built / "cli.html").read_text()
 

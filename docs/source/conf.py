@@ -32,7 +32,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "numpydoc",
-    "myst_parser",  # the README, included as the user guide
+    "myst_parser",  # the user guide, docs/source/guide/*.md
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -62,8 +62,8 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_validation_checks = set()
 
-# README.md: its sections get GitHub's anchors, so index.md can link them (a link to
-# a section that is gone fails the build).
+# The guide's pages: their sections get GitHub's anchors, so pages (and the README,
+# on GitHub) can link them alike (a link to a section that is gone fails the build).
 myst_heading_anchors = 3
 
 # Cross-references that do not resolve are not errors (``nitpicky`` off):
