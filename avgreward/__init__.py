@@ -17,26 +17,84 @@ The main entry points:
 
 __version__ = "0.1.0"
 
-from avgreward.agents import (
-    DifferentialQLearning,
-    DifferentialSarsa,
-    DiscountedQLearning,
-    DiscountedSarsa,
-    GaussianActorCritic,
-    SoftmaxActorCritic,
-    agent_from_dict,
-)
-from avgreward.features import TileCoder, binary_pattern, one_hot, pendulum_tile_coder
-from avgreward.training import DivergenceError, Result, default_agent, default_features, train
-from avgreward.persist import load_result
-from avgreward.evaluation import PolicyEvaluation, evaluate
-from avgreward.experiment import (
-    Experiment,
-    ExperimentBusyError,
-    RunRecord,
-    load_experiment,
-    run_experiment,
-)
+import importlib
+from typing import TYPE_CHECKING
+
+# The public names are imported on first use (PEP 562), not here: importing
+# numpy, numba and the kernels takes a noticeable part of a second, and the
+# ``avgreward`` command must be able to handle Ctrl-C from its first line,
+# before any of that (its entry point imports this package first).
+# ``avgreward.train`` and ``from avgreward import train`` work as before.
+_LAZY = {
+    "DifferentialQLearning": "avgreward.agents",
+    "DifferentialSarsa": "avgreward.agents",
+    "DiscountedQLearning": "avgreward.agents",
+    "DiscountedSarsa": "avgreward.agents",
+    "GaussianActorCritic": "avgreward.agents",
+    "SoftmaxActorCritic": "avgreward.agents",
+    "agent_from_dict": "avgreward.agents",
+    "TileCoder": "avgreward.features",
+    "binary_pattern": "avgreward.features",
+    "one_hot": "avgreward.features",
+    "pendulum_tile_coder": "avgreward.features",
+    "DivergenceError": "avgreward.training",
+    "Result": "avgreward.training",
+    "default_agent": "avgreward.training",
+    "default_features": "avgreward.training",
+    "train": "avgreward.training",
+    "load_result": "avgreward.persist",
+    "PolicyEvaluation": "avgreward.evaluation",
+    "evaluate": "avgreward.evaluation",
+    "Experiment": "avgreward.experiment",
+    "ExperimentBusyError": "avgreward.experiment",
+    "RunRecord": "avgreward.experiment",
+    "load_experiment": "avgreward.experiment",
+    "run_experiment": "avgreward.experiment",
+}
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from avgreward.agents import (
+        DifferentialQLearning,
+        DifferentialSarsa,
+        DiscountedQLearning,
+        DiscountedSarsa,
+        GaussianActorCritic,
+        SoftmaxActorCritic,
+        agent_from_dict,
+    )
+    from avgreward.evaluation import PolicyEvaluation, evaluate
+    from avgreward.experiment import (
+        Experiment,
+        ExperimentBusyError,
+        RunRecord,
+        load_experiment,
+        run_experiment,
+    )
+    from avgreward.features import TileCoder, binary_pattern, one_hot, pendulum_tile_coder
+    from avgreward.persist import load_result
+    from avgreward.training import DivergenceError, Result, default_agent, default_features, train
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # once: later lookups do not come here
+        return value
+    if not name.startswith("__"):
+        # A submodule the eager imports used to make an attribute
+        # (``import avgreward; avgreward.features.one_hot``).
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",

@@ -10,6 +10,7 @@ features (32 for the pendulum's 32 tilings); ``alpha_rbar`` is used as given.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -20,26 +21,42 @@ __all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "Reinforce", "EpisodicAc
            "DiscountedQLearning", "AgentSettings", "agent_from_dict"]
 
 
-def _check_step_size(name: str, value) -> float:
+def _real(name: str, value, what: str) -> float:
+    """``value`` as a float if it is a real number: int, float or a numpy number
+    (sweeps make those), never a bool or a string (``float("1")`` would take it)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
     try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(value) or value < 0.0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be {what}, got {value!r}") from None
+
+
+def _whole(name: str, value, low: int, high: int, span: str) -> int:
+    """``value`` as an int in low..high (``span`` in messages): an int or a numpy
+    integer, never a bool or a float."""
+    what = f"an integer in {span}"
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be {what}, got {value!r} "
+                         f"({type(value).__name__})") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be {what}, got {value!r}")
     return value
 
 
+def _check_step_size(name: str, value) -> float:
+    number = _real(name, value, "a finite number >= 0")
+    if not math.isfinite(number) or number < 0.0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
 def _check_actors(settings) -> None:
-    actors = settings.actors
-    try:
-        if isinstance(actors, bool):
-            raise TypeError
-        actors = operator.index(actors)
-    except TypeError:
-        raise ValueError(f"actors must be an integer in 1..4096, got {actors!r}") from None
-    if not 1 <= actors <= 4096:
-        raise ValueError(f"actors must be an integer in 1..4096, got {actors!r}")
+    actors = _whole("actors", settings.actors, 1, 4096, "1..4096")
     object.__setattr__(settings, "actors", actors)
     if actors > 1 and (settings.lambda_w > 0 or settings.lambda_theta > 0):
         raise ValueError(
@@ -49,13 +66,10 @@ def _check_actors(settings) -> None:
 
 
 def _check_lambda(name: str, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
-    if not (0.0 <= value <= 1.0):
+    number = _real(name, value, "a number in [0, 1]")
+    if not (0.0 <= number <= 1.0):
         raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
-    return value
+    return number
 
 
 _S = TypeVar("_S", bound="_Settings")
@@ -152,10 +166,7 @@ class SoftmaxActorCritic(_Settings):
         for name in ("lambda_w", "lambda_theta"):
             object.__setattr__(self, name, _check_lambda(name, getattr(self, name)))
         _check_actors(self)
-        try:
-            tau = float(self.tau)
-        except (TypeError, ValueError):
-            raise ValueError(f"tau must be a number > 0, got {self.tau!r}") from None
+        tau = _real("tau", self.tau, "a finite number > 0")
         if not (math.isfinite(tau) and tau > 0.0):
             raise ValueError(f"tau must be a finite number > 0, got {self.tau!r}")
         object.__setattr__(self, "tau", tau)
@@ -370,11 +381,10 @@ class Reinforce(_Settings):
         object.__setattr__(self, "entropy", _check_step_size("entropy", self.entropy))
         _check_tau_and_preferences(self)
         _check_policy_kind(self)
-        steps = self.max_episode_steps
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
-                                  or not 1 <= steps <= 2**31):
-            raise ValueError(f"max_episode_steps must be a whole number from 1 to 2**31, "
-                             f"got {steps!r}")
+        if self.max_episode_steps is not None:
+            object.__setattr__(self, "max_episode_steps",
+                               _whole("max_episode_steps", self.max_episode_steps, 1, 2**31,
+                                      "1..2**31"))
 
 
 @dataclass(frozen=True)
@@ -463,16 +473,14 @@ def _check_policy_kind(settings) -> None:
 
 
 def _check_tau_and_preferences(settings) -> None:
-    try:
-        tau = float(settings.tau)
-    except (TypeError, ValueError):
-        raise ValueError(f"tau must be a number > 0, got {settings.tau!r}") from None
+    tau = _real("tau", settings.tau, "a finite number > 0")
     if not (math.isfinite(tau) and tau > 0.0):
         raise ValueError(f"tau must be a finite number > 0, got {settings.tau!r}")
     object.__setattr__(settings, "tau", tau)
     if settings.initial_preferences is not None:
         try:
-            prefs = tuple(float(x) for x in settings.initial_preferences)
+            prefs = tuple(_real("initial_preferences", x, "numbers, one per action")
+                          for x in settings.initial_preferences)
         except (TypeError, ValueError):
             raise ValueError("initial_preferences must be numbers, one per action, got "
                              f"{settings.initial_preferences!r}") from None
@@ -518,9 +526,7 @@ class DifferentialSarsa(_Settings):
         for name in ("alpha", "beta"):
             object.__setattr__(self, name, _check_step_size(name, getattr(self, name)))
         object.__setattr__(self, "epsilon", _check_lambda("epsilon", self.epsilon))
-        n = self.n
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100_000:
-            raise ValueError(f"n must be an integer in 1..100,000, got {n!r}")
+        object.__setattr__(self, "n", _whole("n", self.n, 1, 100_000, "1..100,000"))
 
 
 @dataclass(frozen=True)

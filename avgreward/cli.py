@@ -44,12 +44,13 @@ import logging
 import math
 import operator
 import os
+import signal
 import sys
+import threading
 from dataclasses import fields
 
 from avgreward import bench as _bench
 from avgreward.extras import MissingExtraError, require
-from avgreward.run_arrays import _MAX_STEPS
 
 __all__ = ["main", "parse_value", "SUBCOMMANDS", "EXIT_OK", "EXIT_BUSY", "EXIT_USAGE",
            "EXIT_RUNS_FAILED", "EXIT_INTERRUPTED"]
@@ -58,7 +59,10 @@ __all__ = ["main", "parse_value", "SUBCOMMANDS", "EXIT_OK", "EXIT_BUSY", "EXIT_U
 EXIT_OK, EXIT_BUSY, EXIT_USAGE, EXIT_RUNS_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 #: The largest step count: steps must stay exact as float64 (plot axes, bin ends).
-MAX_STEPS = _MAX_STEPS
+#: The runner's own limit (``avgreward.run_arrays._MAX_STEPS``), written out
+#: here: importing that module imports numpy and numba, and this module must
+#: import fast (see :func:`main`).
+MAX_STEPS = 2**53
 
 _EXIT_CODES = """\
 exit codes:
@@ -924,27 +928,61 @@ def _path_text(name) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``avgreward`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "run", None) is None:
-        parser.error(f"choose a command: {', '.join(SUBCOMMANDS)}")
-    prog = f"avgreward {args.command}"
-    # What the library warns about (a --new directory, a corrupt run named and
-    # rerun, more workers than cores), one line each, as the command's own.
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{prog}: warning: %(message)s"))
-    handler.setLevel(logging.WARNING)
-    library_log = logging.getLogger("avgreward")
-    library_log.addHandler(handler)
+    """Run the ``avgreward`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code.
+
+    Ctrl-C at any moment, from this function's first line (before the heavy
+    imports: this module and the package import only the standard library)
+    to its return, prints one line on stderr and returns 130.
+    """
     try:
-        return _run_command(args, prog)
+        args = None
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "run", None) is None:
+            parser.error(f"choose a command: {', '.join(SUBCOMMANDS)}")
+        prog = f"avgreward {args.command}"
+        # What the library warns about (a --new directory, a corrupt run named and
+        # rerun, more workers than cores), one line each, as the command's own.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"{prog}: warning: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        library_log = logging.getLogger("avgreward")
+        library_log.addHandler(handler)
+        try:
+            return _run_command(args, prog)
+        finally:
+            library_log.removeHandler(handler)
+    except KeyboardInterrupt:
+        # args is None until the command line is parsed.
+        return _interrupted(getattr(args, "command", None), as_command=argv is None)
     finally:
-        library_log.removeHandler(handler)
+        if argv is None:
+            # The process's own command (the console script, python -m
+            # avgreward.cli): it only exits from here on, and a Ctrl-C in
+            # between must not turn into a traceback and exit -2.
+            _ignore_interrupts()
+
+
+def _interrupted(command: str | None, as_command: bool) -> int:
+    """Report Ctrl-C in one line on stderr; the exit code 130."""
+    if as_command:
+        _ignore_interrupts()  # a second Ctrl-C while this line is printed
+    if command in ("run", "sweep"):
+        message = (f"avgreward {command}: interrupted; finished runs are kept: run the same "
+                   "command again to resume")
+    else:
+        message = f"avgreward{f' {command}' if command else ''}: interrupted"
+    print(message, file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _ignore_interrupts() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_command(args, prog) -> int:
-    """The subcommand's exit code; what it raises is reported in one line."""
+    """The subcommand's exit code; what it raises is reported in one line (Ctrl-C by :func:`main`)."""
     from avgreward.experiment import ClusterError, ExperimentBusyError
 
     try:
@@ -970,10 +1008,6 @@ def _run_command(args, prog) -> int:
         # path through a file.  The user fixes these, so no traceback.
         print(f"{prog}: error: {_os_error(err, args)}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished runs are kept: run the same command again "
-              "to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

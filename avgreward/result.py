@@ -132,11 +132,15 @@ class Result:
     def mean_reward(self, start: int = 0, stop: int | None = None) -> float:
         """Mean reward over steps ``start:stop`` (float64 accumulation).
 
+        ``mean_reward(15_000)`` of a 20,000-step run is the mean over its
+        last 5,000 steps (15,000 to 20,000).
+
         Parameters
         ----------
         start, stop : int, optional
             Steps as in a slice of the per-step rewards (negative counts
-            from the end; ``stop=None`` is the last step).
+            from the end; ``stop=None`` is the last step).  The window must
+            hold at least one step: ``start`` below :attr:`steps`.
 
         Returns
         -------
@@ -148,14 +152,22 @@ class Result:
         Raises
         ------
         ValueError
+            If the window holds no step (``start >= steps``, or ``stop`` at
+            or before ``start``), naming the window and the run's length.
             On binned rewards, if ``start`` or ``stop`` is not a bin edge (a
             multiple of B, or ``steps``): the steps inside a bin are gone.
         """
         bin_size = self.info.get("bin_size", 1)
+        first, last, _ = slice(start, stop).indices(self.steps)
+        if last <= first:
+            window = f"start={start!r}" + (f", stop={stop!r}" if stop is not None else "")
+            why = (f"start must be below the number of steps ({self.steps:,})"
+                   if first >= self.steps else "the window is empty")
+            raise ValueError(
+                f"mean_reward({window}): the run has {self.steps:,} steps, so this window "
+                f"holds none (steps {first}:{last}); {why}")
         if bin_size == 1:
             return float(np.mean(self.rewards[start:stop], dtype=np.float64))
-        first, last, _ = slice(start, stop).indices(self.steps)
-        last = max(first, last)
         if first % bin_size or (last % bin_size and last != self.steps):
             raise ValueError(
                 f"mean_reward: start and stop must fall on bin edges (multiples of "
@@ -166,8 +178,6 @@ class Result:
         ends = _bin_steps(self.steps, bin_size)
         lengths = np.diff(ends, prepend=0)
         window = slice(first // bin_size, -(-last // bin_size))
-        if lengths[window].sum() == 0:
-            return float(np.mean(self.rewards[:0], dtype=np.float64))  # nan, as numpy's
         return float(np.dot(self.rewards[window], lengths[window]) / lengths[window].sum())
 
 

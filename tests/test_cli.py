@@ -463,3 +463,194 @@ def test_bench_refuses_a_bad_output_before_measuring(tmp_path, capsys, monkeypat
     (tmp_path / "file").write_text("")
     code, _, err = cli(["bench", "--quick", "--out", tmp_path / "file" / "b.json"], capsys)
     _assert_usage_error(code, err, str(tmp_path / "file"))
+
+
+# ---------------------------------------------------------------------------
+# Ctrl-C at every moment: one line on stderr, exit 130, no traceback
+
+
+def _assert_interrupted(code, err, first_word="avgreward"):
+    assert code == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(first_word) and "interrupted" in lines[0]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def _raise_interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_the_console_script_and_its_module_import_no_heavy_module():
+    # The entry point catches Ctrl-C from its first line: importing it (what
+    # the console script does before calling it) must not import numpy, numba
+    # or the kernels, where a Ctrl-C could not be caught.
+    entry = _console_entry_point()
+    code = (f"import sys; from {entry[0]} import {entry[1]}; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('numpy', 'numba', 'gymnasium', 'envs', 'matplotlib') "
+            "or m.startswith('avgreward.') and m not in "
+            "('avgreward.cli', 'avgreward.bench', 'avgreward.extras')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert avgreward.cli.MAX_STEPS == __import__("avgreward.run_arrays").run_arrays._MAX_STEPS
+
+
+def test_ctrl_c_while_building_the_parser(monkeypatch, capsys):
+    monkeypatch.setattr(avgreward.cli, "_parser", _raise_interrupt)
+    code, _, err = cli(["run", "loop", "--steps", "10", "--seeds", "1", "--out", "X"], capsys)
+    _assert_interrupted(code, err)
+
+
+def test_ctrl_c_while_importing_the_heavy_modules(tmp_path, monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def importing(name, *args, **kwargs):
+        if name == "avgreward.experiment":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", importing)
+    code, _, err = cli(["run", "loop", "--steps", "10", "--seeds", "1",
+                        "--out", tmp_path / "exp"], capsys)
+    _assert_interrupted(code, err, "avgreward run:")
+    code, _, err = cli(["stats", str(tmp_path / "exp")], capsys)
+    _assert_interrupted(code, err, "avgreward stats:")
+
+
+def test_ctrl_c_while_loading_the_kernels(tmp_path, monkeypatch, capsys):
+    import avgreward.loop
+
+    monkeypatch.setattr(avgreward.loop, "kernels_for", _raise_interrupt)
+    code, out, err = cli(["run", "loop", "--steps", "100", "--seeds", "1", "--workers", "1",
+                          "--out", tmp_path / "exp"], capsys)
+    _assert_interrupted(code, err, "avgreward run:")
+    assert "resume" in err and out == ""
+
+
+@pytest.mark.parametrize("where", ["summary", "log handler"])
+def test_ctrl_c_after_the_last_run(tmp_path, monkeypatch, capsys, where):
+    if where == "summary":
+        monkeypatch.setattr(avgreward.experiment.Experiment, "summary", _raise_interrupt)
+    else:
+        import logging
+
+        library_log = logging.getLogger("avgreward")
+        real_remove = library_log.removeHandler
+
+        def remove(handler):
+            real_remove(handler)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(library_log, "removeHandler", remove)
+    out = tmp_path / "exp"
+    code, _, err = cli(["run", "loop", "--steps", "100", "--seeds", "1", "--workers", "1",
+                        "--out", out], capsys)
+    _assert_interrupted(code, err, "avgreward run:")
+    assert len(load_experiment(out).runs) == 1  # the run is kept
+
+
+def test_ctrl_c_while_saving_a_plot(tmp_path, monkeypatch, capsys):
+    import avgreward.plotting
+
+    out = tmp_path / "exp"
+    code, _, err = cli(["run", "loop", "--steps", "100", "--seeds", "1", "--workers", "1",
+                        "--out", out, "--quiet"], capsys)
+    assert code == 0, err
+    monkeypatch.setattr(avgreward.plotting, "save_figure", _raise_interrupt)
+    code, _, err = cli(["plot", out, "--out", tmp_path / "c.png"], capsys)
+    _assert_interrupted(code, err, "avgreward plot:")
+
+
+def _console_entry_point():
+    """(module, function) of the ``avgreward`` console script, as setup.cfg declares it."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(Path(avgreward.cli.__file__).parents[1] / "setup.cfg")
+    for line in config["options.entry_points"]["console_scripts"].strip().splitlines():
+        name, _, target = (part.strip() for part in line.partition("="))
+        if name == "avgreward":
+            module, _, function = target.partition(":")
+            return module, function
+    raise AssertionError("no avgreward console script in setup.cfg")
+
+
+# The console script as pip writes it, with one pause: where MOMENT says, the
+# child prints "paused" and reads a line of stdin; the test sends a real SIGINT
+# once it has read "paused" (no sleeps), then closes stdin.
+_PAUSING_SCRIPT = """\
+import builtins, sys
+
+def pause():
+    print("paused", flush=True)
+    sys.stdin.readline()
+
+moment = sys.argv.pop(1)
+if moment == "import":
+    real_import = builtins.__import__
+
+    def importing(name, *args, **kwargs):
+        if name == "avgreward.experiment":
+            builtins.__import__ = real_import
+            pause()
+        return real_import(name, *args, **kwargs)
+
+    builtins.__import__ = importing
+
+from {module} import {function} as main
+
+if moment == "report":
+    import avgreward.cli
+
+    real_report = avgreward.cli._report
+
+    def report(*args):
+        code = real_report(*args)
+        pause()
+        return code
+
+    avgreward.cli._report = report
+code = main()
+if moment == "exit":
+    pause()
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("moment", ["import", "report", "exit"])
+def test_a_real_ctrl_c_of_the_console_script(tmp_path, moment):
+    """SIGINT while importing the heavy modules, after the last run's summary, and
+    once main has returned (ignored: the command's own exit code)."""
+    import signal
+
+    module, function = _console_entry_point()
+    script = tmp_path / "avgreward_script.py"
+    script.write_text(_PAUSING_SCRIPT.format(module=module, function=function))
+    # A shell's background job starts with Ctrl-C ignored: give the child the
+    # default disposition, where Python raises KeyboardInterrupt.
+    process = subprocess.Popen(
+        [sys.executable, str(script), moment, "run", "loop", "--steps", "100", "--seeds", "1",
+         "--workers", "1", "--out", "exp"], cwd=tmp_path, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        line = process.stdout.readline()
+        while line and line != "paused\n":
+            line = process.stdout.readline()
+        assert line == "paused\n", process.communicate(timeout=60)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(input="", timeout=120)  # closes stdin
+    finally:
+        if process.poll() is None:
+            process.kill()
+    if moment == "exit":
+        assert process.returncode == 0 and err == "", err
+    else:
+        _assert_interrupted(process.returncode, err, "avgreward run:")
+    if moment != "import":
+        assert len(load_experiment(tmp_path / "exp").runs) == 1

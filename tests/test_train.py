@@ -149,3 +149,98 @@ def test_gaussian_divergence_guard():
     with pytest.raises(DivergenceError) as info:
         avgreward.train(CONTINUOUS, agent, 100_000, seed=0)
     assert info.value.result.steps == info.value.step
+
+
+# ---------------------------------------------------------------------------
+# Settings are real numbers; mean_reward's window holds a step
+
+
+def _every_agent(**changes):
+    """One valid instance of each agent class, with ``changes`` where the class has them."""
+    from dataclasses import fields
+
+    from avgreward.agents import (DifferentialQLearning, DifferentialSarsa,
+                                  DiscountedQLearning, DiscountedSarsa, EpisodicActorCritic,
+                                  Reinforce)
+
+    base = [SoftmaxActorCritic.pendulum_reference(), GaussianActorCritic.pendulum_default(),
+            Reinforce(alpha_theta=0.01, max_episode_steps=200, alpha_w=0.1),
+            Reinforce(alpha_theta=0.01, policy="gaussian", alpha_sigma=0.01),
+            EpisodicActorCritic(alpha_w=0.1, alpha_theta=0.1),
+            DifferentialSarsa(alpha=0.1, beta=0.01), DifferentialQLearning(alpha=0.1, eta=0.5),
+            DiscountedSarsa(alpha=0.1, gamma=0.9, centering="td", beta=0.1),
+            DiscountedQLearning(alpha=0.1, gamma=0.9)]
+    return [a for a in base if set(changes) <= {f.name for f in fields(a)}]
+
+
+_NUMERIC = ["alpha_w", "alpha_theta", "alpha_rbar", "alpha_mu", "alpha_sigma", "tau",
+            "lambda_w", "lambda_theta", "entropy", "sigma_min", "gamma", "epsilon", "alpha",
+            "beta", "eta"]
+_WHOLE = ["actors", "n", "max_episode_steps"]
+
+
+@pytest.mark.parametrize("name", _NUMERIC + _WHOLE)
+@pytest.mark.parametrize("bad", ["1", "0.5", True, False, None, [0.5], 1j])
+def test_settings_refuse_strings_bools_and_other_non_numbers(name, bad):
+    from dataclasses import fields
+
+    agents = _every_agent(**{name: 1})
+    assert agents, name
+    for agent in agents:
+        if bad is None and "None" in str({f.name: f.type for f in fields(agent)}[name]):
+            continue  # None is an optional setting's "left out" (Reinforce's alpha_w, ...)
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            agent.replace(**{name: bad})
+
+
+def test_a_string_step_size_is_refused_naming_it():
+    with pytest.raises(ValueError, match="alpha_w must be a finite number >= 0, got '1'"):
+        SoftmaxActorCritic("1", 1, 1)
+
+
+@pytest.mark.parametrize("name", _WHOLE)
+@pytest.mark.parametrize("bad", [2.0, 2.5, np.float64(2.0)])
+def test_whole_number_settings_refuse_floats(name, bad):
+    for agent in _every_agent(**{name: 1}):
+        with pytest.raises(ValueError, match=f"^{name} must be an integer"):
+            agent.replace(**{name: bad})
+
+
+def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
+    import json
+
+    from avgreward.agents import DifferentialSarsa, Reinforce, agent_from_dict
+
+    softmax = SoftmaxActorCritic(alpha_w=np.float64(0.5), alpha_theta=np.float32(0.25),
+                                 alpha_rbar=np.int64(0), tau=np.float64(2.0),
+                                 lambda_w=np.float64(0.0), actors=np.int64(2))
+    assert softmax == SoftmaxActorCritic(alpha_w=0.5, alpha_theta=0.25, alpha_rbar=0.0,
+                                         tau=2.0, actors=2)
+    assert type(softmax.alpha_w) is float and type(softmax.actors) is int
+    sarsa = DifferentialSarsa(alpha=np.float64(0.1), beta=0.01, n=np.int64(4))
+    reinforce = Reinforce(alpha_theta=1, max_episode_steps=np.int64(200))
+    assert type(sarsa.n) is int and type(reinforce.max_episode_steps) is int
+    for agent in (softmax, sarsa, reinforce, *_every_agent()):
+        # JSON numbers (int and float) read back as the same settings.
+        assert agent_from_dict(json.loads(json.dumps(agent.to_dict()))) == agent
+    # Integers are real numbers: JSON's 1 for a step size.
+    assert SoftmaxActorCritic(1, 1, 1).alpha_w == 1.0
+
+
+def test_mean_reward_of_a_window_past_the_run_is_a_value_error():
+    loop = "avgreward/LoopMDP-v0"
+    agent = SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
+    result = avgreward.train(loop, agent, 100, seed=0)
+    binned = avgreward.train(loop, agent, 100, seed=0, bin_size=10)
+    assert result.mean_reward(99) == pytest.approx(float(result.rewards[99]))
+    for run in (result, binned):
+        assert run.mean_reward(90) == pytest.approx(float(np.mean(result.rewards[90:])))
+        assert run.mean_reward(-10) == run.mean_reward(90)
+        for start in (1000, 100):
+            with pytest.raises(ValueError, match=rf"start={start}\).*100 steps"):
+                run.mean_reward(start)
+        with pytest.raises(ValueError, match=r"start=50, stop=50\).*100 steps"):
+            run.mean_reward(50, 50)
+    with np.errstate(all="raise"):  # no numpy warning on the way either
+        with pytest.raises(ValueError, match="1000"):
+            result.mean_reward(1000)
