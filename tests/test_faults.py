@@ -433,7 +433,9 @@ def test_no_worker_is_left_behind_by_an_interrupted_pool(tmp_path, monkeypatch):
     import multiprocessing
 
     assert not [p for p in multiprocessing.active_children() if p.name == "avgreward-worker"]
-    assert experiment._DirectoryLock(tmp_path / "exp").acquire()  # the lock was released
+    lock = experiment._DirectoryLock(tmp_path / "exp")
+    assert lock.acquire()  # the interrupted experiment released its lock
+    lock.release()
 
 
 @pytest.mark.parametrize("damage", ["object array, matching checksum",
