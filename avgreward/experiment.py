@@ -13,7 +13,6 @@ runner's other parts are in :mod:`avgreward.runner`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -55,6 +54,7 @@ from avgreward.runner.records import (
     FORMAT,  # noqa: F401 (the file format's version, part of this module's interface)
     CorruptRun,
     RunRecord,
+    _discard,
     _features_to_dict,
     _read_records,
     _versions,
@@ -227,8 +227,12 @@ def run_experiment(
     a run is determined by its settings and seed, a diverged run is not run
     again on resume.  A run that failed for another reason (an exception
     other than divergence, a worker that died) is run again on resume, and
-    so is a run whose files are missing, unreadable or do not match the
-    checksum in its record (a warning names the file).  A worker that dies
+    so is a damaged run: files missing or unreadable, arrays that do not
+    match the checksum in its record, or that match it but do not load
+    without pickle or lack a run's arrays, a record without its checksum
+    (see :mod:`avgreward.runner.records`).  A warning names the file; the
+    damaged files are removed, and a directory found in their place is moved
+    aside to ``NAME.corrupt``.  A worker that dies
     has its run recorded as failed at once, its partial files removed.
 
     The directory is locked (``DIR/.lock``) from before its ``experiment.json``
@@ -312,10 +316,12 @@ def _run_locked(out, new, config, seeds, agents, steps, env_id, bin_size, featur
         done, corrupt = _read_records(out, full_config)
         _write_json(out / "experiment.json", full_config)
         for bad in corrupt:
-            log.warning("%s; running it again", bad)
-            for suffix in (".npz", ".json"):
-                with contextlib.suppress(FileNotFoundError):
-                    (out / "runs" / f"{bad.name}{suffix}").unlink()
+            # Files are removed; a directory in their place is moved aside (kept).
+            moved = [aside.name for aside in (_discard(out / "runs" / f"{bad.name}{suffix}")
+                                              for suffix in (".npz", ".json"))
+                     if aside is not None]
+            log.warning("%s; %srunning it again", bad,
+                        f"moved aside to {', '.join(moved)}; " if moved else "")
         done = {(r.agent_index, r.seed): r for r in done}
         versions = _versions()
         chunk_steps = max(1_000, min(1 << 16, steps // 20))

@@ -13,7 +13,14 @@ import itertools
 import logging
 from pathlib import Path
 
-from avgreward.runner.records import _CONFIG_KEYS, FORMAT, _now, _read_config, _versions
+from avgreward.runner.records import (
+    _CONFIG_KEYS,
+    FORMAT,
+    _discard,
+    _now,
+    _read_config,
+    _versions,
+)
 
 # One logger for the whole runner: what users filter or capture.
 log = logging.getLogger("avgreward.experiment")
@@ -152,7 +159,11 @@ def _merged_config(out: Path, config: dict, seeds: list[int]) -> dict:
 
 
 def _remove_partial_files(out: Path) -> None:
-    """Temporary files of writes that never finished, and arrays without a record."""
+    """Temporary files of writes that never finished, and arrays without a record.
+
+    A directory named as a run's arrays (without a record) is moved aside
+    (:func:`avgreward.runner.records._discard`), so that the run can be written.
+    """
     for directory in (out, out / "runs"):
         for tmp in directory.glob("*.tmp"):
             with contextlib.suppress(OSError):
@@ -160,4 +171,7 @@ def _remove_partial_files(out: Path) -> None:
     for npz in (out / "runs").glob("*.npz"):
         if not npz.with_suffix(".json").exists():
             with contextlib.suppress(OSError):
-                npz.unlink()
+                aside = _discard(npz)  # a directory is moved aside, never deleted
+                if aside is not None:
+                    log.warning("%s: a directory without a run's record, moved aside to %s",
+                                npz, aside.name)

@@ -15,11 +15,29 @@ A run's ``.npz`` holds ``rewards`` (float64: the mean reward of each bin of
 ``theta_mu`` and ``theta_sigma``).  Per-step rewards are kept only when
 ``bin_size`` is 1.  Every file is written to a temporary name, synced,
 renamed into place and its directory synced, so a crash, Ctrl-C or a power
-loss never leaves a half-written result.  A run whose files are missing,
-unreadable, or whose ``.npz`` does not match the checksum in its record is
+loss never leaves a half-written result.
+
+A run is used only if its record is whole and its ``.npz`` matches the
+checksum in the record *and* loads as it is read (``allow_pickle=False``:
+no object arrays) with the arrays a run has.  Any other run is damaged:
 reported by name (:class:`CorruptRun`), left out of what is read, and run
 again by the next :func:`avgreward.experiment.run_experiment` (runs are
-deterministic, so the rerun restores the same numbers).
+deterministic, so the rerun restores the same numbers).  Damaged files are
+removed before the rerun; a directory found in place of a run's file is
+moved aside to ``NAME.corrupt`` (``NAME.corrupt-2``, ...), never deleted.
+The reading path (:func:`_read_records`) and the check of a dead worker's
+run (:func:`_finished_record`) judge a run by one function, :func:`_verify_run`.
+
+Format versions (``FORMAT``; every record and ``experiment.json`` has
+carried its ``"format"`` since format 1, so a record without one is
+damaged, not old):
+
+1. the first records, without checksum: their ``.npz`` is checked by reading;
+2. records carry the ``"sha256"`` of their ``.npz``: a format-2 record
+   without it is damaged (not taken for format 1).
+
+A record or an ``experiment.json`` of a format newer than ``FORMAT`` is
+refused with a ``ValueError`` (upgrade avgreward), never repaired.
 """
 
 from __future__ import annotations
@@ -28,13 +46,16 @@ import contextlib
 import hashlib
 import importlib.metadata
 import io
+import itertools
 import json
 import math
 import os
 import platform
+import re
 import signal
 import threading
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,8 +67,19 @@ from avgreward.environments import _peek_own_class, check_env_id
 from avgreward.features import TileCoder
 from avgreward.run_arrays import _MAX_STEPS
 
+# 1: the first records (with "format": 1; no record was ever written without its format).
 # 2: run records carry the sha256 of their .npz (format 1 records are checked by reading).
 FORMAT = 2
+
+# The arrays of every run with steps (what Experiment reads), and the weights
+# read by name for the actor-critics (the other learners' are read as they are).
+_RUN_ARRAYS = ("rewards", "rbar", "rbar_every", "final_rbar", "steps_done")
+_NAMED_WEIGHTS = {"softmax": ("w", "theta"), "gaussian": ("w", "theta_mu", "theta_sigma")}
+
+# What reading a damaged .npz raises (not MemoryError: a whole file too big
+# for this machine is not damaged).
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error,
+                NotImplementedError)
 
 
 MAX_STEPS = _MAX_STEPS  # 2**53: step counts must stay exact as float64 (plot axes, bin ends)
@@ -270,12 +302,22 @@ def _record(task: dict, **outcome) -> dict:
     }
 
 
+@contextlib.contextmanager
+def _open_npz(path: Path):
+    """``np.load(path, allow_pickle=False)``, refusing what is not an ``.npz`` archive."""
+    data = np.load(path, allow_pickle=False)
+    if not isinstance(data, np.lib.npyio.NpzFile):  # a plain .npy
+        raise ValueError("not an .npz archive")
+    with data:
+        yield data
+
+
 def _load_arrays(path: Path) -> dict:
     """A run's arrays; a ``ValueError`` names the file if it cannot be read."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with _open_npz(path) as data:
             return {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+    except _READ_ERRORS as err:
         raise ValueError(f"cannot read {path} ({type(err).__name__}: {err}); running the "
                          "experiment again repairs it") from None
 
@@ -371,24 +413,75 @@ def _file_sha256(path: Path) -> str:
 
 
 def _check_run_file(npz: Path, record: dict) -> str | None:
-    """Why the ``.npz`` of a run cannot be used, or None if it is whole."""
+    """Why the ``.npz`` of a run cannot be used, or None if it is whole.
+
+    It must match the checksum in its record (a record of format 1 has none)
+    and, even then, load as :func:`_load_arrays` reads it (``allow_pickle=False``)
+    with the arrays a run of ``record["steps_done"]`` steps has: a matching
+    checksum says only that the file is the one the record was written for.
+    ``record`` has passed :func:`_check_record`.
+    """
+    if npz.is_dir():
+        return "is a directory, not the run's arrays"
     digest = record.get("sha256")
+    kept = {}
     try:
-        if digest is not None:
-            return None if _file_sha256(npz) == digest else (
-                "does not match the checksum in its record")
-        # A record of format 1 has no checksum: the arrays must at least be readable.
-        with np.load(npz, allow_pickle=False) as arrays:
-            names = set(arrays.files)
-            for name in names:
-                arrays[name]
+        if digest is not None and _file_sha256(npz) != digest:
+            return "does not match the checksum in its record"
+        with _open_npz(npz) as data:
+            names = set(data.files)
+            for name in data.files:  # one array in memory at a time
+                array = data[name]
+                if name in ("rewards", "steps_done"):
+                    kept[name] = array
     except FileNotFoundError:
         return "missing (its record exists)"
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+    except _READ_ERRORS as err:
         return f"unreadable ({type(err).__name__}: {err})"
-    if record.get("steps_done") and not {"rewards", "w"} <= names:
-        return f"lacks arrays (has {sorted(names)})"
+    done = record["steps_done"]
+    if not done:
+        return None
+    agent = record.get("agent")
+    kind = agent.get("kind") if isinstance(agent, dict) else None
+    missing = [n for n in (*_RUN_ARRAYS, *_NAMED_WEIGHTS.get(kind, ())) if n not in names]
+    if missing:
+        return f"lacks arrays {missing} (has {sorted(names)})"
+    steps_done = kept["steps_done"]
+    if (steps_done.shape != () or steps_done.dtype.kind not in "iu"
+            or int(steps_done) != done):
+        return f"holds steps_done {_short(steps_done)}, its record {done}"
+    rewards, bin_size = kept["rewards"], record.get("bin_size")
+    if _is_int(bin_size) and bin_size >= 1:
+        bins = -(-done // bin_size)
+        if rewards.shape != (bins,) or rewards.dtype.kind != "f":
+            return (f"holds reward bins of shape {rewards.shape} ({rewards.dtype}), not the "
+                    f"{bins} of {done} steps")
     return None
+
+
+def _record_format(record: dict) -> int:
+    """The format of a run's record (:func:`_check_record` has refused a newer one)."""
+    fmt = record.get("format")
+    if fmt is None:
+        raise ValueError("lacks its format version (every record carries one)")
+    if not (_is_int(fmt) and 1 <= fmt <= FORMAT):
+        raise ValueError(f"format {_short(fmt)} is not a format version")
+    if fmt >= 2:
+        digest = record.get("sha256")
+        if digest is None:
+            raise ValueError(f"lacks the sha256 of its arrays (a format {fmt} record "
+                             "carries it)")
+        if not (isinstance(digest, str) and re.fullmatch("[0-9a-f]{64}", digest)):
+            raise ValueError(f"sha256 {_short(digest)} is not a checksum")
+    return fmt
+
+
+def _refuse_newer_format(record, json_path: Path) -> None:
+    """A ``ValueError`` if the record claims a format newer than this avgreward reads."""
+    fmt = record.get("format") if isinstance(record, dict) else None
+    if _is_int(fmt) and fmt > FORMAT:
+        raise ValueError(f"{json_path} is of format {fmt}, newer than this avgreward reads "
+                         f"({FORMAT}): upgrade avgreward")
 
 
 def _check_record(record, config: dict) -> tuple[int, int]:
@@ -398,6 +491,7 @@ def _check_record(record, config: dict) -> tuple[int, int]:
     i, seed = record.get("agent_index"), record.get("seed")
     if not (_is_int(i) and _is_int(seed) and 0 <= i < len(config["agents"]) and seed >= 0):
         raise ValueError(f"agent_index {i!r} or seed {seed!r} is not one of the experiment's")
+    _record_format(record)
     if record.get("status") not in ("ok", "failed"):
         raise ValueError(f"status {record.get('status')!r} is neither 'ok' nor 'failed'")
     done = record.get("steps_done")
@@ -423,57 +517,102 @@ def _settings_mismatch(record: dict, config: dict, i: int) -> str | None:
     return None
 
 
+def _verify_run(json_path: Path, config: dict) -> RunRecord | CorruptRun:
+    """The run recorded in ``json_path``, checked with its ``.npz``: whole, or why not.
+
+    Raises
+    ------
+    ValueError
+        If the record's settings differ from ``config`` (the file was edited,
+        or the run belongs to another experiment), or it is of a format newer
+        than this avgreward reads: neither is damage to repair.
+    """
+    npz = json_path.with_suffix(".npz")
+    name = json_path.stem
+    if json_path.is_dir():
+        return CorruptRun(name, json_path, "is a directory, not the run's record")
+    try:
+        with open(json_path) as f:
+            record = json.load(f)
+    except (OSError, ValueError) as err:  # json.JSONDecodeError and UnicodeDecodeError too
+        return CorruptRun(name, json_path, f"unreadable record ({err})")
+    _refuse_newer_format(record, json_path)
+    try:
+        i, seed = _check_record(record, config)
+    except ValueError as err:
+        return CorruptRun(name, json_path, f"unreadable record ({err})")
+    if name != _run_name(i, seed):
+        return CorruptRun(name, json_path, f"holds the record of run {_run_name(i, seed)}")
+    mismatch = _settings_mismatch(record, config, i)
+    if mismatch is not None:
+        raise ValueError(
+            f"{json_path} was run with other settings than "
+            f"{json_path.parent.parent / 'experiment.json'} says ({mismatch}): the file was "
+            "edited, or the run belongs to another experiment; restore experiment.json, or "
+            "move the run out of the directory")
+    problem = _check_run_file(npz, record)
+    if problem is not None:
+        return CorruptRun(name, npz, problem)
+    return RunRecord(
+        agent_index=i, seed=seed, status=record["status"], error=record.get("error"),
+        wall_time=float(record.get("wall_time", 0.0)), path=npz,
+        failure=record.get("failure"), steps_done=record["steps_done"], record=record,
+    )
+
+
 def _read_records(path: Path, config: dict) -> tuple[list[RunRecord], list[CorruptRun]]:
-    """The runs recorded in ``path/runs``, verified, and the corrupt ones.
+    """The runs recorded in ``path/runs``, verified (:func:`_verify_run`), and the damaged ones.
 
     Raises
     ------
     ValueError
         If a whole record's settings differ from ``experiment.json``'s (the
         file was edited, or the run belongs to another experiment): neither
-        can be trusted, so nothing is read.
+        can be trusted, so nothing is read.  Also if a record is of a format
+        newer than this avgreward reads.
     """
     runs, corrupt = [], []
     for json_path in sorted((path / "runs").glob("a*-s*.json")):
-        npz = json_path.with_suffix(".npz")
-        name = json_path.stem
-        try:
-            with open(json_path) as f:
-                record = json.load(f)
-            i, seed = _check_record(record, config)
-        except (OSError, ValueError) as err:
-            corrupt.append(CorruptRun(name, json_path, f"unreadable record ({err})"))
-            continue
-        if name != _run_name(i, seed):
-            corrupt.append(CorruptRun(name, json_path, f"holds the record of run "
-                                      f"{_run_name(i, seed)}"))
-            continue
-        mismatch = _settings_mismatch(record, config, i)
-        if mismatch is not None:
-            raise ValueError(
-                f"{json_path} was run with other settings than {path / 'experiment.json'} "
-                f"says ({mismatch}): the file was edited, or the run belongs to another "
-                "experiment; restore experiment.json, or move the run out of the directory")
-        problem = _check_run_file(npz, record)
-        if problem is not None:
-            corrupt.append(CorruptRun(name, npz, problem))
-            continue
-        runs.append(RunRecord(
-            agent_index=i, seed=seed, status=record["status"], error=record.get("error"),
-            wall_time=float(record.get("wall_time", 0.0)), path=npz,
-            failure=record.get("failure"), steps_done=record["steps_done"], record=record,
-        ))
+        run = _verify_run(json_path, config)
+        (corrupt if isinstance(run, CorruptRun) else runs).append(run)
     return runs, corrupt
 
 
 def _finished_record(runs: Path, name: str) -> dict | None:
-    """The record of run ``name`` if it is whole and final (ok, or diverged), else None."""
+    """The record of run ``name`` if it is whole and final (ok, or diverged), else None.
+
+    Whole as :func:`_read_records` judges it (the same :func:`_verify_run`,
+    against the directory's ``experiment.json``).
+    """
     try:
-        record = json.loads((runs / f"{name}.json").read_text())
-    except (OSError, ValueError):
+        config = _read_config(runs.parent)
+        run = _verify_run(runs / f"{name}.json", config)
+    except ValueError:
         return None
-    final = isinstance(record, dict) and (record.get("status") == "ok"
-                                          or record.get("failure") == "divergence")
-    if not final or _check_run_file(runs / f"{name}.npz", record) is not None:
+    if not isinstance(run, RunRecord) or not (run.status == "ok"
+                                              or run.failure == "divergence"):
         return None
-    return record
+    return run.record
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename ``path`` to a free ``NAME.corrupt`` (``NAME.corrupt-2``, ...); the new path."""
+    for k in itertools.count(1):
+        aside = path.with_name(f"{path.name}.corrupt" + (f"-{k}" if k > 1 else ""))
+        if not aside.exists() and not aside.is_symlink():
+            break
+    os.rename(path, aside)
+    _fsync_directory(path.parent)
+    return aside
+
+
+def _discard(path: Path) -> Path | None:
+    """Remove a damaged file of a run; a directory in its place is moved aside, not deleted.
+
+    Returns where a directory was moved (None for a file, or nothing there).
+    """
+    if path.is_dir() and not path.is_symlink():
+        return _set_aside(path)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return None

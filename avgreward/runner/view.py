@@ -83,8 +83,9 @@ class Experiment:
     config : dict
         The whole ``experiment.json``.
     corrupt : list of CorruptRun
-        Runs left out because their files are missing, unreadable or do not
-        match their checksum; running the experiment again repairs them.
+        Runs left out because their files are damaged (missing, unreadable,
+        not matching their checksum, lacking arrays); running the experiment
+        again repairs them.
     """
 
     def __init__(self, path: Path, config: dict, runs: list[RunRecord],
@@ -335,16 +336,18 @@ def _pandas():
 def load_experiment(out: str | os.PathLike[str]) -> Experiment:
     """Read an experiment directory written by :func:`run_experiment`.
 
-    Every run's ``.npz`` is checked against the checksum in its record.  A
-    run whose files are missing, unreadable or do not match is left out, with
-    a warning naming the file, and listed in :attr:`Experiment.corrupt`;
+    Every run's ``.npz`` is checked against the checksum in its record and
+    read (without pickle) for the arrays a run has.  A run whose files are
+    missing, unreadable, do not match or lack arrays is left out, with a
+    warning naming the file, and listed in :attr:`Experiment.corrupt`;
     :func:`run_experiment` on the directory runs it again.
 
     Raises
     ------
     ValueError
         If ``out`` holds no experiment, its ``experiment.json`` is malformed,
-        or a run's record disagrees with it (each error names the file).
+        a run's record disagrees with it, or a file is of a format newer than
+        this avgreward reads (each error names the file).
     """
     path = Path(out)
     config = _read_config(path)
