@@ -32,7 +32,11 @@ _LAZY = {
     "DiscountedSarsa": "avgreward.agents",
     "GaussianActorCritic": "avgreward.agents",
     "SoftmaxActorCritic": "avgreward.agents",
-    "agent_from_dict": "avgreward.agents",
+    "Reinforce": "avgreward.agents",
+    "EpisodicActorCritic": "avgreward.agents",
+    "Custom": "avgreward.learners",
+    "RunOptions": "avgreward.options",
+    "agent_from_dict": "avgreward.learners.registry",
     "TileCoder": "avgreward.features",
     "binary_pattern": "avgreward.features",
     "one_hot": "avgreward.features",
@@ -42,6 +46,7 @@ _LAZY = {
     "default_agent": "avgreward.training",
     "default_features": "avgreward.training",
     "train": "avgreward.training",
+    "run_learner": "avgreward.training",
     "load_result": "avgreward.persist",
     "PolicyEvaluation": "avgreward.evaluation",
     "evaluate": "avgreward.evaluation",
@@ -58,9 +63,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         DifferentialSarsa,
         DiscountedQLearning,
         DiscountedSarsa,
+        EpisodicActorCritic,
         GaussianActorCritic,
+        Reinforce,
         SoftmaxActorCritic,
-        agent_from_dict,
     )
     from avgreward.evaluation import PolicyEvaluation, evaluate
     from avgreward.experiment import (
@@ -71,8 +77,18 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         run_experiment,
     )
     from avgreward.features import TileCoder, binary_pattern, one_hot, pendulum_tile_coder
+    from avgreward.learners import Custom
+    from avgreward.learners.registry import agent_from_dict
+    from avgreward.options import RunOptions
     from avgreward.persist import load_result
-    from avgreward.training import DivergenceError, Result, default_agent, default_features, train
+    from avgreward.training import (
+        DivergenceError,
+        Result,
+        default_agent,
+        default_features,
+        run_learner,
+        train,
+    )
 
 
 def __getattr__(name):
@@ -117,6 +133,11 @@ __all__ = [
     "DiscountedSarsa",
     "DiscountedQLearning",
     "GaussianActorCritic",
+    "Reinforce",
+    "EpisodicActorCritic",
+    "Custom",
+    "RunOptions",
+    "run_learner",
     "agent_from_dict",
     "TileCoder",
     "one_hot",

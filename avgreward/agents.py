@@ -12,13 +12,12 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 __all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "Reinforce", "EpisodicActorCritic",
            "DifferentialSarsa", "DifferentialQLearning", "DiscountedSarsa",
-           "DiscountedQLearning", "AgentSettings", "agent_from_dict"]
+           "DiscountedQLearning", "AgentSettings"]
 
 
 def _real(name: str, value, what: str) -> float:
@@ -634,23 +633,14 @@ DiscountedQLearning.__doc__ = _DISCOUNTED_DOC.format(what="Discounted Q-learning
 DiscountedSarsa.__doc__ = _DISCOUNTED_DOC.format(what="Discounted Sarsa", target="q(S', A')")
 
 
-_KINDS = {cls.kind: cls for cls in (SoftmaxActorCritic, GaussianActorCritic, Reinforce,
-                                     EpisodicActorCritic, DifferentialSarsa,
-                                     DifferentialQLearning, DiscountedSarsa,
-                                     DiscountedQLearning)}
+class AgentSettings(Protocol):
+    """Any agent's settings: the type of ``agent`` in :func:`avgreward.train` and of each
+    of ``agents`` in :func:`avgreward.experiment.run_experiment`.
 
+    The classes of this module and :class:`avgreward.learners.Custom`; which
+    learner runs them is their driver's business (:mod:`avgreward.learners.registry`).
+    """
 
-#: Any agent's settings: the type of ``agent`` in :func:`avgreward.train` and of each
-#: of ``agents`` in :func:`avgreward.experiment.run_experiment`.
-AgentSettings = (SoftmaxActorCritic | GaussianActorCritic | Reinforce | EpisodicActorCritic
-                 | DifferentialSarsa | DifferentialQLearning | DiscountedSarsa
-                 | DiscountedQLearning)
+    kind: str
 
-
-def agent_from_dict(d: Mapping[str, Any]) -> AgentSettings:
-    """Rebuild agent settings from :meth:`to_dict` output."""
-    d = dict(d)
-    kind = d.pop("kind", None)
-    if kind not in _KINDS:
-        raise ValueError(f"unknown agent kind {kind!r}; expected one of {sorted(_KINDS)}")
-    return _KINDS[kind](**d)
+    def to_dict(self, complete: bool = False) -> dict: ...

@@ -210,8 +210,9 @@ def _check_spaces(env, result) -> None:
             and int(np.prod(obs_space.shape)) == n_dims):
         raise ValueError(f"env: its observation space {obs_space} does not fit the result's "
                          f"features over {n_dims} dimension(s)")
-    gaussian = isinstance(result.agent, GaussianActorCritic) or (
-        getattr(result.agent, "policy", None) == "gaussian")
+    from avgreward.learners.registry import driver_for
+
+    gaussian = bool(driver_for(result.agent, "result.agent").continuous(result.agent))
     if gaussian != (not isinstance(act_space, spaces.Discrete)):
         raise ValueError(f"env: its action space {act_space} does not fit the result's "
                          f"{'Gaussian' if gaussian else 'discrete'} policy")

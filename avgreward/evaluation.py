@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from avgreward.agents import GaussianActorCritic
-from avgreward.run_arrays import _check_int, _check_steps
-from avgreward.training import _VALUE_AGENTS
+from avgreward.learners.driver import EPSILON_GREEDY, GAUSSIAN, policy_at
+from avgreward.learners.registry import driver_for
+from avgreward.options import check_int as _check_int
+from avgreward.options import check_steps as _check_steps
 
 if TYPE_CHECKING:
     from avgreward.result import Result
@@ -116,16 +117,16 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
     (0.4, True)
     """
     from avgreward.environments import _is_own_env, check_trusted, resolve_env
+    from avgreward.learners.frozen import EPSILON_GREEDY as EPSILON_GREEDY_MODE
     from avgreward.learners.frozen import (
-        EPSILON_GREEDY,
         FROZEN_DISCRETE,
         FROZEN_GAUSSIAN,
         SAMPLE_SOFTMAX,
         FrozenDiscreteParams,
         FrozenGaussianParams,
     )
-    from avgreward.loop import run_learner
     from avgreward.result import Result
+    from avgreward.training import run_learner
 
     if not isinstance(result, Result):
         raise ValueError(f"result must be a Result (of train or load_result), got "
@@ -143,27 +144,19 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
         # Our own environment inside wrappers is stepped from Python too: in the fused
         # loop its wrappers (reward transforms, observations) would be silently gone.
         return _evaluate_stepwise(result, steps, seed, bool(greedy), batches, env, trust)
-    agent, weights = result.agent, result.weights
-    if isinstance(agent, GaussianActorCritic):
-        theta = np.stack([weights["theta_mu"], weights["theta_sigma"]], axis=1)
-    elif "theta" in weights:
-        theta = np.array(weights["theta"], dtype=np.float64)
-    elif isinstance(agent, _VALUE_AGENTS):
-        theta = np.array(weights["w"], dtype=np.float64)
-    else:
-        raise ValueError(f"result: cannot evaluate the policy of {agent!r}")
-    if isinstance(agent, GaussianActorCritic) or getattr(agent, "policy", None) == "gaussian":
+    policy = driver_for(result.agent, "result.agent").policy(result.agent, result.weights)
+    theta = np.ascontiguousarray(policy.theta, dtype=np.float64)
+    if policy.kind == GAUSSIAN:
         learner = FROZEN_GAUSSIAN
-        params = FrozenGaussianParams(np.ascontiguousarray(theta), float(agent.sigma_min),
-                                      bool(greedy))
+        params = FrozenGaussianParams(theta, float(policy.sigma_min), bool(greedy))
     else:
         learner = FROZEN_DISCRETE
-        if isinstance(agent, _VALUE_AGENTS):
-            mode, epsilon = EPSILON_GREEDY, 0.0 if greedy else float(agent.epsilon)
+        if policy.kind == EPSILON_GREEDY:
+            mode, epsilon = EPSILON_GREEDY_MODE, 0.0 if greedy else float(policy.epsilon)
         else:
-            mode, epsilon = (EPSILON_GREEDY, 0.0) if greedy else (SAMPLE_SOFTMAX, 0.0)
-        params = FrozenDiscreteParams(np.ascontiguousarray(theta), np.zeros(theta.shape[1]),
-                                      mode, float(getattr(agent, "tau", 1.0)), epsilon)
+            mode, epsilon = (EPSILON_GREEDY_MODE, 0.0) if greedy else (SAMPLE_SOFTMAX, 0.0)
+        params = FrozenDiscreteParams(theta, np.zeros(theta.shape[1]), mode,
+                                      float(policy.tau), epsilon)
     bin_size = steps // batches
     run = run_learner(result.env_id, learner, params, steps, seed, result.features,
                       bin_size=bin_size)
@@ -210,15 +203,15 @@ def _exact_rate(env_class, result, greedy) -> float | None:
         return None  # episodic: its reward rate depends on how episodes restart
     from avgreward import exact
 
+    learned = driver_for(result.agent).policy(result.agent, result.weights)
+    if learned.kind == GAUSSIAN:
+        return None  # a continuous action has no tabular model
+
     def policy(observation):
+        idx = result.features.indices(np.atleast_1d(np.asarray(observation, np.float64)))
         if not greedy:
-            probabilities = result.policy(observation)
-            if isinstance(probabilities, tuple):
-                raise TypeError("a Gaussian policy has no tabular model")
-            return probabilities
-        idx = result._indices(observation)
-        theta = result.weights["theta" if "theta" in result.weights else "w"]
-        values = theta[idx].sum(axis=0)
+            return policy_at(learned, idx)
+        values = learned.theta[idx].sum(axis=0)
         best = (values == values.max()).astype(float)
         return best / best.sum()
 

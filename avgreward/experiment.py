@@ -25,21 +25,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-from avgreward.agents import (
-    AgentSettings,
-    DifferentialQLearning,
-    DifferentialSarsa,
-    DiscountedQLearning,
-    DiscountedSarsa,
-    EpisodicActorCritic,
-    GaussianActorCritic,
-    Reinforce,
-    SoftmaxActorCritic,
-)
+from avgreward.agents import AgentSettings
 from avgreward.environments import default_features, env_info, resolve_env
 from avgreward.features import TileCoder
 from avgreward.result import DivergenceError
-from avgreward.run_arrays import _check_int, _check_steps
+from avgreward.learners.registry import driver_for, is_agent
+from avgreward.options import check_int as _check_int
+from avgreward.options import check_steps as _check_steps
 from avgreward.runner.directory import (
     ExperimentBusyError,
     _DirectoryLock,  # noqa: F401 (tests reach the lock through here)
@@ -77,12 +69,8 @@ MAX_BINS = 10_000
 MAX_SEEDS = _MAX_SEEDS
 
 
-_SETTINGS = (SoftmaxActorCritic, GaussianActorCritic, Reinforce, EpisodicActorCritic,
-             DifferentialSarsa, DifferentialQLearning, DiscountedSarsa, DiscountedQLearning)
-
-
 def _as_agents(agents) -> list:
-    if isinstance(agents, _SETTINGS):
+    if is_agent(agents):
         agents = [agents]
     try:
         agents = list(agents)
@@ -91,12 +79,8 @@ def _as_agents(agents) -> list:
             f"agents must be agent settings or a list of them, got {agents!r}") from None
     if not agents:
         raise ValueError("agents is empty: give at least one agent's settings")
-    for a in agents:
-        if not isinstance(a, _SETTINGS):
-            raise ValueError(
-                "agents must be SoftmaxActorCritic, GaussianActorCritic, Reinforce, "
-                "EpisodicActorCritic, DifferentialSarsa, DifferentialQLearning, "
-                f"DiscountedSarsa or DiscountedQLearning settings, got {a!r}")
+    for i, a in enumerate(agents):
+        driver_for(a, f"agents[{i}]")
     seen = {}
     for i, a in enumerate(agents):
         if a in seen:
@@ -254,7 +238,8 @@ def run_experiment(
     env_id = info.env_id
     agents = _as_agents(agents)
     for a in agents:
-        if (not isinstance(a, GaussianActorCritic)) != (info.n_actions > 0):
+        continuous = driver_for(a).continuous(a)  # None: the learner's own business
+        if continuous is not None and continuous != (info.n_actions == 0):
             raise ValueError(
                 f"agent {a!r} does not fit {env_id}: "
                 + ("use SoftmaxActorCritic (discrete actions)" if info.n_actions > 0

@@ -70,20 +70,13 @@ import numpy as np
 
 from avgreward._pcg64 import load_state, store_state
 from avgreward.checkpoint import capture, restore
-from avgreward.environments import default_features, resolve_env
-from avgreward.features import TileCoder
-from avgreward.learners import FusedLearner
-from avgreward.learners.actor_critic import SOFTMAX, SOFTMAX3
-from avgreward.run_arrays import (
-    EpisodeEnds,
-    _check_int,
-    _check_run_options,
-    _check_steps,
-    _RunArrays,
-)
+from avgreward.learners.driver import Built
+from avgreward.options import RunOptions
+from avgreward.result import DivergenceError
+from avgreward.run_arrays import EpisodeEnds, _RunArrays
 from avgreward.specialize import kernels_for
 
-__all__ = ["run_learner", "run_chunk", "drive", "softmax_learner"]
+__all__ = ["run_chunk", "drive", "run_fused"]
 
 
 def run_chunk(
@@ -117,43 +110,47 @@ def run_chunk(
     return done
 
 
-def softmax_learner(params):
-    """The softmax actor-critic's learner for ``params``: the three-action fast path if it applies."""
-    if _three_action_path(params.theta, params.lambda_w, params.lambda_theta, params.entropy):
-        return SOFTMAX3
-    return SOFTMAX
-
-
-def _three_action_path(theta, lambda_w, lambda_theta, entropy):
-    """Whether :data:`SOFTMAX3` does this run's work (tests turn it off to compare)."""
-    return theta.shape[1] == 3 and lambda_w == 0.0 and lambda_theta == 0.0 and entropy == 0.0
-
-
-def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record_actions,
-          rbar_every, bin_size, callback, episode_cap=0, init=None, keep_state=True):
+def drive(fused, built: Built, run, features, options: RunOptions, init=None):
     """A whole run: the environment's start, then :func:`run_chunk` chunk after chunk.
 
-    ``run`` is the run's :class:`avgreward.run_arrays._RunArrays` (outputs,
-    bins, R-bar); ``rng`` the run's generator, which draws the start state
-    first.  Returns its :class:`~avgreward.result.Result`; raises its
+    ``built`` is the run's learner and bundle (its driver's
+    :class:`~avgreward.learners.driver.Built`), ``run`` its
+    :class:`avgreward.run_arrays._RunArrays` (outputs, bins, R-bar); the
+    run's generator, ``np.random.default_rng(options.seed)``, draws the start
+    state first.  Returns its :class:`~avgreward.result.Result`; raises its
     :class:`~avgreward.result.DivergenceError` with the steps before a
-    non-finite one.  Episode ends go into ``Result.info`` (see
-    :class:`avgreward.run_arrays.EpisodeEnds`); ``episode_cap`` > 0 cuts an
-    episodic environment's episodes at that many steps (truncations).
-    ``init``, a :class:`~avgreward.checkpoint.RunState`, continues a run
-    where it stopped instead of starting one (the environment, the learner's
-    arrays, R-bar and ``rng``'s state); the result's ``run_state`` is where
-    this run stopped (None with ``keep_state`` False: a learner that cannot be
-    continued keeps no copy of its arrays).
+    non-finite one (or the clearer error of ``built.on_divergence``).
+    Episode ends go into ``Result.info`` (see
+    :class:`avgreward.run_arrays.EpisodeEnds`); ``built.episode_cap`` > 0
+    cuts an episodic environment's episodes at that many steps
+    (truncations).  ``init``, a :class:`~avgreward.checkpoint.RunState`,
+    continues a run where it stopped instead of starting one (the
+    environment, the learner's arrays, R-bar and the generator's state); the
+    result's ``run_state`` is where this run stopped (None unless
+    ``built.keep_state``: a learner that cannot be continued keeps no copy of
+    its arrays).
     """
+    try:
+        return _drive(fused, built, run, features, options, init)
+    except DivergenceError as error:
+        clearer = built.on_divergence(error) if built.on_divergence is not None else None
+        if clearer is None:
+            raise
+        raise clearer from None
+
+
+def _drive(fused, built, run, features, options, init):
+    learner, params = built.learner, built.params
+    steps, chunk_steps = options.steps, options.chunk_steps
+    rng = np.random.default_rng(options.seed)
     kernels = kernels_for(fused, learner)
     tc = features.kernel_args()
     state = np.zeros(fused.state_size)
     obs = np.zeros(fused.obs_size)
     idx = np.empty(features.n_active, dtype=np.int64)
     idx_next = np.empty_like(idx)
-    episodes = EpisodeEnds(fused.episodic, steps, min(chunk_steps, steps), bin_size,
-                           episode_cap)
+    episodes = EpisodeEnds(fused.episodic, steps, min(chunk_steps, steps), options.bin_size,
+                           built.episode_cap)
     if init is None:
         kernels.reset(state, rng.random() if fused.random_reset else 0.0)
         kernels.start_features(state, obs, tc, idx)
@@ -165,19 +162,19 @@ def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record
         rewards, actions = run.outputs(t0, n)
         completed = run_chunk(
             fused, learner, params, state, obs, tc, idx, idx_next, run.rbar_box,
-            rng, t0, n, rewards, actions, record_actions, run.rbar_trace, rbar_every,
-            episodes.buffer, episodes.count,
+            rng, t0, n, rewards, actions, options.record_actions, run.rbar_trace,
+            options.rbar_every, episodes.buffer, episodes.count,
         )
         episodes.collect(t0 + completed, rewards, t0)
         run.fold(t0 + completed)
         if completed < n:
             raise run.diverged(t0 + completed, episodes.info(t0 + completed))
         t0 += n
-        if callback is not None:
-            callback(t0, steps)
+        if options.callback is not None:
+            options.callback(t0, steps)
     result = run.result(steps, episodes.info(steps))
     before = 0 if init is None else init.steps_done
-    if keep_state:
+    if built.keep_state:
         result.run_state = capture(params, state, obs, idx, run.rbar_box, rng, episodes,
                                    before + steps)
     if init is not None:
@@ -185,61 +182,8 @@ def drive(fused, learner, params, run, features, rng, steps, chunk_steps, record
     return result
 
 
-def run_learner(env, learner, params, steps, seed, features=None, *, record_actions=False,
-                rbar_every=None, chunk_steps=None, callback=None, bin_size=None):
-    """Run any learner of the fused loop (:class:`~avgreward.learners.FusedLearner`) on an environment.
-
-    What :func:`avgreward.train` does for the actor-critic, for a learner of
-    your own: the same loop, chunks, outputs and guarantees (same seed, same
-    numbers, whatever ``chunk_steps``).
-
-    Parameters
-    ----------
-    env : str or gymnasium.Env
-        An environment of the fused loop: a registered id (or instance) whose
-        class declares ``fused`` (:mod:`envs.declare`).
-    learner : FusedLearner
-    params : learner.params_type
-        The learner's bundle, updated in place (its weights after the run).
-    steps, seed, features, record_actions, rbar_every, chunk_steps, callback, bin_size
-        As :func:`avgreward.train`.
-
-    Returns
-    -------
-    Result
-        ``agent`` is the learner; ``weights`` the bundle's arrays by field name;
-        an episodic environment's episode ends in ``info``.
-
-    Raises
-    ------
-    ValueError
-        On invalid arguments, naming the argument.
-    DivergenceError
-        If the learner reports a non-finite step (its ``act`` or ``learn``
-        returned ``ok`` False), with the steps before it.
-    """
-    env_id, env_class = resolve_env(env)
-    fused = env_class.fused
-    if not isinstance(learner, FusedLearner):
-        raise ValueError(f"learner must be an avgreward.learners.FusedLearner, got {learner!r}")
-    if not isinstance(params, learner.params_type):
-        raise ValueError(f"params must be a {learner.params_type.__name__} (the learner's "
-                         f"params_type), got {type(params).__name__}")
-    steps = _check_steps(steps)
-    seed = _check_int("seed", seed, 0)
-    if features is None:
-        features = default_features(env_id if isinstance(env, str) else env)
-    elif not isinstance(features, TileCoder):
-        raise ValueError(f"features must be a TileCoder (see avgreward.features), got {features!r}")
-    if features.n_dims != fused.obs_size:
-        raise ValueError(f"features has {features.n_dims} dimension(s) but {env_id}'s "
-                         f"observation has {fused.obs_size}")
-    rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
-                                                           callback, bin_size)
-    weights = {name: value for name, value in params._asdict().items()
-               if isinstance(value, np.ndarray)}
-    run = _RunArrays(env_id, learner, seed, features, 0, steps, record_actions, rbar_every,
-                     chunk_steps, bin_size, weights=weights,
-                     action_dtype=np.int64 if fused.n_actions else np.float64)
-    return drive(fused, learner, params, run, features, np.random.default_rng(seed), steps,
-                 chunk_steps, record_actions, rbar_every, bin_size, callback)
+def run_fused(env_id, fused, agent, driver, built, features, options, init=None):
+    """One run of ``built`` (``driver``'s learner for ``agent``) in the fused loop."""
+    run = _RunArrays(env_id, agent, features, options, action_dtype=built.action_dtype,
+                     weights=lambda: driver.weights(agent, built.params))
+    return drive(fused, built, run, features, options, init)

@@ -41,20 +41,25 @@ Set ``actors=N`` in :class:`~avgreward.agents.SoftmaxActorCritic` or
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 
 from avgreward._pcg64 import load_state, store_state
 from avgreward.agents import EpisodicActorCritic, SoftmaxActorCritic
-from avgreward.learners.actor_critic import SOFTMAX
+from avgreward.learners.actor_critic import SOFTMAX, actor_critic_memory, softmax_weights
+from avgreward.learners.episodic import episodic_actor_critic_weights, initial_theta
+from avgreward.options import RunOptions
 from avgreward.result import Result
 from avgreward.run_arrays import _RunArrays
 from avgreward.specialize import kernels_for
 
 __all__ = ["drive_parallel"]
 
+_Arrays = namedtuple("_Arrays", ["w", "theta"])
 
-def drive_parallel(env_id, fused, agent, features, steps, seed, record_actions, rbar_every,
-                   chunk_steps, bin_size, callback, actors=None) -> Result:
+
+def drive_parallel(env_id, fused, agent, features, options: RunOptions, actors=None) -> Result:
     """A whole A2C run of ``agent`` (validated settings; ``actors`` overrides ``agent.actors``).
 
     Called by :func:`avgreward.train` for an agent with ``actors > 1``; the
@@ -63,6 +68,8 @@ def drive_parallel(env_id, fused, agent, features, steps, seed, record_actions, 
     non-finite TD error.
     """
     n_copies = agent.actors if actors is None else actors
+    steps, seed, record_actions = options.steps, options.seed, options.record_actions
+    rbar_every, chunk_steps, callback = options.rbar_every, options.chunk_steps, options.callback
     episodic = isinstance(agent, EpisodicActorCritic)
     if not isinstance(agent, (SoftmaxActorCritic, EpisodicActorCritic)):
         raise ValueError(f"agent: parallel actors need a SoftmaxActorCritic or "
@@ -89,24 +96,25 @@ def drive_parallel(env_id, fused, agent, features, steps, seed, record_actions, 
     # chunk_steps counts environment steps, as for one actor: a call takes N per update
     chunk_steps = max(1, chunk_steps // n_copies)
     chunk = min(chunk_steps, steps)
+    run_options = options.replace(chunk_steps=chunk_steps)
     partial = np.zeros(2 * n_copies)  # each copy's current episode: return, length
     ends_return = np.zeros(chunk * n_copies if fused.episodic else 0)
     ends_length = np.zeros(chunk * n_copies if fused.episodic else 0, np.int64)
     returns, lengths = [], []
+    theta = initial_theta(agent, features, n_actions) if episodic else np.zeros(
+        (features.n_features, n_actions))
+    w = np.zeros(features.n_features)
     if episodic:
-        theta = np.zeros((features.n_features, n_actions))
-        if agent.initial_preferences is not None:
-            theta[:] = np.asarray(agent.initial_preferences) / k
-        w = np.zeros(features.n_features)
-        run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
-                         chunk_steps, bin_size, weights={"w": w, "theta": theta},
-                         action_dtype=np.int64)
+        run = _RunArrays(env_id, agent, features, run_options, action_dtype=np.int64,
+                         weights=episodic_actor_critic_weights(agent, _Arrays(w, theta)))
         settings = (float(agent.alpha_w), float(agent.alpha_theta), float(agent.gamma),
                     float(agent.tau), float(agent.entropy))
         discounting = np.ones(n_copies)
     else:
-        run = _RunArrays(env_id, agent, seed, features, n_actions, steps, record_actions,
-                         rbar_every, chunk_steps, bin_size)
+        run = _RunArrays(env_id, agent, features, run_options, action_dtype=np.int64,
+                         weights=softmax_weights(agent, _Arrays(w, theta)),
+                         weights_bytes=actor_critic_memory(agent, features.n_features,
+                                                           n_actions))
         settings = (float(agent.alpha_w), float(agent.alpha_theta), float(agent.alpha_rbar),
                     float(agent.tau), float(agent.entropy))
     info = {"actors": n_copies}
@@ -121,7 +129,7 @@ def drive_parallel(env_id, fused, agent, features, steps, seed, record_actions, 
                 rewards, actions, record_actions, partial, ends_return, ends_length, counts)
         else:
             done = kernels.a2c_chunk(
-                run.w, run.theta, settings, states, obs, tc, cur, nxt, run.rbar_box, words, t0,
+                w, theta, settings, states, obs, tc, cur, nxt, run.rbar_box, words, t0,
                 n, rewards, actions, record_actions, run.rbar_trace, rbar_every, partial,
                 ends_return, ends_length, counts)
         store_state(rng, words)

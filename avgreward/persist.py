@@ -134,7 +134,7 @@ def load_result(path: str | os.PathLike) -> Result:
         Naming the file, if it is damaged, of another result (its sha256
         differs), or of an unknown format.
     """
-    from avgreward.agents import agent_from_dict
+    from avgreward.learners.registry import agent_from_dict
     from avgreward.result import Result
     from avgreward.runner.records import _features_from_dict, _sha256
 

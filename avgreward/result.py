@@ -9,19 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from avgreward.actors import gaussian_parameters, softmax_probabilities
-from avgreward.agents import (
-    DifferentialQLearning,
-    DifferentialSarsa,
-    DiscountedQLearning,
-    DiscountedSarsa,
-    EpisodicActorCritic,
-    Reinforce,
-    SoftmaxActorCritic,
-)
 from avgreward.checkpoint import RunState
 from avgreward.critic import linear_value
 from avgreward.features import TileCoder
+from avgreward.learners.driver import policy_at
+from avgreward.learners.registry import driver_for
 
 
 @dataclass
@@ -32,8 +24,8 @@ class Result:
     ----------
     env_id : str
         The environment's registered id.
-    agent : SoftmaxActorCritic or GaussianActorCritic
-        The settings the run used.
+    agent : agent settings
+        The settings the run used (see :func:`avgreward.train`).
     seed : int
         The seed of the run's random generator.
     steps : int
@@ -51,8 +43,13 @@ class Result:
     final_rbar : float
         R-bar after the last completed step.
     weights : dict of str to ndarray
+        The learned weights by name, as the agent's driver names them:
         ``"w"`` (critic) and ``"theta"`` (softmax: ``[n_features, n_actions]``)
-        or ``"theta_mu"`` and ``"theta_sigma"`` (Gaussian).
+        or ``"theta_mu"`` and ``"theta_sigma"`` (Gaussian actor-critic);
+        ``"theta"`` and ``"w"`` where there is a critic or baseline
+        (REINFORCE, episodic actor-critic); ``"w"``
+        ``[n_features, n_actions]`` (value-based); every array of the bundle by
+        field name (:class:`avgreward.learners.Custom`).
     features : TileCoder
         The feature map.
     actions : ndarray or None
@@ -100,24 +97,8 @@ class Result:
             a squashed actor (``squash``, a bounded gymnasium action) those of
             ``u``, the action being ``low + (high - low) (tanh(u) + 1) / 2``.
         """
-        idx = self._indices(observation)
-        if isinstance(self.agent, (DifferentialSarsa, DifferentialQLearning, DiscountedSarsa,
-                                   DiscountedQLearning)):
-            # epsilon-greedy on q(s, ., w): ties share the greedy mass
-            q = self.weights["w"][idx].sum(axis=0)
-            greedy = (q == q.max()).astype(float)
-            eps = self.agent.epsilon
-            return eps / q.size + (1.0 - eps) * greedy / greedy.sum()
-        if getattr(self.agent, "policy", None) == "gaussian":  # an episodic learner's
-            mu, _, sigma = gaussian_parameters(self.weights["theta"], idx, self.agent.sigma_min)
-            return mu, sigma
-        if isinstance(self.agent, (SoftmaxActorCritic, Reinforce, EpisodicActorCritic)):
-            probs = np.empty(self.weights["theta"].shape[1])
-            softmax_probabilities(self.weights["theta"], idx, self.agent.tau, probs)
-            return probs
-        theta = np.stack([self.weights["theta_mu"], self.weights["theta_sigma"]], axis=1)
-        mu, _, sigma = gaussian_parameters(theta, idx, self.agent.sigma_min)
-        return mu, sigma
+        policy = driver_for(self.agent, "result.agent").policy(self.agent, self.weights)
+        return policy_at(policy, self._indices(observation))
 
     def value(self, observation) -> float:
         """The critic's value ``w . x(observation)`` (differential for the continuing

@@ -18,57 +18,15 @@ import time
 import numpy as np
 from numba import njit
 
-from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
+from avgreward.options import MAX_STEPS as _MAX_STEPS  # noqa: F401 (its earlier home)
+from avgreward.options import RunOptions
 from avgreward.result import DivergenceError, Result, _bin_steps
 
-_DEFAULT_CHUNK = 1 << 18
-
-
-_MAX_RBAR_POINTS = 10_000
-
-
-# Step counts go on plot axes and into bin_steps as float64: beyond 2**53
-# consecutive integers are no longer distinct there.
-_MAX_STEPS = 2**53
+__all__ = ["RunOptions", "EpisodeEnds"]
 
 
 # The bin count suggested when per-step rewards do not fit (the runner's default).
 _SUGGESTED_BINS = 10_000
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_steps(steps):
-    """``steps`` as an int, checked: an integer in ``1 .. 2**53``."""
-    steps = _check_int("steps", steps, 1)
-    if steps > _MAX_STEPS:
-        raise ValueError(
-            f"steps must be at most 2**53 = {_MAX_STEPS:,} (step counts must stay exact as "
-            f"float64, e.g. on plot axes), got {steps:,}"
-        )
-    return steps
-
-
-def _check_run_options(steps, rbar_every, chunk_steps, callback, bin_size=None):
-    """Validated ``(rbar_every, chunk_steps, bin_size)`` with their defaults; checks ``callback``."""
-    if rbar_every is None:
-        rbar_every = max(1, -(-steps // _MAX_RBAR_POINTS))
-    rbar_every = _check_int("rbar_every", rbar_every, 1)
-    chunk_steps = _check_int("chunk_steps", chunk_steps if chunk_steps is not None
-                             else _DEFAULT_CHUNK, 1)
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable, got {callback!r}")
-    if bin_size is not None:
-        bin_size = _check_int("bin_size", bin_size, 1)
-        if bin_size > steps:
-            raise ValueError(f"bin_size ({bin_size:,}) must be at most steps ({steps:,})")
-    return rbar_every, chunk_steps, bin_size
 
 
 def _available_memory():
@@ -175,46 +133,28 @@ class _RunArrays:
     ``self.folded``, and the buffer holds the steps from there.
     """
 
-    def __init__(self, env_id, agent, seed, features, n_columns, steps, record_actions,
-                 rbar_every, chunk_steps=_DEFAULT_CHUNK, bin_size=None, weights=None,
-                 action_dtype=None):
-        n_features = features.n_features
-        self.actor_critic = isinstance(agent, (SoftmaxActorCritic, GaussianActorCritic))
-        if self.actor_critic:
-            # w and theta, their traces when lambda > 0, and the fused loop's rows of
-            # both (padded to 4 doubles a column block) for the length of a call.
-            traced = agent.lambda_w > 0 or agent.lambda_theta > 0
-            weights_bytes = (8 * n_features * (1 + n_columns) * (2 + 2 * traced)
-                             + 32 * n_features * traced)
-        else:  # another learner (avgreward.loop.run_learner): its arrays exist already
-            weights_bytes = 0
-        _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps, weights_bytes)
-        self.env_id, self.agent, self.seed, self.features = env_id, agent, seed, features
+    def __init__(self, env_id, agent, features, options: RunOptions, *, action_dtype,
+                 weights=None, weights_bytes=0):
+        steps, bin_size, chunk_steps = options.steps, options.bin_size, options.chunk_steps
+        _check_memory(steps, bin_size, options.record_actions, options.rbar_every, chunk_steps,
+                      weights_bytes)
+        self.env_id, self.agent, self.seed, self.features = env_id, agent, options.seed, features
         self.started = time.perf_counter()
+        # Result.weights: a dict, or a function giving it when the run ends (its driver's).
         self.weights = weights
         self.extra_info = {}  # what the run's driver adds to every result's info
-        if self.actor_critic:
-            self.w = np.zeros(n_features)
-            self.theta = np.zeros((n_features, n_columns))
-            # Traces are only touched when their lambda is > 0: don't allocate them otherwise.
-            self.z_w = np.zeros(n_features if agent.lambda_w > 0 else 0)
-            self.z_theta = np.zeros((n_features if agent.lambda_theta > 0 else 0, n_columns))
-            self.probs = np.zeros(n_columns)
-            self.coef = np.zeros(n_columns)
-            self.steps_theta = np.zeros(n_columns)
-            action_dtype = np.int64 if isinstance(agent, SoftmaxActorCritic) else np.float64
         self.rbar_box = np.zeros(1)
         self.bin_size = bin_size
         self.folded = 0
-        self.record_actions = record_actions
-        self.rbar_every = rbar_every
+        self.record_actions = options.record_actions
+        self.rbar_every = options.rbar_every
         try:
             # float32 rewards: per step, or a chunk's worth folded into float64 bin sums.
             self.rewards = np.zeros(steps if bin_size is None else min(chunk_steps, steps),
                                     dtype=np.float32)
             self.bin_sums = np.zeros(0 if bin_size is None else -(-steps // bin_size))
-            self.actions = np.zeros(steps if record_actions else 0, dtype=action_dtype)
-            self.rbar_trace = np.zeros(steps // rbar_every)
+            self.actions = np.zeros(steps if options.record_actions else 0, dtype=action_dtype)
+            self.rbar_trace = np.zeros(steps // options.rbar_every)
         except MemoryError:
             # Where _available_memory cannot tell, numpy's error is the first sign.
             raise ValueError(
@@ -246,13 +186,7 @@ class _RunArrays:
             ends = _bin_steps(done, self.bin_size)
             rewards = self.bin_sums[:ends.size] / np.diff(ends, prepend=0)
             info.update(bin_size=self.bin_size, bin_steps=ends)
-        if not self.actor_critic:
-            weights = self.weights
-        elif isinstance(self.agent, SoftmaxActorCritic):
-            weights = {"w": self.w, "theta": self.theta}
-        else:
-            weights = {"w": self.w, "theta_mu": self.theta[:, 0].copy(),
-                       "theta_sigma": self.theta[:, 1].copy()}
+        weights = self.weights() if callable(self.weights) else self.weights
         n_rbar = done // self.rbar_every
         return Result(
             env_id=self.env_id, agent=self.agent, seed=self.seed, steps=done,

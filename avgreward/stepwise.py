@@ -54,6 +54,7 @@ import math
 import os
 import sys
 import warnings
+from collections import namedtuple
 
 import numpy as np
 from gymnasium import spaces
@@ -87,16 +88,19 @@ from avgreward.environments import (
     default_tile_coder,
 )
 from avgreward.features import TileCoder, tile_indices
-from avgreward.run_arrays import (
-    _check_int,
-    _check_run_options,
-    _check_steps,
-    _RunArrays,
+from avgreward.learners.actor_critic import (
+    actor_critic_arrays,
+    actor_critic_memory,
+    gaussian_weights,
+    softmax_weights,
 )
+from avgreward.options import RunOptions
+from avgreward.run_arrays import _RunArrays
 from avgreward.wrappers import GoalBonus  # noqa: F401 (its earlier home; in __all__)
 
 __all__ = [
     "train_stepwise",
+    "run_stepwise",
     "GoalBonus",
     "default_tile_coder",
     "softmax_act",
@@ -403,19 +407,29 @@ def train_stepwise(
         observation with a NaN or an infinity (the message names the
         environment, the 0-based step and the observation).
     """
-    steps = _check_steps(steps)
-    seed = _check_int("seed", seed, 0)
+    options = RunOptions(steps, seed, record_actions, rbar_every, chunk_steps, bin_size,
+                         callback)
+    return run_stepwise(env, agent, options, features, bounds)
+
+
+def run_stepwise(env, agent, options: RunOptions, features: TileCoder | None = None,
+                 bounds=None):
+    """:func:`train_stepwise` with the run's options as one checked value (``train`` calls this)."""
     env, owned = _make_env(env)
     try:
-        return _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
-                    chunk_steps, callback, bin_size)
+        return _run(env, agent, options, features, bounds)
     finally:
         if owned:
             env.close()
 
 
-def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, chunk_steps,
-         callback, bin_size):
+_Arrays = namedtuple("_Arrays", ["w", "theta"])
+
+
+def _run(env, agent, options, features, bounds):
+    steps, seed, record_actions = options.steps, options.seed, options.record_actions
+    rbar_every, chunk_steps, bin_size = options.rbar_every, options.chunk_steps, options.bin_size
+    callback = options.callback
     name = _env_name(env)
     obs_space = env.observation_space
     if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1
@@ -452,11 +466,15 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
     if features is None and bounds is None and _same_observations_as_ours(env):
         features = default_features(env)  # our environment's, through its wrappers
     features = _features(name, obs_space, features, bounds)
-    rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
-                                                           callback, bin_size)
-
-    run = _RunArrays(name, agent, seed, features, n_columns, steps, record_actions, rbar_every,
-                     chunk_steps, bin_size)
+    softmax = isinstance(agent, SoftmaxActorCritic)
+    n_features = features.n_features
+    run = _RunArrays(name, agent, features, options,
+                     action_dtype=np.int64 if softmax else np.float64,
+                     weights_bytes=actor_critic_memory(agent, n_features, n_columns))
+    w, theta, z_w, z_theta = actor_critic_arrays(agent, n_features, n_columns)
+    probs, coef, steps_theta = np.zeros(n_columns), np.zeros(n_columns), np.zeros(n_columns)
+    weights = softmax_weights if softmax else gaussian_weights
+    run.weights = lambda: weights(agent, _Arrays(w, theta))
     # evaluate() and init= must know: the fused loop would drop the wrappers
     run.extra_info["python_stepped"] = True
     # ... and which: a rollout of the result must step the same wrappers (animation)
@@ -465,12 +483,10 @@ def _run(env, agent, steps, seed, features, bounds, record_actions, rbar_every, 
     n_dims = obs_space.shape[0]
     tc = features.kernel_args()
     k = features.n_active
-    softmax = isinstance(agent, SoftmaxActorCritic)
 
     idx = np.empty(k, dtype=np.int64)
     idx_next = np.empty_like(idx)
-    w, theta, z_w, z_theta = run.w, run.theta, run.z_w, run.z_theta
-    probs, coef, steps_theta, rbar_box = run.probs, run.coef, run.steps_theta, run.rbar_box
+    rbar_box = run.rbar_box
     rbar_trace = run.rbar_trace
     # Steps t0 .. are written at rewards[t - t0] (actions likewise); see _RunArrays.
     t0 = 0

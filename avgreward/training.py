@@ -1,9 +1,11 @@
-"""``train``: one run of an average-reward actor-critic, fused and jitted.
+"""``train``: one run of any learner, fused and jitted.
 
-The public function validates everything, allocates the learner's arrays
-once, and calls the jitted chunk kernels of :mod:`avgreward.loop`; Python
-only sees the loop between chunks (progress, callbacks), and a run cut into
-chunks gives bit-for-bit the result of a single call.
+The public function checks the run's options once (:class:`RunOptions`),
+asks the agent's driver (:mod:`avgreward.learners.registry`) to check the
+agent against the environment and to build the learner's arrays, and calls
+the jitted chunk kernels of :mod:`avgreward.loop`; Python only sees the loop
+between chunks (progress, callbacks), and a run cut into chunks gives
+bit-for-bit the result of a single call.
 
 A run's options and arrays (binned rewards, the memory check) are in
 :mod:`avgreward.run_arrays`, what it returns in :mod:`avgreward.result`, and
@@ -21,16 +23,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-from avgreward import loop
 from avgreward.agents import (
     AgentSettings,
     DifferentialQLearning,
     DifferentialSarsa,
-    DiscountedQLearning,
-    DiscountedSarsa,
-    EpisodicActorCritic,
     GaussianActorCritic,
-    Reinforce,
     SoftmaxActorCritic,
 )
 from avgreward.environments import (
@@ -43,42 +40,24 @@ from avgreward.environments import (
     resolve_env,
 )
 from avgreward.features import TileCoder
-from avgreward.learners.actor_critic import GAUSSIAN, GaussianParams, SoftmaxParams
-from avgreward.learners.episodic_actor_critic import EPISODIC_ACTOR_CRITIC, EpisodicACParams
-from avgreward.learners.gaussian_episodic import (
-    EPISODIC_AC_GAUSSIAN,
-    REINFORCE_GAUSSIAN,
-    GaussianEACParams,
-    GaussianReinforceParams,
-)
-from avgreward.learners.reinforce import REINFORCE, ReinforceParams
-from avgreward.learners.value import (
-    DIFFERENTIAL_Q,
-    DIFFERENTIAL_SARSA,
-    N_STEP_SARSA,
-    NO_CENTERING,
-    SIMPLE_CENTERING,
-    TD_ALPHA_CENTERING,
-    TD_CENTERING,
-    NStepSarsaParams,
-    ValueParams,
-)
-from avgreward.loop import softmax_learner
+from avgreward.learners.custom import Custom, custom_weights
+from avgreward.learners.driver import Built, Task
+from avgreward.learners.fused import FusedLearner
+from avgreward.learners.registry import driver_for
+from avgreward.learners.value import value_settings
+from avgreward.loop import drive, run_fused
+from avgreward.options import RunOptions
 from avgreward.parallel import drive_parallel
 from avgreward.result import DivergenceError, Result
-from avgreward.run_arrays import (
-    _check_int,
-    _check_run_options,
-    _check_steps,
-    _RunArrays,
-)
-from avgreward.stepwise import train_stepwise
+from avgreward.run_arrays import _check_memory, _RunArrays
+from avgreward.stepwise import run_stepwise
 
 if TYPE_CHECKING:
     import gymnasium
 
-__all__ = ["train", "Result", "DivergenceError", "default_features", "default_agent",
-           "resolve_env", "env_info", "EnvInfo", "ConstantRewardWarning"]
+__all__ = ["train", "run_learner", "Result", "DivergenceError", "default_features",
+           "default_agent", "resolve_env", "env_info", "EnvInfo", "ConstantRewardWarning",
+           "value_settings"]
 
 
 def train(
@@ -108,9 +87,16 @@ def train(
         observation and a ``Discrete`` or 1-D ``Box`` action is stepped from
         Python with the same jitted updates, an episode end being a reset
         inside one continuing stream (see :mod:`avgreward.stepwise`).
-    agent : SoftmaxActorCritic or GaussianActorCritic
-        The learner's settings.  Softmax needs discrete actions, Gaussian the
-        continuous pendulum.
+    agent : agent settings
+        The learner's settings: :class:`SoftmaxActorCritic` (discrete
+        actions) or :class:`GaussianActorCritic` (one continuous action), the
+        only two that also run on environments stepped from Python;
+        :class:`Reinforce` and :class:`EpisodicActorCritic` (episodic
+        environments); :class:`DifferentialSarsa`, :class:`DifferentialQLearning`,
+        :class:`DiscountedSarsa` and :class:`DiscountedQLearning` (discrete
+        actions); or :class:`avgreward.learners.Custom` for a learner of your
+        own (:class:`~avgreward.learners.FusedLearner`).  Each is run by its
+        driver (:mod:`avgreward.learners.registry`).
     steps : int
         Number of steps, 1 to 2**53.
     seed : int
@@ -184,28 +170,24 @@ def train(
     >>> abs(binned.mean_reward(15_000) - result.mean_reward(15_000)) < 1e-12
     True
     """
-    seed = _seed_of(seed, init)
-    if init is not None and not _is_own_env(env):
-        raise ValueError(f"init: only runs of the fused loop can be continued; {env!r} is "
-                         "stepped from Python")
-    if isinstance(agent, (Reinforce, EpisodicActorCritic)):
-        return _train_reinforce(env, agent, steps, seed, features, bounds, record_actions,
-                                rbar_every, chunk_steps, callback, bin_size, init)
-    if isinstance(agent, _VALUE_AGENTS):
-        return _train_value(env, agent, steps, seed, features, bounds, record_actions,
-                            rbar_every, chunk_steps, callback, bin_size, init)
+    driver = driver_for(agent)
+    options = RunOptions(steps, _seed_of(seed, init), record_actions, rbar_every, chunk_steps,
+                         bin_size, callback)
     if not _is_own_env(env):
+        if init is not None:
+            raise ValueError(f"init: only runs of the fused loop can be continued; {env!r} is "
+                             "stepped from Python")
         # Not one of ours, or ours inside wrappers that change what it computes:
         # the generic path steps the environment (and its wrappers) from Python.
+        if not driver.stepwise:
+            raise ValueError(f"agent: {type(agent).__name__} runs in the fused loop only; "
+                             f"{env!r} is not an environment of it (a registered class "
+                             "declaring fused)")
         _check_wrapped_own_env(env)
         if getattr(agent, "actors", 1) > 1:
             raise ValueError(f"agent: actors={agent.actors} (parallel actors) runs in the "
                              f"fused loop only; {env!r} is stepped from Python")
-        result = train_stepwise(
-            env, agent, steps, seed, features, bounds=bounds, record_actions=record_actions,
-            rbar_every=rbar_every, chunk_steps=chunk_steps, callback=callback,
-            bin_size=bin_size,
-        )
+        result = run_stepwise(env, agent, options, features, bounds)
         _warn_if_constant_reward(result)
         return result
     if bounds is not None:
@@ -213,78 +195,78 @@ def train(
             "bounds only applies to environments that are not this package's; "
             "pass features=TileCoder(...) instead"
         )
-    env_id, env_cls = resolve_env(env)
-    fused = env_cls.fused
-    steps = _check_steps(steps)
-    seed = _check_int("seed", seed, 0)
-    if isinstance(agent, SoftmaxActorCritic):
-        if fused.n_actions == 0:
-            raise ValueError(
-                f"agent: SoftmaxActorCritic needs discrete actions, but {env_id} has a "
-                "continuous action; use GaussianActorCritic"
-            )
-        n_columns = fused.n_actions
-    elif isinstance(agent, GaussianActorCritic):
-        if fused.n_actions != 0:
-            raise ValueError(
-                f"agent: GaussianActorCritic needs a continuous action, but {env_id} has "
-                f"{fused.n_actions} discrete actions; use SoftmaxActorCritic"
-            )
-        if agent.squash:
-            raise ValueError(
-                f"agent: squash=True is for the Python-stepped path; {env_id} runs in the "
-                "fused loop, whose Gaussian actor is unsquashed (the environment clips the "
-                "sample): use squash=None (automatic) or False, or "
-                "avgreward.stepwise.train_stepwise(...) to run it squashed")
-        n_columns = 2
-    else:
-        raise ValueError(
-            f"agent must be a SoftmaxActorCritic or GaussianActorCritic, got {agent!r}"
-        )
-    steps, seed, features = _checked_run(env, env_id, fused, steps, seed, features, agent, init)
-    rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
-                                                           callback, bin_size)
-
-    run = _RunArrays(env_id, agent, seed, features, n_columns, steps, record_actions, rbar_every,
-                     chunk_steps, bin_size)
-    if isinstance(agent, SoftmaxActorCritic) and agent.actors > 1:
+    env_id, fused = _fused_env(env)
+    driver.check(agent, Task(env_id, fused, None, options.steps))
+    features = _checked_features(env, env_id, fused, features, agent, init)
+    task = Task(env_id, fused, features, options.steps)
+    if getattr(agent, "actors", 1) > 1 and driver.parallel:
         _no_init(init, "parallel actors (actors > 1)")
-        return drive_parallel(env_id, fused, agent, features, steps, seed, record_actions,
-                              rbar_every, chunk_steps, bin_size, callback)
-    rng = np.random.default_rng(seed)
-    if isinstance(agent, SoftmaxActorCritic):
-        params = SoftmaxParams(
-            run.w, run.theta, run.z_w, run.z_theta, run.probs, run.coef,
-            float(agent.alpha_w), float(agent.alpha_theta), float(agent.alpha_rbar),
-            float(agent.tau), float(agent.lambda_w), float(agent.lambda_theta),
-            float(agent.entropy))
-        learner = softmax_learner(params)
-    else:
-        params = GaussianParams(
-            run.w, run.theta, run.z_w, run.z_theta, float(agent.alpha_w), float(agent.alpha_mu),
-            float(agent.alpha_sigma), float(agent.alpha_rbar), float(agent.lambda_w),
-            float(agent.lambda_theta), bool(agent.scale_mean_gradient), float(agent.sigma_min),
-            float(agent.entropy))
-        learner = GAUSSIAN
-    return loop.drive(fused, learner, params, run, features, rng, steps, chunk_steps,
-                      record_actions, rbar_every, bin_size, callback, init=_state_of(init))
+        return drive_parallel(env_id, fused, agent, features, options)
+    if driver.cannot_continue:
+        _no_init(init, driver.cannot_continue)
+    # Before the learner's arrays exist: a run that cannot fit says so, and how to avoid it.
+    _check_memory(options.steps, options.bin_size, options.record_actions, options.rbar_every,
+                  options.chunk_steps, driver.memory(agent, task))
+    return run_fused(env_id, fused, agent, driver, driver.build(agent, task), features,
+                     options, _state_of(init))
 
 
-def _fused_only(env, agent, bounds):
-    """``(env_id, fused)`` for a learner that runs in the fused loop only, or a ValueError."""
-    if not _is_own_env(env):
-        raise ValueError(f"agent: {type(agent).__name__} runs in the fused loop only; {env!r} "
-                         "is not an environment of it (a registered class declaring fused)")
-    if bounds is not None:
-        raise ValueError("bounds only applies to environments that are not this package's")
+def run_learner(env, learner, params, steps, seed, features=None, *, record_actions=False,
+                rbar_every=None, chunk_steps=None, callback=None, bin_size=None) -> Result:
+    """Run a learner of the fused loop on its bundle, in place.
+
+    :func:`train` with ``Custom(learner, params)`` is the way to run a
+    learner of your own (its results can be saved, continued and run in
+    experiments, and every run starts from a copy of ``params``).  This
+    function is the same run on ``params`` itself: the arrays of the bundle
+    are updated in place, and the result's ``agent`` is the learner.
+
+    Parameters
+    ----------
+    env : str or gymnasium.Env
+        An environment of the fused loop: a registered id (or instance) whose
+        class declares ``fused`` (:mod:`avgreward.envs.declare`).
+    learner : FusedLearner
+    params : learner.params_type
+        The learner's bundle, updated in place (its weights after the run).
+    steps, seed, features, record_actions, rbar_every, chunk_steps, callback, bin_size
+        As :func:`train`.
+
+    Returns
+    -------
+    Result
+        ``agent`` is the learner; ``weights`` the bundle's arrays by field name;
+        an episodic environment's episode ends in ``info``.
+
+    Raises
+    ------
+    ValueError
+        On invalid arguments, naming the argument.
+    DivergenceError
+        If the learner reports a non-finite step (its ``act`` or ``learn``
+        returned ``ok`` False), with the steps before it.
+    """
+    env_id, fused = _fused_env(env)
+    if not isinstance(learner, FusedLearner):
+        raise ValueError(f"learner must be an avgreward.learners.FusedLearner, got {learner!r}")
+    options = RunOptions(steps, seed, record_actions, rbar_every, chunk_steps, bin_size,
+                         callback)
+    agent = Custom(learner, params)  # checks params
+    features = _checked_features(env, env_id, fused, features, agent)
+    run = _RunArrays(env_id, learner, features, options,
+                     action_dtype=np.int64 if fused.n_actions else np.float64,
+                     weights=custom_weights(learner, params))
+    return drive(fused, Built(learner, params), run, features, options)
+
+
+def _fused_env(env):
+    """``(env_id, fused)`` of an environment of the fused loop (resolve_env's errors otherwise)."""
     env_id, env_cls = resolve_env(env)
     return env_id, env_cls.fused
 
 
-def _checked_run(env, env_id, fused, steps, seed, features, agent=None, init=None):
-    """``(steps, seed, features)`` checked (the default feature map if ``features`` is None)."""
-    steps = _check_steps(steps)
-    seed = _check_int("seed", seed, 0)
+def _checked_features(env, env_id, fused, features, agent, init=None):
+    """The run's feature map, checked (the default one if ``features`` is None)."""
     features = _init_features(init, env_id, agent, features)
     if features is None:
         features = default_features(env_id if isinstance(env, str) else env)
@@ -293,96 +275,7 @@ def _checked_run(env, env_id, fused, steps, seed, features, agent=None, init=Non
     if features.n_dims != fused.obs_size:
         raise ValueError(f"features has {features.n_dims} dimension(s) but {env_id}'s "
                          f"observation has {fused.obs_size}")
-    return steps, seed, features
-
-
-def _train_reinforce(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
-                     chunk_steps, callback, bin_size, init=None) -> Result:
-    """:func:`train` for :class:`Reinforce` and :class:`EpisodicActorCritic`: episodic, fused."""
-    name = type(agent).__name__
-    env_id, fused = _fused_only(env, agent, bounds)
-    if not fused.episodic:
-        raise ValueError(f"agent: {name} learns episode by episode, and {env_id} is "
-                         "continuing (its episodes never end)")
-    gaussian = agent.policy == "gaussian"
-    if fused.n_actions == 0 and not gaussian:
-        raise ValueError(f"agent: {name} has a softmax policy and needs discrete actions; "
-                         f"{env_id} has a continuous action (use policy='gaussian')")
-    if fused.n_actions != 0 and gaussian:
-        raise ValueError(f"agent: {name} with policy='gaussian' needs one continuous action; "
-                         f"{env_id} has {fused.n_actions} discrete actions")
-    if isinstance(agent, Reinforce):
-        _no_init(init, "REINFORCE (its buffers hold the episode in progress)")
-    steps, seed, features = _checked_run(env, env_id, fused, steps, seed, features, agent, init)
-    k = features.n_active
-    n_actions = 2 if gaussian else fused.n_actions  # theta's columns
-    prefs = agent.initial_preferences
-    if prefs is not None and len(prefs) != n_actions and not gaussian:
-        raise ValueError(f"agent: initial_preferences has {len(prefs)} value(s) but {env_id} "
-                         f"has {n_actions} actions")
-    rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
-                                                           callback, bin_size)
-    theta = np.zeros((features.n_features, n_actions))
-    if prefs is not None:
-        theta[:] = np.asarray(prefs) / k  # h(s, a) = prefs[a] with k active features
-    if isinstance(agent, EpisodicActorCritic) and agent.actors > 1:
-        _no_init(init, "parallel actors (actors > 1)")
-        return drive_parallel(env_id, fused, agent, features, steps, seed, record_actions,
-                              rbar_every, chunk_steps, bin_size, callback)
-    if gaussian:
-        return _train_gaussian_episodic(env_id, fused, agent, features, theta, steps, seed,
-                                        record_actions, rbar_every, chunk_steps, bin_size,
-                                        callback, init)
-    if isinstance(agent, EpisodicActorCritic):
-        n = features.n_features
-        traced = agent.lambda_w > 0 or agent.lambda_theta > 0
-        w = np.zeros(n)
-        params = EpisodicACParams(
-            w, theta, np.zeros(n if traced else 0), np.zeros((n if traced else 0, n_actions)),
-            np.zeros(n_actions), np.zeros(n_actions), np.ones(1), float(agent.alpha_w),
-            float(agent.alpha_theta), float(agent.gamma), float(agent.tau),
-            float(agent.lambda_w), float(agent.lambda_theta), float(agent.entropy))
-        run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
-                         chunk_steps, bin_size, weights={"w": w, "theta": theta},
-                         action_dtype=np.int64)
-        return loop.drive(fused, EPISODIC_ACTOR_CRITIC, params, run, features,
-                          np.random.default_rng(seed), steps, chunk_steps, record_actions,
-                          rbar_every, bin_size, callback, init=_state_of(init))
-    cap = agent.max_episode_steps or 0
-    capacity = min(cap or _EPISODE_BUFFER, steps)
-    baseline = agent.alpha_w is not None
-    w = np.zeros(features.n_features if baseline else 0)
-    params = ReinforceParams(
-        theta, w, np.zeros(n_actions), np.zeros(n_actions), np.zeros((capacity, k), np.int64),
-        np.zeros(capacity, np.int64), np.zeros(capacity), np.zeros(capacity),
-        np.zeros(1, np.int64), float(agent.alpha_theta), float(agent.alpha_w or 0.0), baseline,
-        float(agent.gamma), float(agent.tau), float(agent.entropy))
-    weights = {"theta": theta, "w": w} if baseline else {"theta": theta}
-    run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
-                     chunk_steps, bin_size, weights=weights, action_dtype=np.int64)
-    return _drive_reinforce(fused, REINFORCE, params, run, features, seed, steps, chunk_steps,
-                            record_actions, rbar_every, bin_size, callback, cap, capacity)
-
-
-def _drive_reinforce(fused, learner, params, run, features, seed, steps, chunk_steps,
-                     record_actions, rbar_every, bin_size, callback, cap, capacity):
-    """A REINFORCE run; an episode outgrowing the buffers is a ValueError saying so."""
-    try:
-        return loop.drive(fused, learner, params, run, features, np.random.default_rng(seed),
-                          steps, chunk_steps, record_actions, rbar_every, bin_size, callback,
-                          episode_cap=cap, keep_state=False)
-    except DivergenceError as error:
-        if params.ep_length[0] >= capacity:
-            raise ValueError(
-                f"agent: an episode of {run.env_id} lasted more than {capacity:,} steps (seed "
-                f"{seed}, at step {error.step}), the episode buffer's length; give "
-                "max_episode_steps to cut episodes, or start from a policy that ends them"
-            ) from None
-        raise
-
-
-# REINFORCE's episode buffer without a cap on episodes (8 (k + 3) bytes a step).
-_EPISODE_BUFFER = 1_000_000
+    return features
 
 
 class ConstantRewardWarning(UserWarning):
@@ -514,86 +407,6 @@ _TUNED = {
 }
 
 
-def _train_gaussian_episodic(env_id, fused, agent, features, theta, steps, seed, record_actions,
-                             rbar_every, chunk_steps, bin_size, callback, init=None) -> Result:
-    """:func:`train` for the episodic learners with ``policy="gaussian"``."""
-    n, k = features.n_features, features.n_active
-    alpha_sigma = float(agent.alpha_theta if agent.alpha_sigma is None else agent.alpha_sigma)
-    run_args = (rbar_every, chunk_steps, bin_size)
-    if isinstance(agent, EpisodicActorCritic):
-        traced = agent.lambda_w > 0 or agent.lambda_theta > 0
-        w = np.zeros(n)
-        params = GaussianEACParams(
-            w, theta, np.zeros(n if traced else 0), np.zeros((n if traced else 0, 2)),
-            np.zeros(2), np.ones(1), float(agent.alpha_w), float(agent.alpha_theta),
-            alpha_sigma, float(agent.gamma), float(agent.lambda_w), float(agent.lambda_theta),
-            float(agent.sigma_min), float(agent.entropy))
-        run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, *run_args,
-                         weights={"w": w, "theta": theta}, action_dtype=np.float64)
-        return loop.drive(fused, EPISODIC_AC_GAUSSIAN, params, run, features,
-                          np.random.default_rng(seed), steps, chunk_steps, record_actions,
-                          rbar_every, bin_size, callback, init=_state_of(init))
-    cap = agent.max_episode_steps or 0
-    capacity = min(cap or _EPISODE_BUFFER, steps)
-    baseline = agent.alpha_w is not None
-    w = np.zeros(n if baseline else 0)
-    params = GaussianReinforceParams(
-        theta, w, np.zeros(2), np.zeros((capacity, k), np.int64), np.zeros(capacity),
-        np.zeros(capacity), np.zeros(capacity), np.zeros(1, np.int64),
-        float(agent.alpha_theta), alpha_sigma, float(agent.alpha_w or 0.0), baseline,
-        float(agent.gamma), float(agent.sigma_min), float(agent.entropy))
-    weights = {"theta": theta, "w": w} if baseline else {"theta": theta}
-    run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, *run_args,
-                     weights=weights, action_dtype=np.float64)
-    return _drive_reinforce(fused, REINFORCE_GAUSSIAN, params, run, features, seed, steps,
-                            chunk_steps, record_actions, rbar_every, bin_size, callback, cap,
-                            capacity)
-
-
-_VALUE_AGENTS = (DifferentialSarsa, DifferentialQLearning, DiscountedSarsa, DiscountedQLearning)
-_CENTERING = {None: NO_CENTERING, "simple": SIMPLE_CENTERING, "td": TD_ALPHA_CENTERING}
-
-
-def value_settings(agent):
-    """``(sarsa, gamma, centering, beta)`` of a value-based agent's settings, for the kernel."""
-    if isinstance(agent, DifferentialSarsa):
-        return True, 1.0, TD_CENTERING, float(agent.beta)
-    if isinstance(agent, DifferentialQLearning):
-        return False, 1.0, TD_ALPHA_CENTERING, float(agent.eta)
-    return (isinstance(agent, DiscountedSarsa), float(agent.gamma), _CENTERING[agent.centering],
-            float(agent.beta))
-
-
-def _train_value(env, agent, steps, seed, features, bounds, record_actions, rbar_every,
-                 chunk_steps, callback, bin_size, init=None) -> Result:
-    """:func:`train` for the value-based learners (:mod:`avgreward.learners.value`)."""
-    env_id, fused = _fused_only(env, agent, bounds)
-    if fused.n_actions == 0:
-        raise ValueError(f"agent: {type(agent).__name__} needs discrete actions; {env_id} has "
-                         "a continuous action")
-    steps, seed, features = _checked_run(env, env_id, fused, steps, seed, features, agent, init)
-    rbar_every, chunk_steps, bin_size = _check_run_options(steps, rbar_every, chunk_steps,
-                                                           callback, bin_size)
-    w = np.zeros((features.n_features, fused.n_actions))
-    sarsa, gamma, centering, beta = value_settings(agent)
-    run = _RunArrays(env_id, agent, seed, features, 0, steps, record_actions, rbar_every,
-                     chunk_steps, bin_size, weights={"w": w}, action_dtype=np.int64)
-    if getattr(agent, "n", 1) > 1:
-        n = agent.n
-        params = NStepSarsaParams(
-            w, np.zeros(fused.n_actions), np.full(1, -1, np.int64),
-            np.zeros((n, features.n_active), np.int64), np.zeros(n, np.int64), np.zeros(n),
-            np.zeros(1, np.int64), float(agent.alpha), beta, float(agent.epsilon))
-        return loop.drive(fused, N_STEP_SARSA, params, run, features,
-                          np.random.default_rng(seed), steps, chunk_steps, record_actions,
-                          rbar_every, bin_size, callback, init=_state_of(init))
-    params = ValueParams(w, np.zeros(fused.n_actions), np.full(1, -1, np.int64),
-                         float(agent.alpha), beta, float(agent.epsilon), gamma, centering)
-    return loop.drive(fused, DIFFERENTIAL_SARSA if sarsa else DIFFERENTIAL_Q, params, run,
-                      features, np.random.default_rng(seed), steps, chunk_steps,
-                      record_actions, rbar_every, bin_size, callback, init=_state_of(init))
-
-
 def _seed_of(seed, init):
     """The run's seed: ``seed``, or with ``init`` the continued run's (which must agree)."""
     if init is None:
@@ -622,6 +435,10 @@ def _init_features(init, env_id, agent, features):
     if type(agent) is not type(init.agent):
         raise ValueError(f"init: the saved run's agent is a {type(init.agent).__name__}, this "
                          f"one a {type(agent).__name__}; continue with the same kind")
+    saved, given = getattr(init.agent, "ref", None), getattr(agent, "ref", None)
+    if saved is not None and given is not None and saved != given:
+        raise ValueError(f"init: the saved run's learner is {saved}, this one {given}; "
+                         "continue with the same learner")
     if features is not None and features != init.features:
         raise ValueError(f"features: {features!r} differs from the saved run's "
                          f"{init.features!r}; leave features out to continue with the run's")

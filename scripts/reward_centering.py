@@ -11,7 +11,7 @@ against the optimal 2.7476: subtracting the reward rate removes the large
 constant r / (1 - gamma) that uncentered values must first learn, which
 slows them more the closer gamma is to 1.
 
-Each run is the fused loop (avgreward.loop.run_learner with the value-based
+Each run is the fused loop (avgreward.training.run_learner with the value-based
 learner of avgreward.learners.value), the greedy policy read between chunks.
 Writes, into --out: reward_centering.npz (every curve, with the settings)
 and reward_centering.png.
@@ -36,7 +36,7 @@ import numpy as np
 import avgreward
 from avgreward import exact
 from avgreward.learners.value import DIFFERENTIAL_Q, ValueParams
-from avgreward.loop import run_learner
+from avgreward.training import run_learner
 from avgreward.plotting import save_figure
 from avgreward.stats import mean_confidence_interval
 from avgreward.training import value_settings

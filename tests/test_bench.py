@@ -16,7 +16,6 @@ from numba import njit
 import avgreward
 from avgreward import bench
 from avgreward import actors, critic, features
-from avgreward import loop
 from avgreward._pcg64 import load_state, next_double, next_uint64, standard_normal, store_state
 from avgreward._vec4 import add4, axpy4, scale4, sum_rows4
 
@@ -335,11 +334,13 @@ def test_three_action_helpers_equal_the_array_ones():
 @pytest.mark.parametrize("changes, chunk", [({}, 1 << 18), ({"tau": 0.4}, 997)])
 def test_three_action_path_equals_the_general_kernel(monkeypatch, changes, chunk):
     agent = avgreward.SoftmaxActorCritic.pendulum_reference(**changes)
-    assert loop._three_action_path(np.zeros((1, 3)), agent.lambda_w, agent.lambda_theta,
+    from avgreward.learners import actor_critic
+
+    assert actor_critic._three_action_path(np.zeros((1, 3)), agent.lambda_w, agent.lambda_theta,
                                    agent.entropy)
     fast = avgreward.train("avgreward/PendulumSwingUp-v0", agent, 30_000, seed=4,
                            chunk_steps=chunk, record_actions=True)
-    monkeypatch.setattr(loop, "_three_action_path", lambda *args: False)
+    monkeypatch.setattr(actor_critic, "_three_action_path", lambda *args: False)
     general = avgreward.train("avgreward/PendulumSwingUp-v0", agent, 30_000, seed=4,
                               chunk_steps=chunk, record_actions=True)
     np.testing.assert_array_equal(fast.rewards, general.rewards)

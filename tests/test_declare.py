@@ -136,7 +136,7 @@ def fused_only(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("train stepped the environment from Python")
 
-    monkeypatch.setattr(avgreward.training, "train_stepwise", refuse)
+    monkeypatch.setattr(avgreward.training, "run_stepwise", refuse)
 
 
 CASES = {

@@ -133,4 +133,4 @@ def test_records_of_softmax_settings_are_unchanged():
     d = Reinforce(alpha_theta=0.1).to_dict()
     assert {"policy", "alpha_sigma", "sigma_min", "entropy"}.isdisjoint(d)
     g = Reinforce(alpha_theta=0.1, policy="gaussian", alpha_sigma=0.01)
-    assert avgreward.agents.agent_from_dict(g.to_dict()) == g
+    assert avgreward.agent_from_dict(g.to_dict()) == g

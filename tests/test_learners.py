@@ -12,7 +12,7 @@ from avgreward._pcg64 import next_double
 from avgreward.inlining import inline_call
 from avgreward.learners import FusedLearner
 from avgreward.learners.actor_critic import SOFTMAX, SoftmaxParams, Work
-from avgreward.loop import run_learner
+from avgreward.training import run_learner
 import envs
 from envs import loop_mdp
 

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 import avgreward
-from avgreward.agents import EpisodicActorCritic, SoftmaxActorCritic, agent_from_dict
+from avgreward import agent_from_dict
+from avgreward.agents import EpisodicActorCritic, SoftmaxActorCritic
 from avgreward.environments import default_features, resolve_env
 from avgreward.experiment import run_experiment
+from avgreward.options import RunOptions
 from avgreward.parallel import drive_parallel
 from avgreward.reference import reference_a2c
 
@@ -23,8 +25,10 @@ EPISODIC = EpisodicActorCritic(alpha_w=0.2, alpha_theta=0.1, gamma=0.9)
 def one_copy(env, agent, steps, seed, chunk_steps=1 << 18, bin_size=None):
     """The parallel path with N = 1 (train() takes the one-actor loop for actors=1)."""
     env_id, cls = resolve_env(env)
-    return drive_parallel(env_id, cls.fused, agent, default_features(env_id), steps, seed,
-                          True, 100, chunk_steps, bin_size, None, actors=1)
+    options = RunOptions(steps, seed, record_actions=True, rbar_every=100,
+                         chunk_steps=chunk_steps, bin_size=bin_size)
+    return drive_parallel(env_id, cls.fused, agent, default_features(env_id), options,
+                          actors=1)
 
 
 @pytest.mark.parametrize("env, agent", [

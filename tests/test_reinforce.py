@@ -92,9 +92,9 @@ def test_reinforce_refuses_what_it_cannot_learn_from():
 
 
 def test_an_episode_longer_than_the_buffer_is_named(monkeypatch):
-    import avgreward.training
+    from avgreward.learners import episodic
 
-    monkeypatch.setattr(avgreward.training, "_EPISODE_BUFFER", 50)
+    monkeypatch.setattr(episodic, "EPISODE_BUFFER", 50)
     # Nearly always left: the first episode outgrows the buffer.
     with pytest.raises(ValueError, match="lasted more than 50 steps"):
         avgreward.train(CORRIDOR, Reinforce(alpha_theta=0.1, initial_preferences=(5, -5)),

@@ -209,7 +209,8 @@ def test_whole_number_settings_refuse_floats(name, bad):
 def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
     import json
 
-    from avgreward.agents import DifferentialSarsa, Reinforce, agent_from_dict
+    from avgreward import agent_from_dict
+    from avgreward.agents import DifferentialSarsa, Reinforce
 
     softmax = SoftmaxActorCritic(alpha_w=np.float64(0.5), alpha_theta=np.float32(0.25),
                                  alpha_rbar=np.int64(0), tau=np.float64(2.0),

@@ -10,8 +10,8 @@ from avgreward.agents import (
     DifferentialSarsa,
     DiscountedQLearning,
     DiscountedSarsa,
-    agent_from_dict,
 )
+from avgreward.learners.registry import agent_from_dict
 from avgreward.experiment import run_experiment
 from avgreward.reference import reference_value_control
 from envs import access_control as ac
@@ -166,7 +166,7 @@ def test_reward_centering_speeds_up_q_learning_as_gamma_nears_one():
     constant r / (1 - gamma) ~ 2,700; centered, the greedy policy is good at once.
     Over 5 seeds, the exact reward rate of the greedy policy after 100,000 steps."""
     from avgreward.learners.value import DIFFERENTIAL_Q, ValueParams
-    from avgreward.loop import run_learner
+    from avgreward.training import run_learner
     from avgreward.training import value_settings
 
     model = ac.access_control_model()

@@ -45,10 +45,16 @@ from avgreward.critic import (
     decay_traces,
     row_sums,
 )
+from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
 from avgreward.learners import FusedLearner
+from avgreward.learners.driver import GAUSSIAN as GAUSSIAN_POLICY
+from avgreward.learners.driver import SOFTMAX as SOFTMAX_POLICY
+from avgreward.learners.driver import Built, Driver, Policy
 from avgreward.weight_rows import pack_rows, pack_traces, unpack_rows, unpack_traces
 
-__all__ = ["SoftmaxParams", "GaussianParams", "Work", "SOFTMAX", "SOFTMAX3", "GAUSSIAN"]
+__all__ = ["SoftmaxParams", "GaussianParams", "Work", "SOFTMAX", "SOFTMAX3", "GAUSSIAN",
+           "SOFTMAX_DRIVER", "GAUSSIAN_DRIVER", "softmax_learner", "actor_critic_arrays",
+           "actor_critic_memory", "softmax_weights", "gaussian_weights"]
 
 SoftmaxParams = namedtuple("SoftmaxParams", [
     "w", "theta", "z_w", "z_theta", "probs", "coef",
@@ -280,3 +286,109 @@ SOFTMAX3 = FusedLearner("softmax actor-critic 3", SoftmaxParams, Work, softmax3_
                         softmax3_act, softmax3_learn, _nothing, softmax3_finish)
 GAUSSIAN = FusedLearner("gaussian actor-critic", GaussianParams, Work, gaussian_begin,
                         gaussian_act, gaussian_learn, _nothing, gaussian_finish)
+
+
+# --- drivers: how train runs them, what their results hold --------------------------------
+
+
+def softmax_learner(params):
+    """The softmax actor-critic's learner for ``params``: the three-action fast path if it applies."""
+    if _three_action_path(params.theta, params.lambda_w, params.lambda_theta, params.entropy):
+        return SOFTMAX3
+    return SOFTMAX
+
+
+def _three_action_path(theta, lambda_w, lambda_theta, entropy):
+    """Whether :data:`SOFTMAX3` does this run's work (tests turn it off to compare)."""
+    return theta.shape[1] == 3 and lambda_w == 0.0 and lambda_theta == 0.0 and entropy == 0.0
+
+
+def actor_critic_memory(agent, n_features, n_columns):
+    """Bytes of w and theta, their traces when lambda > 0, and the fused loop's rows of
+    both (padded to 4 doubles a column block) for the length of a call."""
+    traced = agent.lambda_w > 0 or agent.lambda_theta > 0
+    return 8 * n_features * (1 + n_columns) * (2 + 2 * traced) + 32 * n_features * traced
+
+
+def actor_critic_arrays(agent, n_features, n_columns):
+    """``(w, theta, z_w, z_theta)`` of a new run: zeros, traces only where lambda > 0."""
+    return (np.zeros(n_features), np.zeros((n_features, n_columns)),
+            np.zeros(n_features if agent.lambda_w > 0 else 0),
+            np.zeros((n_features if agent.lambda_theta > 0 else 0, n_columns)))
+
+
+def _check_softmax(agent, task):
+    if task.fused.n_actions == 0:
+        raise ValueError(
+            f"agent: SoftmaxActorCritic needs discrete actions, but {task.env_id} has a "
+            "continuous action; use GaussianActorCritic"
+        )
+
+
+def _build_softmax(agent, task):
+    n_actions = task.fused.n_actions
+    w, theta, z_w, z_theta = actor_critic_arrays(agent, task.features.n_features, n_actions)
+    params = SoftmaxParams(
+        w, theta, z_w, z_theta, np.zeros(n_actions), np.zeros(n_actions),
+        float(agent.alpha_w), float(agent.alpha_theta), float(agent.alpha_rbar),
+        float(agent.tau), float(agent.lambda_w), float(agent.lambda_theta),
+        float(agent.entropy))
+    return Built(softmax_learner(params), params, np.int64)
+
+
+def softmax_weights(agent, params):
+    """``Result.weights`` of the softmax actor-critic: ``w`` and ``theta``."""
+    return {"w": params.w, "theta": params.theta}
+
+
+def _softmax_policy(agent, weights):
+    return Policy(SOFTMAX_POLICY, weights["theta"], tau=float(agent.tau))
+
+
+SOFTMAX_DRIVER = Driver(
+    SoftmaxActorCritic, _build_softmax, softmax_weights, _softmax_policy, _check_softmax,
+    memory=lambda agent, task: actor_critic_memory(agent, task.features.n_features,
+                                                   task.fused.n_actions),
+    stepwise=True, parallel=True, weight_names=("w", "theta"))
+
+
+def _check_gaussian(agent, task):
+    if task.fused.n_actions != 0:
+        raise ValueError(
+            f"agent: GaussianActorCritic needs a continuous action, but {task.env_id} has "
+            f"{task.fused.n_actions} discrete actions; use SoftmaxActorCritic"
+        )
+    if agent.squash:
+        raise ValueError(
+            f"agent: squash=True is for the Python-stepped path; {task.env_id} runs in the "
+            "fused loop, whose Gaussian actor is unsquashed (the environment clips the "
+            "sample): use squash=None (automatic) or False, or "
+            "avgreward.stepwise.train_stepwise(...) to run it squashed")
+
+
+def _build_gaussian(agent, task):
+    w, theta, z_w, z_theta = actor_critic_arrays(agent, task.features.n_features, 2)
+    params = GaussianParams(
+        w, theta, z_w, z_theta, float(agent.alpha_w), float(agent.alpha_mu),
+        float(agent.alpha_sigma), float(agent.alpha_rbar), float(agent.lambda_w),
+        float(agent.lambda_theta), bool(agent.scale_mean_gradient), float(agent.sigma_min),
+        float(agent.entropy))
+    return Built(GAUSSIAN, params, np.float64)
+
+
+def gaussian_weights(agent, params):
+    """``Result.weights`` of the Gaussian actor-critic: ``w``, ``theta_mu``, ``theta_sigma``."""
+    return {"w": params.w, "theta_mu": params.theta[:, 0].copy(),
+            "theta_sigma": params.theta[:, 1].copy()}
+
+
+def _gaussian_policy(agent, weights):
+    theta = np.stack([weights["theta_mu"], weights["theta_sigma"]], axis=1)
+    return Policy(GAUSSIAN_POLICY, theta, sigma_min=float(agent.sigma_min))
+
+
+GAUSSIAN_DRIVER = Driver(
+    GaussianActorCritic, _build_gaussian, gaussian_weights, _gaussian_policy, _check_gaussian,
+    memory=lambda agent, task: actor_critic_memory(agent, task.features.n_features, 2),
+    stepwise=True, weight_names=("w", "theta_mu", "theta_sigma"),
+    continuous=lambda agent: True)

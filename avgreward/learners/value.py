@@ -41,11 +41,19 @@ chooses ``A`` at the start of each step.  The plain-Python references
 import math
 from collections import namedtuple
 
+import numpy as np
 from numba import njit
 
 from avgreward._pcg64 import next_double
 from avgreward.critic import column_value
+from avgreward.agents import (
+    DifferentialQLearning,
+    DifferentialSarsa,
+    DiscountedQLearning,
+    DiscountedSarsa,
+)
 from avgreward.learners import FusedLearner
+from avgreward.learners.driver import EPSILON_GREEDY, Built, Driver, Policy
 
 __all__ = ["ValueParams", "NStepSarsaParams", "DIFFERENTIAL_SARSA", "N_STEP_SARSA",
            "DIFFERENTIAL_Q", "epsilon_greedy",
@@ -231,3 +239,56 @@ N_STEP_SARSA = FusedLearner("n-step differential sarsa", NStepSarsaParams, Value
 DIFFERENTIAL_Q = FusedLearner("differential q-learning", ValueParams, ValueWork, value_begin,
                               q_act, q_learn, _nothing, value_finish)
 
+
+
+# --- drivers --------------------------------------------------------------------------------
+
+_CENTERING = {None: NO_CENTERING, "simple": SIMPLE_CENTERING, "td": TD_ALPHA_CENTERING}
+
+
+def value_settings(agent):
+    """``(sarsa, gamma, centering, beta)`` of a value-based agent's settings, for the kernel."""
+    if agent.kind == DifferentialSarsa.kind:
+        return True, 1.0, TD_CENTERING, float(agent.beta)
+    if agent.kind == DifferentialQLearning.kind:
+        return False, 1.0, TD_ALPHA_CENTERING, float(agent.eta)
+    return (agent.kind == DiscountedSarsa.kind, float(agent.gamma),
+            _CENTERING[agent.centering], float(agent.beta))
+
+
+def _check(agent, task):
+    if task.fused.n_actions == 0:
+        raise ValueError(f"agent: {type(agent).__name__} needs discrete actions; {task.env_id} "
+                         "has a continuous action")
+
+
+def _build(agent, task):
+    features, n_actions = task.features, task.fused.n_actions
+    w = np.zeros((features.n_features, n_actions))
+    sarsa, gamma, centering, beta = value_settings(agent)
+    if getattr(agent, "n", 1) > 1:
+        n = agent.n
+        params = NStepSarsaParams(
+            w, np.zeros(n_actions), np.full(1, -1, np.int64),
+            np.zeros((n, features.n_active), np.int64), np.zeros(n, np.int64), np.zeros(n),
+            np.zeros(1, np.int64), float(agent.alpha), beta, float(agent.epsilon))
+        return Built(N_STEP_SARSA, params, np.int64)
+    params = ValueParams(w, np.zeros(n_actions), np.full(1, -1, np.int64),
+                         float(agent.alpha), beta, float(agent.epsilon), gamma, centering)
+    return Built(DIFFERENTIAL_SARSA if sarsa else DIFFERENTIAL_Q, params, np.int64)
+
+
+def value_weights(agent, params):
+    """``Result.weights``: ``w``, the action values' weights ``[n_features, n_actions]``."""
+    return {"w": params.w}
+
+
+def _policy(agent, weights):
+    return Policy(EPSILON_GREEDY, weights["w"], epsilon=float(agent.epsilon))
+
+
+DIFFERENTIAL_SARSA_DRIVER, DIFFERENTIAL_Q_DRIVER, DISCOUNTED_SARSA_DRIVER, \
+    DISCOUNTED_Q_DRIVER = (Driver(settings, _build, value_weights, _policy, _check,
+                                  weight_names=("w",))
+                           for settings in (DifferentialSarsa, DifferentialQLearning,
+                                            DiscountedSarsa, DiscountedQLearning))

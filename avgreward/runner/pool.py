@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avgreward.agents import agent_from_dict
+from avgreward.learners.registry import agent_from_dict
 from avgreward.result import DivergenceError, Result
 from avgreward.runner.directory import _remove_partial_files
 from avgreward.runner.records import (
@@ -78,6 +78,9 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+_EPISODE_ARRAYS = ("terminations", "truncations", "episode_returns", "episode_lengths")
+
+
 def _run_arrays(result: Result) -> dict:
     """The arrays of a run's ``.npz``; ``result`` holds binned rewards (``train(bin_size=)``)."""
     arrays = {
@@ -88,10 +91,13 @@ def _run_arrays(result: Result) -> dict:
         "steps_done": np.int64(result.steps),
     }
     for name, value in result.weights.items():
+        if name in arrays or name in _EPISODE_ARRAYS:
+            raise ValueError(f"agent: its weights may not be named like a run's array: "
+                             f"{name!r}")
         arrays[name] = value
     # An episodic task's episodes: their ends (counted per bin) and each one's
     # return and length.
-    for name in ("terminations", "truncations", "episode_returns", "episode_lengths"):
+    for name in _EPISODE_ARRAYS:
         if name in result.info:
             arrays[name] = np.asarray(result.info[name])
     return arrays

@@ -62,19 +62,25 @@ from pathlib import Path
 
 import numpy as np
 
-from avgreward.agents import agent_from_dict
 from avgreward.environments import _peek_own_class, check_env_id
 from avgreward.features import TileCoder
-from avgreward.run_arrays import _MAX_STEPS
+from avgreward.learners.registry import agent_from_dict, driver_for_kind
+from avgreward.options import MAX_STEPS as _MAX_STEPS
 
 # 1: the first records (with "format": 1; no record was ever written without its format).
 # 2: run records carry the sha256 of their .npz (format 1 records are checked by reading).
 FORMAT = 2
 
-# The arrays of every run with steps (what Experiment reads), and the weights
-# read by name for the actor-critics (the other learners' are read as they are).
+# The arrays of every run with steps (what Experiment reads); each learner's driver
+# names the weights every run of it has (Driver.weight_names).
 _RUN_ARRAYS = ("rewards", "rbar", "rbar_every", "final_rbar", "steps_done")
-_NAMED_WEIGHTS = {"softmax": ("w", "theta"), "gaussian": ("w", "theta_mu", "theta_sigma")}
+
+
+def _weight_names(kind) -> tuple:
+    try:
+        return driver_for_kind(kind).weight_names
+    except ValueError:
+        return ()
 
 # What reading a damaged .npz raises (not MemoryError: a whole file too big
 # for this machine is not damaged).
@@ -443,7 +449,7 @@ def _check_run_file(npz: Path, record: dict) -> str | None:
         return None
     agent = record.get("agent")
     kind = agent.get("kind") if isinstance(agent, dict) else None
-    missing = [n for n in (*_RUN_ARRAYS, *_NAMED_WEIGHTS.get(kind, ())) if n not in names]
+    missing = [n for n in (*_RUN_ARRAYS, *_weight_names(kind)) if n not in names]
     if missing:
         return f"lacks arrays {missing} (has {sorted(names)})"
     steps_done = kept["steps_done"]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic, agent_from_dict
+from avgreward.learners.registry import agent_from_dict
 from avgreward.extras import require
 from avgreward.result import Result, _bin_steps
 from avgreward.runner.records import (
@@ -208,14 +208,8 @@ class Experiment:
         if not data:
             raise ValueError(f"run of agent {i} with seed {seed} failed before any step: "
                              f"{record.error}")
-        if isinstance(agent, SoftmaxActorCritic):
-            weights = {"w": data["w"], "theta": data["theta"]}
-        elif isinstance(agent, GaussianActorCritic):
-            weights = {"w": data["w"], "theta_mu": data["theta_mu"],
-                       "theta_sigma": data["theta_sigma"]}
-        else:  # the episodic learners: their weights are what is not a run's record
-            weights = {name: value for name, value in data.items()
-                       if name not in _RUN_FIELDS}
+        # The weights are what is not a run's record, named as the agent's driver names them.
+        weights = {name: value for name, value in data.items() if name not in _RUN_FIELDS}
         episodes = {name: data[name] for name in _EPISODE_FIELDS if name in data}
         rewards = data["rewards"]
         if self.bin_size == 1:
