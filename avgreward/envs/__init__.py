@@ -33,22 +33,22 @@ exactly as a user declares an environment of their own.
 
 import gymnasium
 
-from envs._numba_cache import ensure_fresh_cache
+from avgreward.envs._numba_cache import ensure_fresh_cache
 
-# Before any jitted function can load its cache (see envs._numba_cache).
+# Before any jitted function can load its cache (see avgreward.envs._numba_cache).
 ensure_fresh_cache()
 
-from envs.declare import DeclaredEnv, FusedEnv, fused_env_of  # noqa: E402
-from envs.access_control import AccessControlEnv, access_control_model  # noqa: E402
-from envs.aliased_gridworld import (  # noqa: E402
+from avgreward.envs.declare import DeclaredEnv, FusedEnv, fused_env_of  # noqa: E402
+from avgreward.envs.access_control import AccessControlEnv, access_control_model  # noqa: E402
+from avgreward.envs.aliased_gridworld import (  # noqa: E402
     AliasedGridworldEnv,
     AliasedGridworldEpisodicEnv,
     gridworld_model,
 )
-from envs.loop_mdp import LoopMDPEnv, loop_mdp_model
-from envs.model import TabularModel
-from envs.pendulum import PendulumSwingUpContinuousEnv, PendulumSwingUpEnv
-from envs.short_corridor import ShortCorridorEnv
+from avgreward.envs.loop_mdp import LoopMDPEnv, loop_mdp_model  # noqa: E402
+from avgreward.envs.model import TabularModel  # noqa: E402
+from avgreward.envs.pendulum import PendulumSwingUpContinuousEnv, PendulumSwingUpEnv  # noqa: E402
+from avgreward.envs.short_corridor import ShortCorridorEnv  # noqa: E402
 
 __all__ = [
     "ENV_IDS",
@@ -69,13 +69,15 @@ __all__ = [
 ]
 
 _ENTRY_POINTS = {
-    "avgreward/PendulumSwingUp-v0": "envs.pendulum:PendulumSwingUpEnv",
-    "avgreward/PendulumSwingUpContinuous-v0": "envs.pendulum:PendulumSwingUpContinuousEnv",
-    "avgreward/LoopMDP-v0": "envs.loop_mdp:LoopMDPEnv",
-    "avgreward/AliasedGridworld-v0": "envs.aliased_gridworld:AliasedGridworldEnv",
-    "avgreward/ShortCorridor-v0": "envs.short_corridor:ShortCorridorEnv",
-    "avgreward/AliasedGridworldEpisodic-v0": "envs.aliased_gridworld:AliasedGridworldEpisodicEnv",
-    "avgreward/AccessControl-v0": "envs.access_control:AccessControlEnv",
+    "avgreward/PendulumSwingUp-v0": "avgreward.envs.pendulum:PendulumSwingUpEnv",
+    "avgreward/PendulumSwingUpContinuous-v0":
+        "avgreward.envs.pendulum:PendulumSwingUpContinuousEnv",
+    "avgreward/LoopMDP-v0": "avgreward.envs.loop_mdp:LoopMDPEnv",
+    "avgreward/AliasedGridworld-v0": "avgreward.envs.aliased_gridworld:AliasedGridworldEnv",
+    "avgreward/ShortCorridor-v0": "avgreward.envs.short_corridor:ShortCorridorEnv",
+    "avgreward/AliasedGridworldEpisodic-v0":
+        "avgreward.envs.aliased_gridworld:AliasedGridworldEpisodicEnv",
+    "avgreward/AccessControl-v0": "avgreward.envs.access_control:AccessControlEnv",
 }
 
 ENV_IDS = tuple(_ENTRY_POINTS)
