@@ -1,20 +1,21 @@
 """Continuing gymnasium environments for average-reward RL (registered on import).
 
-Importing ``envs`` registers, with no step limit:
+Importing ``avgreward.envs`` registers, with no step limit:
 
-- ``avgreward/PendulumSwingUp-v0``: :class:`envs.pendulum.PendulumSwingUpEnv`
+- ``avgreward/PendulumSwingUp-v0``: :class:`avgreward.envs.pendulum.PendulumSwingUpEnv`
 - ``avgreward/PendulumSwingUpContinuous-v0``:
-  :class:`envs.pendulum.PendulumSwingUpContinuousEnv`
-- ``avgreward/LoopMDP-v0``: :class:`envs.loop_mdp.LoopMDPEnv`
-- ``avgreward/AliasedGridworld-v0``: :class:`envs.aliased_gridworld.AliasedGridworldEnv`
-- ``avgreward/AccessControl-v0``: :class:`envs.access_control.AccessControlEnv`
+  :class:`avgreward.envs.pendulum.PendulumSwingUpContinuousEnv`
+- ``avgreward/LoopMDP-v0``: :class:`avgreward.envs.loop_mdp.LoopMDPEnv`
+- ``avgreward/AliasedGridworld-v0``:
+  :class:`avgreward.envs.aliased_gridworld.AliasedGridworldEnv`
+- ``avgreward/AccessControl-v0``: :class:`avgreward.envs.access_control.AccessControlEnv`
   (Sutton & Barto's access-control queuing, Example 10.2)
 
 and two episodic tasks (their episodes end; the fused loop resets inside the run):
 
-- ``avgreward/ShortCorridor-v0``: :class:`envs.short_corridor.ShortCorridorEnv`
+- ``avgreward/ShortCorridor-v0``: :class:`avgreward.envs.short_corridor.ShortCorridorEnv`
 - ``avgreward/AliasedGridworldEpisodic-v0``:
-  :class:`envs.aliased_gridworld.AliasedGridworldEpisodicEnv`
+  :class:`avgreward.envs.aliased_gridworld.AliasedGridworldEpisodicEnv`
 
 and two classic-control tasks with rewards that mean something in the
 continuing view (:mod:`avgreward.wrappers`; stepped from Python, not in the
@@ -24,11 +25,16 @@ fused loop):
 - ``avgreward/MountainCarGoalBonus-v0``: MountainCar-v0 without time limit,
   1 more on reaching the goal
 
-``gymnasium.make("envs:avgreward/LoopMDP-v0")`` imports this package first,
-so it works without an explicit import. Each environment module also holds
-its pure ``@njit`` kernels and declares them for the fused training loop
-(:class:`envs.declare.FusedEnv`, the gymnasium class's attribute ``fused``),
-exactly as a user declares an environment of their own.
+``gymnasium.make("avgreward.envs:avgreward/LoopMDP-v0")`` imports this
+package first, so it works without an explicit import. Each environment
+module also holds its pure ``@njit`` kernels and declares them for the fused
+training loop (:class:`avgreward.envs.declare.FusedEnv`, the gymnasium
+class's attribute ``fused``), exactly as a user declares an environment of
+their own.
+
+This package was the top-level package ``envs`` before it moved into
+``avgreward``: ``import envs`` (and ``import envs.pendulum``, ...) still work
+for one release, with a ``DeprecationWarning``, as aliases of this package.
 """
 
 import gymnasium
