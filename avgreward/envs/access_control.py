@@ -277,7 +277,7 @@ class AccessControlEnv(gym.Env):
         return np.array([int(self.state[0]), int(self.state[1])], dtype=np.int64)
 
     def model(self):
-        """Return the exact :class:`avgreward.envs.model.TabularModel` (see :func:`access_control_model`)."""
+        """Return the exact :class:`TabularModel` (see :func:`access_control_model`)."""
         return access_control_model()
 
     def render(self):

@@ -336,7 +336,7 @@ class AliasedGridworldEnv(gym.Env):
         return obs.astype(np.int8)
 
     def model(self):
-        """Return the exact :class:`avgreward.envs.model.TabularModel` (see :func:`gridworld_model`)."""
+        """Return the exact :class:`TabularModel` (see :func:`gridworld_model`)."""
         return gridworld_model()
 
     def render(self):

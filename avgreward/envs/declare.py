@@ -240,7 +240,7 @@ class DeclaredEnv(gym.Env):
         return obs
 
     def model(self) -> TabularModel:
-        """The exact model (:class:`avgreward.envs.model.TabularModel`), if the declaration has one."""
+        """The exact model (:class:`~avgreward.envs.model.TabularModel`), if declared."""
         if self._spec.model is None:
             raise NotImplementedError(f"{self._spec.name} declares no exact model")
         return self._spec.model()

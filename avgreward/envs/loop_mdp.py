@@ -269,7 +269,7 @@ class LoopMDPEnv(gym.Env):
         return int(obs[0])
 
     def model(self):
-        """Return the exact :class:`avgreward.envs.model.TabularModel` (see :func:`loop_mdp_model`)."""
+        """Return the exact :class:`TabularModel` (see :func:`loop_mdp_model`)."""
         return loop_mdp_model()
 
     def render(self):
