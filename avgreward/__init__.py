@@ -3,7 +3,7 @@
 The main entry points:
 
 - :func:`train` runs one actor-critic on one of the package's continuing
-  environments (registered by :mod:`envs`) and returns a :class:`Result`
+  environments (registered by :mod:`avgreward.envs`) and returns a :class:`Result`
   (``Result.save`` / :func:`load_result` keep it; ``train(..., init=result)``
   trains it further; :func:`evaluate` measures its frozen policy);
 - :class:`SoftmaxActorCritic` and :class:`GaussianActorCritic` are the

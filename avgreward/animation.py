@@ -37,7 +37,7 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 
-import envs  # noqa: F401  (registers the environments)
+import avgreward.envs  # noqa: F401  (registers the environments)
 from avgreward.agents import GaussianActorCritic
 from avgreward.environments import _env_name, _wrapper_chain, check_trusted
 

@@ -552,7 +552,7 @@ def _startup():
     for the cold start), so that the figures do not depend on what this
     checkout's ``__pycache__`` holds (and ``AVGREWARD_CACHE_DIR``, the same
     directory, for the loop's compiled copies).  The package's cache guard
-    (``envs/_numba_cache.py``) only manages ``__pycache__`` next to the
+    (``avgreward/envs/_numba_cache.py``) only manages ``__pycache__`` next to the
     sources; a fresh directory needs no guarding.
     """
     code = _STARTUP_CHILD.format(env=SWINGUP, steps=_STARTUP_STEPS)

@@ -221,7 +221,7 @@ def _env_id(name: str) -> str:
     gymnasium id (``CartPole-v1``)."""
     import gymnasium
 
-    import envs
+    from avgreward import envs
     from avgreward.environments import check_env_id
 
     try:
@@ -233,7 +233,8 @@ def _env_id(name: str) -> str:
         return _ALIASES[wanted]
     for env_id in envs.ENV_IDS:
         short = env_id.split("/", 1)[1].lower()
-        if wanted in (env_id.lower(), f"envs:{env_id.lower()}", short, short.rsplit("-v", 1)[0]):
+        if wanted in (env_id.lower(), f"avgreward.envs:{env_id.lower()}", f"envs:{env_id.lower()}",
+                      short, short.rsplit("-v", 1)[0]):
             return env_id
     if name.strip() in gymnasium.registry:
         return name.strip()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import gymnasium
 import numpy as np
 
-import envs
+from avgreward import envs
 from avgreward.features import TileCoder
 
 # Wrappers gymnasium.make puts around every environment: they check the API and
@@ -41,7 +41,7 @@ def _own_env_id(cls):
     """The registered id of a gymnasium class that declares a fused environment, or None.
 
     ``cls`` runs in the fused loop if it has the attribute ``fused``
-    (:class:`envs.declare.FusedEnv`); its id is the registered id whose entry
+    (:class:`avgreward.envs.declare.FusedEnv`); its id is the registered id whose entry
     point is ``cls`` (this package's first), else the declaration's name.
     """
     if envs.fused_env_of(cls) is None:
@@ -76,10 +76,28 @@ def check_env_id(env_id: str) -> str:
     return env_id
 
 
+def _own_module_prefix(module: str, bare: str) -> bool:
+    """Whether ``module:bare`` names one of this package's ids through this package.
+
+    ``"avgreward.envs:..."``, and ``"envs:avgreward/..."`` of the environments'
+    top-level package before they moved into ``avgreward`` (ids in older
+    results): never imported for that (the old name is only a deprecated alias),
+    the bare id is registered by ``avgreward.envs``.  A user's own ``envs``
+    module with ids of its own (``"envs:my/Task-v0"``) is a module like any other.
+    """
+    return module == "avgreward.envs" or (module == "envs" and bare.startswith("avgreward/"))
+
+
+def _strip_own_module(env_id: str) -> str:
+    """``env_id`` without this package's module prefix (see :func:`_own_module_prefix`)."""
+    module, sep, bare = env_id.partition(":")
+    return bare if sep and _own_module_prefix(module, bare) else env_id
+
+
 def env_module(env_id: str) -> str | None:
-    """The module that ``"module:id"`` would import (None for a bare id or ``"envs:..."``)."""
-    module, sep, _ = check_env_id(env_id).partition(":")
-    return module if sep and module != "envs" else None
+    """The module that ``"module:id"`` would import (None for a bare id or this package's)."""
+    module, sep, bare = check_env_id(env_id).partition(":")
+    return module if sep and not _own_module_prefix(module, bare) else None
 
 
 def check_trusted(env_id: str, trust, allow: str = "trust=True") -> None:
@@ -144,8 +162,7 @@ def _peek_own_class(env_id):
     if not isinstance(env_id, str):
         return None
     try:
-        bare = env_id.split(":", 1)[1] if env_id.startswith("envs:") else env_id
-        spec, cls = _registered(bare, importing=False)
+        spec, cls = _registered(_strip_own_module(env_id), importing=False)
     except ValueError:
         return None
     if cls is None or envs.fused_env_of(cls) is None or _spec_wrappers(spec):
@@ -199,7 +216,7 @@ def resolve_env(env):
     ----------
     env : str or gymnasium.Env
         A registered id of this package's environments (``"avgreward/LoopMDP-v0"``,
-        with or without the ``"envs:"`` module prefix), or an instance of one
+        with or without the ``"avgreward.envs:"`` module prefix), or an instance of one
         of them, bare or as ``gymnasium.make`` returns it.
 
     Returns
@@ -215,12 +232,12 @@ def resolve_env(env):
         fused loop would silently drop them.
     """
     if isinstance(env, str):
-        env_id = env.split(":", 1)[1] if env.startswith("envs:") else env
+        env_id = _strip_own_module(env)
         spec, cls = _registered(env_id)
         if cls is None or envs.fused_env_of(cls) is None:
             raise ValueError(
                 f"env {env!r} is not an environment of the fused loop (a registered id whose "
-                "class declares fused = envs.FusedEnv(...)); this package's are "
+                "class declares fused = avgreward.envs.FusedEnv(...)); this package's are "
                 f"{list(envs.ENV_IDS)}"
             )
         wrappers = _spec_wrappers(spec)
@@ -235,7 +252,7 @@ def resolve_env(env):
     if env_id is None:
         raise ValueError(
             f"env must be an id in {list(envs.ENV_IDS)}, another registered id whose class "
-            f"declares fused = envs.FusedEnv(...), or an instance of one, got {env!r}"
+            f"declares fused = avgreward.envs.FusedEnv(...), or an instance of one, got {env!r}"
         )
     wrappers = _meaningful_wrappers(env)
     if wrappers:
@@ -258,10 +275,10 @@ def _is_own_env(env) -> bool:
     """Whether :func:`train` runs ``env`` in the fused loop (declared, with no wrapper of meaning).
 
     This package's environments and any registered class that declares
-    ``fused`` (:mod:`envs.declare`), by id or instance.
+    ``fused`` (:mod:`avgreward.envs.declare`), by id or instance.
     """
     if isinstance(env, str):
-        env_id = env.split(":", 1)[1] if env.startswith("envs:") else env
+        env_id = _strip_own_module(env)
         if env_id in envs.ENV_IDS:
             return True
         spec, cls = _registered(env_id)
@@ -333,7 +350,7 @@ def default_features(env, bounds=None) -> TileCoder:
     8 x 8 over (angle, velocity), angle wrapped.  Loop MDP: one-hot of the
     state.  Aliased gridworld: one-hot of the 4-bit wall pattern (the agent
     cannot tell the aliased cells apart).  Any other declared environment
-    (:class:`envs.declare.FusedEnv`): its ``features()``, or else tile coding
+    (:class:`avgreward.envs.declare.FusedEnv`): its ``features()``, or else tile coding
     of its declared observation bounds.  Any other gymnasium environment (an
     id): :func:`default_tile_coder` over ``bounds = (low, high)`` or, if not
     given, the observation space's bounds (one grid up to 4 dimensions, each

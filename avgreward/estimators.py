@@ -1,7 +1,7 @@
 """The gradient-estimator laboratory: every estimator of the lecture notes, against the exact gradient.
 
 Under a fixed linear softmax policy on an episodic tabular task (an absorbing
-:class:`envs.model.TabularModel`), :func:`estimator_lab` samples episodes in
+:class:`avgreward.envs.model.TabularModel`), :func:`estimator_lab` samples episodes in
 batches (jitted, from the model itself) and computes, for each episode, each
 estimator of ``grad J`` (``J = E[R(tau)]``, gamma = 1) of the notes (seeds
 000-002; ``../shared/spec/algorithms.md``, "Policy-gradient estimators"), with
@@ -420,7 +420,7 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
 
     Parameters
     ----------
-    model : envs.model.TabularModel
+    model : avgreward.envs.model.TabularModel
         Episodic (with ``terminal`` states).  Rewards are taken as ``R[s, a]``
         (exact for the package's tasks, whose rewards are deterministic given
         the state and action; otherwise the variances are those of a task with

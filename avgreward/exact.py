@@ -1,6 +1,6 @@
 """Exact analysis of a tabular task under a fixed policy (no sampling).
 
-Everything here works on an :class:`envs.model.TabularModel` (``P[s, a, s']``,
+Everything here works on an :class:`avgreward.envs.model.TabularModel` (``P[s, a, s']``,
 ``R[s, a]``, ``start[s]``, ``observations[s]``) and a policy given as a table
 ``policy[state, action]``. It is the ground truth the learning code and its
 tests are checked against: the reward rate, the differential (bias) values,
@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-if TYPE_CHECKING:  # for the type hints only: envs imports avgreward
+if TYPE_CHECKING:  # for the type hints only: this module needs neither numba nor gymnasium
+    from avgreward.envs.model import TabularModel
     from avgreward.features import TileCoder
-    from envs.model import TabularModel
 
 __all__ = [
     "Evaluation",
@@ -318,7 +318,7 @@ def evaluate(model: TabularModel, policy: ArrayLike) -> Evaluation:
 
     Parameters
     ----------
-    model : envs.model.TabularModel
+    model : avgreward.envs.model.TabularModel
         The task.
     policy : array_like, shape (n_states, n_actions)
         ``policy[s, a] = pi(a | s)``; non-negative, rows sum to 1 (within
@@ -360,7 +360,7 @@ def discounted_values(model: TabularModel, policy: ArrayLike, gamma: float) -> n
 
     Parameters
     ----------
-    model : envs.model.TabularModel
+    model : avgreward.envs.model.TabularModel
     policy : array_like, shape (n_states, n_actions)
         ``policy[s, a] = pi(a | s)``, as in :func:`evaluate`.
     gamma : float
@@ -392,7 +392,7 @@ def observation_classes(model: TabularModel) -> tuple[np.ndarray, np.ndarray]:
 
     Parameters
     ----------
-    model : envs.model.TabularModel
+    model : avgreward.envs.model.TabularModel
 
     Returns
     -------
@@ -428,7 +428,7 @@ def policy_on_states(
 
     Parameters
     ----------
-    model : envs.model.TabularModel
+    model : avgreward.envs.model.TabularModel
     obs_policy : callable, mapping or array_like
         One of
 
@@ -542,7 +542,7 @@ def feature_matrix(model: TabularModel, features: TileCoder | str) -> np.ndarray
 
     Parameters
     ----------
-    model : envs.model.TabularModel
+    model : avgreward.envs.model.TabularModel
         Its ``observations[s]`` are what state ``s`` shows.
     features : avgreward.features.TileCoder or str
         A feature map (its ``indices`` of an observation are the active binary
@@ -613,7 +613,7 @@ def policy_gradient(model: TabularModel, theta: ArrayLike, features: ArrayLike,
 
     Parameters
     ----------
-    model : envs.model.TabularModel
+    model : avgreward.envs.model.TabularModel
     theta : array_like, shape (n_features, n_actions)
         ``theta[feature, action]``; ``n_actions`` must equal the model's.
     features : array_like, shape (n_states, n_features)
@@ -659,7 +659,7 @@ def deterministic_observation_policies(
 
     Parameters
     ----------
-    model : envs.model.TabularModel
+    model : avgreward.envs.model.TabularModel
     max_policies : int, default 1_000_000
         Refuse (ValueError) to enumerate more than this many.
 
@@ -759,7 +759,7 @@ def evaluate_episodic(model: TabularModel, policy: ArrayLike,
 
     Parameters
     ----------
-    model : envs.model.TabularModel
+    model : avgreward.envs.model.TabularModel
         With ``terminal`` states (absorbing, reward 0).
     policy : array_like, shape (n_states, n_actions)
     gamma : float, default 1.0
@@ -814,7 +814,7 @@ def episodic_policy_gradient(model: TabularModel, theta: ArrayLike, features: Ar
 
     Parameters
     ----------
-    model : envs.model.TabularModel
+    model : avgreward.envs.model.TabularModel
         With ``terminal`` states.
     theta : array_like, shape (n_features, n_actions)
     features : array_like, shape (n_states, n_features)
@@ -1026,7 +1026,7 @@ def relative_value_iteration(model: TabularModel, tau: float = 0.5, tol: float =
 
     Parameters
     ----------
-    model : envs.model.TabularModel
+    model : avgreward.envs.model.TabularModel
         A continuing task.
     tau : float, default 0.5
         In (0, 1).
@@ -1096,7 +1096,7 @@ def policy_iteration(model: TabularModel, max_iterations: int = 10_000) -> Optim
 
     Parameters
     ----------
-    model : envs.model.TabularModel
+    model : avgreward.envs.model.TabularModel
     max_iterations : int, default 10,000
         Improvements before giving up.
 

@@ -5,7 +5,7 @@ and ``# <args ...>`` are written out for the learner: the fields of its
 bundles taken out before the loop, and passed to its per-step functions by
 name, see :mod:`avgreward.learners`): :mod:`avgreward.specialize` copies
 it into a module of its own for each pair of a declared environment
-(:class:`envs.declare.FusedEnv`) and a learner
+(:class:`avgreward.envs.declare.FusedEnv`) and a learner
 (:class:`avgreward.learners.FusedLearner`) and sets the placeholders below to
 their functions and flags before anything is compiled.  numba then compiles
 the environment's dynamics and the learner into the loop (inlined, the flags
@@ -32,7 +32,7 @@ from avgreward.features import tile_indices
 from avgreward.weight_rows import pack_rows, unpack_rows
 
 # The environment and the learner, set by avgreward.specialize in each copy (see
-# envs.declare and avgreward.learners for the functions' signatures).
+# avgreward.envs.declare and avgreward.learners for the functions' signatures).
 # env_transition returns (reward, terminated).
 env_reset = env_step = env_observe = env_transition = None
 RANDOM_RESET = RANDOM_STEP = EPISODIC = False

@@ -8,7 +8,7 @@ whole-run arrays, or one chunk-sized buffer that it folds into bin means
 between calls, so that memory need not grow with the number of steps.
 
 The loop is one skeleton (:func:`avgreward.kernels.run_chunk`) jitted once
-per pair of an environment (:class:`envs.declare.FusedEnv`) and a learner
+per pair of an environment (:class:`avgreward.envs.declare.FusedEnv`) and a learner
 (:class:`avgreward.learners.FusedLearner`), with both compiled in
 (:func:`avgreward.specialize.kernels_for`).  Per step, with the
 actor-critic's learners (:mod:`avgreward.learners.actor_critic`) in the order

@@ -8,7 +8,7 @@ agree to rounding.  It is also the "student's version" the benchmark compares
 speed against.
 
 Shared with the fused loop, and tested on their own elsewhere: the
-environment kernels (:mod:`envs`, the single definition of each task) and
+environment kernels (:mod:`avgreward.envs`, the single definition of each task) and
 the feature map (:class:`avgreward.features.TileCoder`, tested against
 tiles3).  Everything that learns is written again here.
 """

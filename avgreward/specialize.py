@@ -5,7 +5,7 @@ changes to that file: a loop that takes an environment's functions as
 arguments would either miss the cache in every new process (numba 0.6x
 caches first-class functions per process) or, compiled against a module of
 the environment's functions, keep the old dynamics after the user edits
-them.  So each declared environment (:class:`envs.declare.FusedEnv`) gets its
+them.  So each declared environment (:class:`avgreward.envs.declare.FusedEnv`) gets its
 own copy of the kernel template :mod:`avgreward.kernels` for each learner
 (:class:`avgreward.learners.FusedLearner`) it runs with, a small module file
 whose name holds a fingerprint of
@@ -41,8 +41,8 @@ from numba.core.caching import NullCache
 
 from avgreward.inlining import inline_call
 from avgreward.learners import FusedLearner
-from envs._numba_cache import hash_function, refresh_function_caches, sources_hash
-from envs.declare import FusedEnv, check_step_returns
+from avgreward.envs._numba_cache import hash_function, refresh_function_caches, sources_hash
+from avgreward.envs.declare import FusedEnv, check_step_returns
 
 __all__ = ["kernels_for", "fingerprint", "kernel_dir"]
 
@@ -188,7 +188,7 @@ def kernels_for(fused: FusedEnv, learner: FusedLearner) -> types.ModuleType:
     kernel compiles it or loads it from numba's cache.
     """
     if not isinstance(fused, FusedEnv):
-        raise ValueError(f"env: expected an envs.declare.FusedEnv, got {fused!r}")
+        raise ValueError(f"env: expected an avgreward.envs.declare.FusedEnv, got {fused!r}")
     if not isinstance(learner, FusedLearner):
         raise ValueError(f"learner: expected an avgreward.learners.FusedLearner, got {learner!r}")
     key = (fused, learner)

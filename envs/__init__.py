@@ -1,93 +1,46 @@
-"""Continuing gymnasium environments for average-reward RL (registered on import).
+"""Deprecated: the environments are now :mod:`avgreward.envs` (``import avgreward.envs``).
 
-Importing ``envs`` registers, with no step limit:
+This top-level package is kept for one release so that code written for the
+old name goes on working:
 
-- ``avgreward/PendulumSwingUp-v0``: :class:`envs.pendulum.PendulumSwingUpEnv`
-- ``avgreward/PendulumSwingUpContinuous-v0``:
-  :class:`envs.pendulum.PendulumSwingUpContinuousEnv`
-- ``avgreward/LoopMDP-v0``: :class:`envs.loop_mdp.LoopMDPEnv`
-- ``avgreward/AliasedGridworld-v0``: :class:`envs.aliased_gridworld.AliasedGridworldEnv`
-- ``avgreward/AccessControl-v0``: :class:`envs.access_control.AccessControlEnv`
-  (Sutton & Barto's access-control queuing, Example 10.2)
+- ``import envs`` warns (``DeprecationWarning``), registers the ids as
+  ``import avgreward.envs`` does, and gives the names of :mod:`avgreward.envs`
+  (``envs.PendulumSwingUpEnv is avgreward.envs.PendulumSwingUpEnv``);
+- ``import envs.pendulum``, ``from envs.declare import FusedEnv``... give the
+  submodules of :mod:`avgreward.envs` themselves (``sys.modules`` aliases, not
+  copies: one class, one jitted function, one numba cache each);
+- ``gymnasium.make("envs:avgreward/LoopMDP-v0")`` still works.
 
-and two episodic tasks (their episodes end; the fused loop resets inside the run):
-
-- ``avgreward/ShortCorridor-v0``: :class:`envs.short_corridor.ShortCorridorEnv`
-- ``avgreward/AliasedGridworldEpisodic-v0``:
-  :class:`envs.aliased_gridworld.AliasedGridworldEpisodicEnv`
-
-and two classic-control tasks with rewards that mean something in the
-continuing view (:mod:`avgreward.wrappers`; stepped from Python, not in the
-fused loop):
-
-- ``avgreward/CartPoleFailurePenalty-v1``: CartPole-v1, 1 less on a fall
-- ``avgreward/MountainCarGoalBonus-v0``: MountainCar-v0 without time limit,
-  1 more on reaching the goal
-
-``gymnasium.make("envs:avgreward/LoopMDP-v0")`` imports this package first,
-so it works without an explicit import. Each environment module also holds
-its pure ``@njit`` kernels and declares them for the fused training loop
-(:class:`envs.declare.FusedEnv`, the gymnasium class's attribute ``fused``),
-exactly as a user declares an environment of their own.
+avgreward itself never imports this package.
 """
 
-import gymnasium
+import importlib
+import pkgutil
+import sys
+import warnings
 
-from envs._numba_cache import ensure_fresh_cache
+warnings.warn("envs is now avgreward.envs; import avgreward.envs", DeprecationWarning,
+              stacklevel=2)
 
-# Before any jitted function can load its cache (see envs._numba_cache).
-ensure_fresh_cache()
+import avgreward.envs as _envs  # noqa: E402
+from avgreward.envs import *  # noqa: E402,F401,F403
+from avgreward.envs import __all__  # noqa: E402,F401
 
-from envs.declare import DeclaredEnv, FusedEnv, fused_env_of  # noqa: E402
-from envs.access_control import AccessControlEnv, access_control_model  # noqa: E402
-from envs.aliased_gridworld import (  # noqa: E402
-    AliasedGridworldEnv,
-    AliasedGridworldEpisodicEnv,
-    gridworld_model,
-)
-from envs.loop_mdp import LoopMDPEnv, loop_mdp_model
-from envs.model import TabularModel
-from envs.pendulum import PendulumSwingUpContinuousEnv, PendulumSwingUpEnv
-from envs.short_corridor import ShortCorridorEnv
+# Each submodule of avgreward.envs under its old name too: ``import envs.pendulum``
+# finds it in sys.modules (this package is always imported first), and
+# ``envs.pendulum`` / ``from envs import pendulum`` find the attribute.
+for _info in pkgutil.iter_modules(_envs.__path__):
+    _module = importlib.import_module(f"{_envs.__name__}.{_info.name}")
+    sys.modules[f"{__name__}.{_info.name}"] = _module
+    globals()[_info.name] = _module
+del _info, _module
 
-__all__ = [
-    "ENV_IDS",
-    "AccessControlEnv",
-    "access_control_model",
-    "AliasedGridworldEnv",
-    "AliasedGridworldEpisodicEnv",
-    "ShortCorridorEnv",
-    "LoopMDPEnv",
-    "PendulumSwingUpContinuousEnv",
-    "PendulumSwingUpEnv",
-    "TabularModel",
-    "DeclaredEnv",
-    "FusedEnv",
-    "fused_env_of",
-    "gridworld_model",
-    "loop_mdp_model",
-]
 
-_ENTRY_POINTS = {
-    "avgreward/PendulumSwingUp-v0": "envs.pendulum:PendulumSwingUpEnv",
-    "avgreward/PendulumSwingUpContinuous-v0": "envs.pendulum:PendulumSwingUpContinuousEnv",
-    "avgreward/LoopMDP-v0": "envs.loop_mdp:LoopMDPEnv",
-    "avgreward/AliasedGridworld-v0": "envs.aliased_gridworld:AliasedGridworldEnv",
-    "avgreward/ShortCorridor-v0": "envs.short_corridor:ShortCorridorEnv",
-    "avgreward/AliasedGridworldEpisodic-v0": "envs.aliased_gridworld:AliasedGridworldEpisodicEnv",
-    "avgreward/AccessControl-v0": "envs.access_control:AccessControlEnv",
-}
-
-ENV_IDS = tuple(_ENTRY_POINTS)
-
-# Gymnasium's tasks inside reward wrappers: not ours (not in ENV_IDS, no fused loop).
-_WRAPPED_ENTRY_POINTS = {
-    "avgreward/CartPoleFailurePenalty-v1": "avgreward.wrappers:cartpole_failure_penalty",
-    "avgreward/MountainCarGoalBonus-v0": "avgreward.wrappers:mountain_car_goal_bonus",
-}
-
-for _env_id, _entry_point in {**_ENTRY_POINTS, **_WRAPPED_ENTRY_POINTS}.items():
-    # A reload (or a second registration attempt) would make gymnasium warn
-    # about overriding an existing id.
-    if _env_id not in gymnasium.registry:
-        gymnasium.register(id=_env_id, entry_point=_entry_point, max_episode_steps=None)
+def __getattr__(name):
+    # Anything else avgreward.envs has (its private names too: envs._ENTRY_POINTS).
+    if not name.startswith("__"):
+        try:
+            return getattr(_envs, name)
+        except AttributeError:
+            pass
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,7 +32,7 @@ import avgreward
 from avgreward import exact
 from avgreward.experiment import run_experiment
 from avgreward.plotting import save_figure
-from envs import access_control as ac
+from avgreward.envs import access_control as ac
 
 ENV = "avgreward/AccessControl-v0"
 PRIORITIES = (1, 2, 4, 8)

@@ -5,8 +5,8 @@ package's fused (numba-compiled) training loop.  It does three things:
 
 1. **Declares** RiverSwim (below): three ``@numba.njit`` functions over a
    small float64 state array (``reset``, ``step``, ``observe``), an exact
-   model of the same task (:class:`envs.model.TabularModel`, optional, for
-   exact analysis), a :class:`envs.declare.FusedEnv` that bundles them, a
+   model of the same task (:class:`avgreward.envs.model.TabularModel`, optional, for
+   exact analysis), a :class:`avgreward.envs.declare.FusedEnv` that bundles them, a
    gymnasium class (``DeclaredEnv`` does the work), and a registered id.
    ``avgreward.train("RiverSwim-v0", ...)`` then compiles the loop with
    these functions inlined and runs it at full speed.
@@ -70,8 +70,8 @@ import numpy as np
 
 import avgreward
 from avgreward import exact
-from envs.declare import DeclaredEnv, FusedEnv
-from envs.model import TabularModel
+from avgreward.envs.declare import DeclaredEnv, FusedEnv
+from avgreward.envs.model import TabularModel
 
 # ---------------------------------------------------------------------------
 # 1. The environment: RiverSwim, declared for the fused loop.

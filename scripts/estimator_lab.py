@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import avgreward
-import envs  # noqa: F401  (registers the environments)
+import avgreward.envs  # noqa: F401  (registers the environments)
 from avgreward import estimators, exact
 from avgreward.plotting import save_figure
 

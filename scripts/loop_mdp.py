@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import avgreward
-import envs
+from avgreward import envs
 from avgreward import exact
 from avgreward.experiment import run_experiment
 from avgreward.plotting import learning_curve, save_figure

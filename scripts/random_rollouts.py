@@ -11,7 +11,7 @@ import argparse
 import gymnasium
 import numpy as np
 
-import envs
+from avgreward import envs
 
 
 def parse_args():

@@ -40,7 +40,7 @@ from avgreward.training import run_learner
 from avgreward.plotting import save_figure
 from avgreward.stats import mean_confidence_interval
 from avgreward.training import value_settings
-from envs import access_control as ac
+from avgreward.envs import access_control as ac
 
 ENV = "avgreward/AccessControl-v0"
 VARIANTS = (("no centering", None, 0.0, "black"), ("simple centering", "simple", 0.01, "tab:blue"),

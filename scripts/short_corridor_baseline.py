@@ -35,7 +35,7 @@ from avgreward.agents import Reinforce
 from avgreward.episodic_runs import run_episodes
 from avgreward.plotting import save_figure
 from avgreward.stats import mean_confidence_interval
-from envs import short_corridor
+from avgreward.envs import short_corridor
 
 ENV = "avgreward/ShortCorridor-v0"
 BOOK_START = (1.47, -1.47)  # preferences of (left, right): right with probability 0.05

@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import avgreward
-import envs
+from avgreward import envs
 from avgreward import exact
 from avgreward.experiment import run_experiment
 from avgreward.plotting import save_figure

@@ -62,7 +62,7 @@ _STEPPED = ("MountainCar-v0", "Acrobot-v1", "Pendulum-v1")
 def cases():
     """Every ``(name, env_id, agent)`` that ``train`` accepts today."""
     import avgreward
-    import envs
+    from avgreward import envs
 
     found = []
     for env_id in (*envs.ENV_IDS, *_STEPPED):

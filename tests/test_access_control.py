@@ -8,8 +8,8 @@ import pytest
 
 import avgreward
 from avgreward import exact
-from envs import access_control as ac
-from envs.loop_mdp import loop_mdp_model
+from avgreward.envs import access_control as ac
+from avgreward.envs.loop_mdp import loop_mdp_model
 
 ACCESS = "avgreward/AccessControl-v0"
 
@@ -139,7 +139,7 @@ def test_relative_value_iteration_is_the_best_of_all_threshold_policies_on_acces
 
 
 def _model(P, R, start):
-    from envs.model import TabularModel
+    from avgreward.envs.model import TabularModel
     n = len(start)
     return TabularModel(P=np.asarray(P, float), R=np.asarray(R, float),
                         start=np.asarray(start, float), observations=np.eye(n))

@@ -13,7 +13,7 @@ import avgreward
 from avgreward import animation
 from avgreward.animation import animate_policy, iter_frames, rollout
 from avgreward.wrappers import GoalBonus
-from envs.pendulum import PendulumSwingUpEnv
+from avgreward.envs.pendulum import PendulumSwingUpEnv
 
 ENV_ID = "avgreward/PendulumSwingUp-v0"
 TORQUE_BLUE = (60, 90, 200)  # the pendulum's torque bar, absent at rest

@@ -130,7 +130,7 @@ def test_c_tiles_are_the_packages_tile_coder(c_reference):
 
 
 def test_c_step_is_the_packages_pendulum(c_reference):
-    from envs.pendulum import MAX_SPEED, pendulum_step_torque
+    from avgreward.envs.pendulum import MAX_SPEED, pendulum_step_torque
 
     rng = np.random.default_rng(1)
     pi = np.pi

@@ -11,7 +11,7 @@ import pytest
 
 import avgreward
 from avgreward import exact
-from envs import loop_mdp
+from avgreward.envs import loop_mdp
 from avgreward.experiment import run_experiment
 from avgreward.learners import Custom
 from avgreward.learners.actor_critic import SOFTMAX, SoftmaxParams

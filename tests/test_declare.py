@@ -24,7 +24,7 @@ import avgreward.training
 from avgreward import GaussianActorCritic, SoftmaxActorCritic
 from avgreward.environments import _is_own_env
 from avgreward.reference import reference_train
-from envs import DeclaredEnv, FusedEnv
+from avgreward.envs import DeclaredEnv, FusedEnv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ import gymnasium
 from numba import njit
 
 import avgreward
-from envs import DeclaredEnv, FusedEnv
+from avgreward.envs import DeclaredEnv, FusedEnv
 
 
 @njit(cache=True)
@@ -349,7 +349,7 @@ import gymnasium
 from numba import njit
 
 import helper_mod
-from envs import DeclaredEnv, FusedEnv
+from avgreward.envs import DeclaredEnv, FusedEnv
 
 
 @njit(cache=True)
@@ -447,7 +447,7 @@ def test_edits_to_an_environment_in_any_of_its_files_are_never_stale(tmp_path):
 def test_a_copy_of_the_kernels_is_named_by_the_environments_sources(tmp_path, monkeypatch):
     from avgreward import specialize
     from avgreward.learners.actor_critic import GAUSSIAN, SOFTMAX
-    from envs.loop_mdp import LOOP_MDP
+    from avgreward.envs.loop_mdp import LOOP_MDP
 
     monkeypatch.setenv("AVGREWARD_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(specialize, "_loaded", {})
@@ -470,7 +470,7 @@ def _fingerprint_of(source, name="step"):
     """The hash of a function made from ``source`` with no file (as in a notebook)."""
     import hashlib
 
-    from envs._numba_cache import hash_function
+    from avgreward.envs._numba_cache import hash_function
 
     scope = {"np": np, "math": __import__("math")}
     exec(compile(source, "<cell>", "exec"), scope)

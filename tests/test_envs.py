@@ -13,11 +13,11 @@ from gymnasium.error import ResetNeeded
 from gymnasium.utils.env_checker import check_env
 from numba import njit
 
-import envs
-from envs import access_control as ac
-from envs import aliased_gridworld as gw
-from envs import loop_mdp as lm
-from envs import pendulum as pend
+from avgreward import envs
+from avgreward.envs import access_control as ac
+from avgreward.envs import aliased_gridworld as gw
+from avgreward.envs import loop_mdp as lm
+from avgreward.envs import pendulum as pend
 
 PENDULUM = "avgreward/PendulumSwingUp-v0"
 PENDULUM_CONT = "avgreward/PendulumSwingUpContinuous-v0"
@@ -70,7 +70,7 @@ def test_reimport_does_not_warn_about_duplicate_registration():
 def test_make_in_fresh_interpreter(tmp_path):
     code = (
         "import gymnasium\n"
-        "env = gymnasium.make('envs:avgreward/LoopMDP-v0')\n"
+        "env = gymnasium.make('avgreward.envs:avgreward/LoopMDP-v0')\n"
         "obs, _ = env.reset(seed=0)\n"
         "assert env.step(0)[:2] == (1, 1.0)\n"
     )

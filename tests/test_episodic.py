@@ -9,11 +9,11 @@ from gymnasium.utils.env_checker import check_env
 from helpers import finite_difference
 
 import avgreward
-import envs  # noqa: F401 - registers the ids
+from avgreward import envs  # registers the ids
 from avgreward import exact
 from avgreward.reference import reference_train
-from envs import aliased_gridworld as gw
-from envs import short_corridor as sc
+from avgreward.envs import aliased_gridworld as gw
+from avgreward.envs import short_corridor as sc
 
 CORRIDOR = "avgreward/ShortCorridor-v0"
 GRID = "avgreward/AliasedGridworldEpisodic-v0"

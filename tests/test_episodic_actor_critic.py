@@ -7,7 +7,7 @@ import avgreward
 from avgreward import exact
 from avgreward.agents import EpisodicActorCritic
 from avgreward.reference import reference_episodic_actor_critic
-from envs import aliased_gridworld as gw
+from avgreward.envs import aliased_gridworld as gw
 
 CORRIDOR = "avgreward/ShortCorridor-v0"
 GRID = "avgreward/AliasedGridworldEpisodic-v0"

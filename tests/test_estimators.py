@@ -10,7 +10,7 @@ import gymnasium
 import numpy as np
 import pytest
 
-import envs  # noqa: F401  (registers the environments)
+import avgreward.envs  # noqa: F401  (registers the environments)
 from avgreward import estimators, exact
 from helpers import finite_difference
 
@@ -313,7 +313,7 @@ def test_bad_settings_are_named(kwargs, message):
 
 
 def test_a_continuing_model_is_refused():
-    from envs.loop_mdp import loop_mdp_model
+    from avgreward.envs.loop_mdp import loop_mdp_model
     model = loop_mdp_model()
     with pytest.raises(ValueError, match="episodic"):
         estimators.estimator_lab(model, np.zeros((model.n_states, 2)), np.eye(model.n_states))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from avgreward import exact
-from envs.aliased_gridworld import gridworld_model
-from envs.loop_mdp import loop_mdp_model
-from envs.model import TabularModel
+from avgreward.envs.aliased_gridworld import gridworld_model
+from avgreward.envs.loop_mdp import loop_mdp_model
+from avgreward.envs.model import TabularModel
 
 LEFT, RIGHT = 0, 1
 N, E, S, W = 0, 1, 2, 3

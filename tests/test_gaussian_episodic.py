@@ -14,7 +14,7 @@ import pytest
 import avgreward
 from avgreward.agents import EpisodicActorCritic, Reinforce
 from avgreward.reference import reference_episodic_actor_critic, reference_reinforce
-from envs import DeclaredEnv, FusedEnv
+from avgreward.envs import DeclaredEnv, FusedEnv
 
 REACH = "TestReach-v0"
 

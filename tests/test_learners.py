@@ -13,8 +13,8 @@ from avgreward.inlining import inline_call
 from avgreward.learners import FusedLearner
 from avgreward.learners.actor_critic import SOFTMAX, SoftmaxParams, Work
 from avgreward.training import run_learner
-import envs
-from envs import loop_mdp
+from avgreward import envs
+from avgreward.envs import loop_mdp
 
 LOOP = "avgreward/LoopMDP-v0"
 

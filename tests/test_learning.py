@@ -9,7 +9,7 @@ below 0.1; pendulum near -1.6).
 import numpy as np
 
 import avgreward
-import envs
+from avgreward import envs
 from avgreward import GaussianActorCritic, SoftmaxActorCritic
 from avgreward.exact import evaluate, policy_on_states
 

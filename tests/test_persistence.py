@@ -172,7 +172,7 @@ def _greedy_rate(model, result):
 
 
 def test_evaluate_matches_the_exact_rate_of_the_frozen_policy():
-    import envs
+    from avgreward import envs
 
     result = avgreward.train(ACCESS, CASES["sarsa"][1], 100_000, seed=0)
     before = result.weights["w"].copy()

@@ -9,8 +9,8 @@ import avgreward
 from avgreward import exact
 from avgreward.agents import Reinforce
 from avgreward.reference import reference_reinforce
-from envs import aliased_gridworld as gw
-from envs import short_corridor as sc
+from avgreward.envs import aliased_gridworld as gw
+from avgreward.envs import short_corridor as sc
 
 CORRIDOR = "avgreward/ShortCorridor-v0"
 GRID = "avgreward/AliasedGridworldEpisodic-v0"

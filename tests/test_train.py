@@ -40,8 +40,9 @@ def test_env_instance_and_prefixed_id_are_accepted():
 
     agent = SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
     by_id = avgreward.train("avgreward/LoopMDP-v0", agent, 500, seed=0)
-    by_prefix = avgreward.train("envs:avgreward/LoopMDP-v0", agent, 500, seed=0)
-    by_instance = avgreward.train(gymnasium.make("envs:avgreward/LoopMDP-v0"), agent, 500, seed=0)
+    by_prefix = avgreward.train("avgreward.envs:avgreward/LoopMDP-v0", agent, 500, seed=0)
+    by_instance = avgreward.train(gymnasium.make("avgreward.envs:avgreward/LoopMDP-v0"), agent,
+                                  500, seed=0)
     _same(by_id, by_prefix)
     _same(by_id, by_instance)
 

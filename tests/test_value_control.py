@@ -14,8 +14,8 @@ from avgreward.agents import (
 from avgreward.learners.registry import agent_from_dict
 from avgreward.experiment import run_experiment
 from avgreward.reference import reference_value_control
-from envs import access_control as ac
-from envs.loop_mdp import loop_mdp_model
+from avgreward.envs import access_control as ac
+from avgreward.envs.loop_mdp import loop_mdp_model
 
 ACCESS = "avgreward/AccessControl-v0"
 LOOP = "avgreward/LoopMDP-v0"
@@ -145,7 +145,7 @@ def test_epsilon_greedy_sarsa_stays_below_the_actor_critic_in_the_aliased_gridwo
     policy is below the actor-critic's learned stochastic one, the whole 95% interval
     of the difference far from 0; the actor-critic is near the best stochastic 2/9."""
     from avgreward.stats import mean_confidence_interval
-    from envs import aliased_gridworld as gw
+    from avgreward.envs import aliased_gridworld as gw
 
     model = gw.gridworld_model()
     ac_agent = avgreward.SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.05, alpha_rbar=0.01)

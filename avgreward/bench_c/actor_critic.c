@@ -19,7 +19,7 @@
  * What "the same work" means, per step (Sutton & Barto, section 13.6, in the
  * order of avgreward/loop.py):
  *   1. A ~ pi(.|S) from v(S)'s and the policy's sums over the 32 active features;
- *   2. the pendulum step (envs/pendulum.py), the features of S';
+ *   2. the pendulum step (avgreward/envs/pendulum.py), the features of S';
  *   3. delta = R - Rbar + v(S') - v(S);
  *   4. Rbar += alpha_rbar delta; the critic; the actor.
  * Settings are those of SoftmaxActorCritic.pendulum_reference() and
@@ -48,7 +48,7 @@
 #define PI 3.14159265358979323846 /* rounds to numpy's np.pi */
 
 /* ------------------------------------------------------------------------ */
-/* The pendulum (envs/pendulum.py)                                           */
+/* The pendulum (avgreward/envs/pendulum.py)                                 */
 
 #define DT 0.05
 #define GRAVITY 9.8

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from avgreward.inlining import inline_call
-from envs._numba_cache import refresh_function_caches
+from avgreward.envs._numba_cache import refresh_function_caches
 
 __all__ = ["FusedLearner", "LOOP_VALUES"]
 

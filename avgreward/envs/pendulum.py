@@ -3,7 +3,8 @@
 The physics is written once, in :func:`pendulum_step_torque`; the discrete and
 continuous kernels only turn an action into a torque, and the gymnasium
 classes only validate, keep the state array and draw frames. The fused
-training loop calls the same kernels (through :mod:`envs.dynamics`).
+training loop calls the same kernels (declared in :data:`PENDULUM_SWINGUP`
+and :data:`PENDULUM_SWINGUP_CONTINUOUS`).
 
 State and observation: ``(beta, betadot)``; ``beta`` in [-pi, pi) is the angle
 (0 = upright), ``betadot`` the angular velocity in [-2 pi, 2 pi].
@@ -16,9 +17,15 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit
 
-from envs import _draw
-from envs._common import check_render_mode, continuous_action, discrete_action, require_reset
-from envs.declare import FusedEnv
+from avgreward.envs import _draw
+from avgreward.envs._common import (
+    check_render_mode,
+    continuous_action,
+    discrete_action,
+    require_reset,
+)
+from avgreward.envs.declare import FusedEnv
+from avgreward.features import pendulum_tile_coder
 
 __all__ = [
     "PENDULUM_SWINGUP",
@@ -170,8 +177,6 @@ _OBS_HIGH = np.array([math.pi, MAX_SPEED], dtype=np.float64)
 
 
 def _features():
-    from avgreward.features import pendulum_tile_coder  # avgreward imports envs: import late
-
     return pendulum_tile_coder()
 
 
@@ -283,7 +288,7 @@ class PendulumSwingUpEnv(_PendulumBase):
         beta    <- beta + betadot * dt,  wrapped into [-pi, pi)
 
     If the velocity leaves [-2 pi, 2 pi] the pendulum restarts hanging down
-    at rest. The dynamics is :func:`envs.pendulum.pendulum_discrete_step`.
+    at rest. The dynamics is :func:`avgreward.envs.pendulum.pendulum_discrete_step`.
 
     ## Action Space
 
@@ -327,7 +332,7 @@ class PendulumSwingUpEnv(_PendulumBase):
 
     ```python
     >>> import gymnasium as gym
-    >>> env = gym.make("envs:avgreward/PendulumSwingUp-v0")
+    >>> env = gym.make("avgreward.envs:avgreward/PendulumSwingUp-v0")
     >>> obs, info = env.reset(seed=0)
     ```
 
@@ -368,7 +373,7 @@ class PendulumSwingUpContinuousEnv(_PendulumBase):
     ## Description
 
     The pendulum of :class:`PendulumSwingUpEnv` (same physics, same kernel
-    :func:`envs.pendulum.pendulum_step_torque`), with the torque chosen
+    :func:`avgreward.envs.pendulum.pendulum_step_torque`), with the torque chosen
     freely in [-3, 3]: even the largest torque cannot hold the pendulum
     horizontal (``m*l*g = 4.9 > 3``), so swinging up still needs rocking.
 

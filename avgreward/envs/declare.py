@@ -4,7 +4,7 @@ An environment runs in the fused loop (:mod:`avgreward.loop`) when its
 gymnasium class carries a :class:`FusedEnv` as the class attribute
 ``fused``: three pure jitted functions over a small float64 state array, and
 what the loop must know about them.  This package's environments are declared
-exactly so (``envs.pendulum.PENDULUM_SWINGUP`` and the others); nothing
+exactly so (``avgreward.envs.pendulum.PENDULUM_SWINGUP`` and the others); nothing
 central lists them.  The loop is compiled for each declared environment
 separately (:mod:`avgreward.specialize`), with the environment's functions
 compiled into it, and recompiled whenever a source file they come from
@@ -40,16 +40,16 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs._common import (
+from avgreward.envs._common import (
     check_render_mode,
     continuous_action,
     discrete_action,
     require_reset,
 )
-from envs._numba_cache import refresh_function_caches
+from avgreward.envs._numba_cache import refresh_function_caches
 
 if TYPE_CHECKING:
-    from envs.model import TabularModel
+    from avgreward.envs.model import TabularModel
 
 __all__ = ["FusedEnv", "DeclaredEnv", "fused_env_of", "check_step_returns"]
 
@@ -71,7 +71,7 @@ class FusedEnv:
     name : str
         A short name (used in messages and in the compiled kernels' file names).
     reset, step, observe : numba dispatchers
-        The environment's ``@njit`` functions, as described in :mod:`envs.declare`.
+        The environment's ``@njit`` functions, as described in :mod:`avgreward.envs.declare`.
     state_size, obs_size : int
         Lengths of the state and observation arrays (at least 1).
     n_actions : int
@@ -86,7 +86,7 @@ class FusedEnv:
     action_low, action_high : float, default -1.0, 1.0
         Bounds of a continuous action (the gymnasium class's ``Box``).
     model : callable, optional
-        ``model()`` returns the exact :class:`envs.model.TabularModel`.
+        ``model()`` returns the exact :class:`avgreward.envs.model.TabularModel`.
     features : callable, optional
         ``features()`` returns the default feature map
         (:class:`avgreward.features.TileCoder`); without it, tile coding of
@@ -240,7 +240,7 @@ class DeclaredEnv(gym.Env):
         return obs
 
     def model(self) -> TabularModel:
-        """The exact model (:class:`envs.model.TabularModel`), if the declaration has one."""
+        """The exact model (:class:`~avgreward.envs.model.TabularModel`), if declared."""
         if self._spec.model is None:
             raise NotImplementedError(f"{self._spec.name} declares no exact model")
         return self._spec.model()

@@ -17,10 +17,11 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit
 
-from envs import _draw
-from envs._common import check_render_mode, discrete_action, require_reset
-from envs.declare import FusedEnv
-from envs.model import TabularModel
+from avgreward.envs import _draw
+from avgreward.envs._common import check_render_mode, discrete_action, require_reset
+from avgreward.envs.declare import FusedEnv
+from avgreward.envs.model import TabularModel
+from avgreward.features import one_hot
 
 __all__ = [
     "LOOP_MDP",
@@ -125,8 +126,6 @@ def loop_mdp_model():
 
 
 def _features():
-    from avgreward.features import one_hot  # avgreward imports envs: import late
-
     return one_hot(N_STATES)
 
 
@@ -174,7 +173,7 @@ class LoopMDPEnv(gym.Env):
     loop (S -> 5 -> 6 -> 7 -> 8 -> S) pays +2 on the step from 8 back into
     S. Average reward: 0.2 always-left, 0.4 always-right; with discounting,
     left is preferred below gamma = 2^(-1/4). The dynamics is
-    :func:`envs.loop_mdp.loop_mdp_step`; :meth:`model` gives the exact table.
+    :func:`avgreward.envs.loop_mdp.loop_mdp_step`; :meth:`model` gives the exact table.
 
     ## Action Space
 
@@ -270,7 +269,7 @@ class LoopMDPEnv(gym.Env):
         return int(obs[0])
 
     def model(self):
-        """Return the exact :class:`envs.model.TabularModel` (see :func:`loop_mdp_model`)."""
+        """Return the exact :class:`TabularModel` (see :func:`loop_mdp_model`)."""
         return loop_mdp_model()
 
     def render(self):

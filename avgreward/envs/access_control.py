@@ -30,10 +30,11 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit
 
-from envs import _draw
-from envs._common import check_render_mode, discrete_action, require_reset
-from envs.declare import FusedEnv
-from envs.model import TabularModel
+from avgreward.envs import _draw
+from avgreward.envs._common import check_render_mode, discrete_action, require_reset
+from avgreward.envs.declare import FusedEnv
+from avgreward.envs.model import TabularModel
+from avgreward.features import TileCoder
 
 __all__ = [
     "ACCESS_CONTROL",
@@ -170,8 +171,6 @@ def access_control_model():
 
 
 def _features():
-    from avgreward.features import TileCoder  # avgreward imports envs: import late
-
     # one tile per (free, priority): the 44 states one-hot, as in the book
     return TileCoder(low=(0.0, 0.0), high=(N_SERVERS + 1.0, float(N_PRIORITIES)),
                      tiles=(N_SERVERS + 1, N_PRIORITIES), tilings=1, wrap=(False, False))
@@ -198,7 +197,7 @@ class AccessControlEnv(gym.Env):
     of priority 1, 2, 4 or 8, is accepted (paid its priority, a server
     occupied) or rejected (paid 0).  Each busy server then becomes free with
     probability 0.06, and the next customer's priority is uniform.  The
-    dynamics is :func:`envs.access_control.access_control_step`;
+    dynamics is :func:`avgreward.envs.access_control.access_control_step`;
     :meth:`model` gives the exact 44-state table.
 
     ## Action Space
@@ -278,7 +277,7 @@ class AccessControlEnv(gym.Env):
         return np.array([int(self.state[0]), int(self.state[1])], dtype=np.int64)
 
     def model(self):
-        """Return the exact :class:`envs.model.TabularModel` (see :func:`access_control_model`)."""
+        """Return the exact :class:`TabularModel` (see :func:`access_control_model`)."""
         return access_control_model()
 
     def render(self):

@@ -19,10 +19,11 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit
 
-from envs import _draw
-from envs._common import check_render_mode, discrete_action, require_reset
-from envs.declare import FusedEnv
-from envs.model import TabularModel
+from avgreward.envs import _draw
+from avgreward.envs._common import check_render_mode, discrete_action, require_reset
+from avgreward.envs.declare import FusedEnv
+from avgreward.envs.model import TabularModel
+from avgreward.features import one_hot
 
 __all__ = [
     "SHORT_CORRIDOR",
@@ -100,8 +101,6 @@ def corridor_start_value(p):
 
 
 def _features():
-    from avgreward.features import one_hot  # avgreward imports envs: import late
-
     # One constant feature: theta[0, a] is action a's preference in every state,
     # the book's x(s, right) = (1, 0), x(s, left) = (0, 1).
     return one_hot(1)
@@ -129,7 +128,7 @@ class ShortCorridorEnv(gym.Env):
     actions move as named (left from 0 stays in 0); in state 1 they are
     switched. The agent observes nothing about the state, so the best it can
     do is to go right with a fixed probability (2 - sqrt(2), about 0.586).
-    The dynamics is :func:`envs.short_corridor.corridor_step`; :meth:`model`
+    The dynamics is :func:`avgreward.envs.short_corridor.corridor_step`; :meth:`model`
     gives the exact absorbing table.
 
     ## Action Space
@@ -194,7 +193,7 @@ class ShortCorridorEnv(gym.Env):
         return obs
 
     def model(self):
-        """Return the exact absorbing :class:`envs.model.TabularModel`."""
+        """Return the exact absorbing :class:`avgreward.envs.model.TabularModel`."""
         return corridor_model()
 
     def render(self):

@@ -1,17 +1,17 @@
-"""Keep numba's on-disk cache consistent with the sources of ``envs`` and ``avgreward``.
+"""Keep numba's on-disk cache consistent with the sources of ``avgreward``.
 
 Numba invalidates a cached function only when its own file changes, not when
 a jitted function it calls (and has compiled in) changes in another module:
 after editing the pendulum's physics, the cached fused loop of
 ``avgreward.loop`` would silently keep the old physics.  So on import we hash
-every source file of both packages and, when the hash differs from the one
-the cache was built with, delete both packages' numba cache files.
+every source file of the package (its subpackages, ``avgreward.envs`` among
+them, included) and, when the hash differs from the one the cache was built
+with, delete the package's numba cache files.
 """
 
 import enum
 import functools
 import hashlib
-import importlib.util
 import inspect
 import os
 import sysconfig
@@ -20,17 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-_PACKAGES = ("envs", "avgreward")
 _STAMP = "numba-sources.sha256"
 
 
 def _package_dirs():
-    dirs = []
-    for name in _PACKAGES:
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.submodule_search_locations:
-            dirs.append(Path(next(iter(spec.submodule_search_locations))))
-    return dirs
+    # The directory of avgreward itself (this file is avgreward/envs/_numba_cache.py),
+    # not whatever a search of sys.path for the name would find first.
+    return [Path(__file__).parent.parent]
 
 
 def _sources_hash(dirs) -> str:
@@ -48,7 +44,7 @@ _current_hash = None
 
 
 def sources_hash() -> str:
-    """The sha256 of every source file of both packages, as this process found them."""
+    """The sha256 of every source file of the package, as this process found them."""
     global _current_hash
     if _current_hash is None:
         _current_hash = _sources_hash(_package_dirs())
@@ -56,7 +52,7 @@ def sources_hash() -> str:
 
 
 def ensure_fresh_cache() -> None:
-    """Delete stale numba cache files of both packages (cheap when nothing changed)."""
+    """Delete the package's stale numba cache files (cheap when nothing changed)."""
     try:
         dirs = _package_dirs()
         current = sources_hash()
@@ -64,7 +60,8 @@ def ensure_fresh_cache() -> None:
         if stamp.is_file() and stamp.read_text() == current:
             return
         for directory in dirs:
-            # Subpackages (avgreward.learners) and the loop's compiled copies too.
+            # Subpackages (avgreward.envs, avgreward.learners) and the loop's compiled
+            # copies too.
             for cached in directory.rglob("__pycache__/*.nb[ci]"):
                 cached.unlink(missing_ok=True)
         stamp.parent.mkdir(exist_ok=True)
@@ -76,7 +73,7 @@ def ensure_fresh_cache() -> None:
         pass
 
 
-# --- the caches of functions outside both packages (an environment of the user's) ------
+# --- the caches of functions outside the package (an environment of the user's) --------
 
 
 def _code_names(code) -> set[str]:

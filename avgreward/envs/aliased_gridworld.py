@@ -20,10 +20,11 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit
 
-from envs import _draw
-from envs._common import check_render_mode, discrete_action, require_reset
-from envs.declare import FusedEnv
-from envs.model import TabularModel
+from avgreward.envs import _draw
+from avgreward.envs._common import check_render_mode, discrete_action, require_reset
+from avgreward.envs.declare import FusedEnv
+from avgreward.envs.model import TabularModel
+from avgreward.features import binary_pattern
 
 __all__ = [
     "ALIASED_GRIDWORLD",
@@ -174,8 +175,6 @@ def gridworld_model():
 
 
 def _features():
-    from avgreward.features import binary_pattern  # avgreward imports envs: import late
-
     return binary_pattern(OBS_SIZE)
 
 
@@ -225,7 +224,7 @@ class AliasedGridworldEnv(gym.Env):
     The agent observes only the walls around its cell, so c1 and c3 are
     aliased: every deterministic policy of the observation has reward rate
     about 0 or less, while moving E/W at random in the aliased cells earns
-    2/9. The dynamics is :func:`envs.aliased_gridworld.gridworld_step`;
+    2/9. The dynamics is :func:`avgreward.envs.aliased_gridworld.gridworld_step`;
     :meth:`model` gives the exact table.
 
     ## Action Space
@@ -337,7 +336,7 @@ class AliasedGridworldEnv(gym.Env):
         return obs.astype(np.int8)
 
     def model(self):
-        """Return the exact :class:`envs.model.TabularModel` (see :func:`gridworld_model`)."""
+        """Return the exact :class:`TabularModel` (see :func:`gridworld_model`)."""
         return gridworld_model()
 
     def render(self):
@@ -467,5 +466,5 @@ class AliasedGridworldEpisodicEnv(AliasedGridworldEnv):
         return obs.astype(np.int8)
 
     def model(self):
-        """Return the exact absorbing :class:`envs.model.TabularModel`."""
+        """Return the exact absorbing :class:`avgreward.envs.model.TabularModel`."""
         return gridworld_episodic_model()
