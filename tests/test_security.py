@@ -127,3 +127,34 @@ def test_animating_a_folder_asks_before_importing_its_module(planted, tmp_path, 
     with pytest.raises(ValueError, match="cannot make the environment"):
         avgreward.animation.rollout(result, 5, trust=True)
     assert (tmp_path / MARKER).exists()
+
+
+def test_a_saved_custom_learner_is_not_imported_by_reading(tmp_path, monkeypatch):
+    """A result of a user's learner names it by ``module:attr``: reading imports nothing."""
+    import custom_td
+
+    from avgreward.learners import Custom
+
+    agent = Custom(custom_td.UNIFORM_TD, custom_td.params(9))
+    saved = avgreward.train("avgreward/LoopMDP-v0", agent, 500, seed=0).save(tmp_path / "r")
+    record = json.loads(saved.read_text())
+    record["agent"]["learner"] = "pwn_mod:TD"
+    saved.write_text(json.dumps(record))
+    (tmp_path / "pwn_mod.py").write_text(
+        f"import pathlib\npathlib.Path({str(tmp_path / MARKER)!r}).write_text('ran')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("pwn_mod", None)
+    loaded = avgreward.load_result(saved)
+    assert loaded.agent.ref == "pwn_mod:TD" and not loaded.agent.resolved
+    assert loaded.weights["v"].shape == (9,)
+    with pytest.raises(ValueError, match="no policy the package can read"):
+        avgreward.evaluate(loaded)
+    _nothing_ran(tmp_path)
+    # Running it is the user's call: then, and only then, the module is imported.
+    with pytest.raises(ValueError, match="is a NoneType, not an avgreward.learners.Fused"):
+        (tmp_path / "pwn_mod.py").write_text(
+            f"import pathlib\npathlib.Path({str(tmp_path / MARKER)!r}).write_text('ran')\n"
+            "TD = None\n")
+        avgreward.train("avgreward/LoopMDP-v0", loaded.agent, 10, init=loaded)
+    assert (tmp_path / MARKER).exists()
+    sys.modules.pop("pwn_mod", None)

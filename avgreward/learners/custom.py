@@ -262,7 +262,8 @@ class Custom:
 
     def __repr__(self):
         name = self._learner.name if self.resolved else self._learner
-        return f"Custom({name!r}{', ref=' + repr(self._ref) if self._ref else ''})"
+        shown = self._ref is not None and self._ref != self._learner
+        return f"Custom({name!r}{', ref=' + repr(self._ref) if shown else ''})"
 
 
 def _build(agent, task):
