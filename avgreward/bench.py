@@ -1373,9 +1373,9 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    """``python scripts/bench.py [--quick] [--out FILE] [--startup | --only SECTION] [--samples N]``.
+    """``python scripts/bench.py [--quick] [--out FILE] [--startup | --only SECTION]``.
 
-    Returns the exit code.
+    ``[--samples N]`` too; returns the exit code.
     """
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     add_arguments(parser)
