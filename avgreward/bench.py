@@ -42,7 +42,19 @@
   whole process tree of the command line ``avgreward run pendulum --steps
   200000000 --seeds 2 --workers 2 --quiet``, sampled every 20 ms: with rewards
   binned as they are computed (``train(..., bin_size=...)``) it does not grow
-  with the number of steps.
+  with the number of steps;
+* **start-up timed from outside** (only when asked: ``--startup`` adds it to
+  the run, ``--only startup`` runs it alone): a fresh interpreter per sample,
+  timed as a whole process from this one, for ``python -c "import numpy"``
+  (the floor), ``python -c "import avgreward"``, a 1,000-step ``avgreward run
+  pendulum --seeds 1`` into a new ``--out`` and the main job
+  (``scripts/swingup_softmax.py``) into a new ``--out``: after one warm-up run
+  of each (numba's cache filled), ``--samples`` rounds (default 5) of each
+  command once, in turn, so that the machine's drift affects them alike; the
+  median, min and max of each, its difference and ratio to the floor's median,
+  and one cold run of the 1,000-step run (empty numba cache:
+  ``NUMBA_CACHE_DIR`` and ``AVGREWARD_CACHE_DIR`` in a new directory), beside
+  the number of processors and the load average.
 
 It prints a table and writes every figure to a JSON file.  ``--quick`` runs
 everything on a tiny budget (a check that the benchmark works, as in CI: its
@@ -53,6 +65,7 @@ the table says which are met.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import os
@@ -69,7 +82,8 @@ import time
 from pathlib import Path
 
 __all__ = ["main", "measure", "format_table", "add_arguments", "run", "c_compiler",
-           "compile_c_reference", "cli_memory_command", "C_SOURCE"]
+           "compile_c_reference", "cli_memory_command", "C_SOURCE", "SECTIONS",
+           "StartupCommand", "startup_commands"]
 
 SWINGUP = "avgreward/PendulumSwingUp-v0"
 CONTINUOUS = "avgreward/PendulumSwingUpContinuous-v0"
@@ -101,6 +115,17 @@ MAIN_JOB_SCRIPT = _script_path("swingup_softmax.py")
 _MAIN_JOB = ((30, 50_000, 600), (2, 2_000, 30))
 _MAIN_JOB_REPEATS = (3, 1)
 _MAIN_JOB_ROW = "main job end to end, warm s"
+
+# The sections run only when asked for (``--startup``, ``--only SECTION``).
+SECTIONS = ("startup",)
+# The start-up section, timed from outside: samples (full, quick), the floor every
+# command is shown against, the command also run once cold, and its targets' rows.
+_STARTUP_SAMPLES = (5, 1)
+_STARTUP_FLOOR = "import numpy"
+_STARTUP_COLD = "1,000-step run"
+_IMPORT_ROW = "start-up: import avgreward above import numpy s"
+_SMALL_RUN_ROW = "start-up: 1,000-step run, warm, above import numpy s"
+_OUTSIDE_JOB_ROW = "start-up: main job, warm, new --out, wall s"
 
 # The C reference: its source (package data) and, per fused case it mirrors,
 # the program's arguments before and after ``N SEED``.  With lambda > 0 the C
@@ -152,6 +177,9 @@ TARGETS = {
     "Dask / local runner, 1,000 x 20,000 steps": (0.8, "min"),
     "Dask / local runner, 8 x 30M steps": (0.9, "min"),
     _MAIN_JOB_ROW: (2.5, "max"),
+    _IMPORT_ROW: (0.3, "max"),
+    _SMALL_RUN_ROW: (1.0, "max"),
+    _OUTSIDE_JOB_ROW: (2.0, "max"),
 }
 
 # Value-based control (full, quick): access control's 10 seeds x 2,000,000 steps.
@@ -733,6 +761,228 @@ def _main_job(q, script=None):
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class StartupCommand:
+    """One command of the start-up section (see :func:`startup_commands`).
+
+    ``argv`` takes a new, empty directory of the sample's own (for the
+    command's ``--out``) and returns the command line; None when the command
+    cannot be run here, ``reason`` then says why.
+    """
+
+    shown: str
+    argv: object = None
+    reason: str | None = None
+
+
+def startup_commands(quick=False, script=None):
+    """The start-up section's commands, the floor first: name -> :class:`StartupCommand`.
+
+    Each runs with this interpreter (``sys.executable``, and this process's
+    environment), so with the avgreward imported here.  The main job runs as
+    the README runs it, with its default budget (the quick one with
+    ``quick``); it is there, with a reason and no command line, where the
+    scripts are not next to the package.
+    """
+    python = sys.executable
+    script = MAIN_JOB_SCRIPT if script is None else Path(script)
+    run = ["run", "pendulum", "--steps", str(_STARTUP_STEPS), "--seeds", "1"]
+    seeds, steps, gif_steps = _MAIN_JOB[1]
+    flags = (["--seeds", str(seeds), "--steps", str(steps), "--gif-steps", str(gif_steps)]
+             if quick else [])
+    commands = {
+        "import numpy": StartupCommand("python -c 'import numpy'",
+                                       lambda directory: [python, "-c", "import numpy"]),
+        "import avgreward": StartupCommand("python -c 'import avgreward'",
+                                           lambda directory: [python, "-c", "import avgreward"]),
+        "1,000-step run": StartupCommand(
+            f"avgreward {' '.join(run)} --out NEW_DIR --quiet",
+            lambda directory: [python, "-m", "avgreward.cli", *run, "--out",
+                               str(directory / "run"), "--quiet"]),
+    }
+    shown = " ".join(["python scripts/swingup_softmax.py", *flags, "--out NEW_DIR"])
+    if script.is_file():
+        commands["main job"] = StartupCommand(
+            shown, lambda directory: [python, str(script), *flags, "--out",
+                                      str(directory / "job")])
+    else:
+        commands["main job"] = StartupCommand(
+            shown, reason=f"{script} not found (the scripts are not installed with the package)")
+    return commands
+
+
+def _whole_process(argv, env=None):
+    """Wall and CPU seconds (user + sys, its reaped descendants too) of one run of ``argv``.
+
+    Timed from outside: from before the process is started to after it is
+    reaped.  Its output is thrown away; RuntimeError with its stderr if it fails.
+    """
+    try:
+        import resource
+    except ImportError:  # not on Windows: no CPU figure
+        resource = None
+
+    def cpu():
+        if resource is None:
+            return None
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    before = cpu()
+    started = time.perf_counter()
+    child = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - started
+    after = cpu()
+    if child.returncode != 0:
+        raise RuntimeError(f"{shlex.join(argv)} failed (exit status {child.returncode}):\n"
+                           f"{child.stderr}")
+    return wall, None if before is None else after - before
+
+
+def _processors():
+    """``os.cpu_count()`` and the processors this process may run on (None where unknown)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {"cpu_count": os.cpu_count(), "usable": usable}
+
+
+def _load_average():
+    """The 1, 5 and 15-minute load averages, or None where the system has none."""
+    try:
+        return list(os.getloadavg())
+    except (AttributeError, OSError):
+        return None
+
+
+def _startup_outside(samples, quick=False, commands=None, cold=_STARTUP_COLD, log=None):
+    """The start-up section: each command as a whole process, a fresh interpreter per sample.
+
+    Parameters
+    ----------
+    samples : int
+        Counted runs of each command (the median of 5 or more is the figure
+        to quote).
+    quick : bool
+        The main job on its quick budget (see :func:`startup_commands`).
+    commands : dict of str to StartupCommand, optional
+        Default :func:`startup_commands`; the first is the floor.
+    cold : str or None
+        The command also run once with empty caches, after the others.
+    log : callable, optional
+        Called with a line of progress text before each round.
+
+    After one warm-up run of each command (not counted: numba's cache and the
+    operating system's are then filled), ``samples`` rounds run every command
+    once, in turn, each sample with a new directory for its ``--out``.  The
+    cold run gets a new directory as ``NUMBA_CACHE_DIR`` and
+    ``AVGREWARD_CACHE_DIR`` (the loop's compiled copies), so it compiles
+    every kernel it needs.
+    """
+    if samples < 1:
+        raise ValueError(f"samples must be at least 1, got {samples}")
+    commands = startup_commands(quick) if commands is None else commands
+    floor = next(iter(commands))
+    out = {"samples": samples, "floor": floor, "processors": _processors(),
+           "load_average_before": _load_average(), "load_average_after": None,
+           "rows": [], "cold": None}
+    walls = {name: [] for name in commands}
+    cpus = {name: [] for name in commands}
+    runnable = {name: c for name, c in commands.items() if c.argv is not None}
+    with tempfile.TemporaryDirectory(prefix="avgreward-bench-startup-") as tmp:
+        count = 0
+
+        def sample(name, env=None):
+            nonlocal count
+            count += 1
+            directory = Path(tmp) / f"{count}"
+            directory.mkdir()
+            try:
+                return _whole_process(runnable[name].argv(directory), env)
+            finally:
+                shutil.rmtree(directory, ignore_errors=True)
+
+        if log is not None:
+            log("start-up, timed from outside: one warm-up run of each command")
+        for name in runnable:
+            sample(name)
+        for k in range(samples):
+            if log is not None:
+                log(f"start-up, timed from outside: round {k + 1} of {samples}")
+            for name in runnable:
+                wall, cpu = sample(name)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+        if cold is not None and cold in runnable:
+            if log is not None:
+                log(f"start-up, timed from outside: {cold}, cold (empty numba cache)")
+            with tempfile.TemporaryDirectory(prefix="avgreward-bench-cold-") as cache:
+                env = dict(os.environ, NUMBA_CACHE_DIR=cache, AVGREWARD_CACHE_DIR=cache)
+                wall, cpu = sample(cold, env)
+            out["cold"] = {"name": cold, "command": commands[cold].shown, "wall_s": wall,
+                           "cpu_s": cpu}
+    out["load_average_after"] = _load_average()
+    base = statistics.median(walls[floor]) if walls[floor] else None
+
+    def beside_floor(row, name):
+        above = name != floor and base is not None and row["wall_s"] is not None
+        row.update(over_floor_s=row["wall_s"] - base if above else None,
+                   over_floor=row["wall_s"] / base if above else None)
+        return row
+
+    for name, command in commands.items():
+        row = {"name": name, "command": command.shown, "reason": command.reason,
+               "wall_s": None, "min_s": None, "max_s": None, "cpu_s": None,
+               "walls_s": walls[name]}
+        if walls[name]:
+            measured = [c for c in cpus[name] if c is not None]
+            row.update(wall_s=statistics.median(walls[name]), min_s=min(walls[name]),
+                       max_s=max(walls[name]),
+                       cpu_s=statistics.median(measured) if measured else None)
+        out["rows"].append(beside_floor(row, name))
+    if out["cold"] is not None:
+        beside_floor(out["cold"], cold)
+    return out
+
+
+def _startup_outside_table(s):
+    """The start-up section's lines of the table."""
+    def load(values):
+        return "n/a" if values is None else " ".join(f"{v:.2f}" for v in values)
+
+    def seconds(value, signed=False):
+        return "" if value is None else (f"{value:+.3f}" if signed else f"{value:.3f}")
+
+    p = s["processors"]
+    usable = "" if p["usable"] is None else f", {p['usable']} usable by this process"
+    lines = [f"start-up, timed from outside: a fresh process per sample, wall s, median of "
+             f"{s['samples']} (after one warm-up run of each)",
+             f"  nproc {p['cpu_count']}{usable}; load average (1, 5, 15 min) "
+             f"{load(s['load_average_before'])} before, {load(s['load_average_after'])} after",
+             f"  {'':34s} {'median':>8s} {'min':>8s} {'max':>8s} {'cpu':>8s} "
+             f"{'- floor':>8s} {'/ floor':>8s}"]
+
+    def line(label, r, lowest=None, highest=None):
+        ratio = "" if r["over_floor"] is None else f"{r['over_floor']:.2f}x"
+        return (f"  {label:34s} {seconds(r['wall_s']):>8s} {seconds(lowest):>8s} "
+                f"{seconds(highest):>8s} {seconds(r['cpu_s']):>8s} "
+                f"{seconds(r['over_floor_s'], signed=True):>8s} {ratio:>8s}")
+
+    for r in s["rows"]:
+        label = r["name"] + (" (the floor)" if r["name"] == s["floor"] else
+                             ", warm" if r["name"] != "import avgreward" else "")
+        if r["wall_s"] is None:
+            lines.append(f"  {label:34s} n/a ({r['reason'] or 'not measured'})")
+        else:
+            lines.append(line(label, r, r["min_s"], r["max_s"]))
+    c = s["cold"]
+    if c is not None:
+        lines.append(line(f"{c['name']}, cold (one run)", c))
+    lines += ["  the commands (python: this interpreter; NEW_DIR: a new directory each run; cold:",
+              "  NUMBA_CACHE_DIR and AVGREWARD_CACHE_DIR a new, empty directory):"]
+    lines += [f"    {r['name']}: {r['command']}" for r in s["rows"]]
+    return lines
+
+
 def cli_memory_command(out, env="pendulum", steps=200_000_000, seeds=2, workers=2):
     """The command line whose memory :func:`measure` reports (``python -m avgreward.cli run ...``).
 
@@ -775,8 +1025,8 @@ def _machine():
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-def measure(quick=False, log=print):
-    """Run every measurement; returns the results as a JSON-ready dict.
+def measure(quick=False, log=print, startup=False, only=None, samples=None):
+    """Run the measurements; returns the results as a JSON-ready dict.
 
     Parameters
     ----------
@@ -784,10 +1034,34 @@ def measure(quick=False, log=print):
         Tiny budgets: checks that everything runs, timings are meaningless.
     log : callable
         Called with a line of progress text before each measurement.
+    startup : bool
+        Also the start-up section timed from outside (``results["startup_outside"]``,
+        measured first, while the machine is as quiet as the benchmark finds it).
+    only : str, optional
+        One of :data:`SECTIONS`: that section alone, none of the others.
+    samples : int, optional
+        The start-up section's counted runs of each command (default 5, 1 with
+        ``quick``).
     """
+    if only is not None and only not in SECTIONS:
+        raise ValueError(f"only must be one of {', '.join(SECTIONS)}, got {only!r}")
+    if samples is not None and samples < 1:
+        raise ValueError(f"samples must be at least 1, got {samples}")
     q = 1 if quick else 0
+    results = {"quick": quick, "machine": _machine()}
+    if startup or only == "startup":
+        results["startup_outside"] = _startup_outside(
+            _STARTUP_SAMPLES[q] if samples is None else samples, quick, log=log)
+    if only is None:
+        _measure_sections(q, log, results)
+    results["targets"] = _check_targets(results)
+    return results
+
+
+def _measure_sections(q, log, results):
+    """The sections measured by default, into ``results``."""
     workers = os.cpu_count() or 1
-    results = {"quick": quick, "machine": _machine(), "fused": [], "plain_python": []}
+    results.update(fused=[], plain_python=[])
     for name, env_id, agent in _cases():
         log(f"fused loop: {name}")
         fused = _fused(env_id, agent, _FUSED_STEPS[q], _FUSED_REPEATS[q])
@@ -821,19 +1095,34 @@ def measure(quick=False, log=print):
     results["experiment"] = _experiment(seeds, steps)
     log("the main job: scripts/swingup_softmax.py end to end, and its parts")
     results["main_job"] = _main_job(q)
-    if quick:
+    if q:
         results["cli_memory"] = None  # ~30 s of training: not a check that the bench runs
     else:
         c = _CLI_MEMORY
         log(f"memory: avgreward run {c['env']} --steps {c['steps']} --seeds {c['seeds']} "
             f"--workers {c['workers']}")
         results["cli_memory"] = _cli_memory(c["env"], c["steps"], c["seeds"], c["workers"])
-    results["targets"] = _check_targets(results)
-    return results
 
 
 def _figures(results):
-    """The figures the targets are about, by the names of :data:`TARGETS`."""
+    """The figures the targets are about, by the names of :data:`TARGETS`.
+
+    Those of the sections not measured are None, or left out with ``--only``.
+    """
+    so = results.get("startup_outside")  # only when asked for
+    rows = {} if so is None else {r["name"]: r for r in so["rows"]}
+    startup = {
+        _IMPORT_ROW: rows.get("import avgreward", {}).get("over_floor_s"),
+        _SMALL_RUN_ROW: rows.get("1,000-step run", {}).get("over_floor_s"),
+        _OUTSIDE_JOB_ROW: rows.get("main job", {}).get("wall_s"),
+    }
+    if "fused" not in results:  # a section alone (--only)
+        return startup
+    return {**_default_figures(results), **startup}
+
+
+def _default_figures(results):
+    """The figures of the sections measured by default."""
     fused = {f["name"]: f for f in results["fused"]}
     python = {p["name"]: p for p in results["plain_python"]}
     experiment = results["experiment"]
@@ -900,6 +1189,28 @@ def format_table(results):
     lines = [f"avgreward {m['avgreward']} on {m['cpu']} ({m['cores']} cores), "
              f"Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}"
              + ("  [--quick: timings meaningless]" if results["quick"] else ""), ""]
+    if "fused" in results:  # not with --only
+        lines += _default_table(results)
+    if "startup_outside" in results:  # only when asked for
+        lines += [*([""] if "fused" in results else []),
+                  *_startup_outside_table(results["startup_outside"])]
+    if not results["targets"]:
+        return "\n".join(lines)
+    width = max(40, *(len(name) for name in results["targets"]))
+    lines += ["", f"{'target':{width}s} {'measured':>12s} {'target':>12s}  met"]
+    for name, t in results["targets"].items():
+        value = t["measured"]
+        shown = "n/a" if value is None else (_rate(value) if value >= 1e5 else f"{value:.2f}")
+        bound = (">= " if t["kind"] == "min" else "<= ") + (
+            _rate(t["target"]) if t["target"] >= 1e5 else f"{t['target']:g}")
+        met = {True: "yes", False: "NO", None: "n/a"}[t["met"]]
+        lines.append(f"{name:{width}s} {shown:>12s} {bound:>12s}  {met}")
+    return "\n".join(lines)
+
+
+def _default_table(results):
+    """The lines of the sections measured by default."""
+    lines = []
     lines.append(f"{'fused loop (one core)':34s} {'steps/s':>10s} {'ns/step':>8s}   "
                  f"{'plain Python':>12s} {'ratio':>7s}")
     python = {p["name"]: p for p in results["plain_python"]}
@@ -960,16 +1271,7 @@ def format_table(results):
         memory = "n/a" if cli["peak_memory_mb"] is None else f"{cli['peak_memory_mb']:.0f} MB"
         lines.append(f"{cli['command']}: peak memory {memory} (process tree), "
                      f"{cli['wall_s']:.1f} s wall")
-    width = max(40, *(len(name) for name in results["targets"]))
-    lines += ["", f"{'target':{width}s} {'measured':>12s} {'target':>12s}  met"]
-    for name, t in results["targets"].items():
-        value = t["measured"]
-        shown = "n/a" if value is None else (_rate(value) if value >= 1e5 else f"{value:.2f}")
-        bound = (">= " if t["kind"] == "min" else "<= ") + (
-            _rate(t["target"]) if t["target"] >= 1e5 else f"{t['target']:g}")
-        met = {True: "yes", False: "NO", None: "n/a"}[t["met"]]
-        lines.append(f"{name:{width}s} {shown:>12s} {bound:>12s}  {met}")
-    return "\n".join(lines)
+    return lines
 
 
 def _declared_table(d):
@@ -1016,22 +1318,52 @@ def _c_table(c):
     return lines
 
 
+def _samples(text):
+    """``--samples``: a whole number, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_arguments(parser):
     """Declare the benchmark's options on an ``argparse`` parser."""
     parser.add_argument("--quick", action="store_true",
                         help="tiny budgets: check that the benchmark runs (timings meaningless)")
-    parser.add_argument("--out", default="results/bench.json",
-                        help="the JSON file to write (default results/bench.json)")
+    parser.add_argument("--out", default=None,
+                        help="the JSON file to write (default results/bench.json; with --only "
+                             "SECTION, results/bench-SECTION.json)")
+    parser.add_argument("--startup", action="store_true",
+                        help="also the start-up section, timed from outside: a fresh process per "
+                             "sample for import numpy (the floor), import avgreward, a 1,000-step "
+                             "avgreward run and the main job, and one cold 1,000-step run")
+    parser.add_argument("--only", choices=SECTIONS, default=None, metavar="SECTION",
+                        help="measure this section alone, none of the others "
+                             f"(one of: {', '.join(SECTIONS)})")
+    parser.add_argument("--samples", type=_samples, default=None, metavar="N",
+                        help="the start-up section's counted runs of each command (default "
+                             f"{_STARTUP_SAMPLES[0]}, {_STARTUP_SAMPLES[1]} with --quick)")
 
 
 def run(args) -> int:
     """Measure the fused loop's speed on this machine (table + JSON)."""
-    out = Path(args.out)
+    only = getattr(args, "only", None)
+    startup = getattr(args, "startup", False)
+    samples = getattr(args, "samples", None)
+    if samples is not None and not (startup or only == "startup"):
+        raise ValueError("--samples is the start-up section's: give it with --startup or "
+                         "--only startup")
+    default = "results/bench.json" if only is None else f"results/bench-{only}.json"
+    out = Path(default if args.out is None else args.out)
     if out.suffix.lower() != ".json":
         raise ValueError(f"--out must end in .json, got {args.out!r}")
     # Before minutes of measuring: a directory that cannot be made fails now.
     out.parent.mkdir(parents=True, exist_ok=True)
-    results = measure(quick=args.quick, log=lambda text: print(f"... {text}", file=sys.stderr))
+    results = measure(quick=args.quick, log=lambda text: print(f"... {text}", file=sys.stderr),
+                      startup=startup, only=only, samples=samples)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(results, indent=2) + "\n")
     os.replace(tmp, out)
@@ -1041,7 +1373,10 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    """``python scripts/bench.py [--quick] [--out FILE]``; returns the exit code."""
+    """``python scripts/bench.py [--quick] [--out FILE] [--startup | --only SECTION]``.
+
+    ``[--samples N]`` too; returns the exit code.
+    """
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

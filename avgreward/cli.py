@@ -8,7 +8,7 @@
     avgreward plot DIR [DIR ...] --out FILE.png|.svg|.pdf|... [--kind curves|sensitivity|policy|value]
     avgreward animate DIR --out FILE.gif [--setting I] [--seed S]
     avgreward export DIR --out FILE.csv|.parquet [--what bins|runs]
-    avgreward bench [--quick] [--out FILE.json]
+    avgreward bench [--quick] [--out FILE.json] [--startup | --only startup] [--samples N]
 
 Every subcommand has ``--help``.  Errors are one line on stderr,
 ``avgreward COMMAND: error: ...``, never a traceback, and ``--quiet`` does

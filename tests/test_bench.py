@@ -5,6 +5,7 @@ itself is measured by ``scripts/bench.py`` (user guide, docs/source/guide/perfor
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -427,3 +428,75 @@ def test_user_declared_rows_are_skipped_with_a_note_without_the_script(tmp_path)
     assert "n/a: " in "\n".join(bench._declared_table(out))
     name = "user-declared / built-in (RiverSwim / loop MDP)"
     assert bench.TARGETS[name] == (0.8, "min")
+
+
+# --- the start-up section, timed from outside ---------------------------------------------
+
+
+def test_startup_commands_are_the_promised_command_lines(tmp_path):
+    commands = bench.startup_commands()
+    assert list(commands) == ["import numpy", "import avgreward", "1,000-step run", "main job"]
+    assert commands["import numpy"].argv(tmp_path) == [sys.executable, "-c", "import numpy"]
+    assert commands["import avgreward"].argv(tmp_path) == [sys.executable, "-c",
+                                                           "import avgreward"]
+    run = commands["1,000-step run"].argv(tmp_path)
+    assert run[:4] == [sys.executable, "-m", "avgreward.cli", "run"]
+    assert run[run.index("--steps") + 1] == "1000" and run[run.index("--seeds") + 1] == "1"
+    # Each sample's --out is in the sample's new directory; the main job at its default budget.
+    assert Path(run[run.index("--out") + 1]).parent == tmp_path
+    job = commands["main job"].argv(tmp_path)
+    assert job[1] == str(bench.MAIN_JOB_SCRIPT) and job[2:] == ["--out", str(tmp_path / "job")]
+    assert "--seeds" in bench.startup_commands(quick=True)["main job"].argv(tmp_path)
+    missing = bench.startup_commands(script=tmp_path / "swingup_softmax.py")["main job"]
+    assert missing.argv is None and "not found" in missing.reason
+
+
+def test_startup_section_runs_and_prints_its_rows(tmp_path, monkeypatch, capsys):
+    # Stand-ins for the real commands (seconds each; timings are not asserted):
+    # each writes its name, its new directory and NUMBA_CACHE_DIR to a log.
+    log = tmp_path / "log.jsonl"
+    code = ("import json, os, sys; open(sys.argv[1], 'a').write(json.dumps("
+            "[sys.argv[2], sys.argv[3], os.environ.get('NUMBA_CACHE_DIR')]) + '\\n')")
+
+    def stub(name, shown):
+        return bench.StartupCommand(shown, lambda directory: [sys.executable, "-c", code,
+                                                             str(log), name, str(directory)])
+
+    real = bench.startup_commands()
+    commands = {name: stub(name, c.shown) for name, c in real.items()}
+    commands["main job"] = bench.StartupCommand(real["main job"].shown, reason="not here")
+    monkeypatch.setattr(bench, "startup_commands", lambda quick=False: commands)
+    out = tmp_path / "startup.json"
+    assert bench.main(["--only", "startup", "--samples", "2", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    results = json.loads(out.read_text())
+    assert "fused" not in results and "main_job" not in results  # the section alone
+    s = results["startup_outside"]
+    assert s["samples"] == 2 and s["floor"] == "import numpy"
+    assert s["processors"]["cpu_count"] >= 1
+    rows = {r["name"]: r for r in s["rows"]}
+    assert list(rows) == ["import numpy", "import avgreward", "1,000-step run", "main job"]
+    for name in ("import numpy", "import avgreward", "1,000-step run"):
+        r = rows[name]
+        assert len(r["walls_s"]) == 2 and r["min_s"] <= r["wall_s"] <= r["max_s"]
+        assert (r["over_floor_s"] is None) == (name == "import numpy")
+    assert rows["main job"]["wall_s"] is None and rows["main job"]["reason"] == "not here"
+    assert s["cold"]["name"] == "1,000-step run" and s["cold"]["wall_s"] > 0
+    # A warm-up run and 2 samples of each, then the cold run with a numba cache of its
+    # own; every run in a new directory.
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [name for name, _, _ in calls] == 3 * ["import numpy", "import avgreward",
+                                                  "1,000-step run"] + ["1,000-step run"]
+    assert len({directory for _, directory, _ in calls}) == len(calls)
+    cache = calls[-1][2]
+    assert cache and cache != os.environ.get("NUMBA_CACHE_DIR")
+    assert all(c == os.environ.get("NUMBA_CACHE_DIR") for _, _, c in calls[:-1])
+    for promised in ("import numpy (the floor)", "import avgreward", "1,000-step run, warm",
+                     "1,000-step run, cold (one run)", "main job, warm", "n/a (not here)",
+                     "nproc", "load average", "- floor", "/ floor", "median of 2",
+                     real["1,000-step run"].shown, real["main job"].shown):
+        assert promised in table, promised
+    assert set(results["targets"]) == {"start-up: import avgreward above import numpy s",
+                                       "start-up: 1,000-step run, warm, above import numpy s",
+                                       "start-up: main job, warm, new --out, wall s"}
+    assert results["targets"]["start-up: main job, warm, new --out, wall s"]["met"] is None
