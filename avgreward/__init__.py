@@ -47,7 +47,7 @@ _LAZY = {
     "default_features": "avgreward.training",
     "train": "avgreward.training",
     "run_learner": "avgreward.training",
-    "load_result": "avgreward.persist",
+    "load_result": "avgreward.result",
     "PolicyEvaluation": "avgreward.evaluation",
     "evaluate": "avgreward.evaluation",
     "Experiment": "avgreward.experiment",
@@ -80,7 +80,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from avgreward.learners import Custom
     from avgreward.learners.registry import agent_from_dict
     from avgreward.options import RunOptions
-    from avgreward.persist import load_result
+    from avgreward.result import load_result
     from avgreward.training import (
         DivergenceError,
         Result,

@@ -39,7 +39,7 @@ import numpy as np
 
 import avgreward.envs  # noqa: F401  (registers the environments)
 from avgreward.agents import GaussianActorCritic
-from avgreward.environments import _env_name, _wrapper_chain, check_trusted
+from avgreward.environments import env_name_of, wrapper_chain, check_trusted
 
 __all__ = ["Rollout", "rollout", "iter_frames", "animate_policy"]
 
@@ -125,9 +125,9 @@ def _chooser(env, result, seed: int, greedy: bool):
     high = float(np.asarray(space.high).reshape(-1)[0])
     squash = False
     if isinstance(result.agent, GaussianActorCritic):
-        from avgreward.stepwise import _squash
+        from avgreward.stepwise import resolve_squash
 
-        squash = _squash(result.agent, env, result.env_id, space, low, high)
+        squash = resolve_squash(result.agent, env, result.env_id, space, low, high)
 
     def choose(obs):
         mean, sigma = result.policy(obs)
@@ -155,7 +155,7 @@ def _open_env(result, env, render: bool, trust: bool = False):
 
     ``env`` given: checked to be the result's environment, with spaces that
     fit its policy.  Else made from ``result.env_id``; refused if the result
-    records other wrappers than that gives (see :func:`_wrapper_chain`).
+    records other wrappers than that gives (see :func:`wrapper_chain`).
     """
     render_mode = "rgb_array" if render else None
     if env is None:
@@ -168,12 +168,12 @@ def _open_env(result, env, render: bool, trust: bool = False):
                 "env=, the environment it was trained on"
             ) from error
         recorded = result.info.get("env_wrappers")
-        if recorded is not None and list(recorded) != _wrapper_chain(made):
+        if recorded is not None and list(recorded) != wrapper_chain(made):
             made.close()
             raise ValueError(
                 f"the result was trained on {result.env_id} wrapped in "
                 f"{list(recorded) or 'nothing'}, but gymnasium.make({result.env_id!r}) gives "
-                f"{_wrapper_chain(made) or 'no wrapper'}: pass env=, the environment it was "
+                f"{wrapper_chain(made) or 'no wrapper'}: pass env=, the environment it was "
                 "trained on, rather than roll it out without its wrappers"
             )
         return made, True
@@ -182,8 +182,8 @@ def _open_env(result, env, render: bool, trust: bool = False):
     if render and env.render_mode != "rgb_array":
         raise ValueError(f"env must be made with render_mode='rgb_array' to draw frames, got "
                          f"render_mode={env.render_mode!r}")
-    if _env_name(env) != result.env_id and not _same_environment(env, result.env_id):
-        raise ValueError(f"env is {_env_name(env)}, but the result was trained on "
+    if env_name_of(env) != result.env_id and not _same_environment(env, result.env_id):
+        raise ValueError(f"env is {env_name_of(env)}, but the result was trained on "
                          f"{result.env_id}")
     _check_spaces(env, result)
     return env, False

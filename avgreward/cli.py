@@ -302,19 +302,19 @@ def _bounds(text):
 
 
 def _features(args, env_id):
-    from avgreward.environments import _is_own_env, default_features
+    from avgreward.environments import is_own_env, default_features
 
     pendulum = env_id in (_ALIASES["pendulum"], _ALIASES["pendulum-continuous"])
     if (args.tilings is not None or args.tiles is not None) and not pendulum:
         raise UsageError("--tilings and --tiles apply to the pendulum's tile coder only")
-    if args.bounds is not None and _is_own_env(env_id):
+    if args.bounds is not None and is_own_env(env_id):
         raise UsageError("--bounds applies to gymnasium environments that are not this "
                          "package's (they have their own features)")
     if pendulum and (args.tilings is not None or args.tiles is not None):
         from avgreward.features import pendulum_tile_coder
 
         return pendulum_tile_coder(tilings=args.tilings or 32, tiles=args.tiles or 8)
-    if _is_own_env(env_id):
+    if is_own_env(env_id):
         return None
     if args.bounds is not None:
         from avgreward.environments import env_info

@@ -37,7 +37,7 @@ def _wrappers(env) -> list[str]:
     return names
 
 
-def _own_env_id(cls):
+def own_env_id(cls):
     """The registered id of a gymnasium class that declares a fused environment, or None.
 
     ``cls`` runs in the fused loop if it has the attribute ``fused``
@@ -152,7 +152,7 @@ def _registered(env_id, *, importing=True):
     return spec, entry if isinstance(entry, type) else None
 
 
-def _peek_own_class(env_id):
+def peek_own_class(env_id):
     """The fused environment class of ``env_id`` if known without importing anything, else None.
 
     For reading results (``experiment.json``, a saved result): this package's
@@ -182,7 +182,7 @@ def _spec_wrappers(spec) -> list[str]:
     return found
 
 
-def _wrapper_chain(env) -> list[str]:
+def wrapper_chain(env) -> list[str]:
     """The wrappers around ``env`` that change what it computes, outermost first.
 
     Class names, a time limit with its length (``"TimeLimit(200)"``); the
@@ -205,7 +205,8 @@ def _wrapper_chain(env) -> list[str]:
     return chain
 
 
-def _meaningful_wrappers(env) -> list[str]:
+def meaningful_wrappers(env) -> list[str]:
+    """The class names of the wrappers around ``env``, the merely checking ones left out."""
     return [name for name in _wrappers(env) if name not in _CHECKING_WRAPPERS]
 
 
@@ -248,13 +249,13 @@ def resolve_env(env):
             )
         return env_id, cls
     cls = type(getattr(env, "unwrapped", None))
-    env_id = _own_env_id(cls)
+    env_id = own_env_id(cls)
     if env_id is None:
         raise ValueError(
             f"env must be an id in {list(envs.ENV_IDS)}, another registered id whose class "
             f"declares fused = avgreward.envs.FusedEnv(...), or an instance of one, got {env!r}"
         )
-    wrappers = _meaningful_wrappers(env)
+    wrappers = meaningful_wrappers(env)
     if wrappers:
         raise ValueError(
             f"env is {env_id} wrapped in {', '.join(wrappers)}: the fused loop runs the "
@@ -264,14 +265,14 @@ def resolve_env(env):
     return env_id, cls
 
 
-def _own_base_id(env):
+def own_base_id(env):
     """The id of our environment inside ``env`` (an id or an instance, wrapped or not), or None."""
     if isinstance(env, str):
-        return resolve_env(env)[0] if _is_own_env(env) else None
-    return _own_env_id(type(getattr(env, "unwrapped", None)))
+        return resolve_env(env)[0] if is_own_env(env) else None
+    return own_env_id(type(getattr(env, "unwrapped", None)))
 
 
-def _is_own_env(env) -> bool:
+def is_own_env(env) -> bool:
     """Whether :func:`train` runs ``env`` in the fused loop (declared, with no wrapper of meaning).
 
     This package's environments and any registered class that declares
@@ -283,8 +284,8 @@ def _is_own_env(env) -> bool:
             return True
         spec, cls = _registered(env_id)
         return envs.fused_env_of(cls) is not None and not _spec_wrappers(spec)
-    return (_own_env_id(type(getattr(env, "unwrapped", None))) is not None
-            and not _meaningful_wrappers(env))
+    return (own_env_id(type(getattr(env, "unwrapped", None))) is not None
+            and not meaningful_wrappers(env))
 
 
 @dataclass(frozen=True)
@@ -320,12 +321,12 @@ def env_info(env_id: str) -> EnvInfo:
     """
     if not isinstance(env_id, str):
         raise ValueError(f"env must be a registered environment id, got {env_id!r}")
-    if _is_own_env(env_id):
+    if is_own_env(env_id):
         env_id, cls = resolve_env(env_id)
         return EnvInfo(env_id, True, cls.fused.n_actions, cls.fused.obs_size)
     from gymnasium import spaces
 
-    env, _ = _make_env(env_id)
+    env, _ = make_env(env_id)
     try:
         obs_space, action_space = env.observation_space, env.action_space
     finally:
@@ -356,12 +357,12 @@ def default_features(env, bounds=None) -> TileCoder:
     given, the observation space's bounds (one grid up to 4 dimensions, each
     dimension and every pair beyond).
     """
-    if not _is_own_env(env):
-        made, owned = _make_env(env)
+    if not is_own_env(env):
+        made, owned = make_env(env)
         try:
-            if bounds is None and _same_observations_as_ours(made):
-                return default_features(_own_base_id(made))
-            return _features(env if isinstance(env, str) else type(made.unwrapped).__name__,
+            if bounds is None and same_observations_as_ours(made):
+                return default_features(own_base_id(made))
+            return features_for(env if isinstance(env, str) else type(made.unwrapped).__name__,
                              made.observation_space, None, bounds)
         finally:
             if owned:
@@ -380,13 +381,13 @@ def default_features(env, bounds=None) -> TileCoder:
     return features
 
 
-def _same_observations_as_ours(env) -> bool:
+def same_observations_as_ours(env) -> bool:
     """Whether ``env`` is our environment in wrappers that keep its observation space.
 
     Such a run (a reward transform, a time limit) keeps our environment's
     features, so that a wrapper that changes nothing changes nothing.
     """
-    if isinstance(env, str) or _own_base_id(env) is None:
+    if isinstance(env, str) or own_base_id(env) is None:
         return False
     return env.observation_space == env.unwrapped.observation_space
 
@@ -398,14 +399,15 @@ _MAX_DEFAULT_FEATURES = 1 << 17
 _MAX_DEFAULT_ACTIVE = 1 << 12
 
 
-def _env_name(env):
+def env_name_of(env):
+    """``env``'s registered id, else the class name of its unwrapped environment."""
     spec = getattr(env, "spec", None)
     if spec is not None and getattr(spec, "id", None):
         return spec.id
     return type(getattr(env, "unwrapped", env)).__name__
 
 
-def _make_env(env):
+def make_env(env):
     """``env`` itself if it is a ``gymnasium.Env``, else ``gymnasium.make(env)``.
 
     Returns ``(env, owned)``; ``owned`` says whether we made it (and close it).
@@ -486,7 +488,9 @@ def _bounds(bounds, n_dims):
     return low, high
 
 
-def _features(env_name, observation_space, features, bounds):
+def features_for(env_name, observation_space, features, bounds):
+    """The run's tile coder: ``features`` checked, or the default one over ``bounds`` or the
+    observation space's bounds (a ``ValueError`` names ``env_name`` if they are infinite)."""
     n_dims = observation_space.shape[0]
     if features is not None and bounds is not None:
         raise ValueError(

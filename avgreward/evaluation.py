@@ -116,7 +116,7 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
     >>> round(e.exact_rate, 3), abs(e.reward_rate - e.exact_rate) < 0.01
     (0.4, True)
     """
-    from avgreward.environments import _is_own_env, check_trusted, resolve_env
+    from avgreward.environments import is_own_env, check_trusted, resolve_env
     from avgreward.learners.frozen import EPSILON_GREEDY as EPSILON_GREEDY_MODE
     from avgreward.learners.frozen import (
         FROZEN_DISCRETE,
@@ -140,7 +140,7 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
         raise ValueError(f"greedy must be True or False, got {greedy!r}")
     if env is None:
         check_trusted(result.env_id, trust)
-    if env is not None or not _is_own_env(result.env_id) or result.info.get("python_stepped"):
+    if env is not None or not is_own_env(result.env_id) or result.info.get("python_stepped"):
         # Our own environment inside wrappers is stepped from Python too: in the fused
         # loop its wrappers (reward transforms, observations) would be silently gone.
         return _evaluate_stepwise(result, steps, seed, bool(greedy), batches, env, trust)
@@ -238,10 +238,10 @@ def optimal_reward_rate(env_id: str) -> float | None:
     """
     if env_id in _KNOWN_OPTIMA:
         return _KNOWN_OPTIMA[env_id]
-    from avgreward.environments import _peek_own_class
+    from avgreward.environments import peek_own_class
 
     # Known without importing anything: the id may come from a results folder.
-    cls = _peek_own_class(env_id)
+    cls = peek_own_class(env_id)
     if cls is None:
         return None
     try:

@@ -27,33 +27,31 @@ from numpy.typing import ArrayLike
 
 from avgreward.agents import AgentSettings
 from avgreward.environments import default_features, env_info, resolve_env
-from avgreward.features import TileCoder
+from avgreward.features import TileCoder, features_to_dict
+from avgreward.files import package_versions, write_json
 from avgreward.result import DivergenceError
 from avgreward.learners.registry import driver_for, is_agent
 from avgreward.options import check_int as _check_int
 from avgreward.options import check_steps as _check_steps
 from avgreward.runner.directory import (
     ExperimentBusyError,
-    _DirectoryLock,  # noqa: F401 (tests reach the lock through here)
-    _lock_directory,
-    _merged_config,
-    _remove_partial_files,
+    DirectoryLock,  # noqa: F401 (tests reach the lock through here)
+    lock_directory,
+    merged_config,
+    remove_partial_files,
 )
-from avgreward.runner.cluster import ClusterError, _run_on_cluster, check_cluster, connect
-from avgreward.runner.pool import _Progress, _run_here, _run_in_workers, default_workers
+from avgreward.runner.cluster import ClusterError, run_on_cluster, check_cluster, connect
+from avgreward.runner.pool import ProgressBars, run_here, run_in_workers, default_workers
 from avgreward.runner.records import (
-    _MAX_SEEDS,
     FORMAT,  # noqa: F401 (the file format's version, part of this module's interface)
+    MAX_SEEDS,
     CorruptRun,
     RunRecord,
-    _discard,
-    _features_to_dict,
-    _read_records,
-    _versions,
-    _write_json,
+    discard,
+    read_records,
 )
 from avgreward.runner.view import Experiment, load_experiment
-from avgreward.training import _constant_reward, _constant_reward_message, train
+from avgreward.training import constant_reward, constant_reward_message, train
 
 if TYPE_CHECKING:  # the dask extra, for the type hints only
     import distributed
@@ -65,8 +63,8 @@ __all__ = ["run_experiment", "load_experiment", "Experiment", "RunRecord", "Corr
 log = logging.getLogger("avgreward.experiment")
 
 MAX_BINS = 10_000
-# Runs per setting; the experiment's lists and records are kept in memory.
-MAX_SEEDS = _MAX_SEEDS
+# MAX_SEEDS (imported from avgreward.runner.records): runs per setting; the
+# experiment's lists and records are kept in memory.
 
 
 def _as_agents(agents) -> list:
@@ -272,7 +270,7 @@ def run_experiment(
 
     config = _normalized({
         "env": env_id, "steps": steps, "agents": [a.to_dict() for a in agents],
-        "bin_size": bin_size, "features": _features_to_dict(features),
+        "bin_size": bin_size, "features": features_to_dict(features),
     })
     # Connected before the directory is touched: an unreachable scheduler writes nothing.
     client, owned = connect(cluster) if cluster is not None else (None, False)
@@ -291,24 +289,24 @@ def run_experiment(
 def _run_locked(out, new, config, seeds, agents, steps, env_id, bin_size, features, workers,
                 progress, client) -> Path:
     """Under the directory's lock: check the settings, then run what is not finished."""
-    out, lock = _lock_directory(Path(out), new)
+    out, lock = lock_directory(Path(out), new)
     try:
         # Under the lock: no other process can change experiment.json or the runs
         # between this check and the end of the runs.
-        full_config = _merged_config(out, config, seeds)
+        full_config = merged_config(out, config, seeds)
         (out / "runs").mkdir(exist_ok=True)
-        _remove_partial_files(out)
-        done, corrupt = _read_records(out, full_config)
-        _write_json(out / "experiment.json", full_config)
+        remove_partial_files(out)
+        done, corrupt = read_records(out, full_config)
+        write_json(out / "experiment.json", full_config)
         for bad in corrupt:
             # Files are removed; a directory in their place is moved aside (kept).
-            moved = [aside.name for aside in (_discard(out / "runs" / f"{bad.name}{suffix}")
+            moved = [aside.name for aside in (discard(out / "runs" / f"{bad.name}{suffix}")
                                               for suffix in (".npz", ".json"))
                      if aside is not None]
             log.warning("%s; %srunning it again", bad,
                         f"moved aside to {', '.join(moved)}; " if moved else "")
         done = {(r.agent_index, r.seed): r for r in done}
-        versions = _versions()
+        versions = package_versions()
         chunk_steps = max(1_000, min(1 << 16, steps // 20))
         tasks = []
         for i, agent in enumerate(agents):
@@ -331,13 +329,13 @@ def _run_locked(out, new, config, seeds, agents, steps, env_id, bin_size, featur
                             "experiment is no faster than with %d (and needs more memory)",
                             n_workers, cores, cores)
             n_total = len(agents) * len(full_config["seeds"])
-            with _Progress(progress, n_total, n_total - len(tasks), len(tasks) * steps) as bar:
+            with ProgressBars(progress, n_total, n_total - len(tasks), len(tasks) * steps) as bar:
                 if client is not None:
-                    _run_on_cluster(client, tasks, bar)
+                    run_on_cluster(client, tasks, bar)
                 elif n_workers == 1:
-                    _run_here(tasks, bar)
+                    run_here(tasks, bar)
                 else:
-                    _run_in_workers(tasks, n_workers, agents, env_id, features, bar)
+                    run_in_workers(tasks, n_workers, agents, env_id, features, bar)
     finally:
         lock.release()
     return out
@@ -368,8 +366,8 @@ def _warn_if_constant_reward(experiment) -> None:
     values = set()
     for i in range(len(experiment.agents)):
         for row in experiment.rewards(i):
-            values.add(_constant_reward(row))
+            values.add(constant_reward(row))
             if None in values or len(values) > 1:
                 return
     if values:
-        log.warning("%s", _constant_reward_message(experiment.env_id, values.pop()))
+        log.warning("%s", constant_reward_message(experiment.env_id, values.pop()))

@@ -48,6 +48,8 @@ __all__ = [
     "one_hot",
     "binary_pattern",
     "pendulum_tile_coder",
+    "features_to_dict",
+    "features_from_dict",
 ]
 
 # Index arithmetic is int64 in the kernel, but the weights are the real limit:
@@ -866,3 +868,77 @@ def pendulum_tile_coder(tilings: int = 32, tiles: int = 8) -> TileCoder:
         low=(-math.pi, -2.0 * math.pi), high=(math.pi, 2.0 * math.pi),
         tiles=(tiles, tiles), tilings=tilings, wrap=(True, False),
     )
+
+
+def features_to_dict(features: TileCoder) -> dict:
+    """A tile coder's settings as JSON data, as saved results and experiments keep them.
+
+    Parameters
+    ----------
+    features : TileCoder
+        The feature map.
+
+    Returns
+    -------
+    dict
+        ``low``, ``high``, ``tiles``, ``tilings`` and ``wrap`` (lists, or an int
+        for ``tilings`` given as one), plus ``subsets`` and ``memory`` only
+        when they are set, so that a plain coder's settings are the ones
+        written before these options existed (its experiments still resume).
+
+    See Also
+    --------
+    features_from_dict : The inverse.
+
+    Examples
+    --------
+    >>> from avgreward.features import TileCoder, features_from_dict, features_to_dict
+    >>> coder = TileCoder(low=(0.0,), high=(1.0,), tiles=(4,), tilings=2)
+    >>> features_to_dict(coder)["tiles"]
+    [4]
+    >>> features_from_dict(features_to_dict(coder)) == coder
+    True
+    """
+    d = {
+        "low": list(features.low), "high": list(features.high), "tiles": list(features.tiles),
+        "tilings": (list(features.tilings) if isinstance(features.tilings, tuple)
+                    else features.tilings),
+        "wrap": list(features.wrap),
+    }
+    # Only when set: a plain coder's settings stay those written before these
+    # options existed, so that its experiment directories still resume.
+    if features.subsets is not None:
+        d["subsets"] = [list(subset) for subset in features.subsets]
+    if features.memory is not None:
+        d["memory"] = features.memory
+    return d
+
+
+def features_from_dict(d: dict) -> TileCoder:
+    """The tile coder whose settings :func:`features_to_dict` gave.
+
+    Parameters
+    ----------
+    d : dict
+        JSON data of :func:`features_to_dict`; ``subsets`` and ``memory`` may
+        be absent (files written before those options existed).
+
+    Returns
+    -------
+    TileCoder
+        Equal to the coder ``d`` was made from.
+
+    Raises
+    ------
+    KeyError
+        If one of ``low``, ``high``, ``tiles``, ``tilings``, ``wrap`` is missing.
+    ValueError
+        If the settings are not a valid tile coder (as :class:`TileCoder` says).
+    """
+    tilings = d["tilings"]
+    subsets = d.get("subsets")  # absent from files written before subsets existed
+    return TileCoder(low=tuple(d["low"]), high=tuple(d["high"]), tiles=tuple(d["tiles"]),
+                     tilings=tuple(tilings) if isinstance(tilings, list) else tilings,
+                     wrap=tuple(d["wrap"]),
+                     subsets=None if subsets is None else tuple(map(tuple, subsets)),
+                     memory=d.get("memory"))

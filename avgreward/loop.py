@@ -73,7 +73,7 @@ from avgreward.checkpoint import capture, restore
 from avgreward.learners.driver import Built
 from avgreward.options import RunOptions
 from avgreward.result import DivergenceError
-from avgreward.run_arrays import EpisodeEnds, _RunArrays
+from avgreward.run_arrays import EpisodeEnds, RunArrays
 from avgreward.specialize import kernels_for
 
 __all__ = ["run_chunk", "drive", "run_fused"]
@@ -115,7 +115,7 @@ def drive(fused, built: Built, run, features, options: RunOptions, init=None):
 
     ``built`` is the run's learner and bundle (its driver's
     :class:`~avgreward.learners.driver.Built`), ``run`` its
-    :class:`avgreward.run_arrays._RunArrays` (outputs, bins, R-bar); the
+    :class:`avgreward.run_arrays.RunArrays` (outputs, bins, R-bar); the
     run's generator, ``np.random.default_rng(options.seed)``, draws the start
     state first.  Returns its :class:`~avgreward.result.Result`; raises its
     :class:`~avgreward.result.DivergenceError` with the steps before a
@@ -184,6 +184,6 @@ def _drive(fused, built, run, features, options, init):
 
 def run_fused(env_id, fused, agent, driver, built, features, options, init=None):
     """One run of ``built`` (``driver``'s learner for ``agent``) in the fused loop."""
-    run = _RunArrays(env_id, agent, features, options, action_dtype=built.action_dtype,
-                     weights=lambda: driver.weights(agent, built.params))
+    run = RunArrays(env_id, agent, features, options, action_dtype=built.action_dtype,
+                    weights=lambda: driver.weights(agent, built.params))
     return drive(fused, built, run, features, options, init)

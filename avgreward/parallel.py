@@ -51,7 +51,7 @@ from avgreward.learners.actor_critic import SOFTMAX, actor_critic_memory, softma
 from avgreward.learners.episodic import episodic_actor_critic_weights, initial_theta
 from avgreward.options import RunOptions
 from avgreward.result import Result
-from avgreward.run_arrays import _RunArrays
+from avgreward.run_arrays import RunArrays
 from avgreward.specialize import kernels_for
 
 __all__ = ["drive_parallel"]
@@ -105,15 +105,15 @@ def drive_parallel(env_id, fused, agent, features, options: RunOptions, actors=N
         (features.n_features, n_actions))
     w = np.zeros(features.n_features)
     if episodic:
-        run = _RunArrays(env_id, agent, features, run_options, action_dtype=np.int64,
-                         weights=episodic_actor_critic_weights(agent, _Arrays(w, theta)))
+        run = RunArrays(env_id, agent, features, run_options, action_dtype=np.int64,
+                        weights=episodic_actor_critic_weights(agent, _Arrays(w, theta)))
         settings = (float(agent.alpha_w), float(agent.alpha_theta), float(agent.gamma),
                     float(agent.tau), float(agent.entropy))
         discounting = np.ones(n_copies)
     else:
-        run = _RunArrays(env_id, agent, features, run_options, action_dtype=np.int64,
-                         weights=softmax_weights(agent, _Arrays(w, theta)),
-                         weights_bytes=actor_critic_memory(agent, features.n_features,
+        run = RunArrays(env_id, agent, features, run_options, action_dtype=np.int64,
+                        weights=softmax_weights(agent, _Arrays(w, theta)),
+                        weights_bytes=actor_critic_memory(agent, features.n_features,
                                                            n_actions))
         settings = (float(agent.alpha_w), float(agent.alpha_theta), float(agent.alpha_rbar),
                     float(agent.tau), float(agent.entropy))

@@ -20,7 +20,7 @@ from numba import njit
 
 from avgreward.options import MAX_STEPS as _MAX_STEPS  # noqa: F401 (its earlier home)
 from avgreward.options import RunOptions
-from avgreward.result import DivergenceError, Result, _bin_steps
+from avgreward.result import DivergenceError, Result, bin_end_steps
 
 __all__ = ["RunOptions", "EpisodeEnds"]
 
@@ -62,7 +62,7 @@ def _size(n_bytes):
     return f"{n_bytes / 1e6:,.1f} MB"
 
 
-def _check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps, weights=0):
+def check_memory(steps, bin_size, record_actions, rbar_every, chunk_steps, weights=0):
     """Raise a ValueError saying how to avoid it if a run's arrays exceed the memory available.
 
     ``weights`` is the learner's arrays' byte count (weights, traces, and the
@@ -122,7 +122,7 @@ def _fold_bins(rewards, n, t0, bin_size, bin_sums):
         i = end
 
 
-class _RunArrays:
+class RunArrays:
     """The arrays one run updates in place (the kernels' side of the learner), and its outputs.
 
     The chunk loop asks :meth:`outputs` where to write the rewards and
@@ -136,8 +136,8 @@ class _RunArrays:
     def __init__(self, env_id, agent, features, options: RunOptions, *, action_dtype,
                  weights=None, weights_bytes=0):
         steps, bin_size, chunk_steps = options.steps, options.bin_size, options.chunk_steps
-        _check_memory(steps, bin_size, options.record_actions, options.rbar_every, chunk_steps,
-                      weights_bytes)
+        check_memory(steps, bin_size, options.record_actions, options.rbar_every, chunk_steps,
+                     weights_bytes)
         self.env_id, self.agent, self.seed, self.features = env_id, agent, options.seed, features
         self.started = time.perf_counter()
         # Result.weights: a dict, or a function giving it when the run ends (its driver's).
@@ -183,7 +183,7 @@ class _RunArrays:
         if self.bin_size is None:
             rewards = self.rewards[:done]
         else:
-            ends = _bin_steps(done, self.bin_size)
+            ends = bin_end_steps(done, self.bin_size)
             rewards = self.bin_sums[:ends.size] / np.diff(ends, prepend=0)
             info.update(bin_size=self.bin_size, bin_steps=ends)
         weights = self.weights() if callable(self.weights) else self.weights

@@ -78,12 +78,12 @@ from avgreward.critic import (
     linear_value,
 )
 from avgreward.environments import (
-    _wrapper_chain,
-    _env_name,
-    _features,
-    _make_env,
-    _own_base_id,
-    _same_observations_as_ours,
+    wrapper_chain,
+    env_name_of,
+    features_for,
+    make_env,
+    own_base_id,
+    same_observations_as_ours,
     default_features,
     default_tile_coder,
 )
@@ -95,7 +95,7 @@ from avgreward.learners.actor_critic import (
     softmax_weights,
 )
 from avgreward.options import RunOptions
-from avgreward.run_arrays import _RunArrays
+from avgreward.run_arrays import RunArrays
 from avgreward.wrappers import GoalBonus  # noqa: F401 (its earlier home; in __all__)
 
 __all__ = [
@@ -415,7 +415,7 @@ def train_stepwise(
 def run_stepwise(env, agent, options: RunOptions, features: TileCoder | None = None,
                  bounds=None):
     """:func:`train_stepwise` with the run's options as one checked value (``train`` calls this)."""
-    env, owned = _make_env(env)
+    env, owned = make_env(env)
     try:
         return _run(env, agent, options, features, bounds)
     finally:
@@ -430,7 +430,7 @@ def _run(env, agent, options, features, bounds):
     steps, seed, record_actions = options.steps, options.seed, options.record_actions
     rbar_every, chunk_steps, bin_size = options.rbar_every, options.chunk_steps, options.bin_size
     callback = options.callback
-    name = _env_name(env)
+    name = env_name_of(env)
     obs_space = env.observation_space
     if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1
             and obs_space.shape[0] >= 1):
@@ -458,19 +458,19 @@ def _run(env, agent, options, features, bounds):
         act_low = float(np.asarray(act_space.low).reshape(-1)[0])
         act_high = float(np.asarray(act_space.high).reshape(-1)[0])
         act_shape, act_dtype = act_space.shape, act_space.dtype
-        squash = _squash(agent, env, name, act_space, act_low, act_high)
+        squash = resolve_squash(agent, env, name, act_space, act_low, act_high)
     else:
         raise ValueError(
             f"agent must be a SoftmaxActorCritic or GaussianActorCritic, got {agent!r}"
         )
-    if features is None and bounds is None and _same_observations_as_ours(env):
+    if features is None and bounds is None and same_observations_as_ours(env):
         features = default_features(env)  # our environment's, through its wrappers
-    features = _features(name, obs_space, features, bounds)
+    features = features_for(name, obs_space, features, bounds)
     softmax = isinstance(agent, SoftmaxActorCritic)
     n_features = features.n_features
-    run = _RunArrays(name, agent, features, options,
-                     action_dtype=np.int64 if softmax else np.float64,
-                     weights_bytes=actor_critic_memory(agent, n_features, n_columns))
+    run = RunArrays(name, agent, features, options,
+                    action_dtype=np.int64 if softmax else np.float64,
+                    weights_bytes=actor_critic_memory(agent, n_features, n_columns))
     w, theta, z_w, z_theta = actor_critic_arrays(agent, n_features, n_columns)
     probs, coef, steps_theta = np.zeros(n_columns), np.zeros(n_columns), np.zeros(n_columns)
     weights = softmax_weights if softmax else gaussian_weights
@@ -478,7 +478,7 @@ def _run(env, agent, options, features, bounds):
     # evaluate() and init= must know: the fused loop would drop the wrappers
     run.extra_info["python_stepped"] = True
     # ... and which: a rollout of the result must step the same wrappers (animation)
-    run.extra_info["env_wrappers"] = _wrapper_chain(env)
+    run.extra_info["env_wrappers"] = wrapper_chain(env)
     rng = np.random.default_rng(seed)
     n_dims = obs_space.shape[0]
     tc = features.kernel_args()
@@ -488,7 +488,7 @@ def _run(env, agent, options, features, bounds):
     idx_next = np.empty_like(idx)
     rbar_box = run.rbar_box
     rbar_trace = run.rbar_trace
-    # Steps t0 .. are written at rewards[t - t0] (actions likewise); see _RunArrays.
+    # Steps t0 .. are written at rewards[t - t0] (actions likewise); see RunArrays.
     t0 = 0
     rewards, actions = run.outputs(t0, min(chunk_steps, steps))
     policy = np.zeros(5)
@@ -607,13 +607,13 @@ def _run(env, agent, options, features, bounds):
     return run.result(steps, ends(steps))
 
 
-def _squash(agent, env, name, act_space, low, high):
+def resolve_squash(agent, env, name, act_space, low, high):
     """Whether the run squashes its Gaussian: ``agent.squash``, resolved if None."""
     bounded = math.isfinite(low) and math.isfinite(high)
     if agent.squash is None:
         # This package's environments (wrapped or not) keep the fused loop's
         # unsquashed actor, so that both paths give the same numbers on them.
-        return bounded and _own_base_id(env) is None
+        return bounded and own_base_id(env) is None
     if agent.squash and not bounded:
         raise ValueError(
             f"agent: squash=True needs a bounded action, but {name} has {act_space}; "

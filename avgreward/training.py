@@ -32,9 +32,9 @@ from avgreward.agents import (
 )
 from avgreward.environments import (
     EnvInfo,
-    _is_own_env,
-    _meaningful_wrappers,
-    _own_env_id,
+    is_own_env,
+    meaningful_wrappers,
+    own_env_id,
     default_features,
     env_info,
     resolve_env,
@@ -49,7 +49,7 @@ from avgreward.loop import drive, run_fused
 from avgreward.options import RunOptions
 from avgreward.parallel import drive_parallel
 from avgreward.result import DivergenceError, Result
-from avgreward.run_arrays import _check_memory, _RunArrays
+from avgreward.run_arrays import check_memory, RunArrays
 from avgreward.stepwise import run_stepwise
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ def train(
     driver = driver_for(agent)
     options = RunOptions(steps, _seed_of(seed, init), record_actions, rbar_every, chunk_steps,
                          bin_size, callback)
-    if not _is_own_env(env):
+    if not is_own_env(env):
         if init is not None:
             raise ValueError(f"init: only runs of the fused loop can be continued; {env!r} is "
                              "stepped from Python")
@@ -205,8 +205,8 @@ def train(
     if driver.cannot_continue:
         _no_init(init, driver.cannot_continue)
     # Before the learner's arrays exist: a run that cannot fit says so, and how to avoid it.
-    _check_memory(options.steps, options.bin_size, options.record_actions, options.rbar_every,
-                  options.chunk_steps, driver.memory(agent, task))
+    check_memory(options.steps, options.bin_size, options.record_actions, options.rbar_every,
+                 options.chunk_steps, driver.memory(agent, task))
     return run_fused(env_id, fused, agent, driver, driver.build(agent, task), features,
                      options, _state_of(init))
 
@@ -253,9 +253,9 @@ def run_learner(env, learner, params, steps, seed, features=None, *, record_acti
                          callback)
     agent = Custom(learner, params)  # checks params
     features = _checked_features(env, env_id, fused, features, agent)
-    run = _RunArrays(env_id, learner, features, options,
-                     action_dtype=np.int64 if fused.n_actions else np.float64,
-                     weights=custom_weights(learner, params))
+    run = RunArrays(env_id, learner, features, options,
+                    action_dtype=np.int64 if fused.n_actions else np.float64,
+                    weights=custom_weights(learner, params))
     return drive(fused, Built(learner, params), run, features, options)
 
 
@@ -282,7 +282,7 @@ class ConstantRewardWarning(UserWarning):
     """Every reward of a run was the same: the continuing view cannot rank policies on it."""
 
 
-def _constant_reward(rewards) -> float | None:
+def constant_reward(rewards) -> float | None:
     """The reward if every (binned) reward is that same value, else None."""
     if rewards.size < 2:
         return None
@@ -292,13 +292,14 @@ def _constant_reward(rewards) -> float | None:
 
 
 def _warn_if_constant_reward(result) -> None:
-    value = _constant_reward(result.rewards)
+    value = constant_reward(result.rewards)
     if value is not None:
-        warnings.warn(_constant_reward_message(result.env_id, value), ConstantRewardWarning,
+        warnings.warn(constant_reward_message(result.env_id, value), ConstantRewardWarning,
                       stacklevel=3)
 
 
-def _constant_reward_message(env_id, value) -> str:
+def constant_reward_message(env_id, value) -> str:
+    """The warning (and experiment note) for a run of ``env_id`` whose every reward is ``value``."""
     return (
         f"every reward of {env_id} was {value:g}: in the continuing view every policy then "
         f"has reward rate {value:g}, so the learner cannot rank policies and learns nothing. "
@@ -310,14 +311,14 @@ def _constant_reward_message(env_id, value) -> str:
 
 def _check_wrapped_own_env(env) -> None:
     """Refuse our own environment in wrappers when the Python-stepped path cannot run it."""
-    if isinstance(env, str) or _own_env_id(type(getattr(env, "unwrapped", None))) is None:
+    if isinstance(env, str) or own_env_id(type(getattr(env, "unwrapped", None))) is None:
         return
     from gymnasium import spaces
 
     if not isinstance(env.observation_space, spaces.Box):
         raise ValueError(
-            f"env is {_own_env_id(type(env.unwrapped))} wrapped in "
-            f"{', '.join(_meaningful_wrappers(env))}: the fused loop cannot apply wrappers, "
+            f"env is {own_env_id(type(env.unwrapped))} wrapped in "
+            f"{', '.join(meaningful_wrappers(env))}: the fused loop cannot apply wrappers, "
             f"and the Python-stepped path needs a Box observation, not "
             f"{env.observation_space}; pass the environment id (or env.unwrapped) to train "
             "without the wrappers"
@@ -356,7 +357,7 @@ def default_agent(env: str | gymnasium.Env, kind: str | None = None) -> AgentSet
     ValueError
         If ``kind`` is unknown or does not fit the environment's action space.
     """
-    if isinstance(env, str) and not _is_own_env(env):
+    if isinstance(env, str) and not is_own_env(env):
         info = env_info(env)
         env_id = info.env_id
         natural = "softmax" if info.n_actions > 0 else "gaussian"
@@ -369,7 +370,7 @@ def default_agent(env: str | gymnasium.Env, kind: str | None = None) -> AgentSet
         raise ValueError(f"kind must be 'softmax', 'gaussian', 'sarsa' or 'q-learning', "
                          f"got {kind!r}")
     if kind in ("sarsa", "q-learning"):
-        if natural != "softmax" or (isinstance(env, str) and not _is_own_env(env)):
+        if natural != "softmax" or (isinstance(env, str) and not is_own_env(env)):
             raise ValueError(f"{kind} needs discrete actions and an environment of the fused "
                              f"loop; {env_id} is not one")
         book = env_id == "avgreward/AccessControl-v0"  # Sutton & Barto's Figure 10.5

@@ -325,7 +325,7 @@ def test_a_result_of_a_wrapped_instance_is_rolled_out_in_it_or_refused(pumping_c
         rollout(recorded, 10)
     fits = dataclasses.replace(result, info={**result.info, "env_wrappers": ["TimeLimit(200)"]})
     assert rollout(fits, 10).rewards.shape == (10,)
-    assert animation._wrapper_chain(car) == ["GoalBonus"]
+    assert animation.wrapper_chain(car) == ["GoalBonus"]
 
 
 def test_a_rollout_env_must_be_the_results_and_render_when_asked(pumping_car, tmp_path):

@@ -104,7 +104,7 @@ def test_many_short_runs_go_in_batches_and_long_ones_alone(tmp_path, client, mon
 
 def _interrupt_after(monkeypatch, n, action):
     """After the client has written ``n`` runs, ``action()`` (in the client, at a set point)."""
-    real_write = dask_runner._write_run
+    real_write = dask_runner.write_run
     written = []
 
     def write(runs, name, arrays, record):
@@ -114,7 +114,7 @@ def _interrupt_after(monkeypatch, n, action):
             action()
         return out
 
-    monkeypatch.setattr(dask_runner, "_write_run", write)
+    monkeypatch.setattr(dask_runner, "write_run", write)
     return written
 
 
@@ -243,7 +243,7 @@ def test_a_lost_scheduler_is_one_line_and_keeps_the_written_runs(tmp_path):
 def test_the_lock_and_the_settings_check_hold_as_locally(tmp_path, client):
     out = tmp_path / "e"
     run_experiment(out, LOOP, LOOP_AGENT, 1, 500, cluster=client)
-    holder = experiment._DirectoryLock(out)
+    holder = experiment.DirectoryLock(out)
     assert holder.acquire()
     try:
         with pytest.raises(experiment.ExperimentBusyError, match="right now"):

@@ -22,7 +22,7 @@ from numba import njit
 import avgreward
 import avgreward.training
 from avgreward import GaussianActorCritic, SoftmaxActorCritic
-from avgreward.environments import _is_own_env
+from avgreward.environments import is_own_env
 from avgreward.reference import reference_train
 from avgreward.envs import DeclaredEnv, FusedEnv
 
@@ -156,7 +156,7 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_user_episodic_env_in_the_fused_loop_equals_the_reference(name, user_envs, fused_only):
     env_id, agent = CASES[name]
-    assert _is_own_env(env_id)
+    assert is_own_env(env_id)
     result = avgreward.train(env_id, agent, STEPS, seed=5, record_actions=True, rbar_every=1,
                              chunk_steps=777)
     ref = reference_train(env_id, agent, STEPS, seed=5)
@@ -218,8 +218,8 @@ def test_declared_gymnasium_class_is_a_valid_env_with_the_declared_dynamics(user
 
 def test_registered_with_a_time_limit_or_arguments_it_is_stepped_from_python(user_envs):
     agent = CASES["corridor-softmax"][1]
-    assert not _is_own_env("user/CorridorLimited-v0")
-    assert not _is_own_env("user/CorridorArgs-v0")
+    assert not is_own_env("user/CorridorLimited-v0")
+    assert not is_own_env("user/CorridorArgs-v0")
     limited = avgreward.train("user/CorridorLimited-v0", agent, 2000, seed=0)
     assert limited.info["truncations"].size > 0  # the time limit was honoured
 

@@ -617,7 +617,7 @@ def test_the_settings_are_checked_under_the_directory_lock(tmp_path, monkeypatch
     """Another process writes its experiment between our look at the directory and our lock."""
     out = tmp_path / "e"
     other = LOOP_AGENT.replace(tau=0.5)
-    real_acquire = experiment._DirectoryLock.acquire
+    real_acquire = experiment.DirectoryLock.acquire
     interleaved = []
 
     def acquire(lock):
@@ -626,7 +626,7 @@ def test_the_settings_are_checked_under_the_directory_lock(tmp_path, monkeypatch
             run_experiment(out, LOOP, other, 1, 500, workers=1)  # the other process
         return real_acquire(lock)
 
-    monkeypatch.setattr(experiment._DirectoryLock, "acquire", acquire)
+    monkeypatch.setattr(experiment.DirectoryLock, "acquire", acquire)
     with pytest.raises(ValueError, match=r"other settings \(agent 0: tau 0.5 -> 1.0\)"):
         run_experiment(out, LOOP, LOOP_AGENT, 1, 500, workers=1)
     monkeypatch.undo()
@@ -638,7 +638,7 @@ def test_a_locked_directory_is_busy_and_untouched(tmp_path):
     out = tmp_path / "e"
     run_experiment(out, LOOP, LOOP_AGENT, 1, 500, workers=1)
     before = (out / "experiment.json").read_text()
-    holder = experiment._DirectoryLock(out)
+    holder = experiment.DirectoryLock(out)
     assert holder.acquire()
     try:
         with pytest.raises(experiment.ExperimentBusyError, match="right now"):
@@ -681,7 +681,7 @@ def test_concurrent_new_experiments_get_a_directory_each(tmp_path):
 def test_workers_are_capped_at_the_runs_with_a_warning_above_the_cores(tmp_path, monkeypatch,
                                                                       caplog):
     started = []
-    monkeypatch.setattr(experiment, "_run_in_workers",
+    monkeypatch.setattr(experiment, "run_in_workers",
                         lambda tasks, n, *args: started.append(n))
     monkeypatch.setattr(experiment, "default_workers", lambda: 2)
     with caplog.at_level(logging.WARNING, logger="avgreward.experiment"):

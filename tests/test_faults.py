@@ -26,7 +26,7 @@ from avgreward.runner import pool, records
 LOOP = "avgreward/LoopMDP-v0"
 AGENT = SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
 SEEDS, STEPS = 3, 500
-RUNS = [records._run_name(0, s) for s in range(SEEDS)]
+RUNS = [records.run_name(0, s) for s in range(SEEDS)]
 
 
 def _run(out, seeds=SEEDS, steps=STEPS, **kwargs):
@@ -272,11 +272,11 @@ def test_a_directory_for_arrays_whose_record_is_gone_is_moved_aside(out, referen
 
 @pytest.mark.parametrize("damage", list(DAMAGES))
 def test_a_damaged_run_is_not_finished(out, damage):
-    """What a dead worker's run is judged by (``_finished_record``) agrees with reading."""
+    """What a dead worker's run is judged by (``finished_record``) agrees with reading."""
     damage_fn, _ = DAMAGES[damage]
     damage_fn(out / "runs" / "a000-s0001.npz")
-    assert records._finished_record(out / "runs", "a000-s0001") is None
-    assert records._finished_record(out / "runs", "a000-s0000") is not None
+    assert records.finished_record(out / "runs", "a000-s0001") is None
+    assert records.finished_record(out / "runs", "a000-s0000") is not None
 
 
 def test_a_record_of_a_newer_format_is_refused(out):
@@ -328,8 +328,8 @@ def test_experiment_json_garbage_is_named_and_nothing_is_touched(out, reference)
 _HOLD_LOCK_AND_DIE = """
 import os, signal, sys
 from pathlib import Path
-from avgreward.runner.directory import _DirectoryLock
-assert _DirectoryLock(Path(sys.argv[1])).acquire()
+from avgreward.runner.directory import DirectoryLock
+assert DirectoryLock(Path(sys.argv[1])).acquire()
 Path(sys.argv[1], ".lock").write_text("pid %d" % os.getpid())
 os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -378,7 +378,7 @@ def _interrupt_in_process(monkeypatch):
 
 def _interrupt_the_pool(monkeypatch):
     """Ctrl-C in the parent of two workers as soon as it hears of the second finished run."""
-    real_run_done = pool._Progress.run_done
+    real_run_done = pool.ProgressBars.run_done
     heard = []
 
     def run_done(bar, record):
@@ -387,7 +387,7 @@ def _interrupt_the_pool(monkeypatch):
         if len(heard) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(pool._Progress, "run_done", run_done)
+    monkeypatch.setattr(pool.ProgressBars, "run_done", run_done)
     return heard
 
 
@@ -433,7 +433,7 @@ def test_no_worker_is_left_behind_by_an_interrupted_pool(tmp_path, monkeypatch):
     import multiprocessing
 
     assert not [p for p in multiprocessing.active_children() if p.name == "avgreward-worker"]
-    lock = experiment._DirectoryLock(tmp_path / "exp")
+    lock = experiment.DirectoryLock(tmp_path / "exp")
     assert lock.acquire()  # the interrupted experiment released its lock
     lock.release()
 

@@ -736,21 +736,21 @@ def test_tilings_per_subset_need_subsets():
 def test_settings_round_trip_through_experiment_json(coder):
     import json
 
-    from avgreward.runner.records import _features_from_dict, _features_to_dict
+    from avgreward.features import features_from_dict, features_to_dict
 
-    d = json.loads(json.dumps(_features_to_dict(coder)))
-    assert _features_from_dict(d) == coder
+    d = json.loads(json.dumps(features_to_dict(coder)))
+    assert features_from_dict(d) == coder
     plain = coder.subsets is None and coder.memory is None
     # A plain coder writes the keys it always wrote, so old directories resume.
     assert (set(d) == {"low", "high", "tiles", "tilings", "wrap"}) == plain
 
 
 def test_old_settings_without_the_new_keys_still_load():
-    from avgreward.runner.records import _features_from_dict
+    from avgreward.features import features_from_dict
 
     old = {"low": [-PI, -2 * PI], "high": [PI, 2 * PI], "tiles": [8, 8], "tilings": 32,
            "wrap": [True, False]}
-    assert _features_from_dict(old) == pendulum_tile_coder()
+    assert features_from_dict(old) == pendulum_tile_coder()
 
 
 # --- defaults for gymnasium environments, and the loops -----------------------------------------

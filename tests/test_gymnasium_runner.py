@@ -158,7 +158,7 @@ def test_the_command_line_runs_and_plots_a_gymnasium_id(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0 and captured.out.strip() == str(out)
     assert captured.err.strip() == ("avgreward run: warning: " + avgreward.training.
-                                    _constant_reward_message("CartPole-v1", 1.0))
+                                    constant_reward_message("CartPole-v1", 1.0))
     code = avgreward.cli.main(["plot", str(out), "--out", str(tmp_path / "cp.png")])
     assert code == 0 and (tmp_path / "cp.png").stat().st_size > 0
     code = avgreward.cli.main(["run", "pendulum", "--steps", "100", "--seeds", "1",

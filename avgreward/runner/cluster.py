@@ -47,18 +47,18 @@ from typing import TYPE_CHECKING
 
 from avgreward.extras import MissingExtraError, require  # noqa: F401 (re-exported)
 from avgreward.runner.pool import (
-    _WORKER_ENV,
-    _compute_run,
-    _sigterm_as_interrupt,
-    _Stopped,
-    _worker_start_conditions,
+    WORKER_ENV,
+    compute_run,
+    sigterm_as_interrupt,
+    Stopped,
+    worker_start_conditions,
 )
+from avgreward.files import package_versions
 from avgreward.runner.records import (
-    _record,
-    _run_name,
-    _signals_deferred,
-    _versions,
-    _write_run,
+    run_name,
+    run_record,
+    signals_deferred,
+    write_run,
 )
 
 if TYPE_CHECKING:  # the dask extra, for the type hints only
@@ -165,9 +165,9 @@ def local_cluster(n_workers: int) -> distributed.Client:
         raise ValueError(f"n_workers must be an integer >= 1, got {n_workers!r}")
     # Started as the local runner starts its workers: Ctrl-C ignored in them (this
     # process stops them), and the caller's script not re-run in each of them.
-    with _worker_start_conditions():
+    with worker_start_conditions():
         return distributed.Client(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", env=dict(_WORKER_ENV),
+                                  dashboard_address=":0", env=dict(WORKER_ENV),
                                   silence_logs=logging.CRITICAL)
 
 
@@ -185,7 +185,7 @@ def _run_batch(batch: list, client_versions: dict, stop_name: str) -> list:
     """On a worker: compute a batch's runs; their ``(arrays, record)`` pairs, in order."""
     from distributed import Event, get_worker
 
-    mine = _versions()
+    mine = package_versions()
     differ = [k for k in _SAME_VERSIONS if mine.get(k) != client_versions.get(k)]
     if differ:
         raise ClusterError(
@@ -200,7 +200,7 @@ def _run_batch(batch: list, client_versions: dict, stop_name: str) -> list:
         stop = None
     results = []
     for task in batch:
-        name = _run_name(task["agent_index"], task["seed"])
+        name = run_name(task["agent_index"], task["seed"])
         last = [time.monotonic()]
 
         def on_chunk(done, name=name, last=last):
@@ -210,17 +210,17 @@ def _run_batch(batch: list, client_versions: dict, stop_name: str) -> list:
             last[0] = now
             worker.log_event(stop_name, (name, done, os.getpid()))
             if stop is not None and stop.is_set():
-                raise _Stopped
+                raise Stopped
 
         try:
-            results.append(_compute_run({**task, "versions": mine}, on_chunk))
-        except _Stopped:
+            results.append(compute_run({**task, "versions": mine}, on_chunk))
+        except Stopped:
             # An ordinary exception for Dask: a BaseException would bring the worker down.
             raise ClusterError("stopped: the experiment was interrupted") from None
     return results
 
 
-def _run_on_cluster(client, tasks: list, bar) -> None:
+def run_on_cluster(client, tasks: list, bar) -> None:
     """Every task's runs on ``client``'s cluster, each written here as its batch comes back."""
     distributed = _distributed()
     runs = Path(tasks[0]["runs_dir"])
@@ -252,10 +252,10 @@ def _run_on_cluster(client, tasks: list, bar) -> None:
                 bar.add_steps(done - reported.get(name, 0))
                 reported[name] = done
 
-    versions = _versions()
+    versions = package_versions()
     futures = {}
     quiet = _quiet_dask_logs()
-    with _sigterm_as_interrupt(), quiet:
+    with sigterm_as_interrupt(), quiet:
         try:
             _cluster_call(lambda: client.subscribe_topic(tag, events.put))
             for k, batch in enumerate(batches):
@@ -328,10 +328,10 @@ def _collect(future, batch, runs, reported, written, bar) -> None:
     if future.status == "finished":
         results = _cluster_call(future.result)
         # Ctrl-C waits until every run that reached this process is on disk.
-        with _signals_deferred():
+        with signals_deferred():
             for arrays, record in results:
-                name = _run_name(record["agent_index"], record["seed"])
-                _write_run(runs, name, arrays, record)
+                name = run_name(record["agent_index"], record["seed"])
+                write_run(runs, name, arrays, record)
                 written.add(name)
                 bar.add_steps(record["steps"] - reported.pop(name, 0))
                 bar.run_done(record)
@@ -343,10 +343,10 @@ def _collect(future, batch, runs, reported, written, bar) -> None:
         raise ClusterError(f"a Dask worker could not run avgreward's runs "
                            f"({type(error).__name__}: {error}); is avgreward installed on "
                            f"the workers?") from error
-    with _signals_deferred():
+    with signals_deferred():
         for task in batch:
-            name = _run_name(task["agent_index"], task["seed"])
-            record = _write_run(runs, name, {}, _record(
+            name = run_name(task["agent_index"], task["seed"])
+            record = write_run(runs, name, {}, run_record(
                 task, status="failed", failure="error", steps_done=0, final_rbar=None,
                 error=f"the Dask worker processes running it died ({error})", wall_time=0.0))
             written.add(name)

@@ -13,13 +13,13 @@ import itertools
 import logging
 from pathlib import Path
 
+from avgreward.files import package_versions
 from avgreward.runner.records import (
-    _CONFIG_KEYS,
+    CONFIG_KEYS,
     FORMAT,
-    _discard,
-    _now,
-    _read_config,
-    _versions,
+    discard,
+    read_config,
+    utc_now,
 )
 
 # One logger for the whole runner: what users filter or capture.
@@ -74,7 +74,7 @@ def _refuse_foreign(out: Path) -> None:
             "directory (or ask for a new one: new=True, --new)")
 
 
-class _DirectoryLock:
+class DirectoryLock:
     """An exclusive lock on an experiment's directory (``flock`` of ``DIR/.lock``, POSIX).
 
     Held from before ``experiment.json`` is read until the runs are written,
@@ -104,7 +104,7 @@ class _DirectoryLock:
             self.file = None
 
 
-def _lock_directory(out: Path, new: bool) -> tuple[Path, _DirectoryLock]:
+def lock_directory(out: Path, new: bool) -> tuple[Path, DirectoryLock]:
     """Create and lock the experiment's directory: ``out``, or with ``new`` a free ``out-k``.
 
     With ``new``, a directory that holds anything or is locked by another
@@ -120,7 +120,7 @@ def _lock_directory(out: Path, new: bool) -> tuple[Path, _DirectoryLock]:
         else:
             _refuse_foreign(candidate)
         candidate.mkdir(parents=True, exist_ok=True)
-        lock = _DirectoryLock(candidate)
+        lock = DirectoryLock(candidate)
         if not lock.acquire():
             if new:
                 continue
@@ -136,17 +136,17 @@ def _lock_directory(out: Path, new: bool) -> tuple[Path, _DirectoryLock]:
     raise AssertionError("unreachable")
 
 
-def _merged_config(out: Path, config: dict, seeds: list[int]) -> dict:
+def merged_config(out: Path, config: dict, seeds: list[int]) -> dict:
     """The directory's experiment.json after this run: new, or checked and merged.
 
     Called under the lock, so that no other process writes it in between.
     """
     if not (out / "experiment.json").exists():
         _refuse_foreign(out)
-        return {"format": FORMAT, **config, "seeds": list(seeds), "created": _now(),
-                "versions": _versions()}
-    existing = _read_config(out)
-    changes = _describe_changes({k: existing[k] for k in _CONFIG_KEYS}, config)
+        return {"format": FORMAT, **config, "seeds": list(seeds), "created": utc_now(),
+                "versions": package_versions()}
+    existing = read_config(out)
+    changes = _describe_changes({k: existing[k] for k in CONFIG_KEYS}, config)
     if changes:
         raise ValueError(
             f"{out} holds an experiment with other settings ({'; '.join(changes)}); "
@@ -158,11 +158,11 @@ def _merged_config(out: Path, config: dict, seeds: list[int]) -> dict:
     return merged
 
 
-def _remove_partial_files(out: Path) -> None:
+def remove_partial_files(out: Path) -> None:
     """Temporary files of writes that never finished, and arrays without a record.
 
     A directory named as a run's arrays (without a record) is moved aside
-    (:func:`avgreward.runner.records._discard`), so that the run can be written.
+    (:func:`avgreward.runner.records.discard`), so that the run can be written.
     """
     for directory in (out, out / "runs"):
         for tmp in directory.glob("*.tmp"):
@@ -171,7 +171,7 @@ def _remove_partial_files(out: Path) -> None:
     for npz in (out / "runs").glob("*.npz"):
         if not npz.with_suffix(".json").exists():
             with contextlib.suppress(OSError):
-                aside = _discard(npz)  # a directory is moved aside, never deleted
+                aside = discard(npz)  # a directory is moved aside, never deleted
                 if aside is not None:
                     log.warning("%s: a directory without a run's record, moved aside to %s",
                                 npz, aside.name)

@@ -25,15 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from avgreward.features import features_from_dict
 from avgreward.learners.registry import agent_from_dict
 from avgreward.result import DivergenceError, Result
-from avgreward.runner.directory import _remove_partial_files
+from avgreward.runner.directory import remove_partial_files
 from avgreward.runner.records import (
-    _features_from_dict,
-    _finished_record,
-    _record,
-    _run_name,
-    _write_run,
+    finished_record,
+    run_name,
+    run_record,
+    write_run,
 )
 from avgreward.training import ConstantRewardWarning, train
 
@@ -42,7 +42,7 @@ log = logging.getLogger("avgreward.experiment")
 
 # Environment of the worker processes, set before numba is imported there:
 # one thread each, since the parallelism is across runs.
-_WORKER_ENV = {
+WORKER_ENV = {
     "NUMBA_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
@@ -61,7 +61,7 @@ class _WriteFailed(Exception):
         self.error = error
 
 
-class _Stopped(BaseException):
+class Stopped(BaseException):
     """A run was asked to stop (Ctrl-C, termination): write nothing for it.
 
     A BaseException so that the per-run ``except Exception`` cannot record it
@@ -111,17 +111,17 @@ def _run_one(task: dict, on_chunk=None) -> dict:
     """Run one (settings, seed), write its arrays and then its record; return the record.
 
     ``on_chunk(steps_done)`` is called between the jitted chunks and may raise
-    :class:`_Stopped`, in which case nothing is written.
+    :class:`Stopped`, in which case nothing is written.
     """
-    arrays, record = _compute_run(task, on_chunk)
-    return _write_run(Path(task["runs_dir"]), _run_name(task["agent_index"], task["seed"]),
+    arrays, record = compute_run(task, on_chunk)
+    return write_run(Path(task["runs_dir"]), run_name(task["agent_index"], task["seed"]),
                       arrays, record)
 
 
-def _compute_run(task: dict, on_chunk=None) -> tuple[dict, dict]:
+def compute_run(task: dict, on_chunk=None) -> tuple[dict, dict]:
     """Run one (settings, seed): its arrays and its record, written nowhere."""
     agent = agent_from_dict(task["agent"])
-    features = _features_from_dict(task["features"])
+    features = features_from_dict(task["features"])
     steps, bin_size = task["steps"], task["bin_size"]
     callback = None if on_chunk is None else (lambda done, total: on_chunk(done))
     started = time.perf_counter()
@@ -142,7 +142,7 @@ def _compute_run(task: dict, on_chunk=None) -> tuple[dict, dict]:
     except Exception as err:  # noqa: BLE001 - any error of one run is recorded; the others go on
         status, error, failure = "failed", f"{type(err).__name__}: {err}", "error"
     wall_time = time.perf_counter() - started
-    record = _record(
+    record = run_record(
         task, status=status, failure=failure, error=error,
         steps_done=0 if result is None else int(result.steps),
         final_rbar=(float(result.final_rbar) if result is not None
@@ -155,7 +155,7 @@ def _compute_run(task: dict, on_chunk=None) -> tuple[dict, dict]:
     return arrays, record
 
 
-class _Progress:
+class ProgressBars:
     """Two tqdm bars, runs and steps (or nothing)."""
 
     def __init__(self, enabled, n_runs, runs_done, n_steps):
@@ -189,7 +189,7 @@ class _Progress:
 
     def run_done(self, record):
         for text in record.get("warnings") or ():
-            log.warning("run %s: %s", _run_name(record["agent_index"], record["seed"]), text)
+            log.warning("run %s: %s", run_name(record["agent_index"], record["seed"]), text)
         if record["status"] != "ok":
             self.failed += 1
         if self.enabled:
@@ -204,9 +204,9 @@ class _Progress:
         return False
 
 
-def _run_here(tasks, bar):
+def run_here(tasks, bar):
     """The runs one after the other in this process (1 worker)."""
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         for task in tasks:
             reported = [0]
 
@@ -220,7 +220,7 @@ def _run_here(tasks, bar):
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
+def sigterm_as_interrupt():
     """SIGTERM stops the experiment like Ctrl-C does: cleanly, keeping finished runs."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -237,7 +237,7 @@ def _sigterm_as_interrupt():
 
 
 @contextlib.contextmanager
-def _worker_start_conditions():
+def worker_start_conditions():
     """While starting workers: their environment, Ctrl-C ignored, the caller's script hidden.
 
     Spawned children inherit the environment and ignored signals; numba reads
@@ -247,8 +247,8 @@ def _worker_start_conditions():
     multiprocessing from re-running the calling script in each worker (the
     workers need nothing from it), so scripts need no ``__main__`` guard.
     """
-    saved_env = {k: os.environ.get(k) for k in _WORKER_ENV}
-    os.environ.update(_WORKER_ENV)
+    saved_env = {k: os.environ.get(k) for k in WORKER_ENV}
+    os.environ.update(WORKER_ENV)
     main = sys.modules.get("__main__")
     hidden = {}
     for name in ("__file__", "__spec__"):
@@ -298,7 +298,7 @@ class _Worker:
         self.conn, child_conn = multiprocessing.Pipe()
         self.process = context.Process(target=_worker_main, args=(child_conn, parent_pid),
                                        name="avgreward-worker", daemon=True)
-        with _worker_start_conditions(), warnings.catch_warnings():
+        with worker_start_conditions(), warnings.catch_warnings():
             # Python >= 3.12 warns about forking whenever the process has other OS
             # threads; _start_method allows it only when those are native ones
             # (numpy's BLAS pool), which are fork-safe.
@@ -311,7 +311,7 @@ class _Worker:
         self.started = False  # set by its "ready" message
 
 
-def _run_in_workers(tasks, n_workers, agents, env_id, features, bar):
+def run_in_workers(tasks, n_workers, agents, env_id, features, bar):
     """The runs in ``n_workers`` worker processes, one run per worker at a time."""
     import multiprocessing
     from multiprocessing.connection import wait
@@ -330,7 +330,7 @@ def _run_in_workers(tasks, n_workers, agents, env_id, features, bar):
         for kind in dict.fromkeys(type(agents[t["agent_index"]]) for t in tasks):
             train(env_id, next(a for a in agents if type(a) is kind), 1, 0, features)
 
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         try:
             if method == "fork":
                 load_kernels()
@@ -367,7 +367,7 @@ def _run_in_workers(tasks, n_workers, agents, env_id, features, bar):
                         workers.append(_Worker(context, os.getpid()))
         except BaseException as err:
             _stop_workers(workers)
-            _remove_partial_files(Path(tasks[0]["runs_dir"]).parent)
+            remove_partial_files(Path(tasks[0]["runs_dir"]).parent)
             if isinstance(err, _WriteFailed):
                 raise err.error from None
             raise
@@ -408,13 +408,13 @@ def _record_dead_worker(worker, bar):
     whole run (between the record and its "done" message), the run is kept.
     """
     task = worker.task
-    runs, name = Path(task["runs_dir"]), _run_name(task["agent_index"], task["seed"])
+    runs, name = Path(task["runs_dir"]), run_name(task["agent_index"], task["seed"])
     for tmp in itertools.chain(runs.glob(f"{name}.npz.*.tmp"), runs.glob(f"{name}.json.*.tmp")):
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    record = _finished_record(runs, name)
+    record = finished_record(runs, name)
     if record is None:
-        record = _write_run(runs, name, {}, _record(
+        record = write_run(runs, name, {}, run_record(
             task, status="failed", failure="error", steps_done=0, final_rbar=None,
             error=f"the worker process died (exit code {worker.process.exitcode})",
             wall_time=0.0))
@@ -462,14 +462,14 @@ def _worker_main(conn, parent_pid):
 
     def on_chunk(done):
         if parent_gone():
-            raise _Stopped
+            raise Stopped
         if conn.poll():  # the only message a busy worker can get is "stop"
             conn.recv()
-            raise _Stopped
+            raise Stopped
         try:
             conn.send(("progress", done))
         except OSError:
-            raise _Stopped from None
+            raise Stopped from None
 
     try:
         conn.send(("ready", None))
@@ -482,7 +482,7 @@ def _worker_main(conn, parent_pid):
                 return
             try:
                 record = _run_one(task, on_chunk)
-            except _Stopped:
+            except Stopped:
                 return
             except OSError as err:  # the result could not be written (a full disk...)
                 conn.send(("write error", (err.errno, err.strerror, err.filename)))

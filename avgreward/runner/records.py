@@ -25,8 +25,8 @@ again by the next :func:`avgreward.experiment.run_experiment` (runs are
 deterministic, so the rerun restores the same numbers).  Damaged files are
 removed before the rerun; a directory found in place of a run's file is
 moved aside to ``NAME.corrupt`` (``NAME.corrupt-2``, ...), never deleted.
-The reading path (:func:`_read_records`) and the check of a dead worker's
-run (:func:`_finished_record`) judge a run by one function, :func:`_verify_run`.
+The reading path (:func:`read_records`) and the check of a dead worker's
+run (:func:`finished_record`) judge a run by one function, :func:`_verify_run`.
 
 Format versions (``FORMAT``; every record and ``experiment.json`` has
 carried its ``"format"`` since format 1, so a record without one is
@@ -44,13 +44,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
-import io
 import itertools
 import json
 import math
 import os
-import platform
 import re
 import signal
 import threading
@@ -62,8 +59,9 @@ from pathlib import Path
 
 import numpy as np
 
-from avgreward.environments import _peek_own_class, check_env_id
-from avgreward.features import TileCoder
+from avgreward.environments import check_env_id, peek_own_class
+from avgreward.features import features_from_dict
+from avgreward.files import atomic_write, fsync_directory, npz_bytes, sha256_hex, write_json
 from avgreward.learners.registry import agent_from_dict, driver_for_kind
 from avgreward.options import MAX_STEPS as _MAX_STEPS
 
@@ -91,10 +89,7 @@ _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error,
 MAX_STEPS = _MAX_STEPS  # 2**53: step counts must stay exact as float64 (plot axes, bin ends)
 
 
-_CONFIG_KEYS = ("env", "steps", "agents", "bin_size", "features")
-
-
-_DEPENDENCIES = ("numpy", "numba", "gymnasium", "matplotlib", "tqdm")
+CONFIG_KEYS = ("env", "steps", "agents", "bin_size", "features")
 
 
 @dataclass(frozen=True)
@@ -156,70 +151,18 @@ class CorruptRun:
         return f"{self.path}: {self.reason}"
 
 
-def _run_name(agent_index: int, seed: int) -> str:
+def run_name(agent_index: int, seed: int) -> str:
+    """The file name (no suffix) of a run: ``a000-s0000``."""
     return f"a{agent_index:03d}-s{seed:04d}"
 
 
-def _versions() -> dict:
-    import avgreward
-
-    versions = {"avgreward": avgreward.__version__, "python": platform.python_version()}
-    for name in _DEPENDENCIES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    versions["platform"] = platform.platform()
-    return versions
-
-
-def _now() -> str:
+def utc_now() -> str:
+    """The time now in UTC, ISO 8601 to the second (for records)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (a power loss could undo it otherwise)."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` under a temporary name, sync it, rename, sync the directory."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_directory(path.parent)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    _atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
-
-
-def _npz_bytes(arrays: dict) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 @contextlib.contextmanager
-def _signals_deferred():
+def signals_deferred():
     """Hold Ctrl-C and SIGTERM until the block is done (only possible in the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -246,20 +189,20 @@ def _signals_deferred():
                 signal.raise_signal(signum)
 
 
-def _write_run(runs: Path, name: str, arrays: dict, record: dict) -> dict:
+def write_run(runs: Path, name: str, arrays: dict, record: dict) -> dict:
     """Write a run's arrays, then its record (with their checksum); return the record.
 
     Ctrl-C and SIGTERM wait until both files are whole.  On a write error
     (a full disk, say) the temporary files are removed and an ``OSError``
     naming the run is raised.
     """
-    data = _npz_bytes(arrays)
-    record = {**record, "sha256": _sha256(data)}
+    data = npz_bytes(arrays)
+    record = {**record, "sha256": sha256_hex(data)}
     try:
-        with _signals_deferred():
-            _atomic_write(runs / f"{name}.npz", data)
+        with signals_deferred():
+            atomic_write(runs / f"{name}.npz", data)
             try:
-                _write_json(runs / f"{name}.json", record)
+                write_json(runs / f"{name}.json", record)
             except OSError:
                 # Arrays without their record would be taken for a stale run.
                 with contextlib.suppress(OSError):
@@ -272,39 +215,13 @@ def _write_run(runs: Path, name: str, arrays: dict, record: dict) -> dict:
     return record
 
 
-def _features_to_dict(features: TileCoder) -> dict:
-    d = {
-        "low": list(features.low), "high": list(features.high), "tiles": list(features.tiles),
-        "tilings": (list(features.tilings) if isinstance(features.tilings, tuple)
-                    else features.tilings),
-        "wrap": list(features.wrap),
-    }
-    # Only when set: a plain coder's settings stay those written before these
-    # options existed, so that its experiment directories still resume.
-    if features.subsets is not None:
-        d["subsets"] = [list(subset) for subset in features.subsets]
-    if features.memory is not None:
-        d["memory"] = features.memory
-    return d
-
-
-def _features_from_dict(d: dict) -> TileCoder:
-    tilings = d["tilings"]
-    subsets = d.get("subsets")  # absent from files written before subsets existed
-    return TileCoder(low=tuple(d["low"]), high=tuple(d["high"]), tiles=tuple(d["tiles"]),
-                     tilings=tuple(tilings) if isinstance(tilings, list) else tilings,
-                     wrap=tuple(d["wrap"]),
-                     subsets=None if subsets is None else tuple(map(tuple, subsets)),
-                     memory=d.get("memory"))
-
-
-def _record(task: dict, **outcome) -> dict:
+def run_record(task: dict, **outcome) -> dict:
     """A run's JSON record: the task's settings and ``outcome`` (status, error, ...)."""
     return {
         "format": FORMAT, "agent_index": task["agent_index"], "seed": task["seed"],
         "env": task["env"], "steps": task["steps"], "bin_size": task["bin_size"],
         "agent": task["agent"], "features": task["features"], **outcome,
-        "finished": _now(), "versions": task["versions"],
+        "finished": utc_now(), "versions": task["versions"],
     }
 
 
@@ -318,7 +235,7 @@ def _open_npz(path: Path):
         yield data
 
 
-def _load_arrays(path: Path) -> dict:
+def load_arrays(path: Path) -> dict:
     """A run's arrays; a ``ValueError`` names the file if it cannot be read."""
     try:
         with _open_npz(path) as data:
@@ -332,7 +249,7 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _read_config(path: Path) -> dict:
+def read_config(path: Path) -> dict:
     """``path/experiment.json``, checked: a ``ValueError`` names the file and what is wrong."""
     file = path / "experiment.json"
     try:
@@ -349,8 +266,8 @@ def _read_config(path: Path) -> dict:
     return config
 
 
-# Runs per setting (avgreward.experiment.MAX_SEEDS).
-_MAX_SEEDS = 1_000_000
+# Runs per setting (also avgreward.experiment.MAX_SEEDS): the lists are kept in memory.
+MAX_SEEDS = 1_000_000
 
 
 def _short(value, limit=80) -> str:
@@ -362,7 +279,7 @@ def _check_config(config) -> None:
     """Raise ``ValueError`` saying what is wrong with an ``experiment.json``'s contents."""
     if not isinstance(config, dict):
         raise ValueError(f"expected a JSON object, found {type(config).__name__}")
-    missing = [k for k in (*_CONFIG_KEYS, "seeds") if k not in config]
+    missing = [k for k in (*CONFIG_KEYS, "seeds") if k not in config]
     if missing:
         raise ValueError(f"lacks {missing}")
     if _is_int(config.get("format")) and config["format"] > FORMAT:
@@ -376,16 +293,16 @@ def _check_config(config) -> None:
     # module): an environment is resolved only if its class is known already, and a
     # gymnasium environment of another package is not made (plotting its results
     # must not need it installed, nor registered).
-    env_cls = _peek_own_class(env)
+    env_cls = peek_own_class(env)
     if not _is_int(steps) or not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps {steps!r} is not a whole number from 1 to 2**53")
     if not _is_int(bin_size) or not 1 <= bin_size <= steps:
         raise ValueError(f"bin_size {bin_size!r} is not a whole number from 1 to steps ({steps})")
     seeds = config["seeds"]
-    if (not isinstance(seeds, list) or len(seeds) > _MAX_SEEDS
+    if (not isinstance(seeds, list) or len(seeds) > MAX_SEEDS
             or not all(_is_int(v) and 0 <= v < 2**63 for v in seeds)
             or len(set(seeds)) != len(seeds)):
-        raise ValueError(f"seeds {_short(seeds)} is not a list of at most {_MAX_SEEDS:,} distinct "
+        raise ValueError(f"seeds {_short(seeds)} is not a list of at most {MAX_SEEDS:,} distinct "
                          "whole numbers from 0 to 2**63 - 1")
     agents = config["agents"]
     if not isinstance(agents, list) or not agents:
@@ -400,7 +317,7 @@ def _check_config(config) -> None:
     try:
         if not isinstance(config["features"], dict):
             raise TypeError(f"expected an object, found {type(config['features']).__name__}")
-        features = _features_from_dict(config["features"])
+        features = features_from_dict(config["features"])
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"features is not a valid tile coder ({type(err).__name__}: {err})"
                          ) from None
@@ -422,7 +339,7 @@ def _check_run_file(npz: Path, record: dict) -> str | None:
     """Why the ``.npz`` of a run cannot be used, or None if it is whole.
 
     It must match the checksum in its record (a record of format 1 has none)
-    and, even then, load as :func:`_load_arrays` reads it (``allow_pickle=False``)
+    and, even then, load as :func:`load_arrays` reads it (``allow_pickle=False``)
     with the arrays a run of ``record["steps_done"]`` steps has: a matching
     checksum says only that the file is the one the record was written for.
     ``record`` has passed :func:`_check_record`.
@@ -547,8 +464,8 @@ def _verify_run(json_path: Path, config: dict) -> RunRecord | CorruptRun:
         i, seed = _check_record(record, config)
     except ValueError as err:
         return CorruptRun(name, json_path, f"unreadable record ({err})")
-    if name != _run_name(i, seed):
-        return CorruptRun(name, json_path, f"holds the record of run {_run_name(i, seed)}")
+    if name != run_name(i, seed):
+        return CorruptRun(name, json_path, f"holds the record of run {run_name(i, seed)}")
     mismatch = _settings_mismatch(record, config, i)
     if mismatch is not None:
         raise ValueError(
@@ -566,7 +483,7 @@ def _verify_run(json_path: Path, config: dict) -> RunRecord | CorruptRun:
     )
 
 
-def _read_records(path: Path, config: dict) -> tuple[list[RunRecord], list[CorruptRun]]:
+def read_records(path: Path, config: dict) -> tuple[list[RunRecord], list[CorruptRun]]:
     """The runs recorded in ``path/runs``, verified (:func:`_verify_run`), and the damaged ones.
 
     Raises
@@ -584,14 +501,14 @@ def _read_records(path: Path, config: dict) -> tuple[list[RunRecord], list[Corru
     return runs, corrupt
 
 
-def _finished_record(runs: Path, name: str) -> dict | None:
+def finished_record(runs: Path, name: str) -> dict | None:
     """The record of run ``name`` if it is whole and final (ok, or diverged), else None.
 
-    Whole as :func:`_read_records` judges it (the same :func:`_verify_run`,
+    Whole as :func:`read_records` judges it (the same :func:`_verify_run`,
     against the directory's ``experiment.json``).
     """
     try:
-        config = _read_config(runs.parent)
+        config = read_config(runs.parent)
         run = _verify_run(runs / f"{name}.json", config)
     except ValueError:
         return None
@@ -608,11 +525,11 @@ def _set_aside(path: Path) -> Path:
         if not aside.exists() and not aside.is_symlink():
             break
     os.rename(path, aside)
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
     return aside
 
 
-def _discard(path: Path) -> Path | None:
+def discard(path: Path) -> Path | None:
     """Remove a damaged file of a run; a directory in its place is moved aside, not deleted.
 
     Returns where a directory was moved (None for a file, or nothing there).

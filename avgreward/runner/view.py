@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from avgreward.features import features_from_dict
 from avgreward.learners.registry import agent_from_dict
 from avgreward.extras import require
-from avgreward.result import Result, _bin_steps
+from avgreward.result import Result, bin_end_steps
 from avgreward.runner.records import (
     CorruptRun,
     RunRecord,
-    _features_from_dict,
-    _load_arrays,
-    _read_config,
-    _read_records,
+    load_arrays,
+    read_config,
+    read_records,
 )
 
 if TYPE_CHECKING:  # the analysis extra, for the type hints only
@@ -98,7 +98,7 @@ class Experiment:
         self.agents = [agent_from_dict(d) for d in config["agents"]]
         self.seeds = [int(s) for s in config["seeds"]]
         self.bin_size = int(config["bin_size"])
-        self.features = _features_from_dict(config["features"])
+        self.features = features_from_dict(config["features"])
         self._runs = {(r.agent_index, r.seed): r for r in runs}
 
     def __repr__(self):
@@ -160,10 +160,10 @@ class Experiment:
     @property
     def bin_steps(self) -> np.ndarray:
         """Step count at the end of each reward bin (the last bin may be shorter)."""
-        return _bin_steps(self.steps, self.bin_size)
+        return bin_end_steps(self.steps, self.bin_size)
 
     def _load(self, i, seed):
-        return _load_arrays(self.run(i, seed).path)
+        return load_arrays(self.run(i, seed).path)
 
     def rewards(self, i: int) -> np.ndarray:
         """Binned mean rewards of agent ``i``: shape ``(len(finished_seeds(i)), n_bins)``.
@@ -171,7 +171,7 @@ class Experiment:
         Column ``j`` is the mean reward of the steps up to ``bin_steps[j]``
         since the previous bin.  Failed runs are left out.
         """
-        rows = [_load_arrays(self._runs[(i, seed)].path)["rewards"]
+        rows = [load_arrays(self._runs[(i, seed)].path)["rewards"]
                 for seed in self.finished_seeds(i)]
         if not rows:
             return np.zeros((0, self.bin_steps.size))
@@ -222,7 +222,7 @@ class Experiment:
             final_rbar=float(data["final_rbar"]), weights=weights, features=self.features,
             wall_time=record.wall_time,
             info={"bin_size": self.bin_size,
-                  "bin_steps": _bin_steps(int(data["steps_done"]), self.bin_size),
+                  "bin_steps": bin_end_steps(int(data["steps_done"]), self.bin_size),
                   "status": record.status, "error": record.error, **episodes},
         )
 
@@ -279,7 +279,7 @@ class Experiment:
             return frame.astype({"final_performance": float, "final_rbar": float})
         parts, ends = [], self.bin_steps
         for r in self.runs:
-            rewards = _load_arrays(r.path)["rewards"] if r.steps_done else np.zeros(0)
+            rewards = load_arrays(r.path)["rewards"] if r.steps_done else np.zeros(0)
             part = pandas.DataFrame({"step": ends[:rewards.size], "reward": rewards})
             for name, value in reversed([*head(r).items(), ("status", r.status)]):
                 part.insert(0, name, value)
@@ -344,8 +344,8 @@ def load_experiment(out: str | os.PathLike[str]) -> Experiment:
         this avgreward reads (each error names the file).
     """
     path = Path(out)
-    config = _read_config(path)
-    runs, corrupt = _read_records(path, config)
+    config = read_config(path)
+    runs, corrupt = read_records(path, config)
     for bad in corrupt:
         log.warning("%s; left out (running the experiment again repairs it)", bad)
     return Experiment(path, config, runs, corrupt)
