@@ -177,6 +177,7 @@ def test_stepwise_kernel_matches_plain_python_step_by_step(agent):
 # --- automatic squashing -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_automatic_squash_is_on_for_gymnasium_boxes_and_off_for_our_envs():
     auto = GaussianActorCritic.pendulum_default()
     assert auto.squash is None

@@ -154,6 +154,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_user_episodic_env_in_the_fused_loop_equals_the_reference(name, user_envs, fused_only):
     env_id, agent = CASES[name]
     assert _is_own_env(env_id)
@@ -403,6 +404,7 @@ def _chain_rewards(actions, reward_of):
     return rewards
 
 
+@pytest.mark.slow
 def test_edits_to_an_environment_in_any_of_its_files_are_never_stale(tmp_path):
     """The user's step calls a cached helper in another file that reads a constant in a third.
 

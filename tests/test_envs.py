@@ -349,6 +349,7 @@ def rollout_counts(env, n_steps, seed):
 
 
 @pytest.mark.parametrize("env_id", [LOOP, GRID])
+@pytest.mark.slow
 def test_simulator_matches_model(env_id):
     env = make_raw(env_id)
     model, counts, reward_sum, reward_sq = rollout_counts(env, 200_000, seed=11)

@@ -30,6 +30,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_episodic_actor_critic_is_the_box_step_by_step(name):
     env_id, agent = CASES[name]
     result = avgreward.train(env_id, agent, 20_000, seed=4, record_actions=True,

@@ -10,6 +10,7 @@ from avgreward.episodic_runs import run_episodes
 CORRIDOR = "avgreward/ShortCorridor-v0"
 
 
+@pytest.mark.slow
 def test_every_run_gives_its_first_episodes_as_one_long_run_would(tmp_path):
     agents = [Reinforce(alpha_theta=2**-12, initial_preferences=(1.47, -1.47),
                         max_episode_steps=300),

@@ -64,6 +64,7 @@ EAC_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(REINFORCE_CASES))
+@pytest.mark.slow
 def test_gaussian_reinforce_is_the_box_step_by_step(name):
     agent = REINFORCE_CASES[name]
     result = avgreward.train(REACH, agent, 8_000, seed=3, record_actions=True,
@@ -78,6 +79,7 @@ def test_gaussian_reinforce_is_the_box_step_by_step(name):
 
 
 @pytest.mark.parametrize("name", sorted(EAC_CASES))
+@pytest.mark.slow
 def test_gaussian_episodic_actor_critic_is_the_box_step_by_step(name):
     agent = EAC_CASES[name]
     result = avgreward.train(REACH, agent, 8_000, seed=4, record_actions=True,

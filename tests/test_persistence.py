@@ -57,6 +57,7 @@ def _same_result(a, b):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_n_steps_then_n_more_is_one_run_of_2n_steps_bit_for_bit(name, tmp_path):
     env, agent = CASES[name]
     n = 6_001  # not a multiple of any chunk
@@ -171,6 +172,7 @@ def _greedy_rate(model, result):
     return exact.evaluate(model, exact.policy_on_states(model, greedy)).reward_rate
 
 
+@pytest.mark.slow
 def test_evaluate_matches_the_exact_rate_of_the_frozen_policy():
     from avgreward import envs
 
@@ -191,6 +193,7 @@ def test_evaluate_matches_the_exact_rate_of_the_frozen_policy():
     assert e.exact_rate == pytest.approx(0.4) and e.reward_rate == pytest.approx(0.4, abs=0.01)
 
 
+@pytest.mark.slow
 def test_evaluate_is_reproducible_and_greedy_gaussian_acts_with_the_mean():
     env, agent = CASES["gaussian"]
     result = avgreward.train(env, agent, 20_000, seed=0)

@@ -31,6 +31,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_reinforce_in_the_fused_loop_is_the_box_step_by_step(name):
     env_id, agent = CASES[name]
     result = avgreward.train(env_id, agent, 20_000, seed=7, record_actions=True,
