@@ -277,6 +277,7 @@ def test_a_rollout_in_the_wrapped_env_gets_the_bonus_and_resets_at_the_goal():
         rollout(result, 5)
 
 
+@pytest.mark.slow
 def test_time_limits_truncate_and_reset_as_in_training():
     limited = gymnasium.wrappers.TimeLimit(Corridor(), max_episode_steps=2)
     agent = avgreward.SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)

@@ -117,6 +117,7 @@ def test_run_resume_and_changed_settings(tmp_path, capsys):
     assert load_experiment(f"{out}-2").agents[0].tau == 0.5
 
 
+@pytest.mark.slow
 def test_sweep_runs_the_product_of_the_grids_and_plots(tmp_path, capsys):
     out = tmp_path / "sweep"
     code, stdout, err = cli(["sweep", "loop", "--steps", "1000", "--seeds", "2", "--out", out,
@@ -153,6 +154,7 @@ def test_plot_draws_every_directory_on_one_figure(tmp_path, capsys):
     _assert_usage_error(code, err, "not a sweep")
 
 
+@pytest.mark.slow
 def test_policy_and_value_maps_and_animation_of_a_trained_run(tmp_path, capsys):
     from PIL import Image
 

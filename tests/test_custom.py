@@ -49,6 +49,7 @@ def test_custom_is_the_built_in_learner_bit_for_bit():
     np.testing.assert_array_equal(custom.weights["theta"], built_in.weights["theta"])
 
 
+@pytest.mark.slow
 def test_a_custom_result_saves_loads_and_continues_bit_for_bit(tmp_path):
     whole = avgreward.train(LOOP, agent(), 30_000, seed=3)
     first = avgreward.train(LOOP, agent(), 12_345, seed=3)

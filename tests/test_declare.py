@@ -173,6 +173,7 @@ def test_user_episodic_env_in_the_fused_loop_equals_the_reference(name, user_env
     assert np.abs(result.weights["w"]).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_episode_ends_do_not_depend_on_chunks_and_bin_like_the_stepwise_path(user_envs,
                                                                              fused_only):
     env_id, agent = CASES["corridor-softmax"]
@@ -185,6 +186,7 @@ def test_episode_ends_do_not_depend_on_chunks_and_bin_like_the_stepwise_path(use
     assert binned.info["truncations"].shape == (STEPS // 100,)
 
 
+@pytest.mark.slow
 def test_user_env_learns_the_corridor(user_envs, fused_only):
     """Going right is optimal; a broken loop (no resets, wrong signs) would not get near it."""
     env_id, agent = CASES["corridor-softmax"]

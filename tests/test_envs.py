@@ -67,6 +67,7 @@ def test_reimport_does_not_warn_about_duplicate_registration():
     assert all(env_id in gymnasium.registry for env_id in ALL_IDS)
 
 
+@pytest.mark.slow
 def test_make_in_fresh_interpreter(tmp_path):
     code = (
         "import gymnasium\n"

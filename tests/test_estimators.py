@@ -200,6 +200,7 @@ def test_baselines_of_time_or_state_leave_the_gradient_unbiased(which, request):
 
 
 @pytest.mark.parametrize("which", ["grid", "corridor"])
+@pytest.mark.slow
 def test_every_estimator_has_the_mean_the_exact_analysis_predicts(which, request):
     lab = request.getfixturevalue(f"{which}_lab")
     for i, name in enumerate(lab.names):

@@ -116,6 +116,7 @@ def test_experiment_files_record_settings_and_versions(tmp_path):
     assert exp.varying() == ["tau"]
 
 
+@pytest.mark.slow
 def test_resume_runs_only_what_is_missing_and_refuses_other_settings(tmp_path, caplog):
     out = tmp_path / "exp"
     run_experiment(out, LOOP, LOOP_AGENT, 2, 1_000, workers=1)

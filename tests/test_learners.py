@@ -84,6 +84,7 @@ def test_a_learner_of_our_own_evaluates_the_uniform_policy_exactly():
     np.testing.assert_allclose(params.v - params.v[0], truth.v - truth.v[0], atol=0.15)
 
 
+@pytest.mark.slow
 def test_a_learner_of_our_own_is_the_same_in_chunks_and_its_seed_decides():
     whole, chunked, other = (td_params(loop_mdp.N_STATES) for _ in range(3))
     a = run_learner(LOOP, TD0, whole, 20_000, seed=3, record_actions=True)

@@ -94,6 +94,7 @@ def test_n_copies_are_the_box_in_plain_python(env, agent, actors):
     (SoftmaxActorCritic.pendulum_reference(actors=4), PENDULUM),
     (EPISODIC.replace(actors=4), GRID_EPISODIC),
 ])
+@pytest.mark.slow
 def test_chunks_and_bins_change_nothing(agent, env):
     whole = avgreward.train(env, agent, 10_000, seed=1, record_actions=True, rbar_every=10)
     chunked = avgreward.train(env, agent, 10_000, seed=1, record_actions=True, rbar_every=10,

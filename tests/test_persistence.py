@@ -92,6 +92,7 @@ def test_binned_continuation_gives_the_whole_runs_bins():
     assert np.array_equal(np.concatenate([first.rewards, second.rewards]), whole.rewards)
 
 
+@pytest.mark.slow
 def test_a_continued_run_may_take_smaller_step_sizes():
     env, agent = CASES["sarsa"]
     first = avgreward.train(env, agent, 5_000, seed=0)
@@ -100,6 +101,7 @@ def test_a_continued_run_may_take_smaller_step_sizes():
     assert calm.final_rbar == first.final_rbar
 
 
+@pytest.mark.slow
 def test_save_and_load_give_the_same_result_array_for_array(tmp_path):
     for name, (env, agent) in CASES.items():
         result = avgreward.train(env, agent, 3_000, seed=2, bin_size=100, record_actions=True)

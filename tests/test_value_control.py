@@ -81,6 +81,7 @@ def test_differential_sarsa_learns_access_control_with_the_books_settings():
         assert _greedy_rate(model, result, ACCESS) > 0.98 * optimum, seed
 
 
+@pytest.mark.slow
 def test_differential_q_learning_finds_the_right_loop():
     model = loop_mdp_model()
     for seed in range(10):
