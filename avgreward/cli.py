@@ -404,6 +404,7 @@ def _add_sweep_arguments(parser):
 
 def _experiment(args, agents, env_id):
     from avgreward.experiment import run_experiment
+    from avgreward.runner.directory import asking_for_new
 
     features = _features(args, env_id)
     given = [f"--{name}" for name in ("workers", "scheduler", "dask_local")
@@ -411,6 +412,7 @@ def _experiment(args, agents, env_id):
     if len(given) > 1:
         raise ValueError(f"give one of {' and '.join(given)}, not both".replace("_", "-"))
     with contextlib.ExitStack() as stack:
+        stack.enter_context(asking_for_new("--new"))  # the errors in the CLI's words
         cluster = args.scheduler
         if args.dask_local is not None:
             from avgreward.runner.cluster import local_cluster

@@ -51,6 +51,7 @@ __all__ = [
     "EpisodicEvaluation",
     "evaluate_episodic",
     "episodic_policy_gradient",
+    "model_of",
 ]
 
 # Tolerance on "sums to one" for user-given probability tables in float64
@@ -1122,3 +1123,66 @@ def policy_iteration(model: TabularModel, max_iterations: int = 10_000) -> Optim
                 return current
         actions = chosen
     raise ValueError(f"policy iteration did not converge in {max_iterations:,} improvements")
+
+
+def model_of(env_id: str) -> TabularModel:
+    """The exact model of one of this package's tabular environments, by its id.
+
+    The same :class:`~avgreward.envs.model.TabularModel` as the environment's
+    own ``model()`` method (``envs.loop_mdp_model()`` for the loop MDP,
+    ``envs.access_control_model()`` for access control...), without having
+    to know which function writes it down.
+
+    Parameters
+    ----------
+    env_id : str
+        A registered id of an environment of the fused loop
+        (``"avgreward/LoopMDP-v0"``, with or without the ``"avgreward.envs:"``
+        module prefix), or of a user's declared environment that declares a model.
+
+    Returns
+    -------
+    avgreward.envs.model.TabularModel
+
+    Raises
+    ------
+    ValueError
+        Naming ``env_id``, if it is not such an environment, or if that
+        environment has no exact model (the pendulum swing-up: its states
+        are continuous).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from avgreward import exact
+    >>> model = exact.model_of("avgreward/LoopMDP-v0")
+    >>> always_right = np.tile([0.0, 1.0], (model.n_states, 1))
+    >>> round(exact.evaluate(model, always_right).reward_rate, 6)
+    0.4
+    """
+    from avgreward.environments import resolve_env
+
+    if not isinstance(env_id, str):
+        raise ValueError(f"model_of: env_id must be an environment id (a str), got {env_id!r}")
+    try:
+        _, cls = resolve_env(env_id)
+    except ValueError as error:
+        raise ValueError(f"model_of: no exact model for {env_id!r}: {error}") from None
+    model = _declared_model(cls)
+    if model is None:
+        from avgreward import envs
+
+        with_one = [i for i in envs.ENV_IDS if _declared_model(resolve_env(i)[1]) is not None]
+        raise ValueError(
+            f"model_of: {env_id!r} has no exact model ({cls.__name__} declares none); "
+            f"this package's environments with one are {with_one}"
+        )
+    return model
+
+
+def _declared_model(cls):
+    """``cls().model()``, or None if the environment class declares no exact model."""
+    try:
+        return cls().model()
+    except (AttributeError, NotImplementedError):
+        return None

@@ -14,6 +14,7 @@ from avgreward.envs.loop_mdp import loop_mdp_model
 ACCESS = "avgreward/AccessControl-v0"
 
 
+@pytest.mark.slow
 def test_the_step_draws_each_outcome_with_the_models_probability():
     # One uniform per step, inverse CDF over the joint outcomes: on an even grid of
     # u the share of each next state is its probability, to the grid's resolution.
@@ -206,6 +207,7 @@ def test_bad_settings_for_policy_iteration_and_no_convergence_are_named():
         exact.policy_iteration(ac.access_control_model(), max_iterations=1)
 
 
+@pytest.mark.slow
 def test_the_actor_critic_runs_access_control_in_the_fused_loop():
     agent = avgreward.SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
     result = avgreward.train(ACCESS, agent, 300_000, seed=0)

@@ -35,6 +35,7 @@ def _expand(coef, idx, shape):
 
 @pytest.mark.parametrize("tau", [0.1, 0.5, 1.0, 3.0])
 @pytest.mark.parametrize("action", [0, 1, 2])
+@pytest.mark.slow
 def test_softmax_score_matches_finite_differences(tau, action):
     rng = np.random.default_rng(7)
     theta = rng.normal(scale=0.3, size=(N_FEATURES, 3))

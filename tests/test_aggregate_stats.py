@@ -37,6 +37,7 @@ def test_the_bootstrap_is_stratified_by_task():
     assert stats.aggregate_metrics(grid)["mean"].high == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_intervals_are_reproducible_and_cover_the_truth_about_as_often_as_they_claim():
     rng = np.random.default_rng(0)
     x = rng.normal(size=30)
@@ -126,6 +127,7 @@ def test_the_curves_bootstrap_band_agrees_with_scipys_percentile_bootstrap():
     assert np.all(top <= 0.0)
 
 
+@pytest.mark.slow
 def test_the_cli_prints_iqm_intervals_and_the_probability_of_improvement(tmp_path, capsys):
     from avgreward.cli import main
     from avgreward.evaluation import optimal_reward_rate

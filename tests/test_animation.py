@@ -43,6 +43,7 @@ def reset_render(seed=0):
     return frame
 
 
+@pytest.mark.slow
 def test_gif_reads_back_with_its_frames_size_duration_and_loop(result, tmp_path):
     path = animate_policy(result, tmp_path / "a.gif", steps=31, every=3, size=120)
     assert path == str(tmp_path / "a.gif")
@@ -103,6 +104,7 @@ def test_iter_frames_shows_the_rollout(result):
         iter_frames(result, 10, 0)  # raised by the call, not at the first frame
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_steps(result, tmp_path, monkeypatch):
     # Pillow's pixel buffers are not seen by tracemalloc, and timing-free
     # RSS comparisons are fragile; instead count the rendered frames and the
@@ -255,6 +257,7 @@ def prefer(result, action, by=20.0):
     return dataclasses.replace(result, weights={**result.weights, "theta": theta})
 
 
+@pytest.mark.slow
 def test_a_rollout_in_the_wrapped_env_gets_the_bonus_and_resets_at_the_goal():
     car = GoalBonus(Corridor(), bonus=5.0)
     agent = avgreward.SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
@@ -274,6 +277,7 @@ def test_a_rollout_in_the_wrapped_env_gets_the_bonus_and_resets_at_the_goal():
         rollout(result, 5)
 
 
+@pytest.mark.slow
 def test_time_limits_truncate_and_reset_as_in_training():
     limited = gymnasium.wrappers.TimeLimit(Corridor(), max_episode_steps=2)
     agent = avgreward.SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
@@ -347,6 +351,7 @@ def test_a_rollout_env_must_be_the_results_and_render_when_asked(pumping_car, tm
     assert len(frames) == 3 and durations == [750] * 3  # its 4 fps / 3
 
 
+@pytest.mark.slow
 def test_a_squashed_gaussian_rolls_out_the_actions_training_gives():
     # Pendulum-v1 (gymnasium's): a bounded torque, so the Gaussian is squashed
     # into [-2, 2]; its 200-step time limit truncates.

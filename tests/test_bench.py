@@ -20,6 +20,10 @@ from avgreward import actors, critic, features
 from avgreward._pcg64 import load_state, next_double, next_uint64, standard_normal, store_state
 from avgreward._vec4 import add4, axpy4, scale4, sum_rows4
 
+# Slow: the benchmark on a tiny budget, and the C reference compiled.
+# The fast subset, pytest -m "not slow", leaves it out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -87,6 +87,7 @@ def test_squashed_density_integrates_to_one_over_the_box():
     assert density.sum() * (high - low) / n == pytest.approx(1.0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_squashed_actions_are_always_inside_the_bounds():
     for low, high in ((-2.0, 2.0), (0.1, 0.3), (-1e-3, 7.0)):
         for u in (-np.inf, -1e300, -25.0, -1.0, 0.0, 1e-300, 2.5, 25.0, 1e300, np.inf):
@@ -177,6 +178,7 @@ def test_stepwise_kernel_matches_plain_python_step_by_step(agent):
 # --- automatic squashing -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_automatic_squash_is_on_for_gymnasium_boxes_and_off_for_our_envs():
     auto = GaussianActorCritic.pendulum_default()
     assert auto.squash is None
@@ -274,6 +276,7 @@ def test_squash_setting_round_trips_and_old_dicts_still_load():
             default.replace(squash=bad)
 
 
+@pytest.mark.slow
 def test_the_fused_loop_ignores_the_automatic_setting():
     # Old runs of our own continuous pendulum give identical numbers.
     agent = GaussianActorCritic.pendulum_default()

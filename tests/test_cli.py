@@ -117,6 +117,7 @@ def test_run_resume_and_changed_settings(tmp_path, capsys):
     assert load_experiment(f"{out}-2").agents[0].tau == 0.5
 
 
+@pytest.mark.slow
 def test_sweep_runs_the_product_of_the_grids_and_plots(tmp_path, capsys):
     out = tmp_path / "sweep"
     code, stdout, err = cli(["sweep", "loop", "--steps", "1000", "--seeds", "2", "--out", out,
@@ -138,6 +139,7 @@ def test_sweep_runs_the_product_of_the_grids_and_plots(tmp_path, capsys):
     assert (tmp_path / "auto.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_plot_draws_every_directory_on_one_figure(tmp_path, capsys):
     for name, seeds in (("a", "2"), ("b", "3")):
         code, _, err = cli(["run", "gridworld", "--steps", "1000", "--seeds", seeds, "--workers",
@@ -152,6 +154,7 @@ def test_plot_draws_every_directory_on_one_figure(tmp_path, capsys):
     _assert_usage_error(code, err, "not a sweep")
 
 
+@pytest.mark.slow
 def test_policy_and_value_maps_and_animation_of_a_trained_run(tmp_path, capsys):
     from PIL import Image
 
@@ -354,6 +357,7 @@ def test_failed_runs_exit_3_and_plots_need_a_finished_run(tmp_path, capsys, monk
     assert "1 of 4 did not run" in lines[0]
 
 
+@pytest.mark.slow
 def test_the_console_script_and_module_exit_2_without_traceback(tmp_path):
     script = shutil.which("avgreward") or str(Path(sys.executable).with_name("avgreward"))
     commands = [
@@ -372,6 +376,7 @@ def test_the_console_script_and_module_exit_2_without_traceback(tmp_path):
     assert help_.returncode == 0 and "--set NAME=VALUE" in help_.stdout
 
 
+@pytest.mark.slow
 def test_the_console_script_runs_an_experiment(tmp_path):
     script = shutil.which("avgreward") or str(Path(sys.executable).with_name("avgreward"))
     done = subprocess.run([script, "run", "pendulum", "--steps", "2000", "--seeds", "2",
@@ -623,6 +628,7 @@ sys.exit(code)
 
 
 @pytest.mark.parametrize("moment", ["import", "report", "exit"])
+@pytest.mark.slow
 def test_a_real_ctrl_c_of_the_console_script(tmp_path, moment):
     """SIGINT while importing the heavy modules, after the last run's summary, and
     once main has returned (ignored: the command's own exit code)."""
@@ -654,3 +660,38 @@ def test_a_real_ctrl_c_of_the_console_script(tmp_path, moment):
         _assert_interrupted(process.returncode, err, "avgreward run:")
     if moment != "import":
         assert len(load_experiment(tmp_path / "exp").runs) == 1
+
+
+def test_the_cli_asks_for_a_new_directory_in_its_own_words(tmp_path, capsys):
+    """``avgreward run`` says ``--new`` where the Python API says ``new=True``."""
+    out = tmp_path / "loop"
+    args = ["run", "loop", "--steps", "1000", "--seeds", "1", "--workers", "1", "--out", out,
+            "--quiet"]
+    assert cli(args, capsys)[0] == 0
+    records = {p: p.read_bytes() for p in out.glob("runs/*")}
+    code, _, err = cli([*args[:3], "2000", *args[4:]], capsys)
+    _assert_usage_error(code, err, "other settings", "steps 1000 -> 2000",
+                        "ask for a new directory (--new)")
+    assert "new=True" not in err
+    assert {p: p.read_bytes() for p in out.glob("runs/*")} == records  # nothing lost
+
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    code, _, err = cli([*args[:-2], foreign, "--quiet"], capsys)
+    _assert_usage_error(code, err, "without experiment.json", "ask for a new one: --new")
+    assert "new=True" not in err
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_the_python_api_still_asks_for_new_true(tmp_path):
+    from avgreward import SoftmaxActorCritic
+    from avgreward.experiment import run_experiment
+
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    agent = SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)
+    with pytest.raises(ValueError, match=r"ask for a new one: new=True\)") as error:
+        run_experiment(foreign, "avgreward/LoopMDP-v0", agent, 1, 1_000, workers=1)
+    assert "--new" not in str(error.value)

@@ -22,6 +22,10 @@ from avgreward.experiment import ClusterError, load_experiment, run_experiment  
 from avgreward.runner import cluster as dask_runner  # noqa: E402
 from avgreward.runner.cluster import local_cluster  # noqa: E402
 
+# Slow: starts Dask LocalClusters.
+# The fast subset, pytest -m "not slow", leaves it out.
+pytestmark = pytest.mark.slow
+
 LOOP = "avgreward/LoopMDP-v0"
 PENDULUM = "avgreward/PendulumSwingUp-v0"
 LOOP_AGENT = SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)

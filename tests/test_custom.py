@@ -24,6 +24,7 @@ def agent(**changes):
     return Custom(custom_td.UNIFORM_TD, custom_td.params(N, **changes))
 
 
+@pytest.mark.slow
 def test_a_custom_learner_trains_and_reaches_the_exact_rate():
     truth = exact.evaluate(loop_mdp.loop_mdp_model(), np.full((N, 2), 0.5))
     settings = agent()
@@ -48,6 +49,7 @@ def test_custom_is_the_built_in_learner_bit_for_bit():
     np.testing.assert_array_equal(custom.weights["theta"], built_in.weights["theta"])
 
 
+@pytest.mark.slow
 def test_a_custom_result_saves_loads_and_continues_bit_for_bit(tmp_path):
     whole = avgreward.train(LOOP, agent(), 30_000, seed=3)
     first = avgreward.train(LOOP, agent(), 12_345, seed=3)
@@ -117,6 +119,7 @@ def test_bad_custom_learners_are_refused_with_a_clear_error():
         avgreward.train("CartPole-v1", agent(), 10, seed=0)
 
 
+@pytest.mark.slow
 def test_a_learner_without_an_importable_name_trains_but_is_not_recorded(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(Path(custom_td.__file__).read_text() + """

@@ -154,6 +154,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_user_episodic_env_in_the_fused_loop_equals_the_reference(name, user_envs, fused_only):
     env_id, agent = CASES[name]
     assert is_own_env(env_id)
@@ -172,6 +173,7 @@ def test_user_episodic_env_in_the_fused_loop_equals_the_reference(name, user_env
     assert np.abs(result.weights["w"]).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_episode_ends_do_not_depend_on_chunks_and_bin_like_the_stepwise_path(user_envs,
                                                                              fused_only):
     env_id, agent = CASES["corridor-softmax"]
@@ -184,6 +186,7 @@ def test_episode_ends_do_not_depend_on_chunks_and_bin_like_the_stepwise_path(use
     assert binned.info["truncations"].shape == (STEPS // 100,)
 
 
+@pytest.mark.slow
 def test_user_env_learns_the_corridor(user_envs, fused_only):
     """Going right is optimal; a broken loop (no resets, wrong signs) would not get near it."""
     env_id, agent = CASES["corridor-softmax"]
@@ -403,6 +406,7 @@ def _chain_rewards(actions, reward_of):
     return rewards
 
 
+@pytest.mark.slow
 def test_edits_to_an_environment_in_any_of_its_files_are_never_stale(tmp_path):
     """The user's step calls a cached helper in another file that reads a constant in a third.
 

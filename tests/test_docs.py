@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+# Slow: builds the API reference with Sphinx.
+# The fast subset, pytest -m "not slow", leaves it out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "docs" / "source"
 

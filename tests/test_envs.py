@@ -67,6 +67,7 @@ def test_reimport_does_not_warn_about_duplicate_registration():
     assert all(env_id in gymnasium.registry for env_id in ALL_IDS)
 
 
+@pytest.mark.slow
 def test_make_in_fresh_interpreter(tmp_path):
     code = (
         "import gymnasium\n"
@@ -349,6 +350,7 @@ def rollout_counts(env, n_steps, seed):
 
 
 @pytest.mark.parametrize("env_id", [LOOP, GRID])
+@pytest.mark.slow
 def test_simulator_matches_model(env_id):
     env = make_raw(env_id)
     model, counts, reward_sum, reward_sq = rollout_counts(env, 200_000, seed=11)

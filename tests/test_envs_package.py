@@ -59,6 +59,7 @@ print("trained")
 
 
 @pytest.mark.parametrize("kind", sorted(USERS_ENVS))
+@pytest.mark.slow
 def test_a_users_own_envs_package_first_on_sys_path_does_not_break_training(tmp_path, kind):
     (tmp_path / "envs").mkdir()
     (tmp_path / "envs" / "__init__.py").write_text(USERS_ENVS[kind])
@@ -81,6 +82,7 @@ def test_a_users_own_envs_module_with_its_own_ids_is_a_module_like_any_other():
         assert env_id == "avgreward/LoopMDP-v0" and cls is avgreward.envs.LoopMDPEnv
 
 
+@pytest.mark.slow
 def test_training_an_old_envs_prefixed_id_does_not_import_the_alias(tmp_path):
     code = (
         "import sys, avgreward\n"
@@ -156,6 +158,7 @@ def test_the_old_submodules_are_the_new_modules_themselves(fresh_alias):
         assert sys.modules[f"envs.{info.name}"] is old
 
 
+@pytest.mark.slow
 def test_the_warning_names_the_line_that_imports_envs(tmp_path):
     # Shown with Python's default filters (a DeprecationWarning in __main__), at the
     # import itself, also when a submodule is imported first.
@@ -192,6 +195,7 @@ def test_the_entry_points_are_in_avgreward_envs():
         assert getattr(importlib.import_module(module), name).__module__ == module
 
 
+@pytest.mark.slow
 def test_every_id_is_made_after_importing_avgreward_envs_only(tmp_path):
     code = (
         "import sys\n"

@@ -76,6 +76,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_episodic_envs_in_the_fused_loop_equal_the_reference(name):
     env_id, agent = CASES[name]
     result = avgreward.train(env_id, agent, 3000, seed=1, record_actions=True, chunk_steps=701)
@@ -102,6 +103,7 @@ def test_short_corridor_start_value_is_the_books(p):
     assert ev.J == pytest.approx(-ev.visits.sum(), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_short_corridor_is_best_at_two_minus_root_two():
     ps = np.linspace(0.01, 0.99, 9801)
     values = [exact.evaluate_episodic(sc.corridor_model(), corridor_policy(p)).J for p in ps]

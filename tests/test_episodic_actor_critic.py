@@ -30,6 +30,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_episodic_actor_critic_is_the_box_step_by_step(name):
     env_id, agent = CASES[name]
     result = avgreward.train(env_id, agent, 20_000, seed=4, record_actions=True,
@@ -44,6 +45,7 @@ def test_episodic_actor_critic_is_the_box_step_by_step(name):
 
 
 @pytest.mark.parametrize("lambdas", [(0.0, 0.0), (0.5, 0.5)])
+@pytest.mark.slow
 def test_the_episodic_actor_critic_learns_the_episodic_gridworld(lambdas):
     """Judged by the exact discounted value of the learned policy: the uniform policy's
     J is -0.29 (gamma = 0.9); learned policies reach about 0.71."""

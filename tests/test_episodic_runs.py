@@ -10,6 +10,7 @@ from avgreward.episodic_runs import run_episodes
 CORRIDOR = "avgreward/ShortCorridor-v0"
 
 
+@pytest.mark.slow
 def test_every_run_gives_its_first_episodes_as_one_long_run_would(tmp_path):
     agents = [Reinforce(alpha_theta=2**-12, initial_preferences=(1.47, -1.47),
                         max_episode_steps=300),
@@ -37,6 +38,7 @@ def test_every_run_gives_its_first_episodes_as_one_long_run_would(tmp_path):
     np.testing.assert_array_equal(again.returns, runs.returns)
 
 
+@pytest.mark.slow
 def test_runs_that_never_finish_are_named(tmp_path):
     agent = Reinforce(alpha_theta=2**-12, max_episode_steps=1000)
     with pytest.raises(ValueError, match="seed 0: fewer than 500 episodes in 2,000 steps .max_steps."):

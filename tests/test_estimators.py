@@ -99,6 +99,7 @@ def reference_estimates(scores, entropy_grad, values, states, actions, rewards, 
 
 
 @pytest.mark.parametrize("env_id", [GRID, CORRIDOR])
+@pytest.mark.slow
 def test_the_kernel_equals_the_definitions(env_id):
     model, theta, X = task(env_id)
     pi = exact.softmax_policy(theta, X)
@@ -189,6 +190,7 @@ def test_advantage_expectation_in_its_special_cases():
 
 
 @pytest.mark.parametrize("which", ["grid", "corridor"])
+@pytest.mark.slow
 def test_baselines_of_time_or_state_leave_the_gradient_unbiased(which, request):
     lab = request.getfixturevalue(f"{which}_lab")
     for name in UNBIASED + tuple(f"GAE({lam:g}) (exact)" for lam in lab.settings["lambdas"]):
@@ -198,6 +200,7 @@ def test_baselines_of_time_or_state_leave_the_gradient_unbiased(which, request):
 
 
 @pytest.mark.parametrize("which", ["grid", "corridor"])
+@pytest.mark.slow
 def test_every_estimator_has_the_mean_the_exact_analysis_predicts(which, request):
     lab = request.getfixturevalue(f"{which}_lab")
     for i, name in enumerate(lab.names):

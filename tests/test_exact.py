@@ -455,3 +455,45 @@ def test_float16_policy_is_judged_as_float32(loop):
     with pytest.raises(ValueError, match="policy"):
         exact.evaluate(loop, pi)
     exact.evaluate(loop, loop_policy(0.5).astype(np.float16))  # exact rows are fine
+
+
+@pytest.mark.parametrize("env_id, writer", [
+    ("avgreward/LoopMDP-v0", "loop_mdp_model"),
+    ("avgreward/AliasedGridworld-v0", "gridworld_model"),
+    ("avgreward/AliasedGridworldEpisodic-v0", "gridworld_episodic_model"),
+    ("avgreward/ShortCorridor-v0", "corridor_model"),
+    ("avgreward/AccessControl-v0", "access_control_model"),
+    ("avgreward.envs:avgreward/LoopMDP-v0", "loop_mdp_model"),
+])
+def test_model_of_an_id_is_the_environments_own_model(env_id, writer):
+    from avgreward.envs import access_control, aliased_gridworld, loop_mdp, short_corridor
+
+    modules = (access_control, aliased_gridworld, loop_mdp, short_corridor)
+    expected = next(getattr(m, writer) for m in modules if hasattr(m, writer))
+    model, want = exact.model_of(env_id), expected()
+    assert isinstance(model, TabularModel)
+    for field in dataclasses.fields(want):
+        got, wanted = getattr(model, field.name), getattr(want, field.name)
+        if isinstance(wanted, np.ndarray):
+            np.testing.assert_array_equal(got, wanted)
+        else:
+            assert got == wanted, field.name
+
+
+def test_model_of_the_loop_gives_its_known_rate():
+    model = exact.model_of("avgreward/LoopMDP-v0")
+    assert exact.evaluate(model, loop_policy(1.0)).reward_rate == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("env_id, words", [
+    ("avgreward/PendulumSwingUp-v0", ["has no exact model", "avgreward/LoopMDP-v0"]),
+    ("avgreward/PendulumSwingUpContinuous-v0", ["has no exact model"]),
+    ("CartPole-v1", ["no exact model"]),
+    ("avgreward/NoSuchTask-v0", ["no exact model"]),
+])
+def test_model_of_an_environment_without_one_names_the_id(env_id, words):
+    with pytest.raises(ValueError, match="model_of") as error:
+        exact.model_of(env_id)
+    assert repr(env_id) in str(error.value)
+    for word in words:
+        assert word in str(error.value)

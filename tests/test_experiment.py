@@ -116,6 +116,7 @@ def test_experiment_files_record_settings_and_versions(tmp_path):
     assert exp.varying() == ["tau"]
 
 
+@pytest.mark.slow
 def test_resume_runs_only_what_is_missing_and_refuses_other_settings(tmp_path, caplog):
     out = tmp_path / "exp"
     run_experiment(out, LOOP, LOOP_AGENT, 2, 1_000, workers=1)
@@ -249,6 +250,7 @@ run_experiment(sys.argv[1], "avgreward/PendulumSwingUp-v0",
 @pytest.mark.parametrize("sig, workers", [(signal.SIGTERM, 2), (signal.SIGINT, 2),
                                           (signal.SIGINT, 1)],
                          ids=["SIGTERM-2-workers", "SIGINT-2-workers", "SIGINT-in-process"])
+@pytest.mark.slow
 def test_an_interrupted_experiment_leaves_no_partial_file_and_resumes(tmp_path, sig, workers):
     """Termination and Ctrl-C (SIGINT) of the worker pool, and Ctrl-C of a 1-worker run."""
     seeds, steps = 8, 30_000
@@ -360,6 +362,7 @@ def _with_dying_worker(monkeypatch, method, moment, seed=2):
 
 @pytest.mark.parametrize("moment", ["run", "write"])
 @pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.slow
 def test_a_killed_worker_fails_its_run_only_and_the_run_is_retried(tmp_path, monkeypatch,
                                                                    method, moment):
     _with_dying_worker(monkeypatch, method, moment)
@@ -386,6 +389,7 @@ def test_a_worker_killed_after_writing_its_run_keeps_the_run(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.slow
 def test_a_write_error_in_a_worker_stops_the_experiment_and_is_reported(
         tmp_path, monkeypatch, method):
     _with_dying_worker(monkeypatch, method, "disk full", seed=1)
@@ -476,6 +480,7 @@ def test_workers_are_forked_only_where_that_is_safe(monkeypatch):
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.slow
 def test_forked_and_spawned_workers_give_the_same_results(tmp_path, monkeypatch, method):
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {method} on this platform")
@@ -662,6 +667,7 @@ print(exp.path)
 """
 
 
+@pytest.mark.slow
 def test_concurrent_new_experiments_get_a_directory_each(tmp_path):
     """Whatever the interleaving of the two processes: DIR-2 and DIR-3."""
     out = tmp_path / "e"

@@ -331,6 +331,7 @@ def _indices_explicit(x, box, grid, offsets, tiling_size, out):
 
 @pytest.mark.parametrize("coder", [pendulum_tile_coder(), one_hot(9), binary_pattern(4)],
                          ids=["pendulum", "one_hot", "binary_pattern"])
+@pytest.mark.slow
 def test_kernel_callable_from_jitted_code(coder):
     rng = np.random.default_rng(1)
     X = sample_points(coder, rng, n_random=300, n_special=100)
@@ -773,6 +774,7 @@ def test_default_tile_coder_stays_small_in_many_dimensions():
         default_tile_coder([0.0] * 40, [1.0] * 40)
 
 
+@pytest.mark.slow
 def test_acrobot_default_features_are_under_100000():
     import avgreward
 
@@ -786,6 +788,7 @@ def test_acrobot_default_features_are_under_100000():
 
 
 @pytest.mark.parametrize("case", ["subsets", "hashed"])
+@pytest.mark.slow
 def test_fused_loop_with_subsets_or_hashing_equals_reference(case):
     import avgreward
     from avgreward import SoftmaxActorCritic

@@ -64,6 +64,7 @@ EAC_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(REINFORCE_CASES))
+@pytest.mark.slow
 def test_gaussian_reinforce_is_the_box_step_by_step(name):
     agent = REINFORCE_CASES[name]
     result = avgreward.train(REACH, agent, 8_000, seed=3, record_actions=True,
@@ -78,6 +79,7 @@ def test_gaussian_reinforce_is_the_box_step_by_step(name):
 
 
 @pytest.mark.parametrize("name", sorted(EAC_CASES))
+@pytest.mark.slow
 def test_gaussian_episodic_actor_critic_is_the_box_step_by_step(name):
     agent = EAC_CASES[name]
     result = avgreward.train(REACH, agent, 8_000, seed=4, record_actions=True,
@@ -96,6 +98,7 @@ def test_gaussian_episodic_actor_critic_is_the_box_step_by_step(name):
     (Reinforce(alpha_theta=0.0005, alpha_w=0.1, policy="gaussian", sigma_min=0.2), 15, 7),
     (EpisodicActorCritic(alpha_w=0.2, alpha_theta=0.05, policy="gaussian"), 7, 4.5),
 ], ids=["reinforce with baseline", "actor-critic"])
+@pytest.mark.slow
 def test_the_gaussian_learners_learn_to_push_right(agent, start, end):
     # the first policy, N(0, 1), takes about 25 steps an episode; the best 3 to 5
     for seed in range(3):

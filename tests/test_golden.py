@@ -12,6 +12,10 @@ import pytest
 
 import golden_cases
 
+# Slow: trains every (environment, learner) pair, compiling each.
+# The fast subset, pytest -m "not slow", leaves it out.
+pytestmark = pytest.mark.slow
+
 _TABLE = json.loads(golden_cases.GOLDEN.read_text())
 
 

@@ -24,6 +24,7 @@ def mountain_car(goal_reward=True):
     return GoalBonus(env) if goal_reward else env
 
 
+@pytest.mark.slow
 def test_mountain_car_learns_to_reach_the_goal_far_more_often_than_a_random_policy():
     # A uniform random policy reaches the goal 0-5 times in 100,000 steps
     # without a time limit (mean 1.75 over 20 seeds); a near-optimal one
@@ -129,6 +130,7 @@ def test_an_episode_end_is_a_transition_to_the_reset_observation():
             scale_mean_gradient=False)),
     ],
 )
+@pytest.mark.slow
 def test_stepwise_kernels_reproduce_the_fused_loop_exactly(env_id, agent):
     # Our pendulums draw nothing themselves, so driving their gymnasium class
     # from Python makes the same draws as the fused loop: equal to the bit.

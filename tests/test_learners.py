@@ -68,6 +68,7 @@ def td_params(n_features, alpha=0.1, alpha_rbar=0.01):
     return TDParams(np.zeros(n_features), alpha, alpha_rbar, 2, np.zeros(1, np.int64))
 
 
+@pytest.mark.slow
 def test_a_learner_of_our_own_evaluates_the_uniform_policy_exactly():
     model = loop_mdp.loop_mdp_model()
     uniform = np.full((model.n_states, 2), 0.5)
@@ -83,6 +84,7 @@ def test_a_learner_of_our_own_evaluates_the_uniform_policy_exactly():
     np.testing.assert_allclose(params.v - params.v[0], truth.v - truth.v[0], atol=0.15)
 
 
+@pytest.mark.slow
 def test_a_learner_of_our_own_is_the_same_in_chunks_and_its_seed_decides():
     whole, chunked, other = (td_params(loop_mdp.N_STATES) for _ in range(3))
     a = run_learner(LOOP, TD0, whole, 20_000, seed=3, record_actions=True)
@@ -272,6 +274,7 @@ class _WalkEnv(envs.DeclaredEnv):
                           features=lambda: avgreward.one_hot(4))
 
 
+@pytest.mark.slow
 def test_the_learner_is_told_each_episode_end():
     params = td_params(4)
     result = run_learner(_WalkEnv(), TD0, params, 20_000, seed=0, chunk_steps=999)

@@ -7,11 +7,16 @@ below 0.1; pendulum near -1.6).
 """
 
 import numpy as np
+import pytest
 
 import avgreward
 from avgreward import envs
 from avgreward import GaussianActorCritic, SoftmaxActorCritic
 from avgreward.exact import evaluate, policy_on_states
+
+# Slow: learns each task on 10 seeds, hundreds of thousands of steps.
+# The fast subset, pytest -m "not slow", leaves it out.
+pytestmark = pytest.mark.slow
 
 SEEDS = range(10)
 

@@ -43,6 +43,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_fused_loop_equals_reference(name):
     env_id, agent = CASES[name]
     # An odd chunk size makes the loop cross chunk boundaries mid-run.

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+# Slow: executes the tutorial notebook.
+# The fast subset, pytest -m "not slow", leaves it out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "tutorial.ipynb"
 

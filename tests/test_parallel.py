@@ -41,6 +41,7 @@ def one_copy(env, agent, steps, seed, chunk_steps=1 << 18, bin_size=None):
     (GRID_EPISODIC, EPISODIC.replace(entropy=0.3)),
 ], ids=["pendulum-3", "pendulum-entropy", "loop", "grid-episodic-continuing", "corridor",
         "grid-episodic", "grid-episodic-entropy"])
+@pytest.mark.slow
 def test_one_copy_is_the_one_actor_loop_bit_for_bit(env, agent):
     steps = 20_000
     a = avgreward.train(env, agent, steps, seed=5, record_actions=True, rbar_every=100)
@@ -63,6 +64,7 @@ def test_one_copy_is_the_one_actor_loop_bit_for_bit(env, agent):
     (GRID_EPISODIC, EPISODIC, 5),
     (GRID_EPISODIC, EPISODIC.replace(entropy=0.3, tau=0.7), 3),
 ], ids=["pendulum", "gridworld-entropy", "corridor", "grid-episodic", "grid-episodic-entropy"])
+@pytest.mark.slow
 def test_n_copies_are_the_box_in_plain_python(env, agent, actors):
     steps = 1_500
     agent = agent.replace(actors=actors)
@@ -92,6 +94,7 @@ def test_n_copies_are_the_box_in_plain_python(env, agent, actors):
     (SoftmaxActorCritic.pendulum_reference(actors=4), PENDULUM),
     (EPISODIC.replace(actors=4), GRID_EPISODIC),
 ])
+@pytest.mark.slow
 def test_chunks_and_bins_change_nothing(agent, env):
     whole = avgreward.train(env, agent, 10_000, seed=1, record_actions=True, rbar_every=10)
     chunked = avgreward.train(env, agent, 10_000, seed=1, record_actions=True, rbar_every=10,
@@ -175,6 +178,7 @@ def test_the_cli_sweeps_and_plots_the_number_of_actors(tmp_path, capsys):
     assert "actors must be an integer in 1..4096" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_continuing_learner_with_actors_on_an_episodic_task_records_its_episodes(tmp_path):
     agent = SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01, actors=4)
     result = avgreward.train(CORRIDOR, agent, 5_000, seed=0)

@@ -57,6 +57,7 @@ def _same_result(a, b):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_n_steps_then_n_more_is_one_run_of_2n_steps_bit_for_bit(name, tmp_path):
     env, agent = CASES[name]
     n = 6_001  # not a multiple of any chunk
@@ -91,6 +92,7 @@ def test_binned_continuation_gives_the_whole_runs_bins():
     assert np.array_equal(np.concatenate([first.rewards, second.rewards]), whole.rewards)
 
 
+@pytest.mark.slow
 def test_a_continued_run_may_take_smaller_step_sizes():
     env, agent = CASES["sarsa"]
     first = avgreward.train(env, agent, 5_000, seed=0)
@@ -99,6 +101,7 @@ def test_a_continued_run_may_take_smaller_step_sizes():
     assert calm.final_rbar == first.final_rbar
 
 
+@pytest.mark.slow
 def test_save_and_load_give_the_same_result_array_for_array(tmp_path):
     for name, (env, agent) in CASES.items():
         result = avgreward.train(env, agent, 3_000, seed=2, bin_size=100, record_actions=True)
@@ -171,6 +174,7 @@ def _greedy_rate(model, result):
     return exact.evaluate(model, exact.policy_on_states(model, greedy)).reward_rate
 
 
+@pytest.mark.slow
 def test_evaluate_matches_the_exact_rate_of_the_frozen_policy():
     from avgreward import envs
 
@@ -191,6 +195,7 @@ def test_evaluate_matches_the_exact_rate_of_the_frozen_policy():
     assert e.exact_rate == pytest.approx(0.4) and e.reward_rate == pytest.approx(0.4, abs=0.01)
 
 
+@pytest.mark.slow
 def test_evaluate_is_reproducible_and_greedy_gaussian_acts_with_the_mean():
     env, agent = CASES["gaussian"]
     result = avgreward.train(env, agent, 20_000, seed=0)

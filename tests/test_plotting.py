@@ -295,6 +295,7 @@ _MAGIC = {"png": b"\x89PNG", "pdf": b"%PDF-", "eps": b"%!PS", "ps": b"%!PS", "jp
           "gif": b"GIF8", "svg": b"<?xml"}
 
 
+@pytest.mark.slow
 def test_save_figure_writes_every_listed_format(tmp_path):
     import matplotlib.pyplot as plt
 

@@ -32,6 +32,10 @@ from pathlib import Path
 
 import pytest
 
+# Slow: runs every Python block of the README and of the guide.
+# The fast subset, pytest -m "not slow", leaves it out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 GUIDE = ROOT / "docs" / "source" / "guide"

@@ -31,6 +31,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_reinforce_in_the_fused_loop_is_the_box_step_by_step(name):
     env_id, agent = CASES[name]
     result = avgreward.train(env_id, agent, 20_000, seed=7, record_actions=True,
@@ -51,6 +52,7 @@ def test_reinforce_in_the_fused_loop_is_the_box_step_by_step(name):
     assert np.abs(ref["theta"] - start).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_chunks_do_not_change_a_bit():
     env_id, agent = CASES["gridworld, discounted"]
     whole = avgreward.train(env_id, agent, 10_000, seed=1, record_actions=True)

@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 
+# Slow: runs every script's --help in its own process.
+# The fast subset, pytest -m "not slow", leaves it out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p.name for p in (ROOT / "scripts").glob("*.py"))
 

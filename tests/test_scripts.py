@@ -11,6 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+# Slow: runs every script on a tiny budget, each in its own process.
+# The fast subset, pytest -m "not slow", leaves it out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # script, tiny-budget flags, files it must write into --out

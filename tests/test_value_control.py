@@ -50,6 +50,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_each_learner_is_its_box_step_by_step(name):
     env_id, agent = CASES[name]
     result = avgreward.train(env_id, agent, 2_000, seed=6, record_actions=True, rbar_every=1,
@@ -69,6 +70,7 @@ def _greedy_rate(model, result, env_id):
     return exact.evaluate(model, greedy).reward_rate
 
 
+@pytest.mark.slow
 def test_differential_sarsa_learns_access_control_with_the_books_settings():
     """Figure 10.5's settings, 2,000,000 steps: the greedy policy's exact rate within
     2% of the optimum (2.7476) on 10 of 10 seeds."""
@@ -79,6 +81,7 @@ def test_differential_sarsa_learns_access_control_with_the_books_settings():
         assert _greedy_rate(model, result, ACCESS) > 0.98 * optimum, seed
 
 
+@pytest.mark.slow
 def test_differential_q_learning_finds_the_right_loop():
     model = loop_mdp_model()
     for seed in range(10):
@@ -139,6 +142,7 @@ def test_continuous_actions_are_refused():
         avgreward.train("avgreward/PendulumSwingUpContinuous-v0", SARSA, 100, seed=0)
 
 
+@pytest.mark.slow
 def test_epsilon_greedy_sarsa_stays_below_the_actor_critic_in_the_aliased_gridworld():
     """The notes' claim (seed 004): a near-deterministic policy gets stuck in the aliased
     corridor.  Over 30 seeds the exact reward rate of Sarsa's learned epsilon-greedy

@@ -9,6 +9,7 @@ starts each get a directory of their own.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 import logging
 from pathlib import Path
@@ -24,6 +25,21 @@ from avgreward.runner.records import (
 
 # One logger for the whole runner: what users filter or capture.
 log = logging.getLogger("avgreward.experiment")
+
+
+# How the caller asks for a new directory, in its own words: ``new=True`` from the
+# Python API, ``--new`` from the command line (set by avgreward.cli, see asking_for_new).
+_ASK_FOR_NEW = contextvars.ContextVar("avgreward_ask_for_new", default="new=True")
+
+
+@contextlib.contextmanager
+def asking_for_new(words: str):
+    """Within the block, the directory's errors tell how to ask for a new one as ``words``."""
+    token = _ASK_FOR_NEW.set(words)
+    try:
+        yield
+    finally:
+        _ASK_FOR_NEW.reset(token)
 
 
 class ExperimentBusyError(RuntimeError):
@@ -71,7 +87,7 @@ def _refuse_foreign(out: Path) -> None:
             and not _is_empty_directory(out)):
         raise ValueError(
             f"{out} is a non-empty directory without experiment.json; choose another "
-            "directory (or ask for a new one: new=True, --new)")
+            f"directory (or ask for a new one: {_ASK_FOR_NEW.get()})")
 
 
 class DirectoryLock:
@@ -151,7 +167,7 @@ def merged_config(out: Path, config: dict, seeds: list[int]) -> dict:
         raise ValueError(
             f"{out} holds an experiment with other settings ({'; '.join(changes)}); "
             "rerun with the same settings to resume it, or ask for a new directory "
-            "(new=True, CLI --new)")
+            f"({_ASK_FOR_NEW.get()})")
     merged = dict(existing)
     merged["seeds"] = list(existing["seeds"]) + [s for s in seeds if s not in existing["seeds"]]
     merged["format"] = max(FORMAT, existing.get("format", 1))
