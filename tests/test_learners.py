@@ -13,6 +13,7 @@ from avgreward.inlining import inline_call
 from avgreward.learners import FusedLearner
 from avgreward.learners.actor_critic import SOFTMAX, SoftmaxParams, Work
 from avgreward.training import run_learner
+import custom_td
 from avgreward import envs
 from avgreward.envs import loop_mdp
 
@@ -23,41 +24,14 @@ LOOP = "avgreward/LoopMDP-v0"
 # policy's exact reward rate and v its differential values, up to a constant.
 
 TDParams = namedtuple("TDParams", ["v", "alpha", "alpha_rbar", "n_actions", "episodes"])
-TDWork = namedtuple("TDWork", ["step"])
-
-
-@njit(cache=True)
-def td_begin(params, k):
-    return TDWork(params.alpha / k)
-
-
-@njit(cache=True)
-def td_act(n_actions, words):
-    return True, int(next_double(words) * n_actions), 0.0
-
-
-@njit(cache=True)
-def td_learn(v, step, alpha_rbar, cur, nxt, reward, rbar):
-    delta = reward - rbar
-    for j in range(nxt.shape[0]):
-        delta += v[nxt[j]]
-    for j in range(cur.shape[0]):
-        delta -= v[cur[j]]
-    if not np.isfinite(delta):
-        return False, rbar
-    for j in range(cur.shape[0]):
-        v[cur[j]] += step * delta
-    return True, rbar + alpha_rbar * delta
+# The user's TD(0) of tests/custom_td.py, with an episode counter of its own.
+TDWork = custom_td.UniformTDWork
+td_begin, td_act, td_learn, td_finish = custom_td.begin, custom_td.act, custom_td.learn, custom_td.finish
 
 
 @njit(cache=True)
 def td_episode_end(episodes):
     episodes[0] += 1
-
-
-@njit(cache=True)
-def td_finish(params, work):
-    pass
 
 
 TD0 = FusedLearner("differential TD(0), uniform policy", TDParams, TDWork, td_begin, td_act,
