@@ -9,7 +9,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from avgreward._pcg64 import next_double
+from avgreward.draws import next_double
 from avgreward.learners import FusedLearner
 
 UniformTDParams = namedtuple("UniformTDParams", ["v", "alpha", "alpha_rbar", "n_actions"])

@@ -17,7 +17,7 @@ from numba import njit
 import avgreward
 from avgreward import bench
 from avgreward import actors, critic, features
-from avgreward._pcg64 import load_state, next_double, next_uint64, standard_normal, store_state
+from avgreward.draws import load_state, next_double, next_uint64, standard_normal, store_state
 from avgreward._vec4 import add4, axpy4, scale4, sum_rows4
 
 # Slow: the benchmark on a tiny budget, and the C reference compiled.

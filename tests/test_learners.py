@@ -8,7 +8,7 @@ from numba import njit
 
 import avgreward
 from avgreward import exact
-from avgreward._pcg64 import next_double
+from avgreward.draws import next_double
 from avgreward.inlining import inline_call
 from avgreward.learners import FusedLearner
 from avgreward.learners.actor_critic import SOFTMAX, SoftmaxParams, Work
@@ -133,6 +133,34 @@ def test_act_cannot_see_what_the_step_has_not_produced_yet():
     with pytest.raises(ValueError, match="'reward'"):
         FusedLearner("peek", TDParams, TDWork, td_begin, peeking_act, td_learn, td_episode_end,
                      td_finish)
+
+
+def test_a_misspelled_argument_is_named_with_what_it_could_be():
+    @njit
+    def misspelled_learn(v, stepp, alpha_rbar, cur, nxt, reward, rbar):
+        return True, rbar
+
+    with pytest.raises(ValueError) as err:
+        FusedLearner("typo", TDParams, TDWork, td_begin, td_act, misspelled_learn,
+                     td_episode_end, td_finish)
+    message = str(err.value)
+    assert message.startswith(f"learn: its parameter 'stepp' is neither a field of TDParams "
+                              f"or {TDWork.__name__} nor one of the loop's values")
+    for value in ("cur", "nxt", "words", "action", "memo", "reward", "rbar", "terminated", "k"):
+        assert repr(value) in message
+
+
+def test_the_extension_api_is_public():
+    # What a user's environment or learner needs, without a private import.
+    import avgreward.draws
+    from avgreward import _pcg64
+    from avgreward.envs import declare
+
+    assert avgreward.FusedLearner is FusedLearner
+    assert avgreward.FusedEnv is declare.FusedEnv and avgreward.DeclaredEnv is declare.DeclaredEnv
+    for name in avgreward.draws.__all__:
+        assert getattr(avgreward.draws, name) is getattr(_pcg64, name)
+    assert {"FusedLearner", "FusedEnv", "DeclaredEnv"} <= set(avgreward.__all__)
 
 
 # --- writing a function into the loop --------------------------------------------------------

@@ -216,6 +216,7 @@ class DeclaredEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode: ``fused.reset`` on a new state (``seed`` reseeds ``np_random``)."""
         super().reset(seed=seed)
         spec = self._spec
         self.state = np.zeros(spec.state_size)
@@ -223,6 +224,7 @@ class DeclaredEnv(gym.Env):
         return self._observation(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """One step of ``fused.step``: ``(observation, reward, terminated, False, {})``."""
         require_reset(self.state)
         spec = self._spec
         if spec.n_actions:
