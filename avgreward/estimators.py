@@ -576,8 +576,8 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
                         settings, moments / n)
 
 
-def lab_table(lab: EstimatorLab) -> list[dict]:
-    """The tidy table: one row per estimator.
+def lab_table(lab: EstimatorLab, as_frame: bool = False):
+    """The tidy table: one row per estimator, as a list of dicts or a pandas DataFrame.
 
     Columns: ``estimator``; ``exact_bias_squared`` (``|E[estimate] - grad J|^2``
     from the model); ``bias_squared`` (measured: ``|mean - grad J|^2`` minus its
@@ -586,7 +586,13 @@ def lab_table(lab: EstimatorLab) -> list[dict]:
     the joint 95% interval); ``expectation_within_ci`` (the exact expectation
     inside it); ``variance_per_episode`` and ``variance_per_batch`` (traces of
     the covariances); ``episodes``, ``batch_size``.
+
+    With ``as_frame=True`` the same rows as a ``pandas.DataFrame`` (pandas
+    comes with the ``analysis`` extra; without it
+    :class:`avgreward.extras.MissingExtraError` says what to install).
     """
+    if not isinstance(as_frame, bool):
+        raise ValueError(f"as_frame must be True or False, got {as_frame!r}")
     rows = []
     for i, name in enumerate(lab.names):
         bias = lab.bias()[i]
@@ -602,4 +608,8 @@ def lab_table(lab: EstimatorLab) -> list[dict]:
             "episodes": lab.episodes,
             "batch_size": lab.batch_size,
         })
+    if as_frame:
+        from avgreward.extras import require
+
+        return require("pandas", "analysis", "tables as frames").DataFrame(rows)
     return rows

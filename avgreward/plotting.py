@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not before
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
+    from avgreward.estimators import EstimatorLab
     from avgreward.result import Result
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "sensitivity",
     "policy_map",
     "value_map",
+    "estimator_lab",
     "save_figure",
     "figure_formats",
     "check_figure_path",
@@ -925,6 +927,87 @@ def value_map(result: Result, ax: Axes | None = None, resolution: int = 200, *,
     if trajectory is not None:
         ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
     ax.set_title(title or "Value: the critic's estimate")
+    return fig
+
+
+# The estimator lab's estimators by family (colour, legend), and their short labels.
+_LAB_FAMILIES = (
+    (("total return", "reward-to-go"), "black", "no baseline (total return, reward-to-go)"),
+    (("discounted reward-to-go",), "tab:purple", "discounted reward-to-go"),
+    (("constant baseline", "total return, mean b", "total return, optimal b",
+      "time baseline"), "tab:blue", "constant / optimal b* / time baselines"),
+    (("state value (exact)", "state value (learned)"), "tab:cyan", "state-value baseline"),
+    (("TD advantage (exact)", "TD advantage (learned)"), "tab:green", "TD advantage (critic)"),
+    (("reward-to-go + entropy bonus",), "tab:brown", "reward-to-go + entropy bonus"),
+)
+_LAB_SHORT = {"total return": "R", "reward-to-go": "RTG", "discounted reward-to-go": "disc",
+              "constant baseline": "RTG-b", "total return, mean b": "R-b",
+              "total return, optimal b": "R-b*", "time baseline": "b_t",
+              "state value (exact)": "v", "state value (learned)": "v̂",
+              "TD advantage (exact)": "δ", "TD advantage (learned)": "δ̂",
+              "reward-to-go + entropy bonus": "+H"}
+
+
+def estimator_lab(lab: EstimatorLab, ax: Axes | None = None, title: str | None = None
+                  ) -> Figure:
+    """Bias squared against variance of every estimator of an estimator lab, on log axes.
+
+    Each estimator is a point: its exact squared bias ``|E[estimate] - grad J|^2``
+    (from the model) against the variance of one episode's estimate (the trace
+    of its covariance, measured).  Estimators that the exact analysis says are
+    unbiased (bias below 1e-12 of ``|grad J|^2``) are drawn as triangles on
+    the noise floor, the median variance over the number of episodes: below it
+    a bias cannot be told from zero by the lab's sample.  GAE(lambda) with the
+    exact and the learned critic are joined in order of lambda.
+
+    Parameters
+    ----------
+    lab : avgreward.estimators.EstimatorLab
+        From :func:`avgreward.estimators.estimator_lab`.
+    ax : matplotlib.axes.Axes, optional
+        Drawn into; a new figure otherwise.
+    title : str, optional
+        The axes' title (default: the number of episodes).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _figure(ax, figsize=(7.0, 5.4))
+    bias2 = np.array([b @ b for b in lab.exact_bias()])
+    exactly_unbiased = bias2 <= 1e-12 * float(lab.exact_gradient @ lab.exact_gradient)
+    variance = lab.variance_per_episode
+    floor = float(np.median(variance)) / lab.episodes
+    shown = np.maximum(bias2, floor)
+    for names, colour, legend in _LAB_FAMILIES:
+        idx = [lab.names.index(n) for n in names if n in lab.names]
+        for i in idx:
+            unbiased = exactly_unbiased[i]
+            ax.scatter(variance[i], shown[i], color=colour, s=46, zorder=3,
+                       marker="v" if unbiased else "o",
+                       label=legend if i == idx[0] else None)
+            # The unbiased ones share the floor: their names go upright above it.
+            ax.annotate(_LAB_SHORT[lab.names[i]], (variance[i], shown[i]), fontsize=7,
+                        xytext=(0, 7) if unbiased else (4, 4), textcoords="offset points",
+                        rotation=90 if unbiased else 0, ha="center" if unbiased else "left",
+                        va="bottom")
+    lambdas = lab.settings["lambdas"]
+    for kind, colour in (("exact", "tab:orange"), ("learned", "tab:red")):
+        idx = [lab.names.index(f"GAE({lam:g}) ({kind})") for lam in lambdas]
+        ax.plot(variance[idx], shown[idx], "-s", color=colour, ms=5, lw=1, zorder=2,
+                label=f"GAE(λ), {kind} v: λ = {', '.join(f'{x:g}' for x in lambdas)}"
+                      " (left to right)")
+    ax.axhline(floor, color="gray", ls=":", lw=1)
+    ax.text(0.99, 0.01, "▼ unbiased (exact bias 0), drawn at the noise floor ·····\n"
+            "(median variance / episodes)", transform=ax.transAxes, fontsize=7,
+            color="gray", ha="right", va="bottom")
+    ax.set_ylim(floor / 3, shown.max() * 5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("variance of one episode's estimate (trace of covariance)")
+    ax.set_ylabel("bias² = |E[estimate] − ∇J|² (exact)")
+    ax.set_title(title or f"{lab.episodes:,} episodes", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
     return fig
 
 

@@ -35,27 +35,10 @@ import numpy as np
 import avgreward
 import avgreward.envs  # noqa: F401  (registers the environments)
 from avgreward import estimators, exact
-from avgreward.plotting import save_figure
+from avgreward.plotting import estimator_lab, save_figure
 
 TASKS = {"gridworld": "avgreward/AliasedGridworldEpisodic-v0",
          "corridor": "avgreward/ShortCorridor-v0"}
-FAMILIES = [  # (estimators, colour, legend)
-    (("total return", "reward-to-go"), "black", "no baseline (total return, reward-to-go)"),
-    (("discounted reward-to-go",), "tab:purple", "discounted reward-to-go"),
-    (("constant baseline", "total return, mean b", "total return, optimal b",
-      "time baseline"), "tab:blue", "constant / optimal b* / time baselines"),
-    (("state value (exact)", "state value (learned)"), "tab:cyan", "state-value baseline"),
-    (("TD advantage (exact)", "TD advantage (learned)"), "tab:green", "TD advantage (critic)"),
-    (("reward-to-go + entropy bonus",), "tab:brown", "reward-to-go + entropy bonus"),
-]
-SHORT = {"total return": "R", "reward-to-go": "RTG", "discounted reward-to-go": "disc",
-         "constant baseline": "RTG-b", "total return, mean b": "R-b",
-         "total return, optimal b": "R-b*", "time baseline": "b_t",
-         "state value (exact)": "v", "state value (learned)": "v̂",
-         "TD advantage (exact)": "δ", "TD advantage (learned)": "δ̂",
-         "reward-to-go + entropy bonus": "+H"}
-
-
 @dataclass
 class Args:
     episodes: int = 1_000_000
@@ -110,44 +93,6 @@ def run_task(env_id, args):
     return lab, exact.evaluate_episodic(model, exact.softmax_policy(theta, X))
 
 
-def draw(ax, lab, title):
-    bias2 = np.array([b @ b for b in lab.exact_bias()])
-    # Unbiased: exactly (to rounding) by the exact analysis, whatever the sample shows.
-    exactly_unbiased = bias2 <= 1e-12 * float(lab.exact_gradient @ lab.exact_gradient)
-    variance = lab.variance_per_episode
-    # Below the noise of the measured mean an estimator's bias can't be told from 0.
-    floor = float(np.median(variance)) / lab.episodes
-    shown = np.maximum(bias2, floor)
-    for names, colour, legend in FAMILIES:
-        idx = [lab.names.index(n) for n in names]
-        for i in idx:
-            unbiased = exactly_unbiased[i]
-            ax.scatter(variance[i], shown[i], color=colour, s=46, zorder=3,
-                       marker="v" if unbiased else "o",
-                       label=legend if i == idx[0] else None)
-            # the unbiased ones share the floor: their names go upright above it
-            ax.annotate(SHORT[lab.names[i]], (variance[i], shown[i]), fontsize=7,
-                        xytext=(0, 7) if unbiased else (4, 4), textcoords="offset points",
-                        rotation=90 if unbiased else 0, ha="center" if unbiased else "left",
-                        va="bottom")
-    for kind, colour in (("exact", "tab:orange"), ("learned", "tab:red")):
-        idx = [lab.names.index(f"GAE({lam:g}) ({kind})") for lam in lab.settings["lambdas"]]
-        ax.plot(variance[idx], shown[idx], "-s", color=colour, ms=5, lw=1, zorder=2,
-                label=f"GAE(λ), {kind} v: λ = {', '.join(f'{x:g}' for x in lab.settings['lambdas'])}"
-                      " (left to right)")
-    ax.axhline(floor, color="gray", ls=":", lw=1)
-    ax.text(0.99, 0.01, "▼ unbiased (exact bias 0), drawn at the noise floor ·····\n"
-            "(median variance / episodes)", transform=ax.transAxes, fontsize=7,
-            color="gray", ha="right", va="bottom")
-    ax.set_ylim(floor / 3, shown.max() * 5)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("variance of one episode's estimate (trace of covariance)")
-    ax.set_ylabel("bias² = |E[estimate] − ∇J|² (exact)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-
-
 def main():
     args = parse_args()
     out = Path(args.out)
@@ -185,7 +130,7 @@ def main():
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.4), layout="constrained")
     for ax, (name, (lab, ev)) in zip(axes, labs.items()):
-        draw(ax, lab, f"{TASKS[name]}: {lab.episodes:,} episodes, fixed random policy "
+        estimator_lab(lab, ax, f"{TASKS[name]}: {lab.episodes:,} episodes, fixed random policy "
                       f"(J = {ev.J:.2f})")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8,

@@ -289,6 +289,34 @@ def test_the_table_is_tidy(corridor_lab):
                             "batch_size"}
 
 
+def test_the_table_as_a_frame_holds_the_same_rows(corridor_lab):
+    pandas = pytest.importorskip("pandas", reason="the analysis extra")
+    frame = estimators.lab_table(corridor_lab, as_frame=True)
+    assert isinstance(frame, pandas.DataFrame)
+    assert frame.to_dict("records") == estimators.lab_table(corridor_lab)
+    with pytest.raises(ValueError, match="as_frame"):
+        estimators.lab_table(corridor_lab, as_frame="yes")
+
+
+def test_the_lab_figure_draws_every_estimator_at_its_exact_bias(corridor_lab):
+    from avgreward.plotting import estimator_lab
+
+    fig = estimator_lab(corridor_lab)
+    ax = fig.axes[0]
+    points = np.array([c.get_offsets()[0] for c in ax.collections])
+    lambdas = corridor_lab.settings["lambdas"]
+    assert len(points) == len(corridor_lab.names) - 2 * len(lambdas)  # GAE as lines
+    bias2 = np.array([b @ b for b in corridor_lab.exact_bias()])
+    floor = np.median(corridor_lab.variance_per_episode) / corridor_lab.episodes
+    drawn = {tuple(p) for p in points}
+    for i, name in enumerate(corridor_lab.names):
+        if not name.startswith("GAE"):
+            assert (corridor_lab.variance_per_episode[i], max(bias2[i], floor)) in drawn
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert "bias" in ax.get_ylabel() and "variance" in ax.get_xlabel()
+    assert ax.get_legend_handles_labels()[1][0].startswith("no baseline")
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"batch_size": 1}, "batch_size"),
     ({"episodes": 0}, "episodes"),
