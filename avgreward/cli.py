@@ -548,6 +548,14 @@ def _add_plot_arguments(parser):
                         help="curves and sensitivity: a dashed line at the best possible "
                         "reward rate R; auto (default): where it is known (0 for the "
                         "swing-up, the exact optimum of a tabular task)")
+    parser.add_argument("--baseline", default="none", metavar="random|none|R",
+                        help="curves: a dotted line at a baseline reward rate R; random: the "
+                        "uniform random policy's exact rate (continuing tabular tasks); "
+                        "none (default)")
+    parser.add_argument("--no-clip", action="store_true",
+                        help="curves: the band as computed, not clipped to the reward's known "
+                        "range (by default a t band is clipped to it where it is known, and "
+                        "the legend says so)")
     _add_run_choice(parser)
     _add_common(parser)
     parser.epilog = ("A directory with no finished run is an error; among several "
@@ -589,6 +597,29 @@ def _optimum(text, experiments):
         raise UsageError(f"--optimum must be auto, none or a number, got {text!r}") from None
     if not math.isfinite(value):
         raise UsageError(f"--optimum must be finite, got {text!r}")
+    return value
+
+
+def _baseline(text, experiments):
+    """The --baseline line's value: None, a number, or the random policy's exact rate."""
+    if text == "none":
+        return None
+    if text == "random":
+        from avgreward.evaluation import random_policy_rate
+
+        envs = sorted({e.env_id for e in experiments})
+        rate = random_policy_rate(envs[0]) if len(envs) == 1 else None
+        if rate is None:
+            raise UsageError("--baseline random: the uniform random policy's exact rate is "
+                             "known only for one continuing tabular task, not "
+                             f"{', '.join(envs)}; give it as a number")
+        return rate
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--baseline must be random, none or a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise UsageError(f"--baseline must be finite, got {text!r}")
     return value
 
 
@@ -677,7 +708,9 @@ def _plot(args) -> int:
         raise UsageError(f"--xlim: a log axis starts above 0, got {args.xlim[0]:g}")
 
     if kind != "curves":
-        for option, given in (("--label", args.label), ("--xscale", args.xscale != "linear")):
+        for option, given in (("--label", args.label), ("--xscale", args.xscale != "linear"),
+                              ("--baseline", args.baseline != "none"),
+                              ("--no-clip", args.no_clip)):
             if given:
                 raise UsageError(f"{option} applies to --kind curves, not {kind}")
     if kind == "sensitivity":
@@ -712,7 +745,9 @@ def _plot(args) -> int:
             fig = plotting.learning_curves(experiments, exponential=args.exponential,
                                            title=args.title, labels=args.label,
                                            band=band, xscale=args.xscale,
-                                           x=args.x or "steps", optimum=optimum)
+                                           x=args.x or "steps", optimum=optimum,
+                                           bounds=None if args.no_clip else "auto",
+                                           baseline=_baseline(args.baseline, experiments))
         except ValueError as err:
             if args.label is None or "labels must have" not in str(err):
                 raise

@@ -23,7 +23,8 @@ from avgreward.options import check_steps as _check_steps
 if TYPE_CHECKING:
     from avgreward.result import Result
 
-__all__ = ["PolicyEvaluation", "evaluate", "optimal_reward_rate"]
+__all__ = ["PolicyEvaluation", "evaluate", "optimal_reward_rate", "reward_bounds",
+           "random_policy_rate"]
 
 @dataclass(frozen=True)
 class PolicyEvaluation:
@@ -238,6 +239,58 @@ def optimal_reward_rate(env_id: str) -> float | None:
     """
     if env_id in _KNOWN_OPTIMA:
         return _KNOWN_OPTIMA[env_id]
+    model = _peeked_model(env_id)
+    if model is None or getattr(model, "terminal", ()):
+        return None
+    from avgreward import exact
+
+    if exact.observation_classes(model)[0].shape[0] < model.n_states:
+        return None
+    return float(exact.policy_iteration(model).reward_rate)
+
+
+# The swing-up's reward is -|beta'| with the angle wrapped to [-pi, pi).
+_KNOWN_BOUNDS = {"avgreward/PendulumSwingUp-v0": (-math.pi, 0.0),
+                 "avgreward/PendulumSwingUpContinuous-v0": (-math.pi, 0.0)}
+
+
+def reward_bounds(env_id: str) -> tuple[float, float] | None:
+    """Bounds of an environment's expected reward per step where known, else None.
+
+    ``(-pi, 0)`` for the pendulum swing-up; for a tabular task, the least and
+    the largest expected reward ``R[s, a]`` of its exact model.  Any reward
+    rate, and the expected mean reward of any stretch of steps, lies within
+    them (a weighted average of expected rewards), so a confidence band of
+    such a mean may be clipped to them (:func:`avgreward.plotting.confidence_band`).
+    Reads the model without importing anything an id names (the id may come
+    from a results folder).
+    """
+    if env_id in _KNOWN_BOUNDS:
+        return _KNOWN_BOUNDS[env_id]
+    model = _peeked_model(env_id)
+    return None if model is None else (float(np.min(model.R)), float(np.max(model.R)))
+
+
+def random_policy_rate(env_id: str) -> float | None:
+    """The exact reward rate of the uniform random policy, for continuing tabular tasks.
+
+    The baseline a learning curve should clear: ``avgreward.exact.evaluate``
+    of the policy choosing every action with probability ``1 / n_actions`` in
+    every state, from the model's start distribution.  None where no exact
+    model gives it (continuous states, episodic tasks, a ``module:id`` whose
+    module is not imported: nothing is imported for it).
+    """
+    model = _peeked_model(env_id)
+    if model is None or getattr(model, "terminal", ()):
+        return None
+    from avgreward import exact
+
+    uniform = np.full((model.n_states, model.n_actions), 1.0 / model.n_actions)
+    return float(exact.evaluate(model, uniform).reward_rate)
+
+
+def _peeked_model(env_id):
+    """The exact model of ``env_id`` if its class is known without importing anything."""
     from avgreward.environments import peek_own_class
 
     # Known without importing anything: the id may come from a results folder.
@@ -245,13 +298,6 @@ def optimal_reward_rate(env_id: str) -> float | None:
     if cls is None:
         return None
     try:
-        model = cls().model()
+        return cls().model()
     except (AttributeError, NotImplementedError, TypeError):
         return None
-    if getattr(model, "terminal", ()):
-        return None
-    from avgreward import exact
-
-    if exact.observation_classes(model)[0].shape[0] < model.n_states:
-        return None
-    return float(exact.policy_iteration(model).reward_rate)

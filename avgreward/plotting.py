@@ -44,6 +44,8 @@ __all__ = [
     "sensitivity",
     "policy_map",
     "value_map",
+    "optimum_line",
+    "baseline_line",
     "estimator_lab",
     "save_figure",
     "figure_formats",
@@ -78,7 +80,8 @@ def _figure(ax, figsize=(7.0, 4.2)):
 
 
 def confidence_band(samples: ArrayLike, confidence: float = 0.95, band: str = "t",
-                    n_resamples: int = 2000, seed: int = 0
+                    n_resamples: int = 2000, seed: int = 0,
+                    bounds: tuple[float, float] | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over seeds (axis 0) and a confidence interval of that mean.
 
@@ -97,6 +100,11 @@ def confidence_band(samples: ArrayLike, confidence: float = 0.95, band: str = "t
         ``"none"``: no interval (``low = high = mean``).
     n_resamples, seed : int
         Bootstrap only.
+    bounds : (float, float), optional
+        Known bounds of the mean (the reward's range, e.g.
+        :func:`avgreward.evaluation.reward_bounds`): the interval is clipped
+        to them.  The true mean lies within them, so clipping removes only
+        the part of a t interval that cannot contain it.
 
     Returns
     -------
@@ -109,6 +117,10 @@ def confidence_band(samples: ArrayLike, confidence: float = 0.95, band: str = "t
         raise ValueError("samples must have at least one seed (row)")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    if bounds is not None:
+        lo, hi = _check_bounds(bounds)
+        mean, low, high = confidence_band(samples, confidence, band, n_resamples, seed)
+        return mean, np.clip(low, lo, hi), np.clip(high, lo, hi)
     if band == "t":
         return mean_confidence_interval(samples, confidence)
     if band == "none":
@@ -128,6 +140,16 @@ def confidence_band(samples: ArrayLike, confidence: float = 0.95, band: str = "t
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail], axis=0)
     return mean, low, high
+
+
+def _check_bounds(bounds):
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be (low, high), got {bounds!r}") from None
+    if not lo <= hi:
+        raise ValueError(f"bounds must be (low, high) with low <= high, got {bounds!r}")
+    return lo, hi
 
 
 def _merge_at(binned, steps, starts, stop):
@@ -175,10 +197,10 @@ def _binned(rewards, steps, bin_size, points, xscale="linear"):
     return values, positions, f"reward per step (mean of {k * width:,}-step bins)"
 
 
-def _draw(ax, x, values, label, color, show_runs, confidence, band, lw=1.8):
+def _draw(ax, x, values, label, color, show_runs, confidence, band, lw=1.8, bounds=None):
     """Mean line, faint runs and the confidence band of ``values`` [n_seeds, len(x)]."""
     n_seeds = values.shape[0]
-    mean, low, high = confidence_band(values, confidence, band)
+    mean, low, high = confidence_band(values, confidence, band, bounds=bounds)
     name = None if label is None else f"{label} ({n_seeds} seed{'s' if n_seeds > 1 else ''})"
     line = ax.plot(x, mean, label=name, color=color, lw=lw, zorder=3)[0]
     if show_runs and n_seeds > 1:
@@ -186,7 +208,8 @@ def _draw(ax, x, values, label, color, show_runs, confidence, band, lw=1.8):
     if n_seeds > 1 and band != "none":
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.25, lw=0, zorder=2,
                         label=None if label is not None else
-                        f"{confidence:.0%} CI of the mean ({n_seeds} seeds)")
+                        f"{confidence:.0%} CI of the mean ({n_seeds} seeds)"
+                        + _clip_note(band, bounds))
     return line
 
 
@@ -206,10 +229,18 @@ def _finish(ax, title, legend_title, steps_axis=True):
         ax.legend(loc="lower right", title=legend_title, fontsize=9, title_fontsize=9)
 
 
-def _band_name(confidence, band):
+def _band_name(confidence, band, bounds=None):
     if band == "none":
         return "mean over seeds"
-    return f"mean, {confidence:.0%} CI ({'Student t' if band == 't' else 'bootstrap'})"
+    name = f"mean, {confidence:.0%} CI ({'Student t' if band == 't' else 'bootstrap'})"
+    return name + _clip_note(band, bounds)
+
+
+def _clip_note(band, bounds):
+    # A bootstrap interval stays within the runs' range: only a t interval is cut.
+    if bounds is None or band != "t":
+        return ""
+    return f",\nclipped to the reward's range [{bounds[0]:.3g}, {bounds[1]:.3g}]"
 
 
 def _per_run(x, run_steps):
@@ -223,6 +254,12 @@ def optimum_line(ax: Axes, value: float, label: str | None = None) -> Line2D:
     """A dashed horizontal line at the best possible reward rate ``value``."""
     return ax.axhline(value, color="0.25", ls="--", lw=1.0, zorder=1,
                       label=label or f"optimum ({value:.4g})")
+
+
+def baseline_line(ax: Axes, value: float, label: str | None = None) -> Line2D:
+    """A dotted horizontal line at a baseline's reward rate ``value`` (the random policy's)."""
+    return ax.axhline(value, color="0.45", ls=":", lw=1.2, zorder=1,
+                      label=label or f"uniform random policy ({value:.4g})")
 
 
 def learning_curve(
@@ -240,6 +277,7 @@ def learning_curve(
     band: str = "t",
     xscale: str = "linear",
     run_steps: int | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> Figure:
     """Reward rate per step against steps: mean over seeds with a confidence band.
 
@@ -277,6 +315,9 @@ def learning_curve(
     run_steps : int, optional
         Draw against the fraction of a run of this many steps instead of
         steps (runs of different lengths on one figure).
+    bounds : (float, float), optional
+        The reward's known range: the band is clipped to it (see
+        :func:`confidence_band`), and the legend says so.
 
     Returns
     -------
@@ -285,11 +326,11 @@ def learning_curve(
     values, x, ylabel = _binned(rewards, steps, bin_size, points, xscale)
     x, xlabel = _per_run(x, run_steps)
     fig, ax = _figure(ax)
-    _draw(ax, x, values, label, color, show_runs, confidence, band)
+    _draw(ax, x, values, label, color, show_runs, confidence, band, bounds=bounds)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_xscale(xscale)
-    _finish(ax, title, _band_name(confidence, band) if label is not None else None,
+    _finish(ax, title, _band_name(confidence, band, bounds) if label is not None else None,
             steps_axis=run_steps is None)
     return fig
 
@@ -333,6 +374,7 @@ def exponential_average_curve(
     band: str = "t",
     xscale: str = "linear",
     run_steps: int | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> Figure:
     """Bias-corrected exponential average of the reward against steps, over seeds.
 
@@ -389,11 +431,12 @@ def exponential_average_curve(
         raise ValueError(f'xscale must be "linear" or "log", got {xscale!r}')
     fig, ax = _figure(ax)
     xs, xlabel = _per_run(x[keep], run_steps)
-    _draw(ax, xs, averaged[:, keep], label, color, show_runs, confidence, band)
+    _draw(ax, xs, averaged[:, keep], label, color, show_runs, confidence, band,
+          bounds=bounds)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"exponential average of reward (step size {step_size:g})")
     ax.set_xscale(xscale)
-    _finish(ax, title, _band_name(confidence, band) if label is not None else None,
+    _finish(ax, title, _band_name(confidence, band, bounds) if label is not None else None,
             steps_axis=run_steps is None)
     return fig
 
@@ -453,6 +496,8 @@ def learning_curves(
     xscale: str = "linear",
     x: str = "steps",
     optimum: float | None = None,
+    bounds="auto",
+    baseline: float | None = None,
 ) -> Figure:
     """Learning curves of saved experiments, one curve per agent, on one figure.
 
@@ -481,6 +526,13 @@ def learning_curves(
     optimum : float, optional
         Draw a dashed line at this best possible reward rate
         (:func:`avgreward.evaluation.optimal_reward_rate`).
+    bounds : "auto", (float, float) or None, default "auto"
+        Clip each band to the reward's range: ``"auto"``, each experiment's
+        environment's range where it is known
+        (:func:`avgreward.evaluation.reward_bounds`); None, never.
+    baseline : float, optional
+        Draw a dotted line at this reward rate, the uniform random policy's
+        (:func:`avgreward.evaluation.random_policy_rate`): what learning must beat.
 
     Returns
     -------
@@ -519,12 +571,21 @@ def learning_curves(
         which = "no run" if agents is None else f"no run of agents {list(agents)}"
         raise ValueError(f"nothing to draw: {which} finished in {where} "
                          f"({'; '.join(e.summary() for e in experiments)})")
+    if isinstance(bounds, str) and bounds != "auto":
+        raise ValueError(f'bounds must be "auto", (low, high) or None, got {bounds!r}')
     fig, ax = _figure(ax)
     if optimum is not None:
         optimum_line(ax, optimum)
+    if baseline is not None:
+        baseline_line(ax, baseline)
     ylabels = set()
     for experiment, i, name in drawable:
         rewards = experiment.rewards(i)
+        known = bounds
+        if bounds == "auto":
+            from avgreward.evaluation import reward_bounds
+
+            known = reward_bounds(experiment.env_id)
         # With one curve the band's own legend entry explains the shading.
         lab = name if len(curves) > 1 or labels is not None else None
         run_steps = experiment.steps if x == "fraction" else None
@@ -532,11 +593,11 @@ def learning_curves(
             exponential_average_curve(rewards, step_size, lab, ax, confidence, show_runs,
                                       steps=experiment.bin_steps, band=band,
                                       points=points or 1000, xscale=xscale,
-                                      run_steps=run_steps)
+                                      run_steps=run_steps, bounds=known)
         else:
             learning_curve(rewards, None, lab, ax, confidence, show_runs,
                            steps=experiment.bin_steps, band=band, points=points or 200,
-                           xscale=xscale, run_steps=run_steps)
+                           xscale=xscale, run_steps=run_steps, bounds=known)
         ylabels.add(ax.get_ylabel())
     if len(ylabels) > 1:  # experiments binned differently: no single bin width to name
         ax.set_ylabel("reward per step (binned means)")

@@ -130,3 +130,81 @@ def test_a_sweep_with_x_fraction_draws_curves(dirs, monkeypatch):
     root, short, _ = dirs
     fig = _figure_of(monkeypatch, [str(short), "--out", str(root / "g.png"), "--x", "fraction"])
     assert fig.axes[0].get_xlabel() == "fraction of the run's steps"
+
+
+def test_the_t_band_stays_within_the_rewards_range_and_says_so(dirs, monkeypatch):
+    root, short, long = dirs
+    # Three seeds of 2,000 steps on the loop MDP (rewards 0, 1 or 2): a t band
+    # of three skewed runs reaches below 0 early on; clipped, it stays inside.
+    experiment = load_experiment(long)
+    raw = plotting.confidence_band(experiment.rewards(0))
+    clipped = plotting.confidence_band(experiment.rewards(0), bounds=(0.0, 2.0))
+    assert raw[1].min() < 0.0 and clipped[1].min() == 0.0
+    np.testing.assert_array_equal(clipped[0], raw[0])
+    np.testing.assert_array_equal(clipped[1], np.clip(raw[1], 0.0, 2.0))
+    fig = _figure_of(monkeypatch, [str(long), "--out", str(root / "b.png")])
+    ax = fig.axes[0]
+    lows = ax.collections[-1].get_paths()[0].vertices[:, 1]
+    assert lows.min() >= 0.0 and lows.max() <= 2.0
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert "95% CI of the mean (3 seeds),\nclipped to the reward's range [0, 2]" in legend
+    unclipped = _figure_of(monkeypatch, [str(long), "--out", str(root / "b2.png"), "--no-clip"])
+    vertices = unclipped.axes[0].collections[-1].get_paths()[0].vertices[:, 1]
+    np.testing.assert_array_equal(lows, np.clip(vertices, 0.0, 2.0))
+    assert not any("clipped" in text.get_text()
+                   for text in unclipped.axes[0].get_legend().get_texts())
+
+
+def test_a_random_policy_baseline_line_at_its_exact_rate(dirs, monkeypatch):
+    root, short, _ = dirs
+    fig = _figure_of(monkeypatch, [str(short), "--out", str(root / "r.png"),
+                                   "--kind", "curves", "--baseline", "random"])
+    lines = [line for line in fig.axes[0].get_lines()
+             if line.get_label().startswith("uniform random policy")]
+    # The loop MDP's uniform policy: exactly 0.3 (avgreward.exact.evaluate).
+    assert len(lines) == 1 and lines[0].get_ydata()[0] == pytest.approx(0.3, abs=1e-12)
+    fig = _figure_of(monkeypatch, [str(short), "--out", str(root / "r2.png"),
+                                   "--kind", "curves", "--baseline", "0.25"])
+    assert any(line.get_label() == "uniform random policy (0.25)"
+               for line in fig.axes[0].get_lines())
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--kind", "curves", "--baseline", "best"], "--baseline must be random, none or a number, got 'best'"),
+    (["--kind", "curves", "--baseline", "nan"], "--baseline must be finite"),
+    (["--kind", "sensitivity", "--baseline", "0.1"], "--baseline applies to --kind curves"),
+])
+def test_bad_baselines_are_one_line_and_exit_2(dirs, capsys, extra, message):
+    root, short, _ = dirs
+    code = main(["plot", str(short), "--out", str(root / "g.png"), *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+
+
+def test_a_random_baseline_where_no_model_gives_it_is_one_line(tmp_path, capsys):
+    out = tmp_path / "swing"
+    assert main(["run", "pendulum", "--steps", "300", "--seeds", "2", "-q",
+                 "--out", str(out)]) == 0
+    code = main(["plot", str(out), "--out", str(tmp_path / "p.png"), "--baseline", "random"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "known only for one continuing tabular task, not avgreward/PendulumSwingUp-v0" in err
+
+
+def test_reward_bounds_and_the_random_rate_come_from_the_exact_models():
+    from avgreward import exact
+    from avgreward.evaluation import random_policy_rate, reward_bounds
+
+    assert reward_bounds("avgreward/LoopMDP-v0") == (0.0, 2.0)
+    assert reward_bounds("avgreward/AccessControl-v0") == (0.0, 8.0)
+    assert reward_bounds("avgreward/PendulumSwingUp-v0") == (-np.pi, 0.0)
+    assert reward_bounds("CartPole-v1") is None  # not declared: nothing known
+    assert reward_bounds("not_imported_module:x/Y-v0") is None  # and nothing imported
+    model = exact.model_of("avgreward/AccessControl-v0")
+    uniform = np.full((model.n_states, model.n_actions), 1.0 / model.n_actions)
+    assert random_policy_rate("avgreward/AccessControl-v0") == exact.evaluate(
+        model, uniform).reward_rate
+    assert random_policy_rate("avgreward/ShortCorridor-v0") is None  # episodic
+    assert random_policy_rate("avgreward/PendulumSwingUp-v0") is None
+    with pytest.raises(ValueError, match="bounds must be"):
+        plotting.confidence_band(np.ones((3, 4)), bounds=(1.0, 0.0))
