@@ -387,6 +387,14 @@ def _add_experiment_arguments(parser):
     parser.add_argument("--new", action="store_true",
                         help="if DIR already holds an experiment, write to DIR-2 (or the next "
                         "free DIR-k) instead of resuming or refusing")
+    parser.add_argument("--log", choices=("csv", "tb"),
+                        help="write each run's live metrics (steps, R-bar, recent reward rate, "
+                        "episodes' returns, speed) as it goes: csv, DIR/logs/<run>.csv; tb, "
+                        "TensorBoard events in DIR/logs/<run>/ (pip install "
+                        "\"avgreward[tensorboard]\")")
+    parser.add_argument("--log-every", type=_positive("log-every"), metavar="N",
+                        help="with --log: metrics every N steps (default: about steps/20, at "
+                        "most 65,536); the results do not depend on it")
     _add_common(parser)
 
 
@@ -421,7 +429,8 @@ def _experiment(args, agents, env_id):
         return run_experiment(args.out, env_id, agents, args.seeds, args.steps,
                               features=features, workers=args.workers,
                               bin_size=args.bin_size, progress=False if args.quiet else None,
-                              new=args.new, cluster=cluster)
+                              new=args.new, cluster=cluster, log=args.log,
+                              log_every=args.log_every)
 
 
 def _performance(experiment, i):

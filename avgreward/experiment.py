@@ -49,6 +49,7 @@ from avgreward.runner.records import (
     RunRecord,
     discard,
     read_records,
+    run_name,
 )
 from avgreward.runner.view import Experiment, load_experiment
 from avgreward.training import constant_reward, constant_reward_message, train
@@ -128,6 +129,8 @@ def run_experiment(
     progress: bool | None = None,
     new: bool = False,
     cluster: distributed.Client | object | str | None = None,
+    log: str | None = None,
+    log_every: int | None = None,
 ) -> Experiment:
     """Run every (agent, seed) of an experiment not finished yet in ``out``.
 
@@ -175,6 +178,15 @@ def run_experiment(
         workers compute and this process writes every file, so the cluster
         needs no shared file system; the results are the local runner's, bit
         for bit.  See :mod:`avgreward.runner.cluster`.  Not with ``workers``.
+    log : {"csv", "tb"}, optional
+        Write each run's live metrics (:class:`avgreward.metrics.Metrics`)
+        to ``out/logs/<run>.csv`` or the TensorBoard event directory
+        ``out/logs/<run>/`` (``tensorboard --logdir out/logs``; needs
+        ``pip install "avgreward[tensorboard]"``), as the run goes.  Not
+        with ``cluster`` (the workers' files would stay on their machines).
+    log_every : int, optional
+        Metrics every this many steps (default: the runner's chunk, about
+        ``steps / 20``, at most 65,536); the results do not depend on it.
 
     Returns
     -------
@@ -265,6 +277,7 @@ def run_experiment(
     if cluster is not None and workers is not None:
         raise ValueError("give workers (processes on this machine) or cluster (Dask), not both")
     workers = default_workers() if workers is None else _check_int("workers", workers, 1)
+    logs = _check_log(log, log_every, cluster)
     if progress is None:
         progress = sys.stderr is not None and sys.stderr.isatty()
 
@@ -276,7 +289,7 @@ def run_experiment(
     client, owned = connect(cluster) if cluster is not None else (None, False)
     try:
         out = _run_locked(out, new, config, seeds, agents, steps, env_id, bin_size, features,
-                          workers, progress, client)
+                          workers, progress, client, logs)
     finally:
         if owned:
             client.close()
@@ -286,8 +299,28 @@ def run_experiment(
     return experiment
 
 
+def _check_log(log, log_every, cluster):
+    """``(kind, every)`` of the runs' logs, checked; None without logs."""
+    from avgreward.logs import LOG_KINDS
+
+    if log is None:
+        if log_every is not None:
+            raise ValueError("log_every: give log (csv or tb) too")
+        return None
+    if log not in LOG_KINDS:
+        raise ValueError(f"log must be one of {', '.join(LOG_KINDS)}, got {log!r}")
+    if cluster is not None:
+        raise ValueError("log: not with a cluster (the workers' log files would stay on "
+                         "their machines)")
+    if log == "tb":
+        from avgreward.extras import require
+
+        require("tensorboardX", "tensorboard", "TensorBoard logs")
+    return log, None if log_every is None else _check_int("log_every", log_every, 1)
+
+
 def _run_locked(out, new, config, seeds, agents, steps, env_id, bin_size, features, workers,
-                progress, client) -> Path:
+                progress, client, logs=None) -> Path:
     """Under the directory's lock: check the settings, then run what is not finished."""
     out, lock = lock_directory(Path(out), new)
     try:
@@ -308,6 +341,8 @@ def _run_locked(out, new, config, seeds, agents, steps, env_id, bin_size, featur
         done = {(r.agent_index, r.seed): r for r in done}
         versions = package_versions()
         chunk_steps = max(1_000, min(1 << 16, steps // 20))
+        if logs is not None and logs[1] is not None:
+            chunk_steps = logs[1]
         tasks = []
         for i, agent in enumerate(agents):
             for seed in full_config["seeds"]:
@@ -321,6 +356,8 @@ def _run_locked(out, new, config, seeds, agents, steps, env_id, bin_size, featur
                     "bin_size": bin_size, "chunk_steps": chunk_steps,
                     "runs_dir": str(out / "runs"), "versions": versions,
                 })
+                if logs is not None:
+                    tasks[-1]["log"] = (logs[0], str(out / "logs" / run_name(i, seed)))
         if tasks:
             n_workers = min(workers, len(tasks))
             cores = default_workers()

@@ -71,6 +71,7 @@ import numpy as np
 from avgreward._pcg64 import load_state, store_state
 from avgreward.checkpoint import capture, restore
 from avgreward.learners.driver import Built
+from avgreward.metrics import MetricsTracker
 from avgreward.options import RunOptions
 from avgreward.result import DivergenceError
 from avgreward.run_arrays import EpisodeEnds, RunArrays
@@ -156,10 +157,12 @@ def _drive(fused, built, run, features, options, init):
         kernels.start_features(state, obs, tc, idx)
     else:
         restore(init, params, state, obs, idx, run.rbar_box, rng, episodes)
+    tracker = None if options.log is None else MetricsTracker(steps, options.log)
     t0 = 0
     while t0 < steps:
         n = min(chunk_steps, steps - t0)
         rewards, actions = run.outputs(t0, n)
+        finished = len(episodes.returns)
         completed = run_chunk(
             fused, learner, params, state, obs, tc, idx, idx_next, run.rbar_box,
             rng, t0, n, rewards, actions, options.record_actions, run.rbar_trace,
@@ -170,6 +173,11 @@ def _drive(fused, built, run, features, options, init):
         if completed < n:
             raise run.diverged(t0 + completed, episodes.info(t0 + completed))
         t0 += n
+        if tracker is not None:
+            new = slice(finished, None)
+            tracker.chunk(t0, rewards[:n], run.rbar_box[0],
+                          np.concatenate(episodes.returns[new] or [[]]),
+                          np.concatenate(episodes.lengths[new] or [[]]))
         if options.callback is not None:
             options.callback(t0, steps)
     result = run.result(steps, episodes.info(steps))

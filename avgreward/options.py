@@ -67,6 +67,9 @@ class RunOptions:
         step's reward (``1 <= bin_size <= steps``).
     callback : callable, optional
         ``callback(steps_done, steps)`` after each chunk.
+    log : callable, optional
+        ``log(metrics)`` after each chunk, with the run's
+        :class:`avgreward.metrics.Metrics` (a writer of :mod:`avgreward.logs`).
 
     Raises
     ------
@@ -87,6 +90,7 @@ class RunOptions:
     chunk_steps: int | None = None
     bin_size: int | None = None
     callback: Callable[[int, int], object] | None = None
+    log: Callable[[object], object] | None = None
 
     def __post_init__(self):
         steps = check_steps(self.steps)
@@ -100,8 +104,9 @@ class RunOptions:
             "rbar_every": check_int("rbar_every", rbar_every, 1),
             "chunk_steps": check_int("chunk_steps", chunk, 1),
         }
-        if self.callback is not None and not callable(self.callback):
-            raise ValueError(f"callback must be callable, got {self.callback!r}")
+        for name in ("callback", "log"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise ValueError(f"{name} must be callable, got {getattr(self, name)!r}")
         if self.bin_size is not None:
             bin_size = check_int("bin_size", self.bin_size, 1)
             if bin_size > steps:

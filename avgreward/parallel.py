@@ -49,6 +49,7 @@ from avgreward._pcg64 import load_state, store_state
 from avgreward.agents import EpisodicActorCritic, SoftmaxActorCritic
 from avgreward.learners.actor_critic import SOFTMAX, actor_critic_memory, softmax_weights
 from avgreward.learners.episodic import episodic_actor_critic_weights, initial_theta
+from avgreward.metrics import MetricsTracker
 from avgreward.options import RunOptions
 from avgreward.result import Result
 from avgreward.run_arrays import RunArrays
@@ -118,6 +119,7 @@ def drive_parallel(env_id, fused, agent, features, options: RunOptions, actors=N
         settings = (float(agent.alpha_w), float(agent.alpha_theta), float(agent.alpha_rbar),
                     float(agent.tau), float(agent.entropy))
     info = {"actors": n_copies}
+    tracker = None if options.log is None else MetricsTracker(steps, options.log)
     t0 = 0
     while t0 < steps:
         n = min(chunk_steps, steps - t0)
@@ -140,6 +142,8 @@ def drive_parallel(env_id, fused, agent, features, options: RunOptions, actors=N
             raise run.diverged(t0 + done, _info(info, t0 + done, n_copies, fused.episodic,
                                                 returns, lengths))
         t0 += n
+        if tracker is not None:
+            tracker.chunk(t0, rewards[:n], run.rbar_box[0], returns[-1], lengths[-1])
         if callback is not None:
             callback(t0, steps)
     return run.result(steps, _info(info, steps, n_copies, fused.episodic, returns, lengths))

@@ -70,6 +70,7 @@ from avgreward.actors import (
     squash_action,
 )
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
+from avgreward.metrics import MetricsTracker
 from avgreward.critic import (
     accumulate_trace_outer,
     add_outer_at,
@@ -488,6 +489,7 @@ def _run(env, agent, options, features, bounds):
     idx_next = np.empty_like(idx)
     rbar_box = run.rbar_box
     rbar_trace = run.rbar_trace
+    tracker = None if options.log is None else MetricsTracker(steps, options.log)
     # Steps t0 .. are written at rewards[t - t0] (actions likewise); see RunArrays.
     t0 = 0
     rewards, actions = run.outputs(t0, min(chunk_steps, steps))
@@ -600,6 +602,8 @@ def _run(env, agent, options, features, bounds):
             raise diverged(t + 1)
         if (t + 1) % chunk_steps == 0 or t + 1 == steps:
             run.fold(t + 1)
+            if tracker is not None:
+                tracker.chunk(t + 1, rewards[:t + 1 - t0], rbar_box[0])
             t0 = t + 1
             rewards, actions = run.outputs(t0, min(chunk_steps, steps - t0))
             if callback is not None:

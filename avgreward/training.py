@@ -55,6 +55,8 @@ from avgreward.stepwise import run_stepwise
 if TYPE_CHECKING:
     import gymnasium
 
+    from avgreward.metrics import Metrics
+
 __all__ = ["train", "run_learner", "Result", "DivergenceError", "default_features",
            "default_agent", "resolve_env", "env_info", "EnvInfo", "ConstantRewardWarning",
            "value_settings"]
@@ -74,6 +76,7 @@ def train(
     bounds: tuple[ArrayLike, ArrayLike] | None = None,
     bin_size: int | None = None,
     init: Result | None = None,
+    log: Callable[[Metrics], object] | None = None,
 ) -> Result:
     """Run an average-reward actor-critic for ``steps`` steps of a continuing task.
 
@@ -115,6 +118,13 @@ def train(
         Steps per jitted call; results do not depend on it.
     callback : callable, optional
         Called as ``callback(steps_done, steps)`` after each chunk (progress bars).
+    log : callable, optional
+        Called as ``log(metrics)`` after each chunk with the run's live
+        :class:`avgreward.metrics.Metrics` (steps done, R-bar, recent reward
+        rate, episodes' returns and lengths, speed): a writer of
+        :mod:`avgreward.logs` (``CSVLog``, ``TensorBoardLog``) or any
+        callable.  Every ``chunk_steps`` steps (2**18 by default); the
+        results do not depend on it.
     bounds : (low, high), optional
         Only for environments that are not this package's: bounds of the
         observation for the default tile coder (needed when the observation
@@ -172,7 +182,7 @@ def train(
     """
     driver = driver_for(agent)
     options = RunOptions(steps, _seed_of(seed, init), record_actions, rbar_every, chunk_steps,
-                         bin_size, callback)
+                         bin_size, callback, log)
     if not is_own_env(env):
         if init is not None:
             raise ValueError(f"init: only runs of the fused loop can be continued; {env!r} is "
@@ -212,7 +222,8 @@ def train(
 
 
 def run_learner(env, learner, params, steps, seed, features=None, *, record_actions=False,
-                rbar_every=None, chunk_steps=None, callback=None, bin_size=None) -> Result:
+                rbar_every=None, chunk_steps=None, callback=None, bin_size=None,
+                log=None) -> Result:
     """Run a learner of the fused loop on its bundle, in place.
 
     :func:`train` with ``Custom(learner, params)`` is the way to run a
@@ -229,7 +240,7 @@ def run_learner(env, learner, params, steps, seed, features=None, *, record_acti
     learner : FusedLearner
     params : learner.params_type
         The learner's bundle, updated in place (its weights after the run).
-    steps, seed, features, record_actions, rbar_every, chunk_steps, callback, bin_size
+    steps, seed, features, record_actions, rbar_every, chunk_steps, callback, bin_size, log
         As :func:`train`.
 
     Returns
@@ -250,7 +261,7 @@ def run_learner(env, learner, params, steps, seed, features=None, *, record_acti
     if not isinstance(learner, FusedLearner):
         raise ValueError(f"learner must be an avgreward.learners.FusedLearner, got {learner!r}")
     options = RunOptions(steps, seed, record_actions, rbar_every, chunk_steps, bin_size,
-                         callback)
+                         callback, log)
     agent = Custom(learner, params)  # checks params
     features = _checked_features(env, env_id, fused, features, agent)
     run = RunArrays(env_id, learner, features, options,

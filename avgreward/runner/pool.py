@@ -27,6 +27,7 @@ import numpy as np
 
 from avgreward.features import features_from_dict
 from avgreward.learners.registry import agent_from_dict
+from avgreward.logs import open_log
 from avgreward.result import DivergenceError, Result
 from avgreward.runner.directory import remove_partial_files
 from avgreward.runner.records import (
@@ -128,7 +129,10 @@ def compute_run(task: dict, on_chunk=None) -> tuple[dict, dict]:
     status, error, failure, result = "ok", None, None, None
     caught = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with contextlib.ExitStack() as stack, warnings.catch_warnings(record=True) as caught:
+            # The run's own log, opened in the process that runs it.
+            writer = (None if task.get("log") is None
+                      else stack.enter_context(open_log(*task["log"])))
             # What the run warns about (a runaway mean...) goes into its record and
             # reaches the user once, named by the run, from whichever process ran it.
             warnings.simplefilter("always")
@@ -136,7 +140,7 @@ def compute_run(task: dict, on_chunk=None) -> tuple[dict, dict]:
             warnings.simplefilter("ignore", ConstantRewardWarning)
             result = train(task["env"], agent, steps, task["seed"], features,
                            chunk_steps=task["chunk_steps"], callback=callback,
-                           bin_size=bin_size)
+                           bin_size=bin_size, log=writer)
     except DivergenceError as err:
         status, error, failure, result = "failed", str(err), "divergence", err.result
     except Exception as err:  # noqa: BLE001 - any error of one run is recorded; the others go on

@@ -1,0 +1,110 @@
+"""Log writers for a run's live metrics: CSV always, TensorBoard where installed.
+
+A writer is a callable taking a :class:`avgreward.metrics.Metrics`, handed to
+``train(..., log=writer)``, ``run_experiment(..., log="csv")`` or
+``avgreward run --log csv|tb``.  Any callable does: ``log=print`` prints
+each chunk's metrics.  A writer is a context manager; :meth:`CSVLog.close`
+flushes and closes its file.
+
+>>> import avgreward
+>>> from avgreward.logs import CSVLog
+>>> with CSVLog("run.csv") as log:                        # doctest: +SKIP
+...     avgreward.train("avgreward/LoopMDP-v0", agent, 1_000_000, seed=0, log=log)
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+
+from avgreward.metrics import METRIC_NAMES, Metrics
+
+__all__ = ["CSVLog", "TensorBoardLog", "LOG_KINDS", "open_log"]
+
+#: ``--log`` kinds: a CSV file per run, or a TensorBoard event directory per run.
+LOG_KINDS = ("csv", "tb")
+
+
+class CSVLog:
+    """Each chunk's metrics as a row of a CSV file (one column per metric, NaN as empty).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file, created with its parent directories (an existing one is
+        replaced).  Each row is flushed as it is written, so an interrupted
+        run's log keeps every chunk it finished.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "w", newline="")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(METRIC_NAMES)
+        self._file.flush()
+
+    def __call__(self, metrics: Metrics) -> None:
+        row = metrics.as_dict()
+        self._writer.writerow(["" if isinstance(v, float) and math.isnan(v) else repr(v)
+                               if isinstance(v, float) else v for v in row.values()])
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class TensorBoardLog:
+    """Each chunk's metrics as TensorBoard scalars (``tensorboardX``), against ``step``.
+
+    Parameters
+    ----------
+    logdir : str or Path
+        The run's event directory (``tensorboard --logdir`` its parent to
+        compare runs).
+
+    Raises
+    ------
+    avgreward.extras.MissingExtraError
+        Without ``tensorboardX`` (``pip install "avgreward[tensorboard]"``).
+    """
+
+    def __init__(self, logdir: str | os.PathLike):
+        from avgreward.extras import require
+
+        writer = require("tensorboardX", "tensorboard", "TensorBoard logs").SummaryWriter
+        self.path = Path(logdir)
+        self._writer = writer(str(self.path))
+
+    def __call__(self, metrics: Metrics) -> None:
+        for name, value in metrics.as_dict().items():
+            if name not in ("step", "steps") and not (isinstance(value, float)
+                                                      and math.isnan(value)):
+                self._writer.add_scalar(name, value, metrics.step)
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_log(kind: str, path: str | os.PathLike):
+    """A writer of ``kind`` (:data:`LOG_KINDS`) at ``path`` (``.csv`` added for a CSV log)."""
+    if kind == "csv":
+        return CSVLog(Path(f"{path}.csv"))
+    if kind == "tb":
+        return TensorBoardLog(path)
+    raise ValueError(f"log must be one of {', '.join(LOG_KINDS)}, got {kind!r}")

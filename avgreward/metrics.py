@@ -1,0 +1,106 @@
+"""Live metrics of a run, between its chunks: what a log writer receives.
+
+The fused loop never returns to Python per step; between two jitted calls
+(every ``chunk_steps`` steps, 2**18 by default) the run hands a
+:class:`Metrics` to the run's ``log`` (``train(..., log=...)``, see
+:mod:`avgreward.logs`).  Everything in it is computed from what the run
+keeps anyway (the chunk's rewards, R-bar, the episodes' returns), so a run
+with a log gives the same numbers, bit for bit, as one without.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["Metrics", "MetricsTracker", "METRIC_NAMES"]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """A run's state after a chunk of steps.
+
+    Attributes
+    ----------
+    step : int
+        Steps done so far (counting from the start of this call: a continued
+        run counts from where it continued).
+    steps : int
+        Steps this call runs in all.
+    rbar : float
+        The learner's estimate of the reward rate, R-bar, after ``step`` steps.
+    reward_rate : float
+        The mean reward of the steps since the last metrics (the recent
+        reward rate).
+    episodes : int
+        Episodes finished so far (0 for a continuing task).
+    episode_return, episode_length : float
+        Mean return and length of the episodes finished since the last
+        metrics; NaN when none finished.
+    seconds : float
+        Wall time since the run started (this call).
+    steps_per_second : float
+        Steps per second since the last metrics.
+    """
+
+    step: int
+    steps: int
+    rbar: float
+    reward_rate: float
+    episodes: int
+    episode_return: float
+    episode_length: float
+    seconds: float
+    steps_per_second: float
+
+    def as_dict(self) -> dict:
+        """The fields by name, in order (a CSV row)."""
+        return asdict(self)
+
+
+#: The metrics' names, in the order of a CSV log's columns.
+METRIC_NAMES = tuple(Metrics.__dataclass_fields__)
+
+
+class MetricsTracker:
+    """Makes each chunk's :class:`Metrics` and hands it to ``log``.
+
+    Parameters
+    ----------
+    steps : int
+        The call's steps.
+    log : callable
+        ``log(metrics)`` after each chunk.
+    """
+
+    def __init__(self, steps: int, log):
+        self.steps, self.log = steps, log
+        self.started = self.last_time = time.perf_counter()
+        self.last_step = 0
+        self.episodes = 0
+
+    def chunk(self, done: int, rewards, rbar: float, returns=(), lengths=()) -> None:
+        """Steps up to ``done`` are run; ``rewards`` are those since the last call.
+
+        ``returns`` and ``lengths`` are those of the episodes finished since then.
+        """
+        now = time.perf_counter()
+        n = done - self.last_step
+        returns = np.asarray(returns, dtype=np.float64)
+        lengths = np.asarray(lengths, dtype=np.float64)
+        self.episodes += returns.size
+        reward_sum = float(np.sum(rewards, dtype=np.float64))
+        elapsed = now - self.last_time
+        self.log(Metrics(
+            step=done, steps=self.steps, rbar=float(rbar),
+            reward_rate=reward_sum / n if n else math.nan,
+            episodes=self.episodes,
+            episode_return=float(returns.mean()) if returns.size else math.nan,
+            episode_length=float(lengths.mean()) if lengths.size else math.nan,
+            seconds=now - self.started,
+            steps_per_second=n / elapsed if elapsed > 0 else math.inf,
+        ))
+        self.last_step, self.last_time = done, now

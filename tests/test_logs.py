@@ -1,0 +1,127 @@
+"""Live metrics between chunks and the log writers: CSV, TensorBoard, the CLI's --log."""
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+import avgreward
+from avgreward.cli import main
+from avgreward.logs import CSVLog, TensorBoardLog, open_log
+from avgreward.metrics import METRIC_NAMES, Metrics
+
+LOOP = "avgreward/LoopMDP-v0"
+CORRIDOR = "avgreward/ShortCorridor-v0"
+
+
+def _train(env, steps, **kw):
+    return avgreward.train(env, avgreward.default_agent(env), steps, seed=3, **kw)
+
+
+def test_metrics_follow_the_run_and_change_nothing():
+    seen = []
+    logged = _train(LOOP, 10_000, chunk_steps=1_000, log=seen.append)
+    plain = _train(LOOP, 10_000)
+    np.testing.assert_array_equal(logged.rewards, plain.rewards)
+    np.testing.assert_array_equal(logged.rbar, plain.rbar)
+    assert [m.step for m in seen] == list(range(1_000, 10_001, 1_000))
+    assert all(isinstance(m, Metrics) and m.steps == 10_000 for m in seen)
+    for k, m in enumerate(seen):
+        chunk = plain.rewards[k * 1_000:(k + 1) * 1_000]
+        assert m.reward_rate == pytest.approx(float(chunk.astype(np.float64).mean()), abs=1e-12)
+        assert m.episodes == 0 and math.isnan(m.episode_return)
+    assert seen[-1].rbar == plain.final_rbar
+
+
+def test_episodes_returns_and_lengths_of_each_chunk():
+    seen = []
+    result = _train(CORRIDOR, 6_000, chunk_steps=500, log=seen.append)
+    returns = result.info["episode_returns"]
+    lengths = result.info["episode_lengths"]
+    assert seen[-1].episodes == returns.size > 10
+    counted = 0
+    for m in seen:
+        new = m.episodes - counted
+        if new:
+            part = slice(counted, m.episodes)
+            assert m.episode_return == pytest.approx(returns[part].mean())
+            assert m.episode_length == pytest.approx(lengths[part].mean())
+        else:
+            assert math.isnan(m.episode_return)
+        counted = m.episodes
+
+
+def test_binned_and_parallel_runs_log_too():
+    seen = []
+    binned = _train(LOOP, 4_000, chunk_steps=1_000, bin_size=100, log=seen.append)
+    assert [m.step for m in seen] == [1_000, 2_000, 3_000, 4_000]
+    assert seen[0].reward_rate == pytest.approx(float(binned.rewards[:10].mean()), abs=1e-12)
+    seen = []
+    agent = avgreward.default_agent(LOOP).replace(actors=2)
+    avgreward.train(LOOP, agent, 2_000, seed=0, chunk_steps=500, log=seen.append)
+    # Two actors: each chunk is chunk_steps / 2 steps of each copy.
+    assert [m.step for m in seen] == list(range(250, 2_001, 250))
+
+
+def test_a_csv_log_has_one_row_per_chunk(tmp_path):
+    path = tmp_path / "logs" / "run.csv"
+    with CSVLog(path) as log:
+        result = _train(CORRIDOR, 3_000, chunk_steps=1_000, log=log)
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == METRIC_NAMES
+    assert [int(r["step"]) for r in rows] == [1_000, 2_000, 3_000]
+    assert float(rows[-1]["rbar"]) == result.final_rbar  # repr: exact
+    assert int(rows[-1]["episodes"]) == result.info["episode_returns"].size
+
+
+def test_a_bad_log_is_named():
+    with pytest.raises(ValueError, match="log must be callable"):
+        _train(LOOP, 100, log="csv")
+    with pytest.raises(ValueError, match="log must be one of csv, tb"):
+        open_log("json", "x")
+
+
+def test_a_tensorboard_log_writes_scalars(tmp_path):
+    pytest.importorskip("tensorboardX", reason="the tensorboard extra")
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    with TensorBoardLog(tmp_path / "tb") as log:
+        result = _train(LOOP, 3_000, chunk_steps=1_000, log=log)
+    (events_file,) = (tmp_path / "tb").glob("events.out.tfevents.*")
+    data, at, rbar = events_file.read_bytes(), 0, []
+    while at < len(data):  # TFRecord: length, its CRC, the Event, its CRC
+        (length,) = struct.unpack("<Q", data[at:at + 8])
+        event = Event.FromString(data[at + 12:at + 12 + length])
+        at += 12 + length + 4
+        rbar += [(event.step, v.simple_value) for v in event.summary.value if v.tag == "rbar"]
+    assert [step for step, _ in rbar] == [1_000, 2_000, 3_000]
+    assert rbar[-1][1] == pytest.approx(result.final_rbar, rel=1e-6)  # float32 in events
+
+
+def test_the_cli_logs_every_run_to_a_csv_file(tmp_path):
+    out = tmp_path / "exp"
+    assert main(["run", "loop", "--steps", "3000", "--seeds", "2", "--log-every", "1000",
+                 "--log", "csv", "-q", "--out", str(out)]) == 0
+    files = sorted((out / "logs").glob("*.csv"))
+    assert [f.name for f in files] == ["a000-s0000.csv", "a000-s0001.csv"]
+    with open(files[1]) as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [1_000, 2_000, 3_000]
+    experiment = avgreward.load_experiment(out)
+    assert float(rows[-1]["rbar"]) == experiment.result(0, 1).final_rbar
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--log-every", "100"], "log_every: give log (csv or tb) too"),
+    (["--log", "csv", "--dask-local", "1"], "log: not with a cluster"),
+])
+def test_bad_log_options_are_one_line_and_exit_2(tmp_path, capsys, extra, message):
+    code = main(["run", "loop", "--steps", "300", "--seeds", "1", "-q",
+                 "--out", str(tmp_path / "x"), *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x").exists()  # refused before anything was written
