@@ -8,6 +8,7 @@
     avgreward plot DIR [DIR ...] --out FILE.png|.svg|.pdf|... [--kind curves|sensitivity|policy|value]
     avgreward animate DIR --out FILE.gif [--setting I] [--seed S]
     avgreward export DIR --out FILE.csv|.parquet [--what bins|runs]
+    avgreward evaluate DIR [--steps N] [--seed S] [--sampled] [--trust-env-module]
     avgreward bench [--quick] [--out FILE.json] [--startup | --only startup] [--samples N]
 
 Every subcommand has ``--help``.  Errors are one line on stderr,
@@ -856,6 +857,12 @@ def _add_stats_arguments(parser):
                         help="bootstrap resamples (default: %(default)s)")
     parser.add_argument("--seed", type=_whole("seed"), default=0,
                         help="the bootstrap's seed (default: %(default)s)")
+    parser.add_argument("--evaluated", action="store_true",
+                        help="score each run by its learned policy, frozen (as avgreward "
+                        "evaluate: exact on tabular tasks, else simulated; kept in "
+                        "DIR/evaluation.json) instead of the behaviour's reward while it "
+                        "learned; --final-fraction does not apply")
+    _add_evaluation_arguments(parser, "--eval-steps", "--eval-seed")
     _add_common(parser)
 
 
@@ -873,12 +880,22 @@ def _stats(args) -> int:
         raise UsageError(f"--resamples must be at least 100, got {args.resamples}")
     settings = []  # (label, scores, env)
     experiments = [load_experiment(d) for d in args.dirs]
+    evaluations = {}  # directory -> its evaluation, with --evaluated
+    if args.evaluated:
+        _check_evaluation_arguments(args, experiments, "--eval-steps")
+    else:
+        for option, given in (("--eval-steps", args.steps is not None),
+                              ("--eval-seed", args.eval_seed is not None),
+                              ("--sampled", args.sampled),
+                              ("--trust-env-module", args.trust_env_module)):
+            if given:
+                raise UsageError(f"{option} applies to --evaluated only")
     for n, experiment in enumerate(experiments):
         for i in range(len(experiment.agents)):
             label = experiment.label(i)
             if len(experiments) > 1:
                 label = f"{args.dirs[n]}: {label}"
-            settings.append((label, experiment.final_performance(i, args.final_fraction),
+            settings.append((label, _stats_scores(args, experiment, i, evaluations),
                              experiment.env_id))
     optimum = args.optimum
     envs = {env for _, _, env in settings}
@@ -887,7 +904,7 @@ def _stats(args) -> int:
     kw = dict(confidence=args.confidence, n_resamples=args.resamples, seed=args.seed)
     names = ["iqm", "median", "mean"] + (["optimality_gap"] if optimum is not None else [])
     width = max(len(label) for label, _, _ in settings)
-    print(f"final performance: mean reward over the last {args.final_fraction:g} of the steps; "
+    print(f"{_stats_score_name(args, evaluations.values())}; "
           f"{args.confidence:.0%} stratified percentile bootstrap intervals, "
           f"{args.resamples} resamples" + (f"; optimum {optimum:g}" if optimum is not None
                                             else ""))
@@ -911,6 +928,123 @@ def _stats(args) -> int:
     return EXIT_OK
 
 
+def _add_evaluation_arguments(parser, steps="--steps", seed="--seed"):
+    parser.add_argument(steps, dest="steps", default=None,
+                        type=_positive("steps", MAX_STEPS, " (2**53)"), metavar="N",
+                        help=f"steps of each run's evaluation, from the start state (default "
+                        f"{_EVALUATION_STEPS:,}; at least {_EVALUATION_BATCHES}, the batches "
+                        "of its interval)")
+    parser.add_argument(seed, dest="eval_seed", type=_whole("seed"), default=None, metavar="S",
+                        help="the evaluation's seed (default 0); the run of seed s is "
+                        "evaluated with a seed derived from S and s, the same for every agent")
+    parser.add_argument("--sampled", action="store_true",
+                        help="sample the learned policy instead of acting greedily (the most "
+                        "preferred action, epsilon 0, the Gaussian's mean)")
+    parser.add_argument("--trust-env-module", action="store_true",
+                        help="allow importing the module that an environment named "
+                        "'module:id' by the directory names (otherwise refused: reading a "
+                        "directory never runs code it names)")
+
+
+#: ``avgreward evaluate``'s defaults, those of :meth:`Experiment.evaluate` (and so of
+#: the ``evaluation.json`` that ``stats --evaluated`` reuses).
+_EVALUATION_STEPS, _EVALUATION_BATCHES = 100_000, 20
+
+
+def _check_evaluation_arguments(args, experiments, steps_option) -> None:
+    """Refuse, in the CLI's words, what :meth:`Experiment.evaluate` would refuse."""
+    from avgreward.environments import check_trusted
+
+    if args.steps is not None and args.steps < _EVALUATION_BATCHES:
+        raise UsageError(f"{steps_option} must be at least {_EVALUATION_BATCHES} (the batches "
+                         f"of each run's interval), got {args.steps}")
+    if args.eval_seed is not None and args.eval_seed < 0:
+        raise UsageError(f"the evaluation's seed must be at least 0, got {args.eval_seed}")
+    for experiment in experiments:
+        check_trusted(experiment.env_id, args.trust_env_module, allow="--trust-env-module")
+
+
+def _evaluation_of(args, experiment):
+    return experiment.evaluate(
+        steps=_EVALUATION_STEPS if args.steps is None else args.steps,
+        seed=args.eval_seed or 0, greedy=not args.sampled, batches=_EVALUATION_BATCHES,
+        trust=args.trust_env_module)
+
+
+def _stats_scores(args, experiment, i, evaluations):
+    """Agent ``i``'s score per finished run: evaluated (``--evaluated``; each directory's
+    evaluation kept in ``evaluations``) or the behaviour's while it learned."""
+    if not args.evaluated:
+        return experiment.final_performance(i, args.final_fraction)
+    if experiment.path not in evaluations:
+        evaluations[experiment.path] = _evaluation_of(args, experiment)
+    return evaluations[experiment.path].scores(i)
+
+
+def _stats_score_name(args, evaluations) -> str:
+    """The stats header's first words: which rate the table shows."""
+    if not args.evaluated:
+        return f"final performance: mean reward over the last {args.final_fraction:g} of the steps"
+    exact = [all(r.exact_rate is not None for r in e.runs) for e in evaluations]
+    steps = _EVALUATION_STEPS if args.steps is None else args.steps
+    what = ("exact reward rate (tabular model)" if exact and all(exact) else
+            f"reward rate over {steps:,} steps" if not any(exact) else
+            f"exact reward rate on tabular tasks, else the rate over {steps:,} steps")
+    return (f"evaluated performance: each run's learned policy, frozen "
+            f"({'sampled' if args.sampled else 'greedy'}, evaluation seed {args.eval_seed or 0}): "
+            f"its {what}, not the behaviour's while learning")
+
+
+def _add_evaluate_arguments(parser):
+    parser.add_argument("dir", metavar="DIR", help="an experiment directory")
+    _add_evaluation_arguments(parser)
+    _add_common(parser)
+    parser.epilog = ("Evaluations are kept in DIR/evaluation.json under their settings: "
+                     "asking again, or avgreward stats --evaluated, reads them instead of "
+                     "running them again.")
+
+
+def _evaluate_runs(args) -> int:
+    """Evaluate every finished run's learned policy, frozen: its reward rate with intervals."""
+    from avgreward.experiment import load_experiment
+    from avgreward.stats import mean_confidence_interval
+
+    experiment = load_experiment(args.dir)
+    _check_evaluation_arguments(args, [experiment], "--steps")
+    if not any(experiment.finished_seeds(i) for i in range(len(experiment.agents))):
+        raise UsageError(f"{experiment.path} has no finished run to evaluate: "
+                         f"{experiment.summary()}")
+    ev = _evaluation_of(args, experiment)
+    optimum = ev.optimum
+    if not args.quiet:
+        print(f"{experiment.path}: {ev.env_id}, each finished run's learned policy frozen "
+              f"({'greedy' if ev.greedy else 'sampled'}), {ev.steps:,} steps from the "
+              f"start state, evaluation seed {ev.seed}; means over seeds, 95% Student-t "
+              "intervals" + (f"; optimum {optimum:.6g}" if optimum is not None else ""))
+
+    def rate(mean, low, high, n):
+        interval = f" [{low:.6g}, {high:.6g}]" if n > 1 else ""
+        gap = f", gap {optimum - mean:.4g}" if optimum is not None else ""
+        return f"{mean:.6g}{interval}{gap}"
+
+    for a in ev.agents:
+        if not a.runs:
+            print(f"  {a.label}: no finished run{_failures(experiment, a.agent_index)}")
+            continue
+        parts = [f"evaluated {rate(a.reward_rate, a.low, a.high, a.runs)}"]
+        if a.exact_rate is not None:
+            parts.append(f"exact {rate(a.exact_rate, a.exact_low, a.exact_high, a.runs)}")
+        behaviour = [float(v) for v in mean_confidence_interval(
+            experiment.final_performance(a.agent_index, 0.1))]
+        parts.append(f"behaviour while learning (last 10% of steps) {rate(*behaviour, a.runs)}")
+        print(f"  {a.label} ({a.runs} seed{'s' if a.runs > 1 else ''}): " + "; ".join(parts)
+              + _failures(experiment, a.agent_index))
+    if ev.reused and not args.quiet:
+        print(f"({ev.reused} of {len(ev.runs)} read from "
+              f"{experiment.path / 'evaluation.json'})")
+    return EXIT_OK
+
+
 SUBCOMMANDS = {
     "run": (_add_run_arguments, _run),
     "sweep": (_add_sweep_arguments, _sweep),
@@ -918,6 +1052,7 @@ SUBCOMMANDS = {
     "animate": (_add_animate_arguments, _animate),
     "export": (_add_export_arguments, _export),
     "stats": (_add_stats_arguments, _stats),
+    "evaluate": (_add_evaluate_arguments, _evaluate_runs),
     "bench": (_bench.add_arguments, _bench.run),
 }
 

@@ -132,13 +132,7 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
     if not isinstance(result, Result):
         raise ValueError(f"result must be a Result (of train or load_result), got "
                          f"{type(result).__name__}")
-    steps = _check_steps(steps)
-    seed = _check_int("seed", seed, 0)
-    batches = _check_int("batches", batches, 1)
-    if batches > steps:
-        raise ValueError(f"batches={batches} is more than steps={steps}")
-    if not isinstance(greedy, (bool, np.bool_)):
-        raise ValueError(f"greedy must be True or False, got {greedy!r}")
+    steps, seed, greedy, batches = check_settings(steps, seed, greedy, batches)
     if env is None:
         check_trusted(result.env_id, trust)
     if env is not None or not is_own_env(result.env_id) or result.info.get("python_stepped"):
@@ -173,6 +167,19 @@ def evaluate(result: Result, steps: int = 100_000, seed: int = 0, greedy: bool =
         env_id=result.env_id, steps=steps, seed=seed, greedy=bool(greedy),
         reward_rate=run.mean_reward(), low=float(low), high=float(high), batch_means=full,
         exact_rate=_exact_rate(env_class, result, bool(greedy)))
+
+
+def check_settings(steps, seed, greedy, batches) -> tuple[int, int, bool, int]:
+    """:func:`evaluate`'s ``steps``, ``seed``, ``greedy`` and ``batches``, checked
+    (a ``ValueError`` naming the one that is wrong); internal API."""
+    steps = _check_steps(steps)
+    seed = _check_int("seed", seed, 0)
+    batches = _check_int("batches", batches, 1)
+    if batches > steps:
+        raise ValueError(f"batches={batches} is more than steps={steps}")
+    if not isinstance(greedy, (bool, np.bool_)):
+        raise ValueError(f"greedy must be True or False, got {greedy!r}")
+    return steps, seed, bool(greedy), batches
 
 
 def _evaluate_stepwise(result, steps, seed, greedy, batches, env, trust) -> PolicyEvaluation:

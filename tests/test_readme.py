@@ -112,6 +112,9 @@ CHECKS = {
         "assert exp.summary() == '50 of 50 runs done, 0 failed', exp.summary()\n"
         "assert exp.label(0) == 'alpha_theta=2^-5', exp.label(0)\n",
     (_EXPERIMENTS, "Tidy tables"): "assert len(frame) == 50 * 10_000 and len(runs) == 50\n",
+    (_EXPERIMENTS, "Evaluating the learned policies"):
+        "assert ev.agents[0].exact_rate > access.final_performance(0).mean() + 0.05\n"
+        "assert ev.optimum - ev.agents[0].exact_rate < 0.04, ev.agents[0]\n",
     ("docs/source/guide/exact-analysis.md", "Exact analysis of tabular tasks"):
         "assert abs(right.reward_rate - 0.4) < 1e-12\n"
         "assert abs(best.reward_rate - 0.4) < 1e-12\n",

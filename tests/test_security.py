@@ -158,3 +158,26 @@ def test_a_saved_custom_learner_is_not_imported_by_reading(tmp_path, monkeypatch
         avgreward.train("avgreward/LoopMDP-v0", loaded.agent, 10, init=loaded)
     assert (tmp_path / MARKER).exists()
     sys.modules.pop("pwn_mod", None)
+
+
+def test_evaluating_a_folder_asks_before_importing_its_module(planted, tmp_path, capsys):
+    out = tmp_path / "exp"
+    avgreward.load_experiment(out).evaluate(steps=100)  # kept in evaluation.json
+    planted("pwn_mod:x/Y-v0")
+    experiment = avgreward.load_experiment(out)
+    # Refused before anything is read, even with every number already kept.
+    with pytest.raises(ValueError, match="would import the module 'pwn_mod'.*trust=True"):
+        experiment.evaluate(steps=100)
+    for args in (["evaluate", str(out), "--steps", "100"],
+                 ["stats", str(out), "--evaluated", "--eval-steps", "100"]):
+        code = main(args)
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "would import the module 'pwn_mod'" in err and "--trust-env-module" in err
+    _nothing_ran(tmp_path)
+    # The user allows it: the module is imported (and the id, which it does not
+    # register, is then refused in one line).
+    code = main(["evaluate", str(out), "--steps", "200", "--trust-env-module"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert (tmp_path / MARKER).exists()

@@ -26,6 +26,8 @@ from avgreward.runner.records import (
 if TYPE_CHECKING:  # the analysis extra, for the type hints only
     import pandas
 
+    from avgreward.runner.evaluations import ExperimentEvaluation
+
 # One logger for the whole runner: what users filter or capture.
 log = logging.getLogger("avgreward.experiment")
 
@@ -225,6 +227,65 @@ class Experiment:
                   "bin_steps": bin_end_steps(int(data["steps_done"]), self.bin_size),
                   "status": record.status, "error": record.error, **episodes},
         )
+
+    def evaluate(self, steps: int = 100_000, seed: int = 0, greedy: bool = True, *,
+                 batches: int = 20, trust: bool = False, save: bool = True
+                 ) -> ExperimentEvaluation:
+        """Every finished run's learned policy, frozen (no learning): its reward rate.
+
+        Each finished run is :func:`avgreward.evaluate` of :meth:`result`:
+        ``steps`` steps from the start state, greedy or sampled, a 95%
+        batch-means interval, and the exact rate on continuing tabular
+        tasks.  Failed runs are left out (and listed).  Unlike
+        :meth:`final_performance`, which is the behaviour's reward while it
+        learned (exploring), this is the policy it learned.
+
+        Parameters
+        ----------
+        steps : int, default 100_000
+            Steps of each run's evaluation.
+        seed : int, default 0
+            The evaluation's seed.  The run of seed ``s`` is evaluated with
+            the seed :func:`avgreward.runner.evaluations.evaluation_seed`
+            ``(seed, s)``: a function of the two seeds only, the same for
+            every agent (their policies face the same draws) and not the
+            run's own, so the numbers are the same bit for bit whatever the
+            order, the number of workers that ran the experiment, or which
+            runs were read from ``evaluation.json``.
+        greedy : bool, default True
+            The greedy policy (most preferred action, epsilon 0, the
+            Gaussian's mean), else the learned policy sampled.
+        batches : int, default 20
+            Batches of the interval of each run.
+        trust : bool, default False
+            Allow importing the module that a ``"module:id"`` environment
+            of the directory names (:func:`avgreward.environments.check_trusted`);
+            the package's own and gymnasium's environments need nothing.
+        save : bool, default True
+            Keep the numbers in ``DIR/evaluation.json`` under these settings
+            (and the avgreward version) and reuse those already there: a run
+            is evaluated again only if its arrays changed (their sha256).
+            The file is written atomically; a damaged one is named in a
+            warning, never read as data, and rewritten.  A directory that
+            cannot be written only warns.
+
+        Returns
+        -------
+        avgreward.runner.evaluations.ExperimentEvaluation
+            ``runs`` (agent index, label, seed, eval seed, reward rate, low,
+            high, exact rate), ``agents`` (the means over seeds with
+            Student-t intervals), ``optimum`` where known; ``to_frame()``.
+
+        Raises
+        ------
+        ValueError
+            Naming the argument; or if the environment would import a module
+            the directory names and ``trust`` is False.
+        """
+        from avgreward.runner.evaluations import evaluate_experiment
+
+        return evaluate_experiment(self, steps, seed, greedy, batches=batches, trust=trust,
+                                   save=save)
 
     def to_frame(self, what: str = "bins", fraction: float = 0.1) -> pandas.DataFrame:
         """The experiment as a tidy :class:`pandas.DataFrame` (needs the ``analysis`` extra).
