@@ -49,7 +49,7 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 
 from avgreward import bench as _bench
 from avgreward.extras import MissingExtraError, require
@@ -290,8 +290,6 @@ def _base_agent(args):
 def _base_agents(args):
     """The environment id, the agents (the default one, or the --config file's) with --set
     applied, and the settings --set changes.  Fills in ``args`` from a --config file."""
-    from dataclasses import is_dataclass
-
     if args.seed_list is not None:
         args.seeds = args.seed_list
     if args.config is None:
@@ -312,9 +310,10 @@ def _base_agents(args):
             raise UsageError("--set changes a built-in learner's settings, not a custom "
                              "learner's")
         changes[name] = text
-    # Each agent of the file gets the --set values (read by its own settings' types).
-    agents = [a.replace(**{name: _setting_value(a, name, text) for name, text in changes.items()})
-              for a in agents]
+    if changes:
+        # Each agent of the file gets the --set values (read by its own settings' types).
+        agents = [a.replace(**{name: _setting_value(a, name, text)
+                               for name, text in changes.items()}) for a in agents]
     return env_id, agents, changes
 
 
@@ -575,6 +574,9 @@ def _sweep(args) -> int:
     # A --config file's agents are each swept over the grid, in the file's order.
     agents = []
     for base in bases:
+        if not is_dataclass(base):
+            raise UsageError("--grid sweeps a built-in learner's settings, not a custom "
+                             "learner's")
         values = [[_setting_value(base, name, t) for t in items]
                   for name, items in zip(names, texts)]
         agents += [base.replace(**dict(zip(names, combo))) for combo in itertools.product(*values)]

@@ -418,3 +418,34 @@ def test_the_guides_example_config_runs_as_written(tmp_path, capsys, monkeypatch
         assert file[key] == example[key], key
     for written, back in zip(example["agents"], file["agents"]):
         assert written.items() <= back.items()
+
+
+def test_a_custom_learners_experiment_round_trips(tmp_path, capsys):
+    """Its record names the learner (``custom_td:UNIFORM_TD``) and holds the bundle's arrays."""
+    import custom_td
+    from avgreward.learners import Custom
+
+    n = avgreward.default_features(LOOP).n_features
+    agents = [Custom(custom_td.UNIFORM_TD, custom_td.params(n)),
+              Custom(custom_td.UNIFORM_TD, custom_td.params(n, alpha=0.1))]
+    first = avgreward.run_experiment(tmp_path / "first", LOOP, agents, seeds=[0, 4], steps=900,
+                                     workers=1, progress=False)
+    code, text, err = cli(["config", first.path], capsys)
+    assert code == 0, err
+    (tmp_path / "exp.toml").write_text(text)
+    code, _, err = cli(["run", "--config", tmp_path / "exp.toml", "--out", tmp_path / "again",
+                        "--workers", "1", "-q"], capsys)
+    assert code == 0, err
+    for key in (*CONFIG_KEYS, "seeds"):
+        assert _config(tmp_path / "again")[key] == _config(first.path)[key], key
+    a, b = _run_arrays(first.path), _run_arrays(tmp_path / "again")
+    assert sorted(a) == sorted(b) and len(a) == 4
+    for name in a:
+        for array in a[name]:
+            np.testing.assert_array_equal(a[name][array], b[name][array], err_msg=name)
+    # Its settings are the bundle's, not a built-in learner's: --set and --grid refuse them.
+    for command, option in (("run", ["--set", "alpha=0.2"]), ("sweep", ["--grid", "alpha=1,2"])):
+        code, _, err = cli([command, "--config", tmp_path / "exp.toml", *option, "--out",
+                            tmp_path / "x"], capsys)
+        _usage_error(code, err, "not a custom learner's")
+    assert not (tmp_path / "x").exists()
