@@ -4,7 +4,9 @@
 
     avgreward run ENV [--agent softmax|gaussian] --steps N --seeds K [--set NAME=VALUE ...] --out DIR
     avgreward sweep ENV --grid NAME=V1,V2,... [--grid ...] --steps N --seeds K --out DIR
-        (run and sweep: [--workers N | --dask-local N | --scheduler tcp://HOST:PORT])
+        (run and sweep: [--workers N | --dask-local N | --scheduler tcp://HOST:PORT],
+        --seed-list S1,S2,... instead of --seeds K, --config FILE instead of ENV)
+    avgreward config DIR > FILE.toml
     avgreward plot DIR [DIR ...] --out FILE.png|.svg|.pdf|... [--kind curves|sensitivity|policy|value]
     avgreward animate DIR --out FILE.gif [--setting I] [--seed S]
     avgreward export DIR --out FILE.csv|.parquet [--what bins|runs]
@@ -48,7 +50,7 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 
 from avgreward import bench as _bench
 from avgreward.extras import MissingExtraError, require
@@ -286,6 +288,61 @@ def _base_agent(args):
     return env_id, agent.replace(**changes), changes
 
 
+def _base_agents(args):
+    """The environment id, the agents (the default one, or the --config file's) with --set
+    applied, and the settings --set changes.  Fills in ``args`` from a --config file."""
+    if args.seed_list is not None:
+        args.seeds = args.seed_list
+    if args.config is None:
+        required = [what for what, given in (("ENV", args.env), ("--steps", args.steps),
+                                             ("--seeds or --seed-list", args.seeds),
+                                             ("--out", args.out)) if given is None]
+        if required:
+            raise UsageError(f"the following arguments are required: {', '.join(required)} "
+                             "(or give --config FILE)")
+        env_id, agent, changes = _base_agent(args)
+        return env_id, [agent], changes
+    env_id, agents = _config_file_agents(args)
+    changes = {}
+    for name, text in args.set or []:
+        if name in changes:
+            raise UsageError(f"--set {name} is given twice")
+        if not all(is_dataclass(a) for a in agents):
+            raise UsageError("--set changes a built-in learner's settings, not a custom "
+                             "learner's")
+        changes[name] = text
+    if changes:
+        # Each agent of the file gets the --set values (read by its own settings' types).
+        agents = [a.replace(**{name: _setting_value(a, name, text)
+                               for name, text in changes.items()}) for a in agents]
+    return env_id, agents, changes
+
+
+def _config_file_agents(args):
+    """The --config file's environment id and agents; its other values fill in ``args``
+    where the command line leaves them out (the command line overrides the file)."""
+    from avgreward.config_file import read_config_file
+    from avgreward.training import default_agent
+
+    for option, given in (("ENV", args.env), ("--agent", args.agent), ("--bounds", args.bounds),
+                          ("--tilings", args.tilings), ("--tiles", args.tiles)):
+        if given is not None:
+            raise UsageError(f"{option} cannot be given with --config: the file's env, "
+                             "[features] and [[agents]] give the experiment")
+    file = read_config_file(args.config)
+    for key, option in (("steps", "--steps"), ("seeds", "--seeds or --seed-list"),
+                        ("out", "--out")):
+        if getattr(args, key) is None:
+            if getattr(file, key) is None:
+                raise UsageError(f"{file.path}: missing key {key!r} (or give {option})")
+            setattr(args, key, getattr(file, key))
+    if args.bin_size is None:
+        args.bin_size = file.bin_size
+    args.file_features = file.features
+    env_id = _env_id(file.env)
+    return env_id, list(file.agents) if file.agents else [default_agent(env_id)]
+
+
 def _bounds(text):
     """``--bounds=LOW:HIGH,LOW:HIGH,...``: one interval per observation dimension."""
     low, high = [], []
@@ -345,26 +402,37 @@ def _add_common(parser):
 
 
 def _add_experiment_arguments(parser):
-    parser.add_argument("env", help="environment: pendulum, pendulum-continuous, loop, "
-                        "gridworld, access, or a registered id such as avgreward/LoopMDP-v0 or any "
-                        "gymnasium id such as avgreward/CartPoleFailurePenalty-v1 or "
-                        "CartPole-v1 (stepped from Python)")
+    parser.add_argument("env", nargs="?", help="environment: pendulum, pendulum-continuous, "
+                        "loop, gridworld, access, or a registered id such as avgreward/LoopMDP-v0 "
+                        "or any gymnasium id such as avgreward/CartPoleFailurePenalty-v1 or "
+                        "CartPole-v1 (stepped from Python); not with --config")
     parser.add_argument("--agent", choices=("softmax", "gaussian", "sarsa", "q-learning"),
                         help="learner (default: the environment's actor-critic: softmax for "
                         "discrete actions, gaussian for the continuous pendulum; sarsa and "
                         "q-learning: differential Sarsa and Q-learning, epsilon-greedy)")
-    parser.add_argument("--steps", required=True,
+    parser.add_argument("--steps",
                         type=_positive("steps", MAX_STEPS, " (2**53: step counts must stay "
                                        "exact as float64 on plot axes)"),
-                        help="steps per run, e.g. 200000, 2e5 or 10**6 (at most 2**53)")
-    parser.add_argument("--seeds", type=_positive("seeds"), required=True,
-                        help="number of seeds K: runs with seeds 0..K-1 (a rerun with a larger "
-                        "K adds the new seeds)")
+                        help="steps per run, e.g. 200000, 2e5 or 10**6 (at most 2**53; required "
+                        "unless the --config file gives steps)")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=_positive("seeds"),
+                       help="number of seeds K: runs with seeds 0..K-1 (a rerun with a larger "
+                       "K adds the new seeds)")
+    seeds.add_argument("--seed-list", type=_seed_list, metavar="S1,S2,...",
+                       help="the seeds to run, e.g. 3,7,11: distinct whole numbers >= 0 "
+                       "(instead of --seeds)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="run the experiment a TOML file describes (avgreward config DIR "
+                        "writes one; see the guide for its keys); --steps, --seeds or "
+                        "--seed-list, --bin-size, --set and --out given beside it override "
+                        "the file's values; ENV, --agent, --bounds, --tilings and --tiles "
+                        "cannot be given with it")
     parser.add_argument("--set", action="append", type=_assignment, metavar="NAME=VALUE",
-                        help="change one setting of the default agent, e.g. alpha_w=2**-3 "
-                        "(repeat for several)")
-    parser.add_argument("--out", required=True, help="the experiment's directory; rerunning "
-                        "the same command resumes it")
+                        help="change one setting of the default agent (with --config: of "
+                        "every agent of the file), e.g. alpha_w=2**-3 (repeat for several)")
+    parser.add_argument("--out", help="the experiment's directory (required, unless the "
+                        "--config file gives out); rerunning the same command resumes it")
     parser.add_argument("--workers", type=_positive("workers"),
                         help="worker processes (default: all cores)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -415,7 +483,9 @@ def _experiment(args, agents, env_id):
     from avgreward.experiment import run_experiment
     from avgreward.runner.directory import asking_for_new
 
-    features = _features(args, env_id)
+    features = getattr(args, "file_features", None)
+    if features is None:
+        features = _features(args, env_id)
     given = [f"--{name}" for name in ("workers", "scheduler", "dask_local")
              if getattr(args, name) is not None]
     if len(given) > 1:
@@ -492,15 +562,15 @@ def _report(args, experiment) -> int:
 
 
 def _run(args) -> int:
-    """Run one agent's settings on K seeds, in parallel, saved in a directory."""
-    env_id, agent, _ = _base_agent(args)
-    return _report(args, _experiment(args, agent, env_id))
+    """Run one agent's settings (or a --config file's agents) on K seeds, saved in a directory."""
+    env_id, agents, _ = _base_agents(args)
+    return _report(args, _experiment(args, agents, env_id))
 
 
 def _sweep(args) -> int:
     """Run a grid of settings (every combination of the --grid values) on K seeds each."""
-    env_id, base, changes = _base_agent(args)
-    names, values = [], []
+    env_id, bases, changes = _base_agents(args)
+    names, texts = [], []
     for name, text in args.grid:
         if name in names:
             raise UsageError(f"--grid {name} is given twice")
@@ -510,9 +580,52 @@ def _sweep(args) -> int:
         if not items:
             raise UsageError(f"--grid {name} has no values")
         names.append(name)
-        values.append([_setting_value(base, name, t) for t in items])
-    agents = [base.replace(**dict(zip(names, combo))) for combo in itertools.product(*values)]
+        texts.append(items)
+    # A --config file's agents are each swept over the grid, in the file's order.
+    agents = []
+    for base in bases:
+        if not is_dataclass(base):
+            raise UsageError("--grid sweeps a built-in learner's settings, not a custom "
+                             "learner's")
+        values = [[_setting_value(base, name, t) for t in items]
+                  for name, items in zip(names, texts)]
+        agents += [base.replace(**dict(zip(names, combo))) for combo in itertools.product(*values)]
     return _report(args, _experiment(args, agents, env_id))
+
+
+def _seed_list(text):
+    """``--seed-list 3,7,11``: distinct whole numbers >= 0."""
+    from avgreward.config_file import seed_list
+
+    try:
+        values = [_integer(t) for t in text.split(",")]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected seeds separated by commas, e.g. 3,7,11: "
+                                         f"{err}") from None
+    try:
+        return seed_list(values)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _add_config_arguments(parser):
+    parser.add_argument("dir", metavar="DIR", help="an experiment directory")
+    _add_common(parser)
+    parser.epilog = ("Prints env, steps, seeds, bin size, features and every agent's settings "
+                     "(not the results): avgreward run --config FILE --out NEW_DIR runs the same "
+                     "experiment again, bit for bit.")
+
+
+def _config(args) -> int:
+    """Print an experiment's config as TOML (for avgreward run --config FILE)."""
+    from pathlib import Path
+
+    from avgreward.config_file import config_toml
+    from avgreward.runner.records import read_config
+
+    # read_config imports nothing the folder names (its env, a custom learner).
+    sys.stdout.write(config_toml(read_config(Path(args.dir)), source=args.dir))
+    return EXIT_OK
 
 
 def _add_plot_arguments(parser):
@@ -1048,6 +1161,7 @@ def _evaluate_runs(args) -> int:
 SUBCOMMANDS = {
     "run": (_add_run_arguments, _run),
     "sweep": (_add_sweep_arguments, _sweep),
+    "config": (_add_config_arguments, _config),
     "plot": (_add_plot_arguments, _plot),
     "animate": (_add_animate_arguments, _animate),
     "export": (_add_export_arguments, _export),
