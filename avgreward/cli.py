@@ -705,6 +705,17 @@ def _limits(name):
     return parse
 
 
+def _rate_line(option, text, word):
+    """A line's reward rate given as a number (``word`` and none are the other choices)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{option} must be {word}, none or a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise UsageError(f"{option} must be finite, got {text!r}")
+    return value
+
+
 def _optimum(text, experiments):
     """The --optimum line's value: None, a number, or auto (known for one environment)."""
     if text == "none":
@@ -714,36 +725,24 @@ def _optimum(text, experiments):
 
         envs = {e.env_id for e in experiments}
         return optimal_reward_rate(envs.pop()) if len(envs) == 1 else None
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"--optimum must be auto, none or a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise UsageError(f"--optimum must be finite, got {text!r}")
-    return value
+    return _rate_line("--optimum", text, "auto")
 
 
 def _baseline(text, experiments):
     """The --baseline line's value: None, a number, or the random policy's exact rate."""
     if text == "none":
         return None
-    if text == "random":
-        from avgreward.evaluation import random_policy_rate
+    if text != "random":
+        return _rate_line("--baseline", text, "random")
+    from avgreward.evaluation import random_policy_rate
 
-        envs = sorted({e.env_id for e in experiments})
-        rate = random_policy_rate(envs[0]) if len(envs) == 1 else None
-        if rate is None:
-            raise UsageError("--baseline random: the uniform random policy's exact rate is "
-                             "known only for one continuing tabular task, not "
-                             f"{', '.join(envs)}; give it as a number")
-        return rate
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"--baseline must be random, none or a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise UsageError(f"--baseline must be finite, got {text!r}")
-    return value
+    envs = sorted({e.env_id for e in experiments})
+    rate = random_policy_rate(envs[0]) if len(envs) == 1 else None
+    if rate is None:
+        raise UsageError("--baseline random: the uniform random policy's exact rate is "
+                         "known only for one continuing tabular task, not "
+                         f"{', '.join(envs)}; give it as a number")
+    return rate
 
 
 def _add_run_choice(parser):

@@ -27,7 +27,20 @@ __all__ = ["CSVLog", "TensorBoardLog", "LOG_KINDS", "open_log"]
 LOG_KINDS = ("csv", "tb")
 
 
-class CSVLog:
+class _Log:
+    """A writer is its own context manager: ``with`` closes it."""
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class CSVLog(_Log):
     """Each chunk's metrics as a row of a CSV file (one column per metric, NaN as empty).
 
     Parameters
@@ -52,17 +65,8 @@ class CSVLog:
                                if isinstance(v, float) else v for v in row.values()])
         self._file.flush()
 
-    def close(self) -> None:
-        self._file.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class TensorBoardLog:
+class TensorBoardLog(_Log):
     """Each chunk's metrics as TensorBoard scalars (``tensorboardX``), against ``step``.
 
     Parameters
@@ -82,7 +86,8 @@ class TensorBoardLog:
 
         writer = require("tensorboardX", "tensorboard", "TensorBoard logs").SummaryWriter
         self.path = Path(logdir)
-        self._writer = writer(str(self.path))
+        # Its SummaryWriter closes like a file.
+        self._writer = self._file = writer(str(self.path))
 
     def __call__(self, metrics: Metrics) -> None:
         for name, value in metrics.as_dict().items():
@@ -90,15 +95,6 @@ class TensorBoardLog:
                                                       and math.isnan(value)):
                 self._writer.add_scalar(name, value, metrics.step)
         self._writer.flush()
-
-    def close(self) -> None:
-        self._writer.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def open_log(kind: str, path: str | os.PathLike):
