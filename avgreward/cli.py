@@ -652,15 +652,13 @@ def _curves_figure(plotting, experiments, args, band, optimum):
     """The reward-rate curves, with the episodes' return and length beside them if any."""
     kw = dict(title=args.title, labels=args.label, band=band, xscale=args.xscale,
               x=args.x or "steps")
-    if not any(e.has_episodes for e in experiments):
+    # Episodes with their end steps (parallel actors record none: no curves of them).
+    if not any(run["end_step"] is not None and run["return"].size for e in experiments
+               for i in range(len(e.agents)) for run in e.episodes(i)):
         return plotting.learning_curves(experiments, exponential=args.exponential,
                                         optimum=optimum, **kw)
-    fig, axes = plotting._pyplot().subplots(1, 3, figsize=(16.0, 4.2), sharex=True,
-                                            layout="constrained")
-    plotting.learning_curves(experiments, exponential=args.exponential, optimum=optimum,
-                             ax=axes[0], **kw)
-    plotting.episode_curves(experiments, axes=axes[1:], **kw)
-    return fig
+    return plotting.curves_with_episodes(experiments, exponential=args.exponential,
+                                         optimum=optimum, **kw)
 
 
 def _plot(args) -> int:

@@ -40,6 +40,7 @@ __all__ = [
     "exponential_average_curve",
     "learning_curves",
     "episode_curves",
+    "curves_with_episodes",
     "sensitivity_curve",
     "sensitivity",
     "policy_map",
@@ -663,6 +664,29 @@ def episode_curves(
         _finish(ax, f"{title}: {what}" if title else what,
                 _band_name(confidence, band) if len(curves) > 1 or labels is not None
                 else None, steps_axis=x == "steps")
+    return fig
+
+
+def curves_with_episodes(experiments, *, exponential: bool = False,
+                         optimum: float | None = None, **kwargs) -> Figure:
+    """Three panels side by side: :func:`learning_curves` and the two :func:`episode_curves`.
+
+    What ``avgreward plot`` draws for an episodic task: the reward rate,
+    the episode return and the episode length against a shared step axis.
+    ``exponential`` and ``optimum`` go to the reward rate's panel, the
+    other keywords (``agents``, ``labels``, ``title``, ``confidence``,
+    ``show_runs``, ``band``, ``xscale``, ``x``) to all three.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``fig.axes[0]`` is the reward rate's panel.
+    """
+    fig, axes = _pyplot().subplots(1, 3, figsize=(16.0, 4.2), sharex=True,
+                                   layout="constrained")
+    learning_curves(experiments, exponential=exponential, optimum=optimum, ax=axes[0],
+                    **kwargs)
+    episode_curves(experiments, axes=axes[1:], **kwargs)
     return fig
 
 

@@ -14,7 +14,7 @@ import avgreward
 from avgreward import plotting
 from avgreward.cli import main
 from avgreward.evaluation import optimal_reward_rate
-from avgreward.experiment import load_experiment
+from avgreward.experiment import load_experiment, run_experiment
 
 CORRIDOR = "avgreward/ShortCorridor-v0"
 CARTPOLE_BOUNDS = ([-2.4, -3.0, -0.21, -3.5], [2.4, 3.0, 0.21, 3.5])
@@ -275,3 +275,29 @@ def test_export_refuses_an_unknown_table_in_one_line(corridor, tmp_path, capsys)
     assert code == 2
     assert "episodes" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_curves_with_episodes_puts_the_three_panels_on_one_step_axis(corridor):
+    experiment = load_experiment(corridor)
+    fig = plotting.curves_with_episodes(experiment, title="corridor", band="bootstrap")
+    rate, returns, lengths = fig.axes
+    assert rate.get_ylabel().startswith("reward per step")
+    assert returns.get_title().startswith("corridor: episode return")
+    assert lengths.get_title().startswith("corridor: episode length")
+    assert returns.get_legend().get_title().get_text() == "mean, 95% CI (bootstrap)"
+    rate.set_xlim(500, 2_000)
+    assert lengths.get_xlim() == (500, 2_000)  # --xlim sets all three
+
+
+def test_parallel_actors_episodes_have_no_end_step_and_plot_the_reward_rate_alone(tmp_path):
+    """With two copies an update's steps are two episodes': returns and lengths only."""
+    agent = avgreward.EpisodicActorCritic(alpha_theta=2**-9, alpha_w=2**-6, actors=2)
+    run_experiment(tmp_path / "par", CORRIDOR, agent, 2, 1_000, workers=1, progress=False)
+    experiment = load_experiment(tmp_path / "par")
+    runs = experiment.episodes(0)
+    assert experiment.has_episodes and all(run["end_step"] is None for run in runs)
+    assert main(["plot", str(tmp_path / "par"), "--out", str(tmp_path / "par.png")]) == 0
+    assert matplotlib.image.imread(tmp_path / "par.png").shape[1] == 7 * 120  # one panel
+    frame = experiment.to_frame("episodes")
+    assert len(frame) == sum(run["return"].size for run in runs) > 0
+    assert frame.end_step.isna().all() and str(frame.end_step.dtype) == "Int64"
