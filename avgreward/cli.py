@@ -636,8 +636,9 @@ def _add_plot_arguments(parser):
                         "missing directories are created")
     parser.add_argument("--kind", choices=("auto", "curves", "sensitivity", "policy", "value"),
                         default="auto",
-                        help="curves: learning curves of every agent of every directory; "
-                        "sensitivity: final reward rate against a swept setting (one sweep "
+                        help="curves: learning curves of every agent of every directory "
+                        "(on an episodic task, with the episodes' return and length beside "
+                        "the reward rate); sensitivity: final reward rate against a swept setting (one sweep "
                         "directory); policy / value: the pendulum policy or critic map of one "
                         "trained run (--setting, --seed); auto (default): sensitivity for a "
                         "single directory whose agents differ in one or two settings, curves "
@@ -663,7 +664,8 @@ def _add_plot_arguments(parser):
     parser.add_argument("--xlim", type=_limits("xlim"), metavar="LOW,HIGH",
                         help="the x axis' limits (either may be empty: ',5000')")
     parser.add_argument("--ylim", type=_limits("ylim"), metavar="LOW,HIGH",
-                        help="the y axis' limits (either may be empty: '-0.5,')")
+                        help="the y axis' limits (either may be empty: '-0.5,'; the reward "
+                        "rate's, beside episode curves)")
     parser.add_argument("--final-fraction", type=float, default=0.1, metavar="F",
                         help="sensitivity: a run's performance is its mean reward over the "
                         "last F of its steps (default: %(default)s; 1 = the whole run)")
@@ -799,6 +801,20 @@ def _plottable(experiments):
     return kept
 
 
+def _curves_figure(plotting, experiments, args, band, optimum):
+    """The reward-rate curves, with the episodes' return and length beside them if any."""
+    kw = dict(title=args.title, labels=args.label, band=band, xscale=args.xscale,
+              x=args.x or "steps", bounds=None if args.no_clip else "auto",
+              baseline=_baseline(args.baseline, experiments))
+    # Episodes with their end steps (parallel actors record none: no curves of them).
+    if not any(run["end_step"] is not None and run["return"].size for e in experiments
+               for i in range(len(e.agents)) for run in e.episodes(i)):
+        return plotting.learning_curves(experiments, exponential=args.exponential,
+                                        optimum=optimum, **kw)
+    return plotting.curves_with_episodes(experiments, exponential=args.exponential,
+                                         optimum=optimum, **kw)
+
+
 def _plot(args) -> int:
     """Plot experiments: learning curves, or the parameter sensitivity of a sweep."""
     from avgreward import plotting
@@ -864,12 +880,7 @@ def _plot(args) -> int:
         if args.x not in (None, "steps", "fraction"):
             raise UsageError(f"--x {args.x}: curves take steps or fraction")
         try:
-            fig = plotting.learning_curves(experiments, exponential=args.exponential,
-                                           title=args.title, labels=args.label,
-                                           band=band, xscale=args.xscale,
-                                           x=args.x or "steps", optimum=optimum,
-                                           bounds=None if args.no_clip else "auto",
-                                           baseline=_baseline(args.baseline, experiments))
+            fig = _curves_figure(plotting, experiments, args, band, optimum)
         except ValueError as err:
             if args.label is None or "labels must have" not in str(err):
                 raise
@@ -916,10 +927,11 @@ def _add_export_arguments(parser):
     parser.add_argument("--out", required=True,
                         help="the table's file: .csv, .csv.gz or .parquet (parquet needs "
                         "pyarrow, in the analysis extra); missing directories are created")
-    parser.add_argument("--what", choices=("bins", "runs"), default="bins",
+    parser.add_argument("--what", choices=("bins", "runs", "episodes"), default="bins",
                         help="bins (default): one row per run and reward bin (settings, seed, "
                         "step, reward); runs: one row per run (final performance, failures, "
-                        "wall time)")
+                        "wall time); episodes: one row per finished episode (settings, seed, "
+                        "episode, end_step, return, length)")
     parser.add_argument("--final-fraction", type=float, default=0.1, metavar="F",
                         help="runs: final performance is the mean reward over the last F of "
                         "the steps (default 0.1)")
@@ -959,7 +971,8 @@ def _add_stats_arguments(parser):
     parser.add_argument("dirs", nargs="+", metavar="DIR", help="experiment directories")
     parser.add_argument("--final-fraction", type=float, default=0.1, metavar="F",
                         help="a run's score is its mean reward over the last F of its steps "
-                        "(default: %(default)s)")
+                        "(default: %(default)s); on an episodic task, also its mean episode "
+                        "return and length over the last F of its episodes")
     parser.add_argument("--optimum", type=float, default=None, metavar="R",
                         help="the best possible reward rate, for the optimality gap (default: "
                         "known for the swing-up (0) and tabular tasks (exact), else none)")
@@ -1037,6 +1050,8 @@ def _stats(args) -> int:
             for label_b, y in ok[a + 1:]:
                 p = stats.probability_of_improvement(x, y, **kw)
                 print(f"  P({label_a} > {label_b}) = {p}")
+    if any(e.has_episodes for e in experiments):
+        _episode_stats(stats, experiments, args, kw)
     return EXIT_OK
 
 
@@ -1155,6 +1170,37 @@ def _evaluate_runs(args) -> int:
         print(f"({ev.reused} of {len(ev.runs)} read from "
               f"{experiment.path / 'evaluation.json'})")
     return EXIT_OK
+
+
+def _episode_stats(stats, experiments, args, kw):
+    """The stats table of an episodic task's final episode return and length."""
+    import numpy as np
+
+    rows = []  # (label, returns, lengths), runs with no finished episode left out
+    for n, experiment in enumerate(experiments):
+        for i in range(len(experiment.agents)):
+            label = experiment.label(i)
+            if len(experiments) > 1:
+                label = f"{args.dirs[n]}: {label}"
+            returns, lengths = experiment.final_episodes(i, args.final_fraction)
+            kept = np.isfinite(returns)
+            rows.append((label, returns[kept], lengths[kept], returns.size))
+    width = max(len(label) for label, *_ in rows)
+    names = [f"{m} episode {key}" for key in ("return", "length") for m in ("mean", "iqm")]
+    print(f"final episodes: a run's mean episode return and length over the last "
+          f"{args.final_fraction:g} of its episodes (at least one); the same intervals")
+    print(f"{'setting':<{width}}  runs  " + "  ".join(f"{n:>28}" for n in names))
+    for label, returns, lengths, total in rows:
+        if returns.size == 0:
+            print(f"{label:<{width}}  {0:>4}  (no run finished an episode)")
+            continue
+        cells = []
+        for scores in (returns, lengths):
+            metrics = stats.aggregate_metrics(scores, None, **kw)
+            cells += [f"{metrics[m].estimate:>9.4g} [{metrics[m].low:>8.4g}, "
+                      f"{metrics[m].high:>8.4g}]" for m in ("mean", "iqm")]
+        runs = f"{returns.size}" if returns.size == total else f"{returns.size}/{total}"
+        print(f"{label:<{width}}  {runs:>4}  " + "  ".join(f"{c:>28}" for c in cells))
 
 
 SUBCOMMANDS = {

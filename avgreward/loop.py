@@ -157,12 +157,12 @@ def _drive(fused, built, run, features, options, init):
         kernels.start_features(state, obs, tc, idx)
     else:
         restore(init, params, state, obs, idx, run.rbar_box, rng, episodes)
-    tracker = None if options.log is None else MetricsTracker(steps, options.log)
+    tracker = (None if options.log is None
+               else MetricsTracker(steps, options.log, len(episodes.returns)))
     t0 = 0
     while t0 < steps:
         n = min(chunk_steps, steps - t0)
         rewards, actions = run.outputs(t0, n)
-        finished = len(episodes.returns)
         completed = run_chunk(
             fused, learner, params, state, obs, tc, idx, idx_next, run.rbar_box,
             rng, t0, n, rewards, actions, options.record_actions, run.rbar_trace,
@@ -174,10 +174,7 @@ def _drive(fused, built, run, features, options, init):
             raise run.diverged(t0 + completed, episodes.info(t0 + completed))
         t0 += n
         if tracker is not None:
-            new = slice(finished, None)
-            tracker.chunk(t0, rewards[:n], run.rbar_box[0],
-                          np.concatenate(episodes.returns[new] or [[]]),
-                          np.concatenate(episodes.lengths[new] or [[]]))
+            tracker.chunk(t0, rewards[:n], run.rbar_box[0], episodes.returns, episodes.lengths)
         if options.callback is not None:
             options.callback(t0, steps)
     result = run.result(steps, episodes.info(steps))

@@ -74,23 +74,31 @@ class MetricsTracker:
         The call's steps.
     log : callable
         ``log(metrics)`` after each chunk.
+    seen : int, default 0
+        Arrays already in the run's episode lists (a continued run's), not this call's.
     """
 
-    def __init__(self, steps: int, log):
+    def __init__(self, steps: int, log, seen: int = 0):
         self.steps, self.log = steps, log
         self.started = self.last_time = time.perf_counter()
         self.last_step = 0
         self.episodes = 0
+        self.seen = seen  # arrays of the run's episode lists taken so far
 
     def chunk(self, done: int, rewards, rbar: float, returns=(), lengths=()) -> None:
         """Steps up to ``done`` are run; ``rewards`` are those since the last call.
 
-        ``returns`` and ``lengths`` are those of the episodes finished since then.
+        ``returns`` and ``lengths`` are the run's lists of the finished
+        episodes' returns and lengths, an array appended per chunk
+        (:class:`avgreward.run_arrays.EpisodeEnds`): those appended since
+        the last call are this call's.
         """
         now = time.perf_counter()
         n = done - self.last_step
-        returns = np.asarray(returns, dtype=np.float64)
-        lengths = np.asarray(lengths, dtype=np.float64)
+        appended = len(returns)
+        returns = np.concatenate([np.zeros(0), *returns[self.seen:]])
+        lengths = np.concatenate([np.zeros(0), *lengths[self.seen:]])
+        self.seen = appended
         self.episodes += returns.size
         reward_sum = float(np.sum(rewards, dtype=np.float64))
         elapsed = now - self.last_time

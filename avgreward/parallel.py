@@ -143,7 +143,7 @@ def drive_parallel(env_id, fused, agent, features, options: RunOptions, actors=N
                                                 returns, lengths))
         t0 += n
         if tracker is not None:
-            tracker.chunk(t0, rewards[:n], run.rbar_box[0], returns[-1], lengths[-1])
+            tracker.chunk(t0, rewards[:n], run.rbar_box[0], returns, lengths)
         if callback is not None:
             callback(t0, steps)
     return run.result(steps, _info(info, steps, n_copies, fused.episodic, returns, lengths))

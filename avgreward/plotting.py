@@ -40,6 +40,8 @@ __all__ = [
     "learning_curve",
     "exponential_average_curve",
     "learning_curves",
+    "episode_curves",
+    "curves_with_episodes",
     "sensitivity_curve",
     "sensitivity",
     "policy_map",
@@ -480,6 +482,35 @@ def _names_by_difference(curves):
     return [(e, i, name) for (e, i, _), name in zip(curves, names)]
 
 
+def _curves(experiments, agents, labels):
+    """``(curves, drawable)``: (experiment, agent index, legend name) of every curve asked
+    for, and of those with a finished run (a ValueError if there is none)."""
+    curves = []
+    for experiment in experiments:
+        indices = range(len(experiment.agents)) if agents is None else agents
+        for i in indices:
+            name = experiment.label(i)
+            if len(experiments) > 1:
+                prefix = _experiment_name(experiment)
+                name = f"{prefix}: {name}" if name and len(experiment.agents) > 1 else prefix
+            curves.append((experiment, i, name or None))
+    if len(experiments) > 1:
+        curves = _names_by_difference(curves)
+    if labels is not None:
+        if len(labels) != len(curves):
+            raise ValueError(f"labels must have one entry per curve ({len(curves)}), "
+                             f"got {len(labels)}")
+        curves = [(e, i, lab) for (e, i, _), lab in zip(curves, labels)]
+    drawable = [(e, i, name) for e, i, name in curves if e.finished_seeds(i)]
+    if not drawable:
+        # An empty figure would look like a plotting bug, not like failed runs.
+        where = ", ".join(str(e.path) for e in experiments)
+        which = "no run" if agents is None else f"no run of agents {list(agents)}"
+        raise ValueError(f"nothing to draw: {which} finished in {where} "
+                         f"({'; '.join(e.summary() for e in experiments)})")
+    return curves, drawable
+
+
 def learning_curves(
     experiments,
     *,
@@ -548,29 +579,7 @@ def learning_curves(
     experiments = _as_list(experiments)
     if x not in ("steps", "fraction"):
         raise ValueError(f'x must be "steps" or "fraction", got {x!r}')
-    curves = []
-    for experiment in experiments:
-        indices = range(len(experiment.agents)) if agents is None else agents
-        for i in indices:
-            name = experiment.label(i)
-            if len(experiments) > 1:
-                prefix = _experiment_name(experiment)
-                name = f"{prefix}: {name}" if name and len(experiment.agents) > 1 else prefix
-            curves.append((experiment, i, name or None))
-    if len(experiments) > 1:
-        curves = _names_by_difference(curves)
-    if labels is not None:
-        if len(labels) != len(curves):
-            raise ValueError(f"labels must have one entry per curve ({len(curves)}), "
-                             f"got {len(labels)}")
-        curves = [(e, i, lab) for (e, i, _), lab in zip(curves, labels)]
-    drawable = [(e, i, name) for e, i, name in curves if e.finished_seeds(i)]
-    if not drawable:
-        # An empty figure would look like a plotting bug, not like failed runs.
-        where = ", ".join(str(e.path) for e in experiments)
-        which = "no run" if agents is None else f"no run of agents {list(agents)}"
-        raise ValueError(f"nothing to draw: {which} finished in {where} "
-                         f"({'; '.join(e.summary() for e in experiments)})")
+    curves, drawable = _curves(experiments, agents, labels)
     if isinstance(bounds, str) and bounds != "auto":
         raise ValueError(f'bounds must be "auto", (low, high) or None, got {bounds!r}')
     fig, ax = _figure(ax)
@@ -603,6 +612,146 @@ def learning_curves(
         ax.set_ylabel("reward per step (binned means)")
     if title:
         ax.set_title(title)
+    return fig
+
+
+def _episode_points(runs, steps, points):
+    """(values per run and point, step of each point) of an episode curve.
+
+    ``runs``: per run, ``(end_steps, values)`` of its episodes.  A point
+    covers ``width`` steps: each run's value there is the mean of its
+    episodes that ended in them, or, if none did, that of the last point
+    where some did (an episode longer than a point spans several); points
+    before every run's first end are not drawn.
+    """
+    width = max(1, -(-steps // points))
+    n = -(-steps // width)
+    rows = []
+    for ends, values in runs:
+        b = (np.asarray(ends) - 1) // width
+        counts = np.bincount(b, minlength=n)[:n]
+        sums = np.bincount(b, weights=values, minlength=n)[:n]
+        filled = np.where(counts > 0, np.arange(n), -1)
+        last = np.maximum.accumulate(filled)  # the latest point with an episode
+        row = np.full(n, np.nan)
+        seen = last >= 0
+        row[seen] = sums[last[seen]] / counts[last[seen]]
+        rows.append(row)
+    values = np.array(rows)
+    first = int(np.argmax(np.isfinite(values).all(axis=0)))
+    x = np.minimum(np.arange(1, n + 1) * width, steps)
+    return values[:, first:], x[first:], width
+
+
+def episode_curves(
+    experiments,
+    *,
+    agents=None,
+    labels=None,
+    axes=None,
+    title: str | None = None,
+    confidence: float = 0.95,
+    show_runs: bool = True,
+    band: str = "t",
+    points: int = 100,
+    xscale: str = "linear",
+    x: str = "steps",
+) -> Figure:
+    """Episode return and episode length against steps: mean over seeds with a band.
+
+    For an episodic task (``Experiment.has_episodes``): one panel of the
+    episodes' returns, one of their lengths, one curve per agent as
+    :func:`learning_curves` draws the reward rate (the same names and
+    colours in the same order).  A point covers ``steps / points`` steps; a
+    run's value there is the mean over its episodes that ended in those
+    steps (or, where none did, over those of the last point where some
+    did); the line is the mean over seeds, the band the ``confidence``
+    interval of that mean (:func:`confidence_band`), as the y label says.
+
+    Parameters
+    ----------
+    experiments, agents, labels, title, confidence, show_runs, band, xscale, x
+        As in :func:`learning_curves`.
+    axes : (Axes, Axes), optional
+        Where to draw the returns and the lengths; a new figure of two
+        panels otherwise.
+    points : int, default 100
+        Points per curve.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If no finished run of the chosen agents has an episode with its end
+        step (a continuing task; parallel actors do not record end steps).
+    """
+    experiments = _as_list(experiments)
+    if x not in ("steps", "fraction"):
+        raise ValueError(f'x must be "steps" or "fraction", got {x!r}')
+    if not (isinstance(points, int) and points >= 1):
+        raise ValueError(f"points must be a positive int, got {points!r}")
+    curves, drawable = _curves(experiments, agents, labels)
+    if axes is None:
+        fig, axes = _pyplot().subplots(1, 2, figsize=(11.0, 4.2), layout="constrained")
+    fig = axes[0].figure
+    colors = _pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
+    drawn, widths = 0, set()
+    for n, (experiment, i, name) in enumerate(drawable):
+        runs = [e for e in experiment.episodes(i) if e["end_step"] is not None
+                and e["return"].size]
+        if not runs:
+            continue
+        lab = name if len(curves) > 1 or labels is not None else None
+        run_steps = experiment.steps if x == "fraction" else None
+        for ax, key in zip(axes, ("return", "length")):
+            values, steps, width = _episode_points(
+                [(e["end_step"], e[key].astype(np.float64)) for e in runs],
+                experiment.steps, points)
+            where, xlabel = _per_run(steps, run_steps)
+            _draw(ax, where, values, lab, colors[n % len(colors)], show_runs, confidence, band)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(f"episode {key}")
+            widths.add(width)
+        drawn += 1
+    if not drawn:
+        where = ", ".join(str(e.path) for e in experiments)
+        raise ValueError(f"no episodes to draw: no finished run in {where} has an episode "
+                         "with its end step (a continuing task, or parallel actors)")
+    bins = f"{widths.pop():,}-step bins" if len(widths) == 1 else "bins"
+    for ax, key in zip(axes, ("return", "length")):
+        ax.set_xscale(xscale)
+        what = f"episode {key}: mean of the episodes ending in {bins}"
+        _finish(ax, f"{title}: {what}" if title else what,
+                _band_name(confidence, band) if len(curves) > 1 or labels is not None
+                else None, steps_axis=x == "steps")
+    return fig
+
+
+def curves_with_episodes(experiments, *, exponential: bool = False,
+                         optimum: float | None = None, bounds="auto",
+                         baseline: float | None = None, **kwargs) -> Figure:
+    """Three panels side by side: :func:`learning_curves` and the two :func:`episode_curves`.
+
+    What ``avgreward plot`` draws for an episodic task: the reward rate,
+    the episode return and the episode length against a shared step axis.
+    ``exponential``, ``optimum``, ``bounds`` and ``baseline`` go to the
+    reward rate's panel, the
+    other keywords (``agents``, ``labels``, ``title``, ``confidence``,
+    ``show_runs``, ``band``, ``xscale``, ``x``) to all three.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``fig.axes[0]`` is the reward rate's panel.
+    """
+    fig, axes = _pyplot().subplots(1, 3, figsize=(16.0, 4.2), sharex=True,
+                                   layout="constrained")
+    learning_curves(experiments, exponential=exponential, optimum=optimum, ax=axes[0],
+                    bounds=bounds, baseline=baseline, **kwargs)
+    episode_curves(experiments, axes=axes[1:], **kwargs)
     return fig
 
 

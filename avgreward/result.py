@@ -77,7 +77,10 @@ class Result:
         Seconds spent in the run.
     info : dict
         Extra figures: ``"bin_size"`` and ``"bin_steps"`` for binned rewards;
-        the stepwise path's episode ends (see :func:`avgreward.stepwise.train_stepwise`);
+        on an episodic environment, the episode ends (``"terminations"``,
+        ``"truncations"``) and each finished episode's ``"episode_returns"``,
+        ``"episode_lengths"`` and ``"episode_end_steps"`` (see
+        :class:`avgreward.run_arrays.EpisodeEnds`);
         ``"continued_from"``: the steps the run had done before this call
         (``train(..., init=...)``).
     run_state : RunState or None

@@ -216,7 +216,11 @@ class EpisodeEnds:
     ``cap`` steps): the (0-based) steps, or with ``bin_size`` the number in
     each bin (memory independent of the steps); ``"episode_returns"`` and
     ``"episode_lengths"``: each finished episode's total reward (float64 sum
-    of the float32 rewards) and its steps, binned or not.  Nothing for a continuing
+    of the float32 rewards) and its steps, and ``"episode_end_steps"``: the
+    run's step count when it ended (its last step + 1, as ``bin_steps``),
+    binned or not: 24 bytes an episode, kept whole since episodes are what
+    an episodic task is judged by (a run of short episodes that cannot
+    afford them is one of millions of episodes).  Nothing for a continuing
     environment.  ``count`` is the kernel's: ``[0]`` ends written in the
     last call, ``[1]`` steps of the current episode so far, ``[2]`` the cap
     (0: none).
@@ -231,7 +235,7 @@ class EpisodeEnds:
         self.per_bin = (np.zeros(n_bins, np.int64), np.zeros(n_bins, np.int64))
         # Each finished episode's return (the float64 sum of its float32 rewards) and
         # length; the current episode's so far.
-        self.returns, self.lengths = [], []
+        self.returns, self.lengths, self.end_steps = [], [], []
         self.partial_return, self.partial_length = 0.0, 0
 
     def collect(self, done, rewards=None, t0=0):
@@ -249,8 +253,9 @@ class EpisodeEnds:
                 np.add.at(self.per_bin[kind], steps // self.bin_size, 1)
         if self.episodic and rewards is not None:
             in_order = np.where(ends >= 0, ends, -1 - ends)  # the kernel wrote them in order
-            self._episodes(rewards[:done - t0].astype(np.float64),
-                           in_order[in_order < done] - t0 + 1)
+            in_order = in_order[in_order < done]
+            self._episodes(rewards[:done - t0].astype(np.float64), in_order - t0 + 1)
+            self.end_steps.append(in_order + 1)
         self.count[0] = 0
 
     def _episodes(self, rewards, cuts):
@@ -283,4 +288,6 @@ class EpisodeEnds:
                                    else np.zeros(0))
         info["episode_lengths"] = (np.concatenate(self.lengths) if self.lengths
                                    else np.zeros(0, np.int64))
+        info["episode_end_steps"] = (np.concatenate(self.end_steps).astype(np.int64)
+                                     if self.end_steps else np.zeros(0, np.int64))
         return info

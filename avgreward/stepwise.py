@@ -96,7 +96,7 @@ from avgreward.learners.actor_critic import (
     softmax_weights,
 )
 from avgreward.options import RunOptions
-from avgreward.run_arrays import RunArrays
+from avgreward.run_arrays import EpisodeEnds, RunArrays
 from avgreward.wrappers import GoalBonus  # noqa: F401 (its earlier home; in __all__)
 
 __all__ = [
@@ -386,7 +386,10 @@ def train_stepwise(
         ``"terminations"`` and ``"truncations"``: int64 arrays of the
         (0-based) steps at which an episode ended that way; with
         ``bin_size``, the number of such ends in each bin instead (so that
-        memory does not grow with the steps).  With a
+        memory does not grow with the steps); and, binned or not, each
+        finished episode's ``"episode_returns"``, ``"episode_lengths"`` and
+        ``"episode_end_steps"`` (as the fused loop's:
+        :class:`avgreward.run_arrays.EpisodeEnds`).  With a
         softmax agent ``actions`` are 0-based indices (the env got
         ``action_space.start + index``); with a squashed Gaussian, the
         actions the env got (in the box; ``u = artanh(2 (a - low) /
@@ -494,25 +497,18 @@ def _run(env, agent, options, features, bounds):
     t0 = 0
     rewards, actions = run.outputs(t0, min(chunk_steps, steps))
     policy = np.zeros(5)
-    if bin_size is None:
-        terminations, truncations = [], []
-    else:
-        # Binned, memory must not grow with steps: episode ends are counted per bin.
-        n_bins = -(-steps // bin_size)
-        terminations = np.zeros(n_bins, dtype=np.int64)
-        truncations = np.zeros(n_bins, dtype=np.int64)
+    # Episode ends are written as the fused loop's kernel writes them (a
+    # truncation as -1 - step) and read, with the episodes' returns, lengths
+    # and end steps, at the end of every chunk: the same bookkeeping, the same
+    # info (ends counted per bin when binned, so memory does not grow with steps).
+    episodes = EpisodeEnds(True, steps, min(chunk_steps, steps), bin_size)
+    ends, ends_count = episodes.buffer, episodes.count
     # The same floats the fused loop divides by k.
     step_w = agent.alpha_w / k
 
-    def ends(done):
-        if bin_size is not None:
-            n = -(-done // bin_size)
-            return {"terminations": terminations[:n].copy(), "truncations": truncations[:n].copy()}
-        return {"terminations": np.array([t for t in terminations if t < done], dtype=np.int64),
-                "truncations": np.array([t for t in truncations if t < done], dtype=np.int64)}
-
     def diverged(step):
-        return run.diverged(step, ends(step))
+        episodes.collect(step, rewards, t0)
+        return run.diverged(step, episodes.info(step))
 
     # One draw per step from the run's generator, taken in blocks: a block of
     # rng.random(n) (or standard_normal(n)) is the same numbers as n single
@@ -556,10 +552,8 @@ def _run(env, agent, options, features, bounds):
                 np.full(act_shape, policy[4], act_dtype))
         ended = terminated or truncated
         if ended:
-            if bin_size is None:
-                (terminations if terminated else truncations).append(t)
-            else:
-                (terminations if terminated else truncations)[t // bin_size] += 1
+            ends[ends_count[0]] = t if terminated else -1 - t
+            ends_count[0] += 1
             obs, _ = env_reset()
         x = _observation(obs, n_dims, name)
         reward = float(reward)
@@ -601,14 +595,16 @@ def _run(env, agent, options, features, bounds):
         if not softmax and status == POLICY_NOT_FINITE and t + 1 < steps:
             raise diverged(t + 1)
         if (t + 1) % chunk_steps == 0 or t + 1 == steps:
+            episodes.collect(t + 1, rewards, t0)
             run.fold(t + 1)
             if tracker is not None:
-                tracker.chunk(t + 1, rewards[:t + 1 - t0], rbar_box[0])
+                tracker.chunk(t + 1, rewards[:t + 1 - t0], rbar_box[0], episodes.returns,
+                              episodes.lengths)
             t0 = t + 1
             rewards, actions = run.outputs(t0, min(chunk_steps, steps - t0))
             if callback is not None:
                 callback(t + 1, steps)
-    return run.result(steps, ends(steps))
+    return run.result(steps, episodes.info(steps))
 
 
 def resolve_squash(agent, env, name, act_space, low, high):

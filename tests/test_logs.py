@@ -125,3 +125,16 @@ def test_bad_log_options_are_one_line_and_exit_2(tmp_path, capsys, extra, messag
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
+def test_a_python_stepped_episodic_run_logs_its_episodes():
+    seen = []
+    bounds = ([-2.4, -3.0, -0.21, -3.5], [2.4, 3.0, 0.21, 3.5])
+    result = avgreward.train("CartPole-v1", avgreward.default_agent("CartPole-v1"), 2_000,
+                             seed=0, chunk_steps=500, bounds=bounds, log=seen.append)
+    returns = result.info["episode_returns"]
+    assert [m.step for m in seen] == [500, 1_000, 1_500, 2_000]
+    assert seen[-1].episodes == returns.size > 5
+    total = sum(m.episode_return * (m.episodes - before) for m, before in
+                zip(seen, [0] + [m.episodes for m in seen[:-1]]) if m.episodes > before)
+    assert total == pytest.approx(returns.sum())

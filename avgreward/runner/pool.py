@@ -79,7 +79,8 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-_EPISODE_ARRAYS = ("terminations", "truncations", "episode_returns", "episode_lengths")
+_EPISODE_ARRAYS = ("terminations", "truncations", "episode_returns", "episode_lengths",
+                   "episode_end_steps")
 
 
 def _run_arrays(result: Result) -> dict:

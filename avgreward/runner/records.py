@@ -12,7 +12,11 @@ A run's ``.npz`` holds ``rewards`` (float64: the mean reward of each bin of
 ``bin_size`` steps; the last bin may be shorter), ``rbar`` and ``rbar_every``
 (the R-bar trace, recorded every ``rbar_every`` steps), ``final_rbar``,
 ``steps_done`` and the learned weights (``w`` and ``theta``, or ``w``,
-``theta_mu`` and ``theta_sigma``).  Per-step rewards are kept only when
+``theta_mu`` and ``theta_sigma``); on an episodic task also
+``terminations`` and ``truncations`` (counted per bin) and each finished
+episode's ``episode_returns``, ``episode_lengths`` and ``episode_end_steps``
+(see :meth:`avgreward.experiment.Experiment.episodes`; runs saved before
+end steps were recorded have none).  Per-step rewards are kept only when
 ``bin_size`` is 1.  Every file is written to a temporary name, synced,
 renamed into place and its directory synced, so a crash, Ctrl-C or a power
 loss never leaves a half-written result.

@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # the analysis extra, for the type hints only
 log = logging.getLogger("avgreward.experiment")
 
 # A run's arrays that are not weights; the episodic tasks' episodes.
-_EPISODE_FIELDS = ("terminations", "truncations", "episode_returns", "episode_lengths")
+_EPISODE_FIELDS = ("terminations", "truncations", "episode_returns", "episode_lengths",
+                   "episode_end_steps")
 _RUN_FIELDS = ("rewards", "rbar", "rbar_every", "final_rbar", "steps_done", *_EPISODE_FIELDS)
 
 
@@ -195,6 +196,58 @@ class Experiment:
         weights = lengths[first:] / lengths[first:].sum()
         return rewards[:, first:] @ weights
 
+    def episodes(self, i: int) -> list[dict]:
+        """Each finished run's episodes, agent ``i``: one dict per :meth:`finished_seeds` entry.
+
+        A dict holds ``"return"`` (float64: each finished episode's total
+        reward), ``"length"`` (int64: its steps) and ``"end_step"`` (int64:
+        the run's step count when it ended, as :attr:`bin_steps`), in the
+        order the episodes ended; empty arrays on a continuing task.
+        ``"end_step"`` is None for parallel actors (``actors`` > 1: an
+        update's steps are several episodes'); in a run saved before end
+        steps were recorded it is the running sum of the lengths (exact: a
+        run of the runner starts at step 0).
+        """
+        out = []
+        for seed in self.finished_seeds(i):
+            data = load_arrays(self._runs[(i, seed)].path)
+            returns = data.get("episode_returns", np.zeros(0)).astype(np.float64)
+            lengths = data.get("episode_lengths", np.zeros(0, np.int64)).astype(np.int64)
+            ends = data.get("episode_end_steps")
+            if ends is None and getattr(self.agents[i], "actors", 1) == 1:
+                ends = np.cumsum(lengths)
+            out.append({"return": returns, "length": lengths,
+                        "end_step": None if ends is None else ends.astype(np.int64)})
+        return out
+
+    @property
+    def has_episodes(self) -> bool:
+        """Whether a finished run of the experiment has a finished episode (an episodic task)."""
+        return any(e["return"].size for i in range(len(self.agents))
+                   for e in self.episodes(i))
+
+    def final_episodes(self, i: int, fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """Mean return and mean length of each finished run's last ``fraction`` of its episodes.
+
+        The window is ``max(1, round(fraction * n))`` of a run's ``n``
+        episodes: a share of episodes, not of steps, so that a run of long
+        episodes is judged by as many of its own as one of short ones.  A
+        run with no finished episode gives NaN.
+
+        Returns
+        -------
+        returns, lengths : ndarray of float64, one entry per :meth:`finished_seeds` entry
+        """
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
+        returns, lengths = [], []
+        for e in self.episodes(i):
+            n = e["return"].size
+            last = slice(n - max(1, round(fraction * n)), None)
+            returns.append(e["return"][last].mean() if n else np.nan)
+            lengths.append(e["length"][last].mean() if n else np.nan)
+        return np.array(returns, dtype=np.float64), np.array(lengths, dtype=np.float64)
+
     def result(self, i: int, seed: int) -> Result:
         """The run rebuilt as an :class:`avgreward.Result` (policy, values, R-bar trace).
 
@@ -292,7 +345,7 @@ class Experiment:
 
         Parameters
         ----------
-        what : {"bins", "runs"}, default "bins"
+        what : {"bins", "runs", "episodes"}, default "bins"
             ``"bins"``: one row per run and reward bin, with columns
             ``agent_index``, ``label``, every setting that varies between
             the agents, ``seed``, ``status``, ``step`` (the step count at the
@@ -302,7 +355,13 @@ class Experiment:
             ``seed``, ``status``, ``failure``, ``steps_done``,
             ``final_performance`` (the mean reward over the last
             ``fraction`` of steps; NaN for a failed run), ``final_rbar``,
-            ``wall_time`` (seconds) and ``error``.
+            ``wall_time`` (seconds) and ``error``.  ``"episodes"``: one row
+            per finished episode of a finished run (none on a continuing
+            task), with ``agent_index``, ``label``, the varying settings,
+            ``seed``, ``episode`` (0-based, in the order they ended),
+            ``end_step`` (the run's step count when it ended; ``<NA>`` for
+            parallel actors), ``return`` (its total reward) and ``length``
+            (its steps).
         fraction : float, default 0.1
             The window of ``final_performance``, in (0, 1].
 
@@ -311,8 +370,8 @@ class Experiment:
         pandas.DataFrame
         """
         pandas = _pandas()
-        if what not in ("bins", "runs"):
-            raise ValueError(f"what must be 'bins' or 'runs', got {what!r}")
+        if what not in ("bins", "runs", "episodes"):
+            raise ValueError(f"what must be 'bins', 'runs' or 'episodes', got {what!r}")
         varying = [n for n in self.varying() if n != "kind"] + (
             ["kind"] if "kind" in self.varying() else [])
         settings = [self.agents[i].to_dict(complete=True) for i in range(len(self.agents))]
@@ -338,6 +397,8 @@ class Experiment:
                        "final_performance", "final_rbar", "wall_time", "error"]
             frame = pandas.DataFrame(rows, columns=columns)
             return frame.astype({"final_performance": float, "final_rbar": float})
+        if what == "episodes":
+            return self._episodes_frame(pandas, head)
         parts, ends = [], self.bin_steps
         for r in self.runs:
             rewards = load_arrays(r.path)["rewards"] if r.steps_done else np.zeros(0)
@@ -350,6 +411,28 @@ class Experiment:
             columns = [*head(_Blank()).keys(), "status", "step", "reward"]
             return pandas.DataFrame(columns=columns)
         return pandas.concat(parts, ignore_index=True)
+
+    def _episodes_frame(self, pandas, head):
+        names = ["episode", "end_step", "return", "length"]
+        columns = [*head(_Blank()).keys(), *names]
+        parts = []
+        for i in range(len(self.agents)):
+            for seed, e in zip(self.finished_seeds(i), self.episodes(i)):
+                n = e["return"].size
+                ends = e["end_step"]
+                part = pandas.DataFrame({
+                    "episode": np.arange(n, dtype=np.int64),
+                    "end_step": pandas.array(ends if ends is not None else [None] * n,
+                                             dtype="Int64"),
+                    "return": e["return"], "length": e["length"]})
+                for name, value in reversed(head(self._runs[(i, seed)]).items()):
+                    part.insert(0, name, value)
+                parts.append(part[columns])
+        if not any(len(p) for p in parts):
+            frame = pandas.DataFrame(columns=columns)
+            return frame.astype({"episode": "int64", "end_step": "Int64", "return": float,
+                                 "length": "int64"})
+        return pandas.concat([p for p in parts if len(p)], ignore_index=True)
 
     def varying(self) -> list[str]:
         """Names of the settings that differ between the agents (``"kind"`` first if it does)."""
