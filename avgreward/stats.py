@@ -10,7 +10,9 @@ the edge of the statistical precipice"): the interquartile mean, median,
 mean and optimality gap with stratified bootstrap confidence intervals
 (:func:`aggregate_metrics`), performance profiles
 (:func:`performance_profile`) and the probability of improvement of one
-setting over another (:func:`probability_of_improvement`).  The bootstrap is
+setting over another (:func:`probability_of_improvement`), defined as the
+paper's ``rliable`` library defines them (the tests compare the numbers
+with it on the same scores).  The bootstrap is
 ``scipy.stats.bootstrap`` (the ``analysis`` extra): passed one sample per
 task, it resamples the runs of each task separately, which is exactly the
 stratified bootstrap; percentile intervals, as ``rliable``'s.  Scores are a
@@ -264,19 +266,15 @@ def _metric_functions(optimum):
     def iqm(x, axis):
         return stats.trim_mean(x, 0.25, axis=axis)
 
-    def median(x, axis):
-        return np.median(x, axis=axis)
-
-    def mean(x, axis):
-        return np.mean(x, axis=axis)
-
     def optimality_gap(x, axis):
         return np.mean(np.maximum(optimum - x, 0.0), axis=axis)
 
-    functions = {"iqm": iqm, "median": median, "mean": mean}
+    # Taken over the runs of all tasks pooled: IQM and optimality gap.  Over the
+    # tasks' mean scores, each task counting once: median and mean.
+    pooled = {"iqm": iqm}
     if optimum is not None:
-        functions["optimality_gap"] = optimality_gap
-    return functions
+        pooled["optimality_gap"] = optimality_gap
+    return pooled, {"median": np.median, "mean": np.mean}
 
 
 def _bootstrap(tasks, statistic, confidence, n_resamples, seed):
@@ -309,12 +307,16 @@ def aggregate_metrics(scores: Scores, optimum: float | None = None, *, confidenc
     scores : array_like or list of array_like
         One score per run (say, its mean reward over the last 10% of steps):
         runs (1-D), runs x tasks (2-D or nested lists), or a list of 1-D
-        numpy arrays, one per task.  Each metric is taken over all runs of
-        all tasks pooled.
+        numpy arrays, one per task.  As Agarwal et al. and ``rliable``
+        define them, the IQM and the optimality gap are taken over all runs
+        of all tasks pooled, the median and the mean over the tasks' mean
+        scores (each task counting once; of one task, both are the mean of
+        its runs).
     optimum : float, optional
         The best possible score (0 for the pendulum swing-up, the exact
         optimal reward rate of a tabular task): adds the optimality gap,
-        ``mean(max(optimum - score, 0))``, the shortfall from it.
+        ``mean(max(optimum - score, 0))``, the shortfall from it (the runs'
+        scores above it count as meeting it).
     confidence : float, default 0.95
     n_resamples : int, default 2000
     seed : int, default 0
@@ -346,14 +348,24 @@ def aggregate_metrics(scores: Scores, optimum: float | None = None, *, confidenc
     _check_confidence(confidence, n_resamples)
     if optimum is not None and not math.isfinite(optimum):
         raise ValueError(f"optimum must be a finite number, got {optimum!r}")
-    out = {}
-    for name, function in _metric_functions(optimum).items():
+    over_runs, over_tasks = _metric_functions(optimum)
+    statistics = {}
+    for name, function in over_runs.items():
         def pooled(*samples, axis=-1, function=function):
             return function(np.concatenate(samples, axis=axis), axis=axis)
 
-        low, high = _bootstrap(tasks, pooled, confidence, n_resamples, seed)
-        out[name] = Interval(float(pooled(*tasks)), float(low), float(high), confidence,
-                             _method(n_resamples))
+        statistics[name] = pooled
+    for name, function in over_tasks.items():
+        def of_task_means(*samples, axis=-1, function=function):
+            return function([np.mean(x, axis=axis) for x in samples], axis=0)
+
+        statistics[name] = of_task_means
+    out = {}
+    for name in ["iqm", "median", "mean", "optimality_gap"]:
+        if name in statistics:
+            low, high = _bootstrap(tasks, statistics[name], confidence, n_resamples, seed)
+            out[name] = Interval(float(statistics[name](*tasks)), float(low), float(high),
+                                 confidence, _method(n_resamples))
     return out
 
 
