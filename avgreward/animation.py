@@ -25,7 +25,7 @@ reseeded) and the next observation is the new episode's start.
 Frames are written with Pillow (a dependency of matplotlib), one at a time:
 an animation of millions of steps needs no more memory than one of ten.
 Pillow encodes each frame (LZW); the file around them is this module's
-(:class:`_GifStream`) rather than Pillow's ``save(..., save_all=True)``,
+(``_GifStream``) rather than Pillow's ``save(..., save_all=True)``,
 which keeps every frame until the end, merges identical ones and, on the
 main job's GIF (``scripts/swingup_softmax.py``: 201 frames of 240 x 240
 pixels), is slower or writes a larger file: fed the RGB frames (an
