@@ -1,5 +1,6 @@
 """Aggregate statistics (Agarwal et al. 2021) with scipy's stratified bootstrap; the t quantile."""
 
+import math
 import sys
 
 import numpy as np
@@ -18,7 +19,8 @@ def test_interquartile_mean_is_the_mean_of_the_middle_half():
     assert stats.interquartile_mean(x) == pytest.approx(middle.mean())
     m = stats.aggregate_metrics(x, optimum=5.0)
     assert m["iqm"].estimate == pytest.approx(middle.mean())
-    assert m["median"].estimate == np.median(x) and m["mean"].estimate == x.mean()
+    # one task: the median and the mean of its mean score, both the mean of its runs
+    assert m["median"].estimate == m["mean"].estimate == pytest.approx(x.mean())
     assert m["optimality_gap"].estimate == pytest.approx(np.maximum(5.0 - x, 0).mean())
     assert "optimality_gap" not in stats.aggregate_metrics(x)
     for interval in m.values():
@@ -28,13 +30,16 @@ def test_interquartile_mean_is_the_mean_of_the_middle_half():
 
 def test_the_bootstrap_is_stratified_by_task():
     # Task A's runs all score 0, task B's all 1: a stratified resample keeps 5 runs
-    # of A and 15 of B, so the pooled mean is 0.75 in every resample.
+    # of A and 15 of B, so the IQM of the runs pooled (the middle 10 of 20) is 1 in
+    # every resample, and the mean of the two tasks' means 0.5.
     a, b = np.zeros(5), np.ones(15)
-    mean = stats.aggregate_metrics([a, b])["mean"]
-    assert mean.estimate == mean.low == mean.high == pytest.approx(0.75)
-    # runs x tasks, the same thing
+    m = stats.aggregate_metrics([a, b])
+    assert m["iqm"].estimate == m["iqm"].low == m["iqm"].high == 1.0
+    assert m["mean"].estimate == m["mean"].low == m["mean"].high == pytest.approx(0.5)
+    # runs x tasks, the same thing: the middle 6 of 12 runs, three 0s and three 1s
     grid = np.column_stack([np.zeros(6), np.ones(6)])
-    assert stats.aggregate_metrics(grid)["mean"].high == pytest.approx(0.5)
+    iqm = stats.aggregate_metrics(grid)["iqm"]
+    assert iqm.low == iqm.high == pytest.approx(0.5)
 
 
 @pytest.mark.slow
@@ -105,10 +110,36 @@ def test_without_scipy_the_message_names_the_extra(monkeypatch):
         stats.aggregate_metrics([1.0, 2.0])
 
 
+T_PROBABILITIES = (1e-6, 1e-4, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.45, 0.49)
+
+
 def test_t_quantile_agrees_with_scipy():
-    for df in (1, 2, 5, 29, 200):
-        for p in (0.9, 0.975, 0.995):
-            assert stats.t_quantile(p, df) == pytest.approx(scipy_stats.t.ppf(p, df), rel=1e-9)
+    # df 1..200, both tails; 1 - p for the upper one is exact, so each p is the
+    # same number to both.
+    for df in range(1, 201):
+        for p in T_PROBABILITIES:
+            for q in (p, 1.0 - p):
+                assert stats.t_quantile(q, df) == pytest.approx(scipy_stats.t.ppf(q, df),
+                                                                rel=1e-12, abs=0)
+
+
+def test_t_quantile_near_the_median_keeps_its_digits():
+    # Near p = 0.5 scipy's t.ppf loses digits (at df 4, p = 0.499999, its own t.cdf
+    # misses p by 4e-11, 4e-5 of the quantile), so the references there are the
+    # closed forms of df 1 and 2 and, for df 3..200, scipy's t.cdf of our quantile.
+    for p in (0.499999, 0.4999, 0.499, 0.3, 0.26, 0.24, 0.05, 0.500001, 0.5001, 0.9):
+        assert stats.t_quantile(p, 1) == pytest.approx(math.tan(math.pi * (p - 0.5)),
+                                                       rel=1e-14, abs=0)
+        exact2 = (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+        assert stats.t_quantile(p, 2) == pytest.approx(exact2, rel=1e-14, abs=0)
+        for df in range(3, 201):
+            assert scipy_stats.t.cdf(stats.t_quantile(p, df), df) == pytest.approx(
+                p, rel=0, abs=1e-13)
+    assert stats.t_quantile(0.5, 7) == 0.0
+    with pytest.raises(ValueError, match="p must"):
+        stats.t_quantile(1.0, 3)
+    with pytest.raises(ValueError, match="df must"):
+        stats.t_quantile(0.9, 0)
 
 
 def test_the_curves_bootstrap_band_agrees_with_scipys_percentile_bootstrap():

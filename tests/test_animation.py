@@ -76,6 +76,45 @@ def test_frames_are_the_environment_renders(result, tmp_path):
     assert blue[0] == 0 and max(blue) > 100
 
 
+def test_the_gif_decodes_to_the_rendered_frames_mapped_to_its_palette(result, tmp_path,
+                                                                      monkeypatch):
+    # The main job's GIF (scripts/swingup_softmax.py: every 3rd step, 240 pixels,
+    # captioned), decoded by Pillow, against what was rendered: each frame as
+    # Pillow maps the rendered image to the palette of its time (no dithering),
+    # a pixel that did not change since the previous frame keeping its colour.
+    rendered, palettes = [], []
+    write = animation._GifStream.write
+
+    def recording_write(self, image):
+        rendered.append(np.asarray(image).copy())
+        write(self, image)
+        palettes.append(self._colors.copy())
+
+    monkeypatch.setattr(animation._GifStream, "write", recording_write)
+    frames, _, _ = read_frames(animate_policy(result, tmp_path / "a.gif", steps=90, every=3,
+                                              size=240))
+    assert len(frames) == len(rendered) == 31
+    expected = None
+    for k, (image, colors) in enumerate(zip(rendered, palettes)):
+        palette = Image.new("P", (1, 1))
+        palette.putpalette(colors.ravel().tolist())
+        mapped = np.asarray(Image.fromarray(image).quantize(
+            palette=palette, dither=Image.Dither.NONE).convert("RGB"))
+        if expected is None:
+            expected = mapped
+        else:
+            changed = (image != rendered[k - 1]).any(axis=2)
+            expected = np.where(changed[:, :, None], mapped, expected)
+        np.testing.assert_array_equal(frames[k], expected, err_msg=f"frame {k}")
+        # what the palette promises: every colour in it exact, the rest within 32
+        assert len(colors) < animation._COLORS
+        off = np.abs(frames[k].astype(int) - image).max(axis=2)
+        assert off.max() <= animation._PALETTE_TOLERANCE
+        keys = image.astype(np.int64) @ [1 << 16, 1 << 8, 1]
+        in_palette = np.isin(keys, colors.astype(np.int64) @ [1 << 16, 1 << 8, 1])
+        assert in_palette.mean() > 0.9 and not off[in_palette].any()
+
+
 def test_captioned_frames_keep_the_drawing_and_show_the_text(result, tmp_path):
     frames, _, _ = read_frames(animate_policy(result, tmp_path / "a.gif", steps=2, every=1))
     render = reset_render()
@@ -169,9 +208,9 @@ def test_more_than_256_colours_still_make_a_valid_gif(tmp_path):
     frames, durations, loop = read_frames(path)
     assert len(frames) == 6 and durations == [50] * 6 and loop == 0
     assert frames[0].shape == (24, 32, 3)
-    # 256 colours for ~768 pixels of noise: close, not exact
+    # 255 colours for ~768 pixels of noise: close, not exact
     assert np.abs(frames[-1].astype(int) - noise[-1]).mean() < 40
-    assert len(np.unique(frames[-1].reshape(-1, 3), axis=0)) <= 256
+    assert len(np.unique(frames[-1].reshape(-1, 3), axis=0)) <= 255
 
 
 def test_palette_entries_map_to_themselves():
