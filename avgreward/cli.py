@@ -1027,7 +1027,8 @@ def _stats(args) -> int:
     if optimum is None and len(envs) == 1:
         optimum = optimal_reward_rate(next(iter(envs)))
     kw = dict(confidence=args.confidence, n_resamples=args.resamples, seed=args.seed)
-    names = ["iqm", "median", "mean"] + (["optimality_gap"] if optimum is not None else [])
+    # One task: rliable's median is over the tasks' mean scores, here the mean itself.
+    names = ["iqm", "mean"] + (["optimality_gap"] if optimum is not None else [])
     width = max(len(label) for label, _, _ in settings)
     print(f"{_stats_score_name(args, evaluations.values())}; "
           f"{args.confidence:.0%} stratified percentile bootstrap intervals, "
