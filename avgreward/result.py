@@ -79,11 +79,14 @@ class Result:
         Extra figures: ``"bin_size"`` and ``"bin_steps"`` for binned rewards;
         the stepwise path's episode ends (see :func:`avgreward.stepwise.train_stepwise`);
         ``"continued_from"``: the steps the run had done before this call
-        (``train(..., init=...)``).
+        (``train(..., init=...)``); ``"cannot_continue"``: why a finished run
+        has no ``run_state`` (an environment whose state cannot be saved,
+        an experiment's run saved without it).
     run_state : RunState or None
         Where the run stopped, for ``train(..., init=result)`` (see
         :mod:`avgreward.checkpoint`); None where a run cannot be continued
-        (parallel actors, a Python-stepped environment, a diverged run).
+        (parallel actors, a diverged run, a Python-stepped environment whose
+        state cannot be saved: :mod:`avgreward.env_snapshot`).
     """
 
     env_id: str

@@ -41,6 +41,17 @@ that both paths agree on them.  Either way, a mean that drifts more than
 ``1e3`` action ranges away (the mean of ``u`` from 0; unsquashed, the mean
 from the middle of the box) triggers one ``RuntimeWarning`` per run.
 
+Continuing a run
+----------------
+A finished run's ``Result.run_state`` holds the learner's arrays (and the
+action drawn for S), the features of S, R-bar, the generator's state after
+exactly the draws the run used (they are taken in blocks), and the
+environment's state as :mod:`avgreward.env_snapshot` saves it (or, where it
+cannot, ``info["cannot_continue"]`` says why).  ``train(env, agent, m,
+init=result)`` resets ``env``, puts all of it back and goes on with the
+next step: ``n`` steps and then ``m`` more are one run of ``n + m`` steps,
+bit for bit, episode ends and time limits included.
+
 Observations
 ------------
 Every observation must be finite: a NaN would tile-code silently to tile 0
