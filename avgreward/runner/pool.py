@@ -166,7 +166,8 @@ def _run_state(result: Result, arrays: dict):
     why it has none.
     """
     if result.run_state is None:
-        return result.info.get("cannot_continue", "the run kept no state to continue from")
+        return result.info.get("cannot_continue", "the run kept no state to continue from "
+                               "(runs of parallel actors keep none)")
     more, state = state_files(result.run_state, result.weights)
     arrays.update(more)
     return state
