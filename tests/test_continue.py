@@ -232,6 +232,13 @@ def test_a_run_saved_without_its_state_says_how_to_get_it(tmp_path):
     assert "\n" not in str(err.value)
     # its rewards and weights are read as before
     assert old.rewards.shape == (10,) and old.weights.keys() == {"w", "theta"}
+    # a damaged state: the run is still read, and init= says what is wrong
+    record["run_state"] = {"rng": {"bit_generator": "MT19937"}}
+    record_path.write_text(json.dumps(record))
+    damaged = avgreward.load_experiment(exp.path).result(0, 0)
+    assert damaged.run_state is None and damaged.weights.keys() == {"w", "theta"}
+    with pytest.raises(ValueError, match=r"a000-s0000\.npz: its run state is damaged"):
+        avgreward.train(LOOP, agent, 100, init=damaged)
 
 
 def test_a_failed_runs_result_says_it_cannot_continue(tmp_path):

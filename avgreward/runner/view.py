@@ -253,9 +253,12 @@ class Experiment:
             return None
         try:
             return state_from_files(saved, data, weights)
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"{record.path}: its run state is damaged ({type(error).__name__}: "
-                             f"{error}); rerun the experiment to repair it") from None
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            # The rest of the run is whole (its arrays match their checksum): still read.
+            info["cannot_continue"] = (f"{record.path.name}: its run state is damaged "
+                                       f"({type(error).__name__}: {error}); rerun the run to "
+                                       "continue it")
+            return None
 
     def to_frame(self, what: str = "bins", fraction: float = 0.1) -> pandas.DataFrame:
         """The experiment as a tidy :class:`pandas.DataFrame` (needs the ``analysis`` extra).
