@@ -156,7 +156,8 @@ def _drive(fused, built, run, features, options, init):
         kernels.reset(state, rng.random() if fused.random_reset else 0.0)
         kernels.start_features(state, obs, tc, idx)
     else:
-        restore(init, params, state, obs, idx, run.rbar_box, rng, episodes)
+        restore(init, params, state, obs, idx, run.rbar_box, rng, episodes,
+                built.episode_buffers)
     tracker = (None if options.log is None
                else MetricsTracker(steps, options.log, len(episodes.returns)))
     t0 = 0
@@ -181,7 +182,7 @@ def _drive(fused, built, run, features, options, init):
     before = 0 if init is None else init.steps_done
     if built.keep_state:
         result.run_state = capture(params, state, obs, idx, run.rbar_box, rng, episodes,
-                                   before + steps)
+                                   before + steps, built.episode_buffers)
     if init is not None:
         result.info["continued_from"] = before
     return result

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avgreward.checkpoint import RunState
+from avgreward.checkpoint import RunState, state_files, state_from_files
 from avgreward.critic import linear_value
 from avgreward.features import TileCoder, features_from_dict, features_to_dict
 from avgreward.files import atomic_write, package_versions, sha256_hex
@@ -82,11 +82,14 @@ class Result:
         ``"episode_lengths"`` and ``"episode_end_steps"`` (see
         :class:`avgreward.run_arrays.EpisodeEnds`);
         ``"continued_from"``: the steps the run had done before this call
-        (``train(..., init=...)``).
+        (``train(..., init=...)``); ``"cannot_continue"``: why a finished run
+        has no ``run_state`` (an environment whose state cannot be saved,
+        an experiment's run saved without it).
     run_state : RunState or None
         Where the run stopped, for ``train(..., init=result)`` (see
         :mod:`avgreward.checkpoint`); None where a run cannot be continued
-        (parallel actors, a Python-stepped environment, a diverged run).
+        (parallel actors, a diverged run, a Python-stepped environment whose
+        state cannot be saved: :mod:`avgreward.env_snapshot`).
     """
 
     env_id: str
@@ -258,10 +261,6 @@ def _jsonable(key, value):
     return value
 
 
-def _same_array(a, b) -> bool:
-    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
-
-
 def save_result(result: Result, path: str | os.PathLike) -> Path:
     """Write ``result`` to ``path.npz`` and ``path.json``; returns the ``.json``'s path.
 
@@ -287,15 +286,8 @@ def save_result(result: Result, path: str | os.PathLike) -> Path:
             info[key] = _jsonable(key, value.item() if isinstance(value, np.generic) else value)
     state = None
     if result.run_state is not None:
-        s = result.run_state
-        arrays.update({"state/env_state": s.env_state, "state/obs": s.obs,
-                       "state/features": s.features})
-        # The learner's weights are in weights/ already: saved once.
-        shared = [k for k, v in s.params.items() if k in result.weights
-                  and _same_array(v, np.asarray(result.weights[k]))]
-        arrays.update({f"state/params/{k}": v for k, v in s.params.items() if k not in shared})
-        state = {"steps_done": s.steps_done, "rbar": s.rbar, "rng": s.rng,
-                 "episode": list(s.episode), "params_in_weights": shared}
+        more, state = state_files(result.run_state, result.weights)
+        arrays.update(more)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     data = buffer.getvalue()
@@ -359,15 +351,7 @@ def load_result(path: str | os.PathLike) -> Result:
         info.update({k[len("info/"):]: v for k, v in arrays.items() if k.startswith("info/")})
         state = None
         if record["run_state"] is not None:
-            s = record["run_state"]
-            params = {k[len("state/params/"):]: v for k, v in arrays.items()
-                      if k.startswith("state/params/")}
-            params.update({k: weights[k].copy() for k in s.get("params_in_weights", ())})
-            np.random.default_rng().bit_generator.state = s["rng"]  # a valid PCG64 state?
-            state = RunState(int(s["steps_done"]), arrays["state/env_state"],
-                             arrays["state/obs"], arrays["state/features"], float(s["rbar"]),
-                             s["rng"], params, (int(s["episode"][0]), float(s["episode"][1]),
-                                                int(s["episode"][2])))
+            state = state_from_files(record["run_state"], arrays, weights)
         return Result(
             env_id=record["env_id"], agent=agent, seed=int(record["seed"]),
             steps=int(record["steps"]), rewards=arrays["rewards"], rbar=arrays["rbar"],

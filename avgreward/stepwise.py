@@ -41,6 +41,17 @@ that both paths agree on them.  Either way, a mean that drifts more than
 ``1e3`` action ranges away (the mean of ``u`` from 0; unsquashed, the mean
 from the middle of the box) triggers one ``RuntimeWarning`` per run.
 
+Continuing a run
+----------------
+A finished run's ``Result.run_state`` holds the learner's arrays (and the
+action drawn for S), the features of S, R-bar, the generator's state after
+exactly the draws the run used (they are taken in blocks), and the
+environment's state as :mod:`avgreward.env_snapshot` saves it (or, where it
+cannot, ``info["cannot_continue"]`` says why).  ``train(env, agent, m,
+init=result)`` resets ``env``, puts all of it back and goes on with the
+next step: ``n`` steps and then ``m`` more are one run of ``n + m`` steps,
+bit for bit, episode ends and time limits included.
+
 Observations
 ------------
 Every observation must be finite: a NaN would tile-code silently to tile 0
@@ -70,6 +81,7 @@ from avgreward.actors import (
     squash_action,
 )
 from avgreward.agents import GaussianActorCritic, SoftmaxActorCritic
+from avgreward.checkpoint import RunState, init_features, restore_params
 from avgreward.metrics import MetricsTracker
 from avgreward.critic import (
     accumulate_trace_outer,
@@ -88,6 +100,7 @@ from avgreward.environments import (
     default_features,
     default_tile_coder,
 )
+from avgreward.env_snapshot import put_back, snapshot
 from avgreward.features import TileCoder, tile_indices
 from avgreward.learners.actor_critic import (
     actor_critic_arrays,
@@ -417,11 +430,15 @@ def train_stepwise(
 
 
 def run_stepwise(env, agent, options: RunOptions, features: TileCoder | None = None,
-                 bounds=None):
-    """:func:`train_stepwise` with the run's options as one checked value (``train`` calls this)."""
+                 bounds=None, init=None):
+    """:func:`train_stepwise` with the run's options as one checked value (``train`` calls this).
+
+    ``init`` (a :class:`~avgreward.result.Result` with a ``run_state``)
+    continues that run: see ``train(..., init=...)`` and :func:`_continue`.
+    """
     env, owned = make_env(env)
     try:
-        return _run(env, agent, options, features, bounds)
+        return _run(env, agent, options, features, bounds, init)
     finally:
         if owned:
             env.close()
@@ -430,7 +447,7 @@ def run_stepwise(env, agent, options: RunOptions, features: TileCoder | None = N
 _Arrays = namedtuple("_Arrays", ["w", "theta"])
 
 
-def _run(env, agent, options, features, bounds):
+def _run(env, agent, options, features, bounds, init=None):
     steps, seed, record_actions = options.steps, options.seed, options.record_actions
     rbar_every, chunk_steps, bin_size = options.rbar_every, options.chunk_steps, options.bin_size
     callback = options.callback
@@ -467,6 +484,14 @@ def _run(env, agent, options, features, bounds):
         raise ValueError(
             f"agent must be a SoftmaxActorCritic or GaussianActorCritic, got {agent!r}"
         )
+    if init is not None and bounds is not None and features is None:
+        # The bounds the saved run was given build its features: checked as features.
+        features, bounds = features_for(name, obs_space, None, bounds), None
+    features = init_features(init, name, agent, features)
+    if init is not None and init.run_state.gym is None:
+        raise ValueError(f"init: the saved run of {init.env_id} ran in the fused loop; {name} "
+                         "here is stepped from Python (through wrappers): continue it on the "
+                         "environment it ran on")
     if features is None and bounds is None and same_observations_as_ours(env):
         features = default_features(env)  # our environment's, through its wrappers
     features = features_for(name, obs_space, features, bounds)
@@ -515,6 +540,9 @@ def _run(env, agent, options, features, bounds):
     # draws, and passing a Generator into a jitted function costs ~15 us a call.
     draw = rng.random if softmax else rng.standard_normal
     block = min(steps + 1, _NOISE_BLOCK)
+    if init is not None:
+        rng.bit_generator.state = init.run_state.rng
+    block_start = rng.bit_generator.state  # where the block's draws began
     noise = draw(block)
     if softmax:
         settings = np.array([step_w, agent.alpha_theta / k, agent.alpha_rbar, agent.tau,
@@ -532,18 +560,29 @@ def _run(env, agent, options, features, bounds):
                              float(squash), act_low, act_high, mean_limit, mean_centre])
         warned = False
 
-    obs, _ = env.reset(seed=seed)
-    x = _observation(obs, n_dims, name)
-    if not np.isfinite(x).all():
-        raise _not_finite(name, obs, f"from reset(seed={seed}), before step 0")
-    tile_indices(x, *tc, idx)
-    if softmax:
-        action = softmax_act(theta, idx, agent.tau, probs, noise[0])
-    elif not gaussian_act(theta, idx, agent.sigma_min, noise[0], policy, squash, act_low,
-                          act_high):
-        raise diverged(0)
+    # Every array the steps carry over, by name: what a continued run restores.
+    carried = {"w": w, "theta": theta, "z_w": z_w, "z_theta": z_theta, "probs": probs,
+               "coef": coef, "steps_theta": steps_theta, "policy": policy,
+               "action": np.zeros(1, np.int64)}
+    if init is None:
+        obs, _ = env.reset(seed=seed)
+        x = _observation(obs, n_dims, name)
+        if not np.isfinite(x).all():
+            raise _not_finite(name, obs, f"from reset(seed={seed}), before step 0")
+        tile_indices(x, *tc, idx)
+        if softmax:
+            action = softmax_act(theta, idx, agent.tau, probs, noise[0])
+        elif not gaussian_act(theta, idx, agent.sigma_min, noise[0], policy, squash, act_low,
+                              act_high):
+            raise diverged(0)
+        j = 1  # next unused draw in noise
+    else:
+        x = _continue(env, name, init.run_state, carried, idx, rbar_box, seed)
+        # The episode in progress goes on: its return and length so far.
+        episodes.partial_return, episodes.partial_length = init.run_state.episode[1:]
+        action = int(carried["action"][0])
+        j = 0  # the saved action was drawn: the next draw is the first step's
     env_step, env_reset = env.step, env.reset
-    j = 1  # next unused draw in noise
     for t in range(steps):
         if softmax:
             obs, reward, terminated, truncated, _ = env_step(action_start + action)
@@ -558,6 +597,7 @@ def _run(env, agent, options, features, bounds):
         x = _observation(obs, n_dims, name)
         reward = float(reward)
         if j == block:
+            block_start = rng.bit_generator.state
             noise = draw(block)
             j = 0
         if softmax:
@@ -604,7 +644,40 @@ def _run(env, agent, options, features, bounds):
             rewards, actions = run.outputs(t0, min(chunk_steps, steps - t0))
             if callback is not None:
                 callback(t + 1, steps)
-    return run.result(steps, episodes.info(steps))
+    result = run.result(steps, episodes.info(steps))
+    carried["action"][0] = action if softmax else 0
+    # The generator as if it had made exactly the j draws of this block used so far.
+    used = np.random.Generator(np.random.PCG64())
+    used.bit_generator.state = block_start
+    (used.random if softmax else used.standard_normal)(j)
+    before = 0 if init is None else init.run_state.steps_done
+    env_state, saved = snapshot(env, name)
+    if env_state is None:
+        result.info["cannot_continue"] = saved
+    else:
+        result.run_state = RunState(before + steps, env_state, x.copy(), idx.copy(),
+                                    float(rbar_box[0]), used.bit_generator.state,
+                                    {k: v.copy() for k, v in carried.items()}, gym=saved,
+                                    episode=(0, float(episodes.partial_return),
+                                             int(episodes.partial_length)))
+    if init is not None:
+        result.info["continued_from"] = before
+    return result
+
+
+def _continue(env, name, saved, carried, idx, rbar_box, seed):
+    """Put a saved run back: the environment, the carried arrays, S's features, R-bar.
+
+    Returns the observation of S.  The generator is restored by the caller.
+    """
+    restore_params(saved.params, carried)
+    if idx.shape != saved.features.shape:
+        raise ValueError(f"init: the saved active features have shape "
+                         f"{saved.features.shape}, this feature map's {idx.shape}")
+    put_back(env, name, saved.env_state, saved.gym, seed)
+    idx[:] = saved.features
+    rbar_box[0] = saved.rbar
+    return saved.obs.copy()
 
 
 def resolve_squash(agent, env, name, act_space, low, high):

@@ -39,6 +39,7 @@ from avgreward.environments import (
     env_info,
     resolve_env,
 )
+from avgreward.checkpoint import init_features
 from avgreward.features import TileCoder
 from avgreward.learners.custom import Custom, custom_weights
 from avgreward.learners.driver import Built, Task
@@ -148,8 +149,12 @@ def train(
         one run of ``N + M`` steps, bit for bit.  The agent's settings may
         differ (say, smaller step sizes) where they do not change the
         learner's arrays.  The result holds the new steps only (its
-        ``info["continued_from"]`` is ``N``).  Runs of the fused loop by one
-        actor, except REINFORCE's (mid-episode buffers), can be continued.
+        ``info["continued_from"]`` is ``N``).  Runs by one actor can be
+        continued, in the fused loop or stepped from Python (classic control
+        and this package's environments, in TimeLimit and stateless
+        wrappers: see :mod:`avgreward.env_snapshot`; any other says why in
+        ``info["cannot_continue"]``), and so can the finished runs of an
+        experiment (``Experiment.result``).
 
     Returns
     -------
@@ -184,9 +189,6 @@ def train(
     options = RunOptions(steps, _seed_of(seed, init), record_actions, rbar_every, chunk_steps,
                          bin_size, callback, log)
     if not is_own_env(env):
-        if init is not None:
-            raise ValueError(f"init: only runs of the fused loop can be continued; {env!r} is "
-                             "stepped from Python")
         # Not one of ours, or ours inside wrappers that change what it computes:
         # the generic path steps the environment (and its wrappers) from Python.
         if not driver.stepwise:
@@ -197,7 +199,7 @@ def train(
         if getattr(agent, "actors", 1) > 1:
             raise ValueError(f"agent: actors={agent.actors} (parallel actors) runs in the "
                              f"fused loop only; {env!r} is stepped from Python")
-        result = run_stepwise(env, agent, options, features, bounds)
+        result = run_stepwise(env, agent, options, features, bounds, init)
         _warn_if_constant_reward(result)
         return result
     if bounds is not None:
@@ -208,7 +210,8 @@ def train(
     env_id, fused = _fused_env(env)
     driver.check(agent, Task(env_id, fused, None, options.steps))
     features = _checked_features(env, env_id, fused, features, agent, init)
-    task = Task(env_id, fused, features, options.steps)
+    task = Task(env_id, fused, features, options.steps,
+                0 if init is None else init.run_state.episode[0])
     if getattr(agent, "actors", 1) > 1 and driver.parallel:
         _no_init(init, "parallel actors (actors > 1)")
         return drive_parallel(env_id, fused, agent, features, options)
@@ -278,7 +281,7 @@ def _fused_env(env):
 
 def _checked_features(env, env_id, fused, features, agent, init=None):
     """The run's feature map, checked (the default one if ``features`` is None)."""
-    features = _init_features(init, env_id, agent, features)
+    features = init_features(init, env_id, agent, features)
     if features is None:
         features = default_features(env_id if isinstance(env, str) else env)
     elif not isinstance(features, TileCoder):
@@ -429,32 +432,14 @@ def _seed_of(seed, init):
         raise ValueError(f"init must be a Result (of train, or avgreward.load_result), got "
                          f"{type(init).__name__}")
     if init.run_state is None:
-        raise ValueError("init: this result has no run state to continue from (run_state is "
-                         "None): results rebuilt from an experiment directory, diverged runs, "
-                         "parallel actors, Python-stepped environments and REINFORCE have none")
+        why = init.info.get("cannot_continue")
+        raise ValueError(f"init: this run cannot be continued: {why}" if why else
+                         "init: this result has no run state to continue from (run_state is "
+                         "None): diverged runs and parallel actors have none")
     if seed is not None and seed != init.seed:
         raise ValueError(f"seed={seed!r}: a continued run draws from the saved generator of "
                          f"seed {init.seed}; leave seed out")
     return init.seed
-
-
-def _init_features(init, env_id, agent, features):
-    """``features``, or ``init``'s when it is None; ValueError if ``init`` does not fit the run."""
-    if init is None:
-        return features
-    if init.env_id != env_id:
-        raise ValueError(f"init: the saved run is of {init.env_id}, not {env_id}")
-    if type(agent) is not type(init.agent):
-        raise ValueError(f"init: the saved run's agent is a {type(init.agent).__name__}, this "
-                         f"one a {type(agent).__name__}; continue with the same kind")
-    saved, given = getattr(init.agent, "ref", None), getattr(agent, "ref", None)
-    if saved is not None and given is not None and saved != given:
-        raise ValueError(f"init: the saved run's learner is {saved}, this one {given}; "
-                         "continue with the same learner")
-    if features is not None and features != init.features:
-        raise ValueError(f"features: {features!r} differs from the saved run's "
-                         f"{init.features!r}; leave features out to continue with the run's")
-    return init.features
 
 
 def _no_init(init, what):

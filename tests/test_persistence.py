@@ -153,11 +153,7 @@ def test_init_that_does_not_fit_is_refused_naming_what(change, message):
 def test_runs_that_cannot_be_continued_say_so():
     with pytest.raises(ValueError, match="seed is required"):
         avgreward.train(LOOP, avgreward.default_agent(LOOP), 100)
-    agent = Reinforce(alpha_theta=2**-12)
-    first = avgreward.train(CORRIDOR, agent, 500, seed=0)
-    assert first.run_state is None  # its episode buffers are not kept for nothing
-    with pytest.raises(ValueError, match="REINFORCE"):
-        avgreward.train(CORRIDOR, agent, 500, init=first)
+    # (REINFORCE continues mid-episode: tests/test_continue.py)
     diverging = DifferentialSarsa(alpha=1e300, beta=1e300, epsilon=0.1)
     with pytest.raises(avgreward.DivergenceError) as caught:
         avgreward.train(ACCESS, diverging, 10_000, seed=0)

@@ -107,10 +107,13 @@ CHECKS = {
     ("README.md", "Train one run"): _TRAIN_CHECK,
     (_QUICKSTART, "Train one run"): _TRAIN_CHECK,
     (_ENVS, "Any gymnasium environment"):  # the page says 68; a random policy: about 0
-        "assert (goals >= 90_000).sum() >= 50, (goals >= 90_000).sum()",
+        "assert (goals >= 90_000).sum() >= 50, (goals >= 90_000).sum()\n"
+        "assert (more.weights['theta_mu'] == whole.weights['theta_mu']).all()\n"
+        "assert (more.rewards == whole.rewards[2_000:]).all()\n",
     (_EXPERIMENTS, "Experiments and the command line"):
         "assert exp.summary() == '50 of 50 runs done, 0 failed', exp.summary()\n"
-        "assert exp.label(0) == 'alpha_theta=2^-5', exp.label(0)\n",
+        "assert exp.label(0) == 'alpha_theta=2^-5', exp.label(0)\n"
+        "assert more.info['continued_from'] == 20_000, more.info\n",
     (_EXPERIMENTS, "Tidy tables"): "assert len(frame) == 50 * 10_000 and len(runs) == 50\n",
     (_EXPERIMENTS, "Evaluating the learned policies"):
         "assert ev.agents[0].exact_rate > access.final_performance(0).mean() + 0.05\n"

@@ -34,19 +34,25 @@ from avgreward.actors import gaussian_parameters, softmax_probabilities
 
 __all__ = ["Driver", "Task", "Built", "Policy", "policy_at"]
 
-Task = namedtuple("Task", ["env_id", "fused", "features", "steps"])
+Task = namedtuple("Task", ["env_id", "fused", "features", "steps", "episode_steps"],
+                  defaults=(0,))
 Task.__doc__ = """What a driver knows of a run: the environment's id and its
 :class:`~avgreward.envs.declare.FusedEnv` (actions, episodic, sizes), the
-feature map (``None`` while checking) and the number of steps."""
+feature map (``None`` while checking), the number of steps and, for a run
+continued (``train(..., init=...)``), the steps of the episode in progress it
+carries in (0 for a new run)."""
 
 Built = namedtuple("Built", ["learner", "params", "action_dtype", "episode_cap",
-                             "keep_state", "on_divergence"],
-                   defaults=(np.int64, 0, True, None))
+                             "keep_state", "on_divergence", "episode_buffers"],
+                   defaults=(np.int64, 0, True, None, ()))
 Built.__doc__ = """One run's learner: its :class:`~avgreward.learners.FusedLearner`, its
 bundle (``learner.params_type``), the dtype of recorded actions, the episode
 cap (0: none), whether the run keeps a state to continue from, and
 ``on_divergence(error)``, which may give a clearer exception for a
-:class:`~avgreward.result.DivergenceError` (or None to keep it)."""
+:class:`~avgreward.result.DivergenceError` (or None to keep it), and the
+names of the bundle's episode buffers: arrays with a row per step of the
+episode in progress (REINFORCE's), saved up to that episode's steps only and
+put back into the first rows of a continued run's (longer) buffers."""
 
 #: Kinds of :class:`Policy`.
 SOFTMAX, GAUSSIAN, EPSILON_GREEDY = "softmax", "gaussian", "epsilon_greedy"

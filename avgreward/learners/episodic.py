@@ -87,7 +87,9 @@ def _build_reinforce(agent, task):
     n_columns, k = _columns(agent, task), features.n_active
     theta = initial_theta(agent, features, n_columns)
     cap = agent.max_episode_steps or 0
-    capacity = min(cap or EPISODE_BUFFER, steps)
+    # A continued run's episode in progress is already in the buffers: as in one run
+    # of all the steps, an episode outgrows them only past EPISODE_BUFFER (or cap) steps.
+    capacity = min(cap or EPISODE_BUFFER, steps + task.episode_steps)
     baseline = agent.alpha_w is not None
     w = np.zeros(features.n_features if baseline else 0)
     if _gaussian(agent):
@@ -115,8 +117,8 @@ def _build_reinforce(agent, task):
             f"{error.result.seed}, at step {error.step}), the episode buffer's length; give "
             "max_episode_steps to cut episodes, or start from a policy that ends them")
 
-    return Built(learner, params, dtype, episode_cap=cap, keep_state=False,
-                 on_divergence=on_divergence)
+    return Built(learner, params, dtype, episode_cap=cap, on_divergence=on_divergence,
+                 episode_buffers=("ep_features", "ep_actions", "ep_rewards", "ep_returns"))
 
 
 def _build_episodic_actor_critic(agent, task):
@@ -141,9 +143,7 @@ def _build_episodic_actor_critic(agent, task):
 
 
 REINFORCE_DRIVER = Driver(
-    Reinforce, _build_reinforce, reinforce_weights, _policy, _check,
-    cannot_continue="REINFORCE (its buffers hold the episode in progress)",
-    continuous=_gaussian)
+    Reinforce, _build_reinforce, reinforce_weights, _policy, _check, continuous=_gaussian)
 
 EPISODIC_ACTOR_CRITIC_DRIVER = Driver(
     EpisodicActorCritic, _build_episodic_actor_critic, episodic_actor_critic_weights, _policy, _check,

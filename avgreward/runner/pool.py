@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avgreward.checkpoint import state_files
 from avgreward.features import features_from_dict
 from avgreward.learners.registry import agent_from_dict
 from avgreward.logs import open_log
@@ -157,7 +158,24 @@ def compute_run(task: dict, on_chunk=None) -> tuple[dict, dict]:
             f"{w.category.__name__}: {w.message}" for w in caught
             if issubclass(w.category, (RuntimeWarning, UserWarning)))))
     arrays = {} if result is None or result.steps == 0 else _run_arrays(result)
+    if status == "ok":
+        record["run_state"] = _run_state(result, arrays)
     return arrays, record
+
+
+def _run_state(result: Result, arrays: dict):
+    """What a finished run's record keeps to be continued (``Experiment.result``, ``init=``).
+
+    Its state's JSON part (the arrays go into ``arrays``, as ``state/...``: as
+    big as the learner's arrays beyond its weights, whatever the steps), or
+    why it has none.
+    """
+    if result.run_state is None:
+        return result.info.get("cannot_continue", "the run kept no state to continue from "
+                               "(runs of parallel actors keep none)")
+    more, state = state_files(result.run_state, result.weights)
+    arrays.update(more)
+    return state
 
 
 class ProgressBars:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from avgreward.checkpoint import state_from_files
 from avgreward.features import features_from_dict
 from avgreward.learners.registry import agent_from_dict
 from avgreward.extras import require
@@ -256,6 +257,13 @@ class Experiment:
         binned means (float64) and ``Result.info["bin_size"]`` says so.
         ``Result.info`` also has ``"bin_steps"``, ``"status"`` and ``"error"``.
         A failed run gives the result of the steps it completed.
+
+        A finished run's result carries its ``run_state``, so that
+        ``train(exp.env_id, result.agent, more_steps, init=result)`` goes on
+        from where it stopped, bit for bit.  Where it cannot (a failed run,
+        a directory written before run states were kept, an environment
+        whose state cannot be saved) ``info["cannot_continue"]`` says why,
+        and ``train`` refuses with that reason.
         """
         record = self.run(i, seed)
         agent = self.agents[i]
@@ -264,21 +272,23 @@ class Experiment:
             raise ValueError(f"run of agent {i} with seed {seed} failed before any step: "
                              f"{record.error}")
         # The weights are what is not a run's record, named as the agent's driver names them.
-        weights = {name: value for name, value in data.items() if name not in _RUN_FIELDS}
+        weights = {name: value for name, value in data.items()
+                   if name not in _RUN_FIELDS and not name.startswith("state/")}
         episodes = {name: data[name] for name in _EPISODE_FIELDS if name in data}
         rewards = data["rewards"]
         if self.bin_size == 1:
             rewards = rewards.astype(np.float32)
         every = int(data["rbar_every"])
+        info = {"bin_size": self.bin_size,
+                "bin_steps": bin_end_steps(int(data["steps_done"]), self.bin_size),
+                "status": record.status, "error": record.error, **episodes}
+        run_state = self._run_state(record, data, weights, info)
         return Result(
             env_id=self.env_id, agent=agent, seed=seed, steps=int(data["steps_done"]),
             rewards=rewards, rbar=data["rbar"],
             rbar_steps=np.arange(1, data["rbar"].size + 1, dtype=np.int64) * every,
             final_rbar=float(data["final_rbar"]), weights=weights, features=self.features,
-            wall_time=record.wall_time,
-            info={"bin_size": self.bin_size,
-                  "bin_steps": bin_end_steps(int(data["steps_done"]), self.bin_size),
-                  "status": record.status, "error": record.error, **episodes},
+            wall_time=record.wall_time, info=info, run_state=run_state,
         )
 
     def evaluate(self, steps: int = 100_000, seed: int = 0, greedy: bool = True, *,
@@ -339,6 +349,30 @@ class Experiment:
 
         return evaluate_experiment(self, steps, seed, greedy, batches=batches, trust=trust,
                                    save=save)
+
+    def _run_state(self, record, data, weights, info):
+        """The finished run's state to continue from, or None (and why in ``info``)."""
+        if record.status != "ok":
+            info["cannot_continue"] = f"the run failed ({record.error})"
+            return None
+        saved = record.record.get("run_state")
+        if "run_state" not in record.record:
+            info["cannot_continue"] = (
+                f"{record.path.name} was saved without its run state (by an avgreward older "
+                "than continuable experiments); rerun the experiment with this version, into "
+                "a new directory, to continue its runs")
+            return None
+        if not isinstance(saved, dict):
+            info["cannot_continue"] = str(saved)
+            return None
+        try:
+            return state_from_files(saved, data, weights)
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            # The rest of the run is whole (its arrays match their checksum): still read.
+            info["cannot_continue"] = (f"{record.path.name}: its run state is damaged "
+                                       f"({type(error).__name__}: {error}); rerun the run to "
+                                       "continue it")
+            return None
 
     def to_frame(self, what: str = "bins", fraction: float = 0.1) -> pandas.DataFrame:
         """The experiment as a tidy :class:`pandas.DataFrame` (needs the ``analysis`` extra).
