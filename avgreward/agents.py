@@ -736,6 +736,7 @@ class DifferentialTD(_Settings):
     behaviour: Any = None
 
     kind = "differential_td"
+    _left_out_at = {"behaviour": None}  # on-policy: nothing to write (TOML has no null)
 
     def __post_init__(self):
         _check_prediction(self, "eta", "R-bar's step is eta * alpha")
