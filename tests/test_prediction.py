@@ -107,6 +107,22 @@ def test_off_policy_differential_td_learns_the_targets_rate_and_values():
     np.testing.assert_allclose(run.weights["w"], point.weights, atol=0.05)
 
 
+@pytest.mark.parametrize("env, model, agent", [
+    (LOOP, LOOP_MODEL, DifferentialTD(alpha=0.01, eta=0.5, lambda_=0.5, target=TARGET,
+                                      behaviour=BEHAVIOUR)),
+    (ACCESS, ACCESS_MODEL, DifferentialTD(alpha=0.01, eta=0.1, lambda_=0.5,
+                                          target=ACCESS_TARGET)),
+])
+def test_differential_td_with_traces_learns_the_targets_rate_and_values(env, model, agent):
+    truth = exact.evaluate(model, np.array(agent.target))
+    run = avgreward.train(env, agent, 1_000_000, seed=0)
+    assert abs(_second_half(run.rbar).mean() - truth.reward_rate) < 0.01 * max(
+        1.0, truth.reward_rate)
+    visited = truth.stationary > 1e-3  # rare states are barely learned
+    error = exact.centered_rms_error(run.weights["w"][visited], truth.v[visited])
+    assert error < 0.1 * np.std(truth.v[visited])
+
+
 def test_average_cost_td_learns_the_rate_and_values_on_policy():
     truth = exact.evaluate(ACCESS_MODEL, ACCESS_TARGET)
     agent = AverageCostTD(alpha=0.01, beta=0.001, target=ACCESS_TARGET)
