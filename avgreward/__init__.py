@@ -30,6 +30,8 @@ _LAZY = {
     "DifferentialSarsa": "avgreward.agents",
     "DiscountedQLearning": "avgreward.agents",
     "DiscountedSarsa": "avgreward.agents",
+    "DifferentialTD": "avgreward.agents",
+    "AverageCostTD": "avgreward.agents",
     "GaussianActorCritic": "avgreward.agents",
     "SoftmaxActorCritic": "avgreward.agents",
     "Reinforce": "avgreward.agents",
@@ -62,8 +64,10 @@ _LAZY = {
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from avgreward.agents import (
+        AverageCostTD,
         DifferentialQLearning,
         DifferentialSarsa,
+        DifferentialTD,
         DiscountedQLearning,
         DiscountedSarsa,
         EpisodicActorCritic,
@@ -135,6 +139,8 @@ __all__ = [
     "DifferentialQLearning",
     "DiscountedSarsa",
     "DiscountedQLearning",
+    "DifferentialTD",
+    "AverageCostTD",
     "GaussianActorCritic",
     "Reinforce",
     "EpisodicActorCritic",

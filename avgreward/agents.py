@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 __all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "Reinforce", "EpisodicActorCritic",
            "DifferentialSarsa", "DifferentialQLearning", "DiscountedSarsa",
-           "DiscountedQLearning", "AgentSettings"]
+           "DiscountedQLearning", "DifferentialTD", "AverageCostTD", "AgentSettings"]
 
 
 def _real(name: str, value, what: str) -> float:
@@ -631,6 +631,154 @@ class DiscountedSarsa(_Discounted):
 DiscountedQLearning.__doc__ = _DISCOUNTED_DOC.format(what="Discounted Q-learning",
                                                      target="max_a q(S', a)")
 DiscountedSarsa.__doc__ = _DISCOUNTED_DOC.format(what="Discounted Sarsa", target="q(S', A')")
+
+
+def _policy_table(name: str, value) -> tuple:
+    """A fixed policy over a tabular task's states, as a tuple of rows of floats.
+
+    ``value`` is an array-like ``[n_states, n_actions]`` (rows: probability
+    distributions) or a :class:`~avgreward.result.Result` of a tabular
+    environment, whose frozen policy is read at every state's observation.
+    Kept as tuples of Python floats: hashable, and exact through JSON.
+    """
+    if value is None:
+        raise ValueError(f"{name} must be a policy: an array [n_states, n_actions] or a Result")
+    if hasattr(value, "policy") and hasattr(value, "env_id") and callable(value.policy):
+        from avgreward import exact  # only for a Result: settings import nothing heavy
+
+        value = exact.policy_on_states(exact.model_of(value.env_id), value.policy)
+    try:
+        rows = [[_real(name, x, "probabilities") for x in row] for row in value]
+    except TypeError:
+        raise ValueError(f"{name} must be an array [n_states, n_actions] of probabilities, "
+                         f"got {value!r}") from None
+    if not rows or len({len(row) for row in rows}) != 1 or not rows[0]:
+        raise ValueError(f"{name} must be a non-empty array [n_states, n_actions], got "
+                         f"rows of lengths {sorted({len(row) for row in rows})}")
+    for s, row in enumerate(rows):
+        if not all(math.isfinite(x) and x >= 0.0 for x in row) or abs(sum(row) - 1.0) > 1e-9:
+            raise ValueError(f"{name}: row {s} must be probabilities summing to 1, got {row}")
+    return tuple(tuple(row) for row in rows)
+
+
+def _check_prediction(settings, rate: str, what: str) -> None:
+    """The prediction learners' settings: ``alpha``, R-bar's ``rate`` (> 0, ``what`` it
+    is), ``lambda_``, ``target`` and ``behaviour``."""
+    object.__setattr__(settings, "alpha", _check_step_size("alpha", settings.alpha))
+    value = _check_step_size(rate, getattr(settings, rate))
+    if value <= 0.0:
+        raise ValueError(f"{rate} must be > 0 ({what}), got {getattr(settings, rate)!r}")
+    object.__setattr__(settings, rate, value)
+    object.__setattr__(settings, "lambda_", _check_lambda("lambda_", settings.lambda_))
+    target = _policy_table("target", settings.target)
+    object.__setattr__(settings, "target", target)
+    if getattr(settings, "behaviour", None) is None:
+        return
+    behaviour = _policy_table("behaviour", settings.behaviour)
+    object.__setattr__(settings, "behaviour", behaviour)
+    if len(behaviour) != len(target) or len(behaviour[0]) != len(target[0]):
+        raise ValueError(f"behaviour must have the target's shape {len(target)} x "
+                         f"{len(target[0])}, got {len(behaviour)} x {len(behaviour[0])}")
+    for s, (pi, b) in enumerate(zip(target, behaviour)):
+        for a, (p, q) in enumerate(zip(pi, b)):
+            if p > 0.0 and q == 0.0:
+                raise ValueError(f"behaviour must cover the target: at state {s} the target "
+                                 f"takes action {a} (probability {p}) and the behaviour never "
+                                 "does (rho = pi/b is undefined)")
+
+
+@dataclass(frozen=True)
+class DifferentialTD(_Settings):
+    """Differential TD-learning (Wan, Naik & Sutton 2021), on- or off-policy prediction.
+
+    Evaluates the fixed ``target`` policy from the actions of the fixed
+    ``behaviour`` policy, with linear values ``v(s) = w . x(s)`` and R-bar;
+    each step, with ``rho = target(A|S) / behaviour(A|S)``::
+
+        A     ~ behaviour(.|S)
+        delta <- R - Rbar + v(S', w) - v(S, w)
+        w     <- w + alpha rho delta x(S)
+        Rbar  <- Rbar + eta alpha rho delta
+
+    (the paper's tabular updates, eqs. 3-4, with linear features as in its
+    code).  ``lambda_ > 0`` replaces ``x(S)`` in ``w``'s update by the
+    per-decision off-policy trace of Sutton & Barto eq. 12.25 with ``gamma =
+    1``, ``z <- rho (lambda_ z + x(S))``; R-bar keeps the one-step update (the
+    paper defines no traces).  See :mod:`avgreward.learners.prediction`.
+
+    Parameters
+    ----------
+    alpha : float
+        Step size, divided by the number of active features (also in R-bar's step).
+    eta : float
+        R-bar's step is ``eta * alpha``; > 0.
+    lambda_ : float, default 0.0
+        Trace decay in [0, 1] (dense traces: meant for tabular tasks).
+    target : array_like [n_states, n_actions] or Result
+        The policy evaluated, over the tabular environment's states (a
+        ``Result``: its frozen policy at each state's observation).
+    behaviour : array_like or Result, optional
+        The policy that acts; default the target (on-policy).  It must take
+        every action the target takes.
+
+    Notes
+    -----
+    The fused loop knows a state only by its active features: the policies
+    must agree on states the features do not tell apart, and the feature at
+    some position of the active-feature list must decide both policies
+    (one-hot features' always does).
+    """
+
+    alpha: float
+    eta: float
+    lambda_: float = 0.0
+    target: Any = None
+    behaviour: Any = None
+
+    kind = "differential_td"
+    _left_out_at = {"behaviour": None}  # on-policy: nothing to write (TOML has no null)
+
+    def __post_init__(self):
+        _check_prediction(self, "eta", "R-bar's step is eta * alpha")
+
+
+@dataclass(frozen=True)
+class AverageCostTD(_Settings):
+    """Average-cost TD(lambda) (Tsitsiklis & Van Roy 1999), on-policy prediction.
+
+    Follows and evaluates the fixed policy ``target``; each step::
+
+        A     ~ target(.|S)
+        delta <- R - Rbar + v(S', w) - v(S, w)
+        z     <- lambda_ z + x(S)
+        w     <- w + alpha delta z
+        Rbar  <- Rbar + beta (R - Rbar)
+
+    (their eqs. for ``mu_t`` and ``r_t``, rewards for costs, R-bar moved after
+    the TD error is taken; ``lambda_ = 0``: ``z = x(S)``).  See
+    :mod:`avgreward.learners.prediction`.
+
+    Parameters
+    ----------
+    alpha : float
+        Step size of ``w``, divided by the number of active features.
+    beta : float
+        Step size of R-bar, used as given; > 0.
+    lambda_ : float, default 0.0
+        Trace decay in [0, 1] (dense traces: meant for tabular tasks).
+    target : array_like [n_states, n_actions] or Result
+        The policy followed and evaluated, as :class:`DifferentialTD`'s.
+    """
+
+    alpha: float
+    beta: float
+    lambda_: float = 0.0
+    target: Any = None
+
+    kind = "average_cost_td"
+
+    def __post_init__(self):
+        _check_prediction(self, "beta", "R-bar's step size")
 
 
 class AgentSettings(Protocol):

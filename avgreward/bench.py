@@ -173,6 +173,8 @@ TARGETS = {
     "Figure 13.1: 3 x 100 runs x 1,000 episodes s": (10.0, "max"),
     "differential Sarsa, access control steps/s": (10e6, "min"),
     "differential Q-learning, access control steps/s": (10e6, "min"),
+    "differential TD off-policy, access control steps/s": (10e6, "min"),
+    "average-cost TD, access control steps/s": (10e6, "min"),
     "access control: 10 x 2M Sarsa steps, all cores s": (2.0, "max"),
     "Dask / local runner, 1,000 x 20,000 steps": (0.8, "min"),
     "Dask / local runner, 8 x 30M steps": (0.9, "min"),
@@ -296,8 +298,18 @@ def _policy_gradient(q, workers):
 
 
 def _value_based(q, workers):
-    """The value-based learners' speed (one core) and access control's 10 x 2M on all cores."""
-    from avgreward.agents import DifferentialQLearning, DifferentialSarsa
+    """The value-based learners' speed (one core) and access control's 10 x 2M on all cores.
+
+    Beside them the prediction learners on access control: differential TD
+    evaluating "accept with probability 1/2" from a behaviour that accepts 7
+    times in 10, and average-cost TD following the target.
+    """
+    from avgreward.agents import (
+        AverageCostTD,
+        DifferentialQLearning,
+        DifferentialSarsa,
+        DifferentialTD,
+    )
     from avgreward.experiment import run_experiment
 
     access, loop_mdp = "avgreward/AccessControl-v0", "avgreward/LoopMDP-v0"
@@ -307,6 +319,15 @@ def _value_based(q, workers):
              for name, agent in (("differential Sarsa", sarsa),
                                  ("differential Q-learning", q_learning))
              for label, env_id in (("access control", access), ("loop MDP", loop_mdp))}
+    n_states = 44  # access control's 11 x 4 states (exact.model_of(access).n_states)
+    target = [[0.5, 0.5]] * n_states
+    prediction = (("differential TD off-policy",
+                   DifferentialTD(alpha=0.01, eta=1.0, target=target,
+                                  behaviour=[[0.3, 0.7]] * n_states)),
+                  ("average-cost TD", AverageCostTD(alpha=0.01, beta=0.01, target=target)))
+    rates.update({f"{name}, access control": _fused(access, agent, _FUSED_STEPS[q],
+                                                    _FUSED_REPEATS[q])
+                  for name, agent in prediction})
     seeds, steps = _VALUE_EXPERIMENT[q]
     with tempfile.TemporaryDirectory(prefix="avgreward-bench-") as directory:
         run_experiment(Path(directory) / "warm", access, sarsa, 1, 1_000, workers=workers,
@@ -1153,6 +1174,12 @@ def _figures(results):
     return {**_default_figures(results), **startup}
 
 
+def _rate_of(vb, name):
+    """Steps/s of row ``name`` of the value-based section, None if it was not measured."""
+    row = None if vb is None else vb["rates"].get(name)  # absent from older results
+    return None if row is None else row["steps_per_s"]
+
+
 def _default_figures(results):
     """The figures of the sections measured by default."""
     fused = {f["name"]: f for f in results["fused"]}
@@ -1190,6 +1217,9 @@ def _default_figures(results):
         else vb["rates"]["differential Sarsa, access control"]["steps_per_s"],
         "differential Q-learning, access control steps/s": None if vb is None
         else vb["rates"]["differential Q-learning, access control"]["steps_per_s"],
+        "differential TD off-policy, access control steps/s": _rate_of(
+            vb, "differential TD off-policy, access control"),
+        "average-cost TD, access control steps/s": _rate_of(vb, "average-cost TD, access control"),
         "access control: 10 x 2M Sarsa steps, all cores s": None if vb is None
         else vb["experiment_s"],
     }

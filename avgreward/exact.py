@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import itertools
+import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,9 @@ __all__ = [
     "evaluate_episodic",
     "episodic_policy_gradient",
     "model_of",
+    "TDFixedPoint",
+    "differential_td_fixed_point",
+    "centered_rms_error",
 ]
 
 # Tolerance on "sums to one" for user-given probability tables in float64
@@ -1186,3 +1190,154 @@ def _declared_model(cls):
         return cls().model()
     except (AttributeError, NotImplementedError):
         return None
+
+
+@dataclass(frozen=True)
+class TDFixedPoint:
+    """The fixed point of linear differential TD (one step) for a target and a behaviour.
+
+    Attributes
+    ----------
+    weights : ndarray, shape (n_features,)
+        ``w``, in the span of the states' feature vectors (where updates from
+        ``w = 0`` stay), its constant fixed as :func:`differential_td_fixed_point` says.
+    reward_rate : float
+        ``Rbar`` of the fixed point (the target's rate when the features can
+        represent its differential values).
+    values : ndarray, shape (n_states,)
+        ``X w``.
+    stationary : ndarray, shape (n_states,)
+        ``d_b``, the behaviour's state distribution that weights the projection.
+    """
+
+    weights: np.ndarray
+    reward_rate: float
+    values: np.ndarray
+    stationary: np.ndarray
+
+
+def differential_td_fixed_point(model: TabularModel, features, target: ArrayLike,
+                                behaviour: ArrayLike | None = None, *,
+                                eta: float | None = None) -> TDFixedPoint:
+    r"""Weights and rate of linear differential TD(0)'s fixed point (Wan, Naik & Sutton 2021).
+
+    With ``X`` the feature matrix, ``d_b`` the behaviour's state distribution
+    (``evaluate(model, behaviour).stationary``), ``D = diag(d_b)`` and the
+    target's ``P_pi``, ``r_pi``, the expected update of
+    :class:`~avgreward.agents.DifferentialTD` is zero where
+
+    .. math:: X^\top D \,(r_\pi - \bar R \mathbf 1 + P_\pi X w - X w) = 0,
+
+    the projected differential Bellman equation (``E_b[rho delta x(S)] = 0``;
+    ``E_b[rho delta] = 0`` follows when ``X`` spans the constants, as binary
+    features with k active in every state do).  ``Rbar`` is unique; ``w`` is
+    unique in the span of the rows of ``X`` up to a shift of every value by
+    one constant, which is fixed by
+
+    * ``eta`` given: the learner's invariant from ``w = 0, Rbar = 0``: each
+      update moves ``Rbar`` by ``eta / k`` times what it adds to ``sum(w)``
+      (``alpha`` divided by the ``k`` active features), so the limit has
+      ``Rbar = (eta / k) sum(w)``;
+    * ``eta`` None: ``d_b . X w = 0`` (values centered under ``d_b``).
+
+    Parameters
+    ----------
+    model : avgreward.envs.model.TabularModel
+    features : array_like (n_states, n_features), TileCoder or str
+        The feature matrix ``X``, or a feature map or environment id for
+        :func:`feature_matrix`.
+    target : array_like, shape (n_states, n_actions)
+    behaviour : array_like, optional
+        Default the target (on-policy).
+    eta : float, optional
+        The learner's ``eta`` (see above); needs the same number of active
+        features in every state.
+
+    Returns
+    -------
+    TDFixedPoint
+
+    Raises
+    ------
+    ValueError
+        If the policies or features do not fit the model, the projected
+        equation has no solution, or ``eta`` is not > 0.
+    """
+    P, R, _ = _check_model(model)
+    n_states, n_actions = P.shape[:2]
+    X = features if isinstance(features, np.ndarray) else None
+    if X is None and (isinstance(features, str) or hasattr(features, "indices")):
+        X = feature_matrix(model, features)
+    X = _as_float64(features if X is None else X, "features")[0]
+    if X.ndim != 2 or X.shape[0] != n_states or not np.all(np.isfinite(X)):
+        raise ValueError(f"features must be a finite matrix (n_states, n_features) with "
+                         f"n_states = {n_states}, got shape {X.shape}")
+    pi = _check_policy(target, n_states, n_actions, "target")
+    b = pi if behaviour is None else _check_policy(behaviour, n_states, n_actions, "behaviour")
+    uncovered = (pi > 0) & (b == 0)
+    if np.any(uncovered):
+        s, a = np.argwhere(uncovered)[0]
+        raise ValueError(f"behaviour must cover the target: at state {s} the target takes "
+                         f"action {a} and the behaviour never does")
+    d = evaluate(model, b).stationary
+    P_pi, r_pi = _chain(P, R, pi)
+    XD = X.T * d
+    M = np.hstack([XD @ (P_pi - np.eye(n_states)) @ X, -(XD.sum(axis=1))[:, None]])
+    rhs = -(XD @ r_pi)
+    sol, *_ = np.linalg.lstsq(M, rhs, rcond=None)
+    scale = max(1.0, float(np.abs(rhs).max()))
+    if np.abs(M @ sol - rhs).max() > 1e-8 * scale:
+        raise ValueError("features: the projected differential Bellman equation has no "
+                         "solution for these features and policies")
+    pinv = np.linalg.pinv(X)
+    w, rate = pinv @ (X @ sol[:-1]), float(sol[-1])
+    shift = pinv @ np.ones(n_states)
+    if np.abs(X @ shift - 1.0).max() < 1e-9:  # the features span the constants
+        if eta is None:
+            w = w - (d @ X @ w) * shift
+        else:
+            eta = float(eta)
+            if not (math.isfinite(eta) and eta > 0):
+                raise ValueError(f"eta must be a finite number > 0, got {eta!r}")
+            k = X.sum(axis=1)
+            if np.ptp(k) > 1e-12 or k[0] <= 0:
+                raise ValueError("eta: the learner's invariant needs the same number of "
+                                 "active features in every state")
+            # Rbar = (eta / k) sum(w + t shift)
+            w = w + (rate * k[0] / eta - w.sum()) / shift.sum() * shift
+    return TDFixedPoint(weights=_readonly(w), reward_rate=rate, values=_readonly(X @ w),
+                        stationary=_readonly(d))
+
+
+def centered_rms_error(values: ArrayLike, true_values: ArrayLike,
+                       weights: ArrayLike | None = None) -> np.ndarray | float:
+    r"""RMS error of values after each is centered: what differential values are up to a constant.
+
+    .. math:: \sqrt{\textstyle\sum_s d(s)\,\big((\hat v(s) - d\cdot\hat v)
+              - (v(s) - d\cdot v)\big)^2}
+
+    Parameters
+    ----------
+    values : array_like, shape (..., n_states)
+        Learned values ``v_hat`` (one row per time, say).
+    true_values : array_like, shape (n_states,)
+        Exact differential values (``evaluate(model, target).v``).
+    weights : array_like, shape (n_states,), optional
+        ``d``, a distribution over states; default uniform.
+
+    Returns
+    -------
+    float or ndarray of shape ``values.shape[:-1]``
+    """
+    v_hat = _as_float64(values, "values")[0]
+    v = _as_float64(true_values, "true_values")[0]
+    if v.ndim != 1 or v_hat.shape[-1:] != v.shape:
+        raise ValueError(f"values must end in true_values' length {v.shape}, got "
+                         f"{v_hat.shape}")
+    d = (np.full(v.size, 1.0 / v.size) if weights is None
+         else _as_float64(weights, "weights")[0])
+    if d.shape != v.shape or np.any(d < 0) or abs(d.sum() - 1.0) > 1e-9:
+        raise ValueError("weights must be a distribution over the states")
+    error = (v_hat - (v_hat @ d)[..., None]) - (v - v @ d)
+    out = np.sqrt((error**2) @ d)
+    return float(out) if out.ndim == 0 else out

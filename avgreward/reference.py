@@ -20,8 +20,10 @@ import math
 import numpy as np
 
 from avgreward.agents import (
+    AverageCostTD,
     DifferentialQLearning,
     DifferentialSarsa,
+    DifferentialTD,
     DiscountedQLearning,
     DiscountedSarsa,
     EpisodicActorCritic,
@@ -31,7 +33,7 @@ from avgreward.agents import (
 from avgreward.environments import default_features, resolve_env
 
 __all__ = ["reference_train", "reference_reinforce", "reference_episodic_actor_critic",
-           "reference_a2c", "reference_value_control"]
+           "reference_a2c", "reference_value_control", "reference_prediction"]
 
 
 def _dense(features, active):
@@ -598,5 +600,86 @@ def reference_value_control(env, agent, steps, seed, features=None):
         S, active = S_next, active_next
         if sarsa:
             A = A_next
+    return {"rewards": np.array(rewards), "actions": np.array(actions),
+            "rbar": np.array(rbars), "w": w}
+
+
+def reference_prediction(env, agent, steps, seed, features=None):
+    """Differential TD-learning (Wan, Naik & Sutton 2021) or average-cost TD(lambda)
+    (Tsitsiklis & Van Roy 1999), in plain Python, line by line as their updates read.
+
+    The state is found by its observation in the environment's exact model
+    (not by the fused loop's feature lookup); the behaviour's action by
+    inverse CDF of one uniform, as :mod:`avgreward.learners.prediction` draws
+    it.  Returns ``rewards``, ``actions``, ``rbar`` (after every step) and
+    ``w`` (``[n_features]``).
+    """
+    from avgreward import exact
+
+    if not isinstance(agent, (DifferentialTD, AverageCostTD)):
+        raise ValueError(f"agent must be DifferentialTD or AverageCostTD settings, got {agent!r}")
+    env_id, env_cls = resolve_env(env)
+    features = default_features(env_id) if features is None else features
+    fused = env_cls.fused
+    model = exact.model_of(env_id)
+    k, n = features.n_active, features.n_features
+    alpha = agent.alpha / k
+    lam = agent.lambda_
+    pi = np.array(agent.target)
+    differential = isinstance(agent, DifferentialTD)
+    b = pi if not differential or agent.behaviour is None else np.array(agent.behaviour)
+    rng = np.random.default_rng(seed)
+
+    def observe(state):
+        obs = np.zeros(fused.obs_size)
+        fused.observe(state, obs)
+        return obs
+
+    def state_of(obs):
+        return next(s for s, o in enumerate(model.observations)
+                    if np.array_equal(np.asarray(o, np.float64), obs))
+
+    def inverse_cdf(probs, u):
+        cumulative = 0.0
+        for a in range(probs.size - 1):
+            cumulative += probs[a]
+            if u < cumulative:
+                return a
+        return probs.size - 1
+
+    w = np.zeros(n)
+    z = np.zeros(n)
+    rbar = 0.0
+    S = np.zeros(fused.state_size)
+    fused.reset(S, rng.random() if fused.random_reset else 0.0)
+    obs = observe(S)
+    rewards, actions, rbars = [], [], []
+    for _ in range(steps):
+        s = state_of(obs)
+        A = inverse_cdf(b[s], rng.random())                  # A ~ b(.|S)
+        rho = pi[s, A] / b[s, A] if differential else 1.0    # rho = pi(A|S) / b(A|S)
+        u = rng.random() if fused.random_step else 0.0
+        S_next = S.copy()
+        R = fused.step(S, float(A), u, S_next)
+        obs_next = observe(S_next)
+        active, active_next = features.indices(obs), features.indices(obs_next)
+        x = _dense(features, active)
+        # delta <- R - Rbar + v(S', w) - v(S, w)
+        delta = R - rbar + _linear(w, active_next) - _linear(w, active)
+        if differential:
+            if lam == 0.0:
+                w = w + alpha * rho * delta * x              # w <- w + alpha rho delta x(S)
+            else:
+                z = rho * (lam * z + x)                      # z <- rho (lambda z + x(S))
+                w = w + alpha * delta * z                    # w <- w + alpha delta z
+            rbar = rbar + agent.eta * alpha * rho * delta    # Rbar <- Rbar + eta alpha rho delta
+        else:
+            z = lam * z + x                                  # z <- lambda z + x(S)
+            w = w + alpha * delta * z                        # w <- w + alpha delta z
+            rbar = rbar + agent.beta * (R - rbar)            # mu <- mu + beta (R - mu)
+        rewards.append(R)
+        actions.append(A)
+        rbars.append(rbar)
+        S, obs = S_next, obs_next
     return {"rewards": np.array(rewards), "actions": np.array(actions),
             "rbar": np.array(rbars), "w": w}

@@ -52,6 +52,16 @@ def _agents():
                                                   beta=0.1),
         "discounted_sarsa_simple": ag.DiscountedSarsa(alpha=0.1, gamma=0.9, centering="simple",
                                                       beta=0.01),
+        # prediction: policies over one environment's states (refused on the others)
+        "differential_td_loop": ag.DifferentialTD(alpha=0.1, eta=0.5, target=[[0.5, 0.5]] * 9,
+                                                  behaviour=[[0.9, 0.1]] + [[0.5, 0.5]] * 8),
+        "differential_td_traces_loop": ag.DifferentialTD(alpha=0.1, eta=0.5, lambda_=0.5,
+                                                         target=[[0.5, 0.5]] * 9,
+                                                         behaviour=[[0.9, 0.1]] + [[0.5, 0.5]] * 8),
+        "average_cost_td_access": ag.AverageCostTD(alpha=0.1, beta=0.01,
+                                                   target=[[0.3, 0.7]] * 44),
+        "average_cost_td_traces_access": ag.AverageCostTD(alpha=0.1, beta=0.01, lambda_=0.5,
+                                                          target=[[0.3, 0.7]] * 44),
     }
 
 

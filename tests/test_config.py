@@ -106,6 +106,11 @@ def _every_kind():
         a.DifferentialQLearning(alpha=0.1, eta=0.5, epsilon=0.0),
         a.DiscountedSarsa(alpha=0.1, gamma=0.9, centering="simple", beta=0.1),
         a.DiscountedQLearning(alpha=0.1, gamma=0.9),
+        # policy tables of floats of every length, exact through TOML
+        a.DifferentialTD(alpha=0.1, eta=0.5, lambda_=0.25, target=[[1 / 3, 2 / 3]] * 9,
+                         behaviour=[[0.1, 0.9]] + [[1 / 7, 6 / 7]] * 8),
+        a.DifferentialTD(alpha=0.1, eta=0.5, target=[[0.5, 0.5]] * 9),  # on-policy
+        a.AverageCostTD(alpha=0.1, beta=0.01, target=[[0.0, 1.0]] + [[0.3, 0.7]] * 8),
     ]
 
 

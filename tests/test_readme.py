@@ -100,6 +100,7 @@ def test_the_readme_is_a_front_page_linking_every_guide_page():
 _QUICKSTART = "docs/source/guide/quickstart.md"
 _ENVS = "docs/source/guide/gymnasium-and-your-own-envs.md"
 _EXPERIMENTS = "docs/source/guide/experiments-and-cli.md"
+_PREDICTION = "docs/source/guide/wan2021-prediction.md"
 
 # What a page says a section's example gives, checked after the section's last block.
 _TRAIN_CHECK = "assert -0.05 < result.mean_reward(15_000) < 0.0, result.mean_reward(15_000)"
@@ -125,6 +126,12 @@ CHECKS = {
         "assert result.mean_reward(50_000) > 0.5, result.mean_reward(50_000)",
     ("docs/source/guide/learners.md", "Add your own learner"):
         "assert abs(result.final_rbar - 0.3) < 0.01, result.final_rbar",
+    # the page's R-bar near the target's 0.3 (the behaviour's is 0.22), values near v_pi
+    (_PREDICTION, "Prediction: differential TD and average-cost TD (Wan, Naik & Sutton 2021)"):
+        "assert abs(rbar - 0.3) < 0.01 and error < 0.05, (rbar, error)",
+    (_PREDICTION, "Exact truth"):  # the projection costs; the learner reaches its fixed point
+        "assert abs(point.reward_rate - 0.3) > 0.1\n"
+        "assert np.abs(linear.weights['w'] - point.weights).max() < 0.02",
 }
 
 # Results a page reads that it says a script wrote: the scripts are run (on a tiny

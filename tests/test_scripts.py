@@ -301,3 +301,22 @@ def test_reward_centering_script_runs_on_a_tiny_budget(tmp_path):
     assert (out / "reward_centering.png").stat().st_size > 10_000
     bad = _run("reward_centering.py", "--every", "0", cwd=tmp_path)
     assert bad.returncode == 2 and "--every" in bad.stderr
+
+
+def test_wan2021_prediction_script_runs_quick_and_refuses_bad_input(tmp_path):
+    out = tmp_path / "out"
+    done = _run("wan2021_prediction.py", "--quick", "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("RMS error of centered values") == 2
+    assert f"figure: {out / 'wan2021_prediction.png'}" in done.stdout
+    with np.load(out / "wan2021_prediction.npz") as data:
+        assert json.loads(str(data["settings"]))["seeds"] == 3
+        assert data["steps"][-1] == 2_000 and data["reward_rate"] == pytest.approx(0.3)
+        for label in ("differential TD, off-policy", "average-cost TD, on-policy"):
+            errors = data[f"{label}: value error"]
+            assert errors.shape == (3, 20)
+            assert errors[:, -1].mean() < errors[:, 0].mean()  # it learns
+    assert (out / "wan2021_prediction.png").stat().st_size > 10_000
+    bad = _run("wan2021_prediction.py", "--left", "1", cwd=tmp_path)
+    assert bad.returncode == 2 and "--left must lie in (0, 1)" in bad.stderr
+    assert bad.stderr.strip().splitlines()[-1].startswith("wan2021_prediction.py: error:")
