@@ -252,6 +252,23 @@ def kl_gradient_gaussian(p: ArrayLike, x: ArrayLike, params, direction: str) -> 
     return np.array([np.sum(g * z) * np.exp(-log_sigma), np.sum(g * z * z)])
 
 
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _positive_float(value, name):
+    # As avgreward.exact's checks (no private imports across modules), same messages.
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a positive number, got {value!r}") from exc
+    if isinstance(value, bool) or not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
 @dataclass(frozen=True)
 class Fit:
     """A fit of ``Q_theta`` to ``P`` by gradient descent on one KL direction.
@@ -275,22 +292,6 @@ class Fit:
     params: np.ndarray
     q: np.ndarray
     divergence: np.ndarray
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def _positive_float(value, name):
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from exc
-    if isinstance(value, bool) or not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
 
 
 def fit(p: ArrayLike, x: ArrayLike, direction: str, family: str = "gaussian", start=None,
@@ -367,13 +368,7 @@ def fit(p: ArrayLike, x: ArrayLike, direction: str, family: str = "gaussian", st
 
 
 def _temperature(beta):
-    try:
-        b = float(beta)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"temperature must be a number > 0, got {beta!r}") from exc
-    if isinstance(beta, bool) or not (np.isfinite(b) and b > 0):
-        raise ValueError(f"temperature must be a finite number > 0, got {beta!r}")
-    return b
+    return _positive_float(beta, "temperature")
 
 
 def _rewards(r):

@@ -989,12 +989,16 @@ def _check_open_unit(value, name: str) -> float:
 
 
 def _check_tol(tol) -> float:
+    return _check_positive(tol, "tol")
+
+
+def _check_positive(value, name: str) -> float:
     try:
-        x = float(tol)
+        x = float(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"tol must be a positive number, got {tol!r}") from exc
-    if isinstance(tol, bool) or not (np.isfinite(x) and x > 0.0):
-        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+        raise ValueError(f"{name} must be a positive number, got {value!r}") from exc
+    if isinstance(value, bool) or not (np.isfinite(x) and x > 0.0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return x
 
 
@@ -1175,16 +1179,6 @@ class SoftControl:
     iterations: int
 
 
-def _check_temperature(temperature, name: str = "temperature") -> float:
-    try:
-        x = float(temperature)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a number > 0, got {temperature!r}") from exc
-    if isinstance(temperature, bool) or not (np.isfinite(x) and x > 0.0):
-        raise ValueError(f"{name} must be a finite number > 0, got {temperature!r}")
-    return x
-
-
 def _log_sum_exp(values: np.ndarray, beta: float) -> np.ndarray:
     """Per row ``beta log sum_a exp(values / beta)``, the max taken out first."""
     top = values.max(axis=1)
@@ -1289,7 +1283,7 @@ def soft_relative_value_iteration(model: TabularModel, temperature: float, tau: 
     0.731059
     """
     P, R, start = _check_model(model)
-    beta = _check_temperature(temperature)
+    beta = _check_positive(temperature, "temperature")
     tau = _check_open_unit(tau, "tau")
     tol = _check_tol(tol) * max(1.0, float(np.ptp(R)))
     max_iterations = _check_iterations(max_iterations)
@@ -1355,7 +1349,7 @@ def entropy_bonus_equilibrium(model: TabularModel, entropy: float, tol: float = 
         a bad ``tol``, ``max_iterations`` or model, or no convergence.
     """
     P, R, start = _check_model(model)
-    beta = _check_temperature(entropy, "entropy")
+    beta = _check_positive(entropy, "entropy")
     tol = _check_tol(tol)
     max_iterations = _check_iterations(max_iterations)
     logits = np.zeros(R.shape)
