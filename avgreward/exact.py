@@ -1272,8 +1272,10 @@ def soft_relative_value_iteration(model: TabularModel, temperature: float, tau: 
     ------
     ValueError
         Naming the setting, on a ``temperature`` that is not a finite number
-        > 0, a bad ``tau``, ``tol``, ``max_iterations`` or model, or no
-        convergence in ``max_iterations``.
+        > 0, a bad ``tau``, ``tol``, ``max_iterations`` or model, a model
+        whose optimal reward rate depends on the start state (after 1,000
+        sweeps, as :func:`relative_value_iteration`), or no convergence in
+        ``max_iterations``.
 
     Examples
     --------
@@ -1293,6 +1295,8 @@ def soft_relative_value_iteration(model: TabularModel, temperature: float, tau: 
         diff = Th - h
         if diff.max() - diff.min() < tol:
             break
+        if sweep == 1000:  # as relative_value_iteration: say so rather than sweep on
+            _refuse_multichain(model)
         h = Th - Th[0]
     else:
         raise ValueError(f"soft relative value iteration did not converge in "

@@ -134,6 +134,13 @@ def test_other_bad_input_is_refused_naming_the_setting():
         exact.soft_relative_value_iteration(m, 1.0, max_iterations=0)
     with pytest.raises(ValueError, match="did not converge in 3 sweeps"):
         exact.soft_relative_value_iteration(m, 1.0, max_iterations=3)
+    # Two closed states paying 0 and 1: no one rate to find, and it says so.
+    P = np.zeros((2, 2, 2))
+    P[0, :, 0] = P[1, :, 1] = 1.0
+    split = type(m)(P=P, R=np.array([[0.0, 0.0], [1.0, 1.0]]), start=np.array([0.5, 0.5]),
+                    observations=np.zeros((2, 1)))
+    with pytest.raises(ValueError, match="multichain"):
+        exact.soft_relative_value_iteration(split, 1.0)
     with pytest.raises(ValueError, match="model.P"):
         exact.soft_relative_value_iteration(type(m)(P=m.P * 2, R=m.R, start=m.start,
                                                     observations=m.observations), 1.0)
