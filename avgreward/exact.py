@@ -44,6 +44,9 @@ __all__ = [
     "OptimalControl",
     "relative_value_iteration",
     "policy_iteration",
+    "SoftControl",
+    "soft_relative_value_iteration",
+    "entropy_bonus_equilibrium",
     "advantage_expectation",
     "discounted_expectation",
     "entropy_gradient",
@@ -990,12 +993,16 @@ def _check_open_unit(value, name: str) -> float:
 
 
 def _check_tol(tol) -> float:
+    return _check_positive(tol, "tol")
+
+
+def _check_positive(value, name: str) -> float:
     try:
-        x = float(tol)
+        x = float(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"tol must be a positive number, got {tol!r}") from exc
-    if isinstance(tol, bool) or not (np.isfinite(x) and x > 0.0):
-        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+        raise ValueError(f"{name} must be a positive number, got {value!r}") from exc
+    if isinstance(value, bool) or not (np.isfinite(x) and x > 0.0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return x
 
 
@@ -1127,6 +1134,243 @@ def policy_iteration(model: TabularModel, max_iterations: int = 10_000) -> Optim
                 return current
         actions = chosen
     raise ValueError(f"policy iteration did not converge in {max_iterations:,} improvements")
+
+
+# --- maximum-entropy control: the soft Bellman operator in the average-reward form ---------
+
+
+@dataclass(frozen=True)
+class SoftControl:
+    """The soft-optimal (maximum-entropy) policy of a tabular task at one temperature.
+
+    The objective is the entropy-regularised reward rate
+    ``rho_beta(pi) = lim (1/N) E[sum_t R_t + beta H(pi(.|S_t))]``
+    ``= sum_s mu_pi(s) (r_pi(s) + beta H(pi(.|s)))``.
+
+    All arrays are read-only.
+
+    Attributes
+    ----------
+    temperature : float
+        ``beta``, the weight of the entropy.
+    policy : ndarray, shape (n_states, n_actions)
+        ``pi(a|s) = exp(q(s, a) / beta) / sum_b exp(q(s, b) / beta)``.
+    regularised_rate : float
+        ``rho_beta`` of ``policy``: the best any policy reaches.
+    reward_rate : float
+        The plain reward rate ``r(pi)`` of ``policy`` (no entropy).
+    entropy : float
+        The stationary mean entropy ``sum_s mu(s) H(pi(.|s))`` in nats per
+        step; ``regularised_rate = reward_rate + temperature * entropy``.
+    v : ndarray, shape (n_states,)
+        Soft differential values: the bias of the reward ``r_pi + beta H_pi``
+        under ``policy`` (normalised as :class:`Evaluation`'s, ``P* v = 0``).
+        They satisfy the soft Bellman equation
+        ``v(s) = beta log sum_a exp(q(s, a) / beta)``.
+    q : ndarray, shape (n_states, n_actions)
+        ``q(s, a) = R[s, a] - rho_beta + sum_s' P[s, a, s'] v(s')``.
+    iterations : int
+        Sweeps of relative value iteration.
+    """
+
+    temperature: float
+    policy: np.ndarray
+    regularised_rate: float
+    reward_rate: float
+    entropy: float
+    v: np.ndarray
+    q: np.ndarray
+    iterations: int
+
+
+def _log_sum_exp(values: np.ndarray, beta: float) -> np.ndarray:
+    """Per row ``beta log sum_a exp(values / beta)``, the max taken out first."""
+    top = values.max(axis=1)
+    return top + beta * np.log(np.exp((values - top[:, None]) / beta).sum(axis=1))
+
+
+def _boltzmann_rows(values: np.ndarray, beta: float) -> np.ndarray:
+    e = np.exp((values - values.max(axis=1, keepdims=True)) / beta)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _row_entropy(pi: np.ndarray) -> np.ndarray:
+    logs = np.log(np.where(pi > 0.0, pi, 1.0))
+    return -np.sum(pi * logs, axis=1)
+
+
+def _soft_control(model, P, R, start, pi, beta, iterations) -> SoftControl:
+    """Evaluate ``pi`` exactly, with and without the entropy bonus."""
+    H = _row_entropy(pi)
+    plain = evaluate(model, pi)
+    # The entropy as a reward of the state: the same for every action there.
+    soft = evaluate(_Model(P, R + beta * H[:, None], start), pi)
+    entropy_rate = float(plain.stationary @ H)
+    return SoftControl(
+        temperature=beta, policy=_readonly(pi), regularised_rate=soft.reward_rate,
+        reward_rate=plain.reward_rate, entropy=entropy_rate, v=soft.v,
+        q=_readonly(soft.q - beta * H[:, None]), iterations=iterations)
+
+
+@dataclass(frozen=True)
+class _Model:
+    """The arrays of a TabularModel, for evaluating a changed reward."""
+
+    P: np.ndarray
+    R: np.ndarray
+    start: np.ndarray
+
+
+def soft_relative_value_iteration(model: TabularModel, temperature: float, tau: float = 0.5,
+                                  tol: float = 1e-12,
+                                  max_iterations: int = 1_000_000) -> SoftControl:
+    r"""The maximum-entropy optimal policy by soft relative value iteration.
+
+    Maximises the entropy-regularised reward rate
+    ``rho_beta(pi) = sum_s mu_pi(s) (r_pi(s) + beta H(pi(.|s)))`` over all
+    stationary policies, ``beta = temperature``.  Its optimality equation is
+    the soft (softmax) Bellman equation in the average-reward form::
+
+        v(s) + rho_beta = beta log sum_a exp((R(s, a) + sum_s' P(s, a, s') v(s')) / beta)
+
+    (the hard max of :func:`relative_value_iteration` with its
+    ``beta -> 0`` limit, ``beta log sum exp(x / beta) -> max x``), and the
+    soft-optimal policy is ``pi(a|s) = exp(q(s, a) / beta) / exp(v(s) / beta)``.
+    As there, the iteration runs on the aperiodic transform
+    ``P' = tau P + (1 - tau) I`` with the whole per-step objective scaled by
+    ``tau`` (reward and entropy alike: a policy's stationary distribution is
+    unchanged, its rate scales by ``tau``, so the optimal policy is the same)::
+
+        h <- T h - (T h)(0),
+        T h(s) = tau beta log sum_a exp((R(s, a) + sum_s' P(s, a, s') h(s')) / beta) + (1 - tau) h(s)
+
+    until the span of ``T h - h`` is below ``tol * max(1, span(R))``.  The
+    policy it gives is then evaluated exactly (:func:`evaluate`).
+
+    Bounds that follow from ``0 <= H <= log n_actions``:
+    ``r* <= rho_beta <= r* + beta log n_actions`` and the soft policy's plain
+    rate is at least ``r* - beta log n_actions`` (``r*``:
+    :func:`policy_iteration`'s rate); as ``beta`` grows the policy tends
+    to the uniform one.
+
+    Parameters
+    ----------
+    model : avgreward.envs.model.TabularModel
+        A continuing task (every soft policy takes every action, so the
+        model need only be weakly communicating: every task of this package's).
+    temperature : float
+        ``beta > 0``, the entropy's weight.  It is the actor-critic's
+        ``entropy=`` setting, not its softmax ``tau`` (see the guide's page
+        "Maximum entropy").
+    tau : float, default 0.5
+        The aperiodic transform's weight, in (0, 1).
+    tol : float, default 1e-12
+        Finite, > 0; relative to the span of the rewards.
+    max_iterations : int, default 1,000,000
+
+    Returns
+    -------
+    SoftControl
+
+    Raises
+    ------
+    ValueError
+        Naming the setting, on a ``temperature`` that is not a finite number
+        > 0, a bad ``tau``, ``tol``, ``max_iterations`` or model, a model
+        whose optimal reward rate depends on the start state (after 1,000
+        sweeps, as :func:`relative_value_iteration`), or no convergence in
+        ``max_iterations``.
+
+    Examples
+    --------
+    >>> from avgreward import exact
+    >>> soft = exact.soft_relative_value_iteration(exact.model_of("avgreward/LoopMDP-v0"), 1.0)
+    >>> round(soft.policy[0, 1], 6)  # right over left at S: exp(2) / (exp(1) + exp(2))
+    0.731059
+    """
+    P, R, start = _check_model(model)
+    beta = _check_positive(temperature, "temperature")
+    tau = _check_open_unit(tau, "tau")
+    tol = _check_tol(tol) * max(1.0, float(np.ptp(R)))
+    max_iterations = _check_iterations(max_iterations)
+    h = np.zeros(P.shape[0])
+    for sweep in range(1, max_iterations + 1):
+        Th = tau * _log_sum_exp(R + P @ h, beta) + (1.0 - tau) * h
+        diff = Th - h
+        if diff.max() - diff.min() < tol:
+            break
+        if sweep == 1000:  # as relative_value_iteration: say so rather than sweep on
+            _refuse_multichain(model)
+        h = Th - Th[0]
+    else:
+        raise ValueError(f"soft relative value iteration did not converge in "
+                         f"{max_iterations:,} sweeps (span {diff.max() - diff.min():.3g})")
+    pi = _boltzmann_rows(R + P @ h, beta)
+    return _soft_control(model, P, R, start, pi, beta, sweep)
+
+
+def entropy_bonus_equilibrium(model: TabularModel, entropy: float, tol: float = 1e-12,
+                              max_iterations: int = 100_000) -> SoftControl:
+    r"""The policy the actor-critic's entropy bonus settles on: ``pi = softmax(q_pi / beta)``.
+
+    The softmax actor-critic with ``entropy=beta`` (:mod:`avgreward.reference`,
+    the spec's "theta <- theta + alpha_theta beta grad H(pi(.|S))") learns a
+    critic of the plain reward, so its expected actor update with tabular
+    features and an exact critic is, in every state ``s`` (``mu(s) > 0``),
+
+        ``mu(s) sum_b pi_b (q_pi(s, b) - v_pi(s) - beta (log pi_b + H)) / tau``
+
+    for the preference of action ``b``.  It vanishes exactly when
+    ``pi(.|s) = softmax(q_pi(s, .) / beta)`` with the *plain* differential
+    action values ``q_pi`` of :func:`evaluate`: the entropy is rewarded where
+    it is taken, not where it leads.  The soft-optimal policy
+    (:func:`soft_relative_value_iteration`) is the same equation with the
+    soft values, which also count the entropy of the states an action leads
+    to; the two agree when that future entropy is the same after every action
+    (the loop MDP) and differ otherwise.  Neither depends on the softmax
+    ``tau`` or the step sizes, which only set how fast and how noisily the
+    learner gets there.
+
+    Found by the damped iteration ``l <- (l + q_pi / beta) / 2`` of the
+    logits ``l`` of ``pi`` from the uniform policy, until
+    ``max |pi - softmax(q_pi / beta)| < tol``.
+
+    Parameters
+    ----------
+    model : avgreward.envs.model.TabularModel
+    entropy : float
+        ``beta > 0``, the actor-critic's ``entropy=`` setting.
+    tol : float, default 1e-12
+    max_iterations : int, default 100,000
+
+    Returns
+    -------
+    SoftControl
+        ``regularised_rate``, ``v`` and ``q`` are the entropy-regularised
+        ones of this policy (as in :func:`soft_relative_value_iteration`),
+        so the two can be compared; it is never above the soft optimum.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting, on an ``entropy`` that is not a finite number > 0,
+        a bad ``tol``, ``max_iterations`` or model, or no convergence.
+    """
+    P, R, start = _check_model(model)
+    beta = _check_positive(entropy, "entropy")
+    tol = _check_tol(tol)
+    max_iterations = _check_iterations(max_iterations)
+    logits = np.zeros(R.shape)
+    for iteration in range(1, max_iterations + 1):
+        pi = _boltzmann_rows(logits, 1.0)
+        target = evaluate(model, pi).q / beta
+        if np.abs(pi - _boltzmann_rows(target, 1.0)).max() < tol:
+            break
+        logits = 0.5 * (logits + target)
+    else:
+        raise ValueError(f"entropy_bonus_equilibrium did not converge in {max_iterations:,} "
+                         "iterations")
+    return _soft_control(model, P, R, start, pi, beta, iteration)
 
 
 def model_of(env_id: str) -> TabularModel:

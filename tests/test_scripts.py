@@ -92,6 +92,38 @@ def test_every_script_explains_itself(tmp_path):
     assert done.stdout.strip() == "ok"
 
 
+# --- scripts/kl_directions.py: exact fits and max-entropy control, no results folder ------
+
+
+def test_kl_directions_script_draws_both_fits_and_the_temperature_sweep(tmp_path):
+    out = tmp_path / "out"
+    done = _run("kl_directions.py", "--quick", "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # The forward fit matches P's moments; the reverse one sits on the right mode, narrow.
+    assert "P: mean 0.571, sd 2.341" in done.stdout
+    assert re.search(r"Gaussian, forward KL: mu 0\.5\d\d, sigma 2\.3\d\d", done.stdout)
+    assert re.search(r"Gaussian, reverse KL: mu 2\.4\d\d, sigma 0\.8\d\d", done.stdout)
+    assert len(re.findall(r"^beta [\d.]+: exact rate", done.stdout, re.M)) == 3
+    assert f"results in {out}/" in done.stdout
+    for name in ("kl_directions.png", "max_entropy.png"):
+        path = out / name
+        assert f"figure: {path}" in done.stdout
+        assert path.stat().st_size > 5_000
+        with Image.open(path) as image:
+            assert min(image.size) >= 200
+
+
+def test_kl_directions_script_refuses_a_bad_temperature_in_one_line(tmp_path):
+    done = _run("kl_directions.py", "--temperatures", "1", "0", "--out", str(tmp_path / "o"),
+                cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "--temperatures must all be > 0, got (1.0, 0.0)")
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+    helped = _run("kl_directions.py", "--help", cwd=tmp_path)
+    assert helped.returncode == 0 and "python scripts/kl_directions.py" in helped.stdout
+
+
 # --- scripts/custom_env.py: an environment declared by the user ---------------------------
 
 CUSTOM_ENV = ROOT / "scripts" / "custom_env.py"
