@@ -167,3 +167,9 @@ class RiverSwimEnv(DeclaredEnv):
     """
 
     fused = RIVERSWIM
+    # As the package's other environment classes have them.
+    state_size = RIVERSWIM.state_size
+    obs_size = RIVERSWIM.obs_size
+    random_reset = RIVERSWIM.random_reset
+    random_step = RIVERSWIM.random_step
+    n_actions = RIVERSWIM.n_actions

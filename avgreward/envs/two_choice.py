@@ -79,3 +79,9 @@ class TwoChoiceEnv(DeclaredEnv):
     """
 
     fused = TWO_CHOICE
+    # As the package's other environment classes have them.
+    state_size = TWO_CHOICE.state_size
+    obs_size = TWO_CHOICE.obs_size
+    random_reset = TWO_CHOICE.random_reset
+    random_step = TWO_CHOICE.random_step
+    n_actions = TWO_CHOICE.n_actions

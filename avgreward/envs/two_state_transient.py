@@ -1,10 +1,9 @@
-"""Two states, one transient: the MDP on which RVI Q-learning's reference can mislead.
+"""Two states, one transient: from the accompanying code of Wan, Naik & Sutton (2021).
 
-From the accompanying code of Wan, Naik & Sutton (2021)
-(``TwoStatesTransientMDP``, the ``divergence`` experiments): state 0 is left
-under every policy, state 1 absorbs and pays 2 a step, so every policy's
-reward rate is 2, yet state 0's rewards (+1 for staying, -10 for leaving at
-once) are what a reference state-action pair in state 0 sees.
+``TwoStatesTransientMDP`` there (its ``divergence`` configurations), described
+as an MDP that makes RVI Q-learning (Abounadi, Bertsekas & Borkar 2001)
+diverge: state 0 is left under every policy, state 1 absorbs and pays 2 a
+step, so every policy's reward rate is 2.
 """
 
 import numpy as np
@@ -117,3 +116,9 @@ class TwoStateTransientEnv(DeclaredEnv):
     """
 
     fused = TWO_STATE_TRANSIENT
+    # As the package's other environment classes have them.
+    state_size = TWO_STATE_TRANSIENT.state_size
+    obs_size = TWO_STATE_TRANSIENT.obs_size
+    random_reset = TWO_STATE_TRANSIENT.random_reset
+    random_step = TWO_STATE_TRANSIENT.random_step
+    n_actions = TWO_STATE_TRANSIENT.n_actions
