@@ -260,11 +260,13 @@ def plan(model: TabularModel, settings, updates: int, seed: int, *,
     --------
     >>> import avgreward
     >>> from avgreward import exact
-    >>> model = exact.model_of("avgreward/AccessControl-v0")
+    >>> model = exact.model_of("avgreward/TwoChoice-v0")
     >>> result = avgreward.plan(model, avgreward.DifferentialQPlanning(alpha=0.1, eta=0.1),
-    ...                         200_000, seed=0)
-    >>> abs(result.final_rbar - exact.policy_iteration(model).reward_rate) < 0.1
-    True
+    ...                         20_000, seed=0)
+    >>> round(result.final_rbar, 6), exact.policy_iteration(model).reward_rate
+    (0.4, 0.4)
+    >>> int(result.weights["w"][0].argmax())  # right in state 0
+    1
     """
     P, R = _check_model(model)
     if not isinstance(settings, (DifferentialQPlanning, DifferentialTDPlanning)):

@@ -1,6 +1,8 @@
 """Differential Q-planning and TD-planning (avgreward.plan): against a plain-Python
 reference written from the paper's pseudocode, against exact solutions, and bad input."""
 
+import doctest
+
 import numpy as np
 import pytest
 
@@ -107,6 +109,10 @@ def test_the_chunks_of_draws_do_not_change_the_result(monkeypatch):
     assert np.array_equal(whole.rbar_steps, np.arange(10, 1_001, 10))
     assert not np.array_equal(plan(model, settings, 1_000, seed=5).weights["w"],
                               whole.weights["w"])
+
+
+def test_the_docstring_example_runs_as_written():
+    assert doctest.testmod(planning).failed == 0
 
 
 def test_the_result_is_the_packages_result():
