@@ -59,7 +59,11 @@ def _positive(name: str, value) -> float:
 
 
 class _PlanningSettings:
-    """Shared behaviour: ``replace`` (validated again)."""
+    """Shared behaviour: the step sizes' check, ``replace`` (validated again)."""
+
+    def __post_init__(self):
+        for name in ("alpha", "eta"):
+            object.__setattr__(self, name, _positive(name, getattr(self, name)))
 
     def replace(self, **changes):
         """A copy with some settings changed (validated again)."""
@@ -87,10 +91,6 @@ class DifferentialQPlanning(_PlanningSettings):
 
     kind = "differential_q_planning"
 
-    def __post_init__(self):
-        for name in ("alpha", "eta"):
-            object.__setattr__(self, name, _positive(name, getattr(self, name)))
-
 
 @dataclass(frozen=True)
 class DifferentialTDPlanning(_PlanningSettings):
@@ -114,8 +114,7 @@ class DifferentialTDPlanning(_PlanningSettings):
     kind = "differential_td_planning"
 
     def __post_init__(self):
-        for name in ("alpha", "eta"):
-            object.__setattr__(self, name, _positive(name, getattr(self, name)))
+        super().__post_init__()
         try:
             pi = np.array(self.policy, dtype=np.float64)
         except (TypeError, ValueError):
