@@ -36,6 +36,9 @@ _LAZY = {
     "SoftmaxActorCritic": "avgreward.agents",
     "Reinforce": "avgreward.agents",
     "EpisodicActorCritic": "avgreward.agents",
+    "DifferentialQPlanning": "avgreward.planning",
+    "DifferentialTDPlanning": "avgreward.planning",
+    "plan": "avgreward.planning",
     "Custom": "avgreward.learners",
     "FusedLearner": "avgreward.learners",
     "FusedEnv": "avgreward.envs",
@@ -87,6 +90,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from avgreward.learners import Custom
     from avgreward.learners.registry import agent_from_dict
     from avgreward.options import RunOptions
+    from avgreward.planning import DifferentialQPlanning, DifferentialTDPlanning, plan
     from avgreward.result import load_result
     from avgreward.training import (
         DivergenceError,
@@ -144,6 +148,9 @@ __all__ = [
     "GaussianActorCritic",
     "Reinforce",
     "EpisodicActorCritic",
+    "plan",
+    "DifferentialQPlanning",
+    "DifferentialTDPlanning",
     "Custom",
     "FusedLearner",
     "FusedEnv",

@@ -18,6 +18,9 @@ from avgreward.envs import access_control as ac
 from avgreward.envs import aliased_gridworld as gw
 from avgreward.envs import loop_mdp as lm
 from avgreward.envs import pendulum as pend
+from avgreward.envs import riverswim as rs
+from avgreward.envs import two_choice as tc
+from avgreward.envs import two_state_transient as tst
 
 PENDULUM = "avgreward/PendulumSwingUp-v0"
 PENDULUM_CONT = "avgreward/PendulumSwingUpContinuous-v0"
@@ -26,6 +29,11 @@ GRID = "avgreward/AliasedGridworld-v0"
 ACCESS = "avgreward/AccessControl-v0"
 ALL_IDS = (PENDULUM, PENDULUM_CONT, LOOP, GRID, ACCESS)
 DISCRETE_IDS = (PENDULUM, LOOP, GRID)
+RIVER = "avgreward/RiverSwim-v0"
+TWO_CHOICE = "avgreward/TwoChoice-v0"
+TRANSIENT = "avgreward/TwoStateTransient-v0"
+# Declared with DeclaredEnv (Box observations, no rendering): tested below.
+WAN_IDS = (RIVER, TWO_CHOICE, TRANSIENT)
 
 FUSED_OF = {
     PENDULUM: pend.PENDULUM_SWINGUP,
@@ -51,7 +59,7 @@ EPISODIC_IDS = ("avgreward/ShortCorridor-v0", "avgreward/AliasedGridworldEpisodi
 
 
 def test_registered_ids_make_without_step_limit():
-    assert set(envs.ENV_IDS) == set(ALL_IDS) | set(EPISODIC_IDS)
+    assert set(envs.ENV_IDS) == set(ALL_IDS) | set(EPISODIC_IDS) | set(WAN_IDS)
     for env_id in envs.ENV_IDS:
         assert gymnasium.spec(env_id).max_episode_steps is None
         env = gymnasium.make(env_id)
@@ -349,7 +357,7 @@ def rollout_counts(env, n_steps, seed):
     return model, counts, reward_sum, reward_sq
 
 
-@pytest.mark.parametrize("env_id", [LOOP, GRID])
+@pytest.mark.parametrize("env_id", [LOOP, GRID, RIVER, TWO_CHOICE])
 @pytest.mark.slow
 def test_simulator_matches_model(env_id):
     env = make_raw(env_id)
@@ -396,7 +404,7 @@ def env_rollout(env_id, seed, n_steps=300):
     return out
 
 
-@pytest.mark.parametrize("env_id", ALL_IDS)
+@pytest.mark.parametrize("env_id", ALL_IDS + WAN_IDS)
 def test_same_seed_same_rollout(env_id):
     assert env_rollout(env_id, seed=42) == env_rollout(env_id, seed=42)
 
@@ -421,7 +429,7 @@ def fused_rollout(reset, step, observe, state_size, obs_size, random_reset, rand
     return obs, rewards
 
 
-@pytest.mark.parametrize("env_id", ALL_IDS)
+@pytest.mark.parametrize("env_id", ALL_IDS + WAN_IDS)
 def test_kernels_in_nopython_loop_reproduce_gymnasium_stream(env_id):
     """Same seed: the jitted loop (contract's order of draws) equals the gymnasium env."""
     env = make_raw(env_id)
@@ -556,3 +564,117 @@ def test_render_without_mode_returns_none(env_id):
     env = make_raw(env_id)
     env.reset(seed=0)
     assert env.render() is None
+
+
+# ------------------------------------- the small MDPs of Wan, Naik & Sutton (2021)
+
+
+@pytest.mark.parametrize("env_id", WAN_IDS)
+def test_wan_mdps_pass_check_env_and_refuse_rendering(env_id):
+    env = make_raw(env_id)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env)
+    assert [str(w.message) for w in caught] == []
+    assert env.fused is {RIVER: rs.RIVERSWIM, TWO_CHOICE: tc.TWO_CHOICE,
+                         TRANSIENT: tst.TWO_STATE_TRANSIENT}[env_id]
+    with pytest.raises(ValueError, match="render_mode"):
+        type(env)(render_mode="rgb_array")
+    with pytest.raises(ResetNeeded):
+        make_raw(env_id).step(0)
+
+
+@pytest.mark.parametrize("model_fn", [rs.riverswim_model, tc.two_choice_model,
+                                      tst.two_state_transient_model])
+def test_wan_models_are_well_formed(model_fn):
+    test_models_are_well_formed(model_fn)
+
+
+def test_riverswim_is_strehl_and_littmans():
+    model = rs.riverswim_model()
+    # Right from a middle state: 0.3 upstream, 0.6 stays, 0.1 swept down.
+    assert model.P[2, rs.RIGHT].tolist() == [0.0, 0.1, 0.6, 0.3, 0.0, 0.0]
+    assert model.P[0, rs.RIGHT].tolist()[:2] == [0.7, 0.3]
+    assert model.P[5, rs.RIGHT].tolist()[4:] == [0.7, 0.3]
+    assert all(model.P[s, rs.LEFT, max(s - 1, 0)] == 1.0 for s in range(6))
+    expected = np.zeros((6, 2))
+    expected[0, rs.LEFT], expected[5, rs.RIGHT] = 5.0, 0.3 * 10_000.0
+    assert model.R.tolist() == expected.tolist()
+    assert model.start.tolist() == [0.0, 0.5, 0.5, 0.0, 0.0, 0.0]
+    # Paid only on staying in state 5: the reward depends on the outcome.
+    state, nxt = np.array([5.0]), np.empty(1)
+    assert rs.riverswim_step(state, 1.0, 0.29, nxt) == 10_000.0 and nxt[0] == 5.0
+    assert rs.riverswim_step(state, 1.0, 0.31, nxt) == 0.0 and nxt[0] == 4.0
+
+
+@pytest.mark.parametrize("env_id, rate, best", [
+    # Always right: the stationary law of the right-swimming chain times 5 x 0 + 3000 in 5.
+    (RIVER, None, [1, 1, 1, 1, 1, 1]),
+    (TWO_CHOICE, 0.4, [1, 0, 0, 0, 0, 0, 0, 0, 0]),
+    (TRANSIENT, 2.0, [0, 0]),
+])
+def test_wan_mdps_exact_optimum_by_policy_iteration(env_id, rate, best):
+    from avgreward import exact
+
+    model = make_raw(env_id).model()
+    optimal = exact.policy_iteration(model)
+    assert optimal.policy.argmax(axis=1).tolist() == best
+    policy = np.eye(2)[best]
+    independent = stationary_reward_rate(model, policy)
+    assert math.isclose(optimal.reward_rate, independent, rel_tol=1e-9)
+    if rate is not None:
+        assert math.isclose(optimal.reward_rate, rate, rel_tol=1e-12)
+    # No deterministic policy does better (2^n of them, each evaluated exactly).
+    for actions in np.ndindex(*(2,) * model.n_states):
+        assert exact.evaluate(model, np.eye(2)[list(actions)]).reward_rate \
+            <= optimal.reward_rate + 1e-9
+
+
+def test_riverswim_optimal_rate_by_hand():
+    from avgreward import exact
+
+    # Always right is a birth-death chain: d(s+1) / d(s) = 0.3 / 0.1 inside,
+    # 0.3 / 0.1 from 0 to 1 and 0.3 / 0.7 from 4 to 5 (balance across each edge).
+    d = np.array([1.0, 3.0, 9.0, 27.0, 81.0, 81.0 * 0.3 / 0.7])
+    d /= d.sum()
+    assert math.isclose(exact.policy_iteration(rs.riverswim_model()).reward_rate,
+                        d[5] * 3000.0, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("env_id, p", [(RIVER, [0.0, 0.5, 0.5, 0.0, 0.0, 0.0]),
+                                       (TWO_CHOICE, [1.0 / 9.0] * 9)])
+def test_wan_start_distributions_match_the_model(env_id, p):
+    env = make_raw(env_id)
+    env.reset(seed=5)
+    n = 9000
+    starts = np.zeros(len(p))
+    for _ in range(n):
+        env.reset()
+        starts[int(env.state[0])] += 1
+    p = np.array(p)
+    assert np.array_equal(starts == 0, p == 0)
+    assert np.all(np.abs(starts / n - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-12)
+    assert np.array_equal(env.model().start, p)
+
+
+def test_two_choice_is_the_loop_mdp_but_for_the_start():
+    a, b = tc.two_choice_model(), lm.loop_mdp_model()
+    assert np.array_equal(a.P, b.P) and np.array_equal(a.R, b.R)
+    assert tc.TWO_CHOICE.step is lm.loop_mdp_step
+
+
+def test_two_state_transient_from_state_zero():
+    env = make_raw(TRANSIENT)
+    env.reset(seed=3)
+    stays = rewards = 0.0
+    n = 20_000
+    for _ in range(n):
+        env.state[:] = 0.0
+        obs, r, *_ = env.step(0)
+        stays += obs[0] == 0.0
+        rewards += r
+        assert r == (1.0 if obs[0] == 0.0 else 0.0)
+    assert abs(stays / n - 0.9) < 5 * math.sqrt(0.09 / n)
+    env.state[:] = 0.0
+    assert env.step(1)[1:2] == (-10.0,) and env.state[0] == 1.0
+    assert [env.step(a)[1] for a in (0, 1, 0)] == [2.0, 2.0, 2.0] and env.state[0] == 1.0

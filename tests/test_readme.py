@@ -124,6 +124,9 @@ CHECKS = {
         "assert abs(best.reward_rate - 0.4) < 1e-12\n",
     (_ENVS, "Add your own environment"):
         "assert result.mean_reward(50_000) > 0.5, result.mean_reward(50_000)",
+    ("docs/source/guide/wan2021-mdps.md", "Planning from a model"):
+        "assert abs(q.rbar[-20_000:].mean() - 668.807) < 0.05 * 668.807, q.rbar[-20_000:].mean()\n"
+        "assert (q.weights['w'].argmax(axis=1) == 1).all() and v.rbar.shape == (200,)\n",
     ("docs/source/guide/learners.md", "Add your own learner"):
         "assert abs(result.final_rbar - 0.3) < 0.01, result.final_rbar",
     # the page's R-bar near the target's 0.3 (the behaviour's is 0.22), values near v_pi

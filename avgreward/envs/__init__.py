@@ -10,6 +10,12 @@ Importing ``avgreward.envs`` registers, with no step limit:
   :class:`avgreward.envs.aliased_gridworld.AliasedGridworldEnv`
 - ``avgreward/AccessControl-v0``: :class:`avgreward.envs.access_control.AccessControlEnv`
   (Sutton & Barto's access-control queuing, Example 10.2)
+- ``avgreward/RiverSwim-v0``: :class:`avgreward.envs.riverswim.RiverSwimEnv`
+  (Strehl & Littman 2008)
+- ``avgreward/TwoChoice-v0``: :class:`avgreward.envs.two_choice.TwoChoiceEnv`
+  and ``avgreward/TwoStateTransient-v0``:
+  :class:`avgreward.envs.two_state_transient.TwoStateTransientEnv`
+  (the small MDPs of Wan, Naik & Sutton 2021)
 
 and two episodic tasks (their episodes end; the fused loop resets inside the run):
 
@@ -54,7 +60,10 @@ from avgreward.envs.aliased_gridworld import (  # noqa: E402
 from avgreward.envs.loop_mdp import LoopMDPEnv, loop_mdp_model  # noqa: E402
 from avgreward.envs.model import TabularModel  # noqa: E402
 from avgreward.envs.pendulum import PendulumSwingUpContinuousEnv, PendulumSwingUpEnv  # noqa: E402
+from avgreward.envs.riverswim import RiverSwimEnv  # noqa: E402
 from avgreward.envs.short_corridor import ShortCorridorEnv  # noqa: E402
+from avgreward.envs.two_choice import TwoChoiceEnv  # noqa: E402
+from avgreward.envs.two_state_transient import TwoStateTransientEnv  # noqa: E402
 
 __all__ = [
     "ENV_IDS",
@@ -66,6 +75,9 @@ __all__ = [
     "LoopMDPEnv",
     "PendulumSwingUpContinuousEnv",
     "PendulumSwingUpEnv",
+    "RiverSwimEnv",
+    "TwoChoiceEnv",
+    "TwoStateTransientEnv",
     "TabularModel",
     "DeclaredEnv",
     "FusedEnv",
@@ -84,6 +96,10 @@ _ENTRY_POINTS = {
     "avgreward/AliasedGridworldEpisodic-v0":
         "avgreward.envs.aliased_gridworld:AliasedGridworldEpisodicEnv",
     "avgreward/AccessControl-v0": "avgreward.envs.access_control:AccessControlEnv",
+    "avgreward/RiverSwim-v0": "avgreward.envs.riverswim:RiverSwimEnv",
+    "avgreward/TwoChoice-v0": "avgreward.envs.two_choice:TwoChoiceEnv",
+    "avgreward/TwoStateTransient-v0":
+        "avgreward.envs.two_state_transient:TwoStateTransientEnv",
 }
 
 ENV_IDS = tuple(_ENTRY_POINTS)
