@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 _LAZY = {
     "DifferentialQLearning": "avgreward.agents",
     "DifferentialSarsa": "avgreward.agents",
+    "RVIQLearning": "avgreward.agents",
     "DiscountedQLearning": "avgreward.agents",
     "DiscountedSarsa": "avgreward.agents",
     "GaussianActorCritic": "avgreward.agents",
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from avgreward.agents import (
         DifferentialQLearning,
         DifferentialSarsa,
+        RVIQLearning,
         DiscountedQLearning,
         DiscountedSarsa,
         EpisodicActorCritic,
@@ -133,6 +135,7 @@ __all__ = [
     "SoftmaxActorCritic",
     "DifferentialSarsa",
     "DifferentialQLearning",
+    "RVIQLearning",
     "DiscountedSarsa",
     "DiscountedQLearning",
     "GaussianActorCritic",
