@@ -153,6 +153,8 @@ _CUSTOM_ENV_MODULE = "_avgreward_bench_custom_env"
 _DECLARED_STEPS = (2_000_000, 20_000)
 _DECLARED_REPEATS = (7, 2)
 _DECLARED_RATIO = "user-declared / built-in (RiverSwim / loop MDP)"
+# RVI Q-learning's reference functions, each a row of the value-based section.
+_RVI_REFERENCES = ("fixed", "max", "mean")
 
 # The issue's targets: figure -> (threshold, "min" or "max").
 TARGETS = {
@@ -173,6 +175,8 @@ TARGETS = {
     "Figure 13.1: 3 x 100 runs x 1,000 episodes s": (10.0, "max"),
     "differential Sarsa, access control steps/s": (10e6, "min"),
     "differential Q-learning, access control steps/s": (10e6, "min"),
+    **{f"RVI Q-learning, f {ref}, access control steps/s": (10e6, "min")
+       for ref in _RVI_REFERENCES},
     "access control: 10 x 2M Sarsa steps, all cores s": (2.0, "max"),
     "Dask / local runner, 1,000 x 20,000 steps": (0.8, "min"),
     "Dask / local runner, 8 x 30M steps": (0.9, "min"),
@@ -297,15 +301,17 @@ def _policy_gradient(q, workers):
 
 def _value_based(q, workers):
     """The value-based learners' speed (one core) and access control's 10 x 2M on all cores."""
-    from avgreward.agents import DifferentialQLearning, DifferentialSarsa
+    from avgreward.agents import DifferentialQLearning, DifferentialSarsa, RVIQLearning
     from avgreward.experiment import run_experiment
 
     access, loop_mdp = "avgreward/AccessControl-v0", "avgreward/LoopMDP-v0"
     sarsa = DifferentialSarsa(alpha=0.01, beta=0.01, epsilon=0.1)
     q_learning = DifferentialQLearning(alpha=0.01, eta=1.0, epsilon=0.1)
+    rvi = [(f"RVI Q-learning, f {ref}", RVIQLearning(alpha=0.01, epsilon=0.1, reference=ref))
+           for ref in _RVI_REFERENCES]
     rates = {f"{name}, {label}": _fused(env_id, agent, _FUSED_STEPS[q], _FUSED_REPEATS[q])
              for name, agent in (("differential Sarsa", sarsa),
-                                 ("differential Q-learning", q_learning))
+                                 ("differential Q-learning", q_learning), *rvi)
              for label, env_id in (("access control", access), ("loop MDP", loop_mdp))}
     seeds, steps = _VALUE_EXPERIMENT[q]
     with tempfile.TemporaryDirectory(prefix="avgreward-bench-") as directory:
@@ -1190,6 +1196,9 @@ def _default_figures(results):
         else vb["rates"]["differential Sarsa, access control"]["steps_per_s"],
         "differential Q-learning, access control steps/s": None if vb is None
         else vb["rates"]["differential Q-learning, access control"]["steps_per_s"],
+        **{f"RVI Q-learning, f {ref}, access control steps/s": None if vb is None
+           else vb["rates"][f"RVI Q-learning, f {ref}, access control"]["steps_per_s"]
+           for ref in _RVI_REFERENCES},
         "access control: 10 x 2M Sarsa steps, all cores s": None if vb is None
         else vb["experiment_s"],
     }

@@ -145,3 +145,17 @@ def test_bad_settings_are_named(make, message):
 def test_settings_that_do_not_fit_the_task_are_named(env_id, agent, message):
     with pytest.raises(ValueError, match=message):
         avgreward.train(env_id, agent, 10, seed=0)
+
+
+def test_f_the_mean_is_differential_q_learning_with_eta_one_over_the_table():
+    """Tabular and from zero, RVI Q-learning with f = mean(q) is Differential Q-learning with
+    eta = 1 / (|S| |A|) (R-bar then moves as the mean does; the public code runs its
+    "mean" access-control study so): the same actions, the same values up to rounding."""
+    rvi = avgreward.train(ACCESS, RVIQLearning(alpha=0.1, reference="mean"), 5_000, seed=3,
+                          record_actions=True, rbar_every=1)
+    differential = avgreward.train(ACCESS, avgreward.DifferentialQLearning(
+        alpha=0.1, eta=1.0 / 88), 5_000, seed=3, record_actions=True, rbar_every=1)
+    np.testing.assert_array_equal(rvi.actions, differential.actions)
+    np.testing.assert_allclose(rvi.weights["w"], differential.weights["w"], rtol=0, atol=1e-9)
+    # R-bar after a step is f before the next one
+    np.testing.assert_allclose(rvi.rbar[1:], differential.rbar[:-1], rtol=0, atol=1e-9)
