@@ -159,3 +159,18 @@ def test_f_the_mean_is_differential_q_learning_with_eta_one_over_the_table():
     np.testing.assert_allclose(rvi.weights["w"], differential.weights["w"], rtol=0, atol=1e-9)
     # R-bar after a step is f before the next one
     np.testing.assert_allclose(rvi.rbar[1:], differential.rbar[:-1], rtol=0, atol=1e-9)
+
+
+def test_a_saved_run_loads_evaluates_and_continues(tmp_path):
+    """Saved without pickle (the observation reference as a JSON list), read back equal;
+    its frozen greedy policy near the optimum; continued from disk as from memory."""
+    agent = RVIQLearning(alpha=0.01, reference_state=(4.0, 3.0), reference_action=1)
+    result = avgreward.train(ACCESS, agent, 1_000_000, seed=1)
+    loaded = avgreward.load_result(result.save(tmp_path / "run"))
+    assert loaded.agent == agent and loaded.agent.reference_state == (4.0, 3.0)
+    np.testing.assert_array_equal(loaded.weights["w"], result.weights["w"])
+    np.testing.assert_array_equal(loaded.rbar, result.rbar)
+    frozen = avgreward.evaluate(loaded, 200_000, greedy=True)
+    assert frozen.reward_rate > 0.97 * OPTIMUM
+    more = [avgreward.train(ACCESS, agent, 1_000, init=r).weights["w"] for r in (result, loaded)]
+    np.testing.assert_array_equal(*more)
