@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 _LAZY = {
     "DifferentialQLearning": "avgreward.agents",
     "DifferentialSarsa": "avgreward.agents",
+    "RVIQLearning": "avgreward.agents",
     "DiscountedQLearning": "avgreward.agents",
     "DiscountedSarsa": "avgreward.agents",
     "DifferentialTD": "avgreward.agents",
@@ -71,6 +72,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         DifferentialQLearning,
         DifferentialSarsa,
         DifferentialTD,
+        RVIQLearning,
         DiscountedQLearning,
         DiscountedSarsa,
         EpisodicActorCritic,
@@ -141,6 +143,7 @@ __all__ = [
     "SoftmaxActorCritic",
     "DifferentialSarsa",
     "DifferentialQLearning",
+    "RVIQLearning",
     "DiscountedSarsa",
     "DiscountedQLearning",
     "DifferentialTD",

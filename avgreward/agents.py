@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol, TypeVar
 
 __all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "Reinforce", "EpisodicActorCritic",
-           "DifferentialSarsa", "DifferentialQLearning", "DiscountedSarsa",
+           "DifferentialSarsa", "DifferentialQLearning", "RVIQLearning", "DiscountedSarsa",
            "DiscountedQLearning", "DifferentialTD", "AverageCostTD", "AgentSettings"]
 
 
@@ -541,7 +541,8 @@ class DifferentialQLearning(_Settings):
     alpha : float
         Step size, divided by the number of active features (also in R-bar's step).
     eta : float
-        R-bar's step is ``eta * alpha``.
+        R-bar's step is ``eta * alpha``; > 0 (with 0 R-bar would stay 0 and
+        the values grow without bound).
     epsilon : float, default 0.1
     """
 
@@ -554,7 +555,87 @@ class DifferentialQLearning(_Settings):
     def __post_init__(self):
         for name in ("alpha", "eta"):
             object.__setattr__(self, name, _check_step_size(name, getattr(self, name)))
+        if self.eta == 0.0:
+            raise ValueError(f"eta must be > 0 (R-bar's step is eta * alpha), got {self.eta!r}")
         object.__setattr__(self, "epsilon", _check_lambda("epsilon", self.epsilon))
+
+
+#: The reference functions f of :class:`RVIQLearning`.
+RVI_REFERENCES = ("fixed", "max", "mean")
+
+
+@dataclass(frozen=True)
+class RVIQLearning(_Settings):
+    """RVI Q-learning (Abounadi, Bertsekas & Borkar 2001), epsilon-greedy behaviour.
+
+    Differential Q-learning with R-bar replaced by a function f of the values
+    themselves (Wan, Naik & Sutton 2021, section 3): each step
+    ``delta = R - f(q) + max_a q(S', a) - q(S, A)`` and ``w_A += alpha delta
+    x(S)``, with f of the values before the update; nothing else is learned
+    (:mod:`avgreward.learners.rvi`).  In the tabular case the values converge
+    to a solution with ``f(q) = r*``, the optimal reward rate.  The run's
+    ``rbar`` trace records f(q), the value the step's TD error used.
+
+    Parameters
+    ----------
+    alpha : float
+        Step size, divided by the number of active features.
+    epsilon : float, default 0.1
+        Exploration probability, in [0, 1].
+    reference : {"fixed", "max", "mean"}, default "fixed"
+        f: the value of one reference state-action pair, ``q(s_ref, a_ref)``
+        ("fixed", any feature map); the largest of all the weights
+        ("max") or their mean ("mean"), both over every ``(feature,
+        action)`` entry and only for tabular feature maps (one active
+        feature per state, so each entry is one state-action value).
+    reference_state : int or sequence of float, default 0
+        The fixed reference's state: an int is a feature index of a tabular
+        map (state ``s`` of :func:`~avgreward.features.one_hot`; access
+        control's state ``free * 4 + priority``), a sequence an observation
+        of the environment, coded by the run's feature map (any map).
+    reference_action : int, default 0
+        The fixed reference's action.
+    """
+
+    alpha: float
+    epsilon: float = 0.1
+    reference: str = "fixed"
+    reference_state: Any = 0
+    reference_action: int = 0
+
+    kind = "rvi_q_learning"
+
+    def __post_init__(self):
+        object.__setattr__(self, "alpha", _check_step_size("alpha", self.alpha))
+        object.__setattr__(self, "epsilon", _check_lambda("epsilon", self.epsilon))
+        if not isinstance(self.reference, str) or self.reference not in RVI_REFERENCES:
+            raise ValueError(f"reference must be 'fixed', 'max' or 'mean', "
+                             f"got {self.reference!r}")
+        state = self.reference_state
+        if isinstance(state, (list, tuple)):
+            values = tuple(_real("reference_state", x, "an observation of finite numbers")
+                           for x in state)
+            if not values or not all(math.isfinite(x) for x in values):
+                raise ValueError("reference_state must be a feature index or an observation "
+                                 f"of finite numbers, got {state!r}")
+            state = values
+        else:
+            state = _whole("reference_state", state, 0, 2**62, "0..2**62 (a feature index) "
+                           "or an observation (a sequence of numbers)")
+        object.__setattr__(self, "reference_state", state)
+        object.__setattr__(self, "reference_action", _whole(
+            "reference_action", self.reference_action, 0, 2**31, "0..2**31"))
+        # A reference pair given with max or mean would be silently unused.
+        if self.reference != "fixed" and (state != 0 or self.reference_action != 0):
+            raise ValueError(f"reference_state and reference_action name the fixed "
+                             f"reference's pair; with reference={self.reference!r} leave them "
+                             f"at 0, got {state!r} and {self.reference_action!r}")
+
+    def to_dict(self, complete: bool = False) -> dict:
+        d = super().to_dict(complete)
+        if isinstance(d["reference_state"], tuple):
+            d["reference_state"] = list(d["reference_state"])  # JSON has no tuple
+        return d
 
 
 class _Discounted(_Settings):

@@ -153,6 +153,8 @@ _CUSTOM_ENV_MODULE = "_avgreward_bench_custom_env"
 _DECLARED_STEPS = (2_000_000, 20_000)
 _DECLARED_REPEATS = (7, 2)
 _DECLARED_RATIO = "user-declared / built-in (RiverSwim / loop MDP)"
+# RVI Q-learning's reference functions, each a row of the value-based section.
+_RVI_REFERENCES = ("fixed", "max", "mean")
 
 # The targets: figure -> (threshold, "min" or "max").
 TARGETS = {
@@ -175,6 +177,8 @@ TARGETS = {
     "differential Q-learning, access control steps/s": (10e6, "min"),
     "differential TD off-policy, access control steps/s": (10e6, "min"),
     "average-cost TD, access control steps/s": (10e6, "min"),
+    **{f"RVI Q-learning, f {ref}, access control steps/s": (10e6, "min")
+       for ref in _RVI_REFERENCES},
     "access control: 10 x 2M Sarsa steps, all cores s": (2.0, "max"),
     "Dask / local runner, 1,000 x 20,000 steps": (0.8, "min"),
     "Dask / local runner, 8 x 30M steps": (0.9, "min"),
@@ -309,15 +313,18 @@ def _value_based(q, workers):
         DifferentialQLearning,
         DifferentialSarsa,
         DifferentialTD,
+        RVIQLearning,
     )
     from avgreward.experiment import run_experiment
 
     access, loop_mdp = "avgreward/AccessControl-v0", "avgreward/LoopMDP-v0"
     sarsa = DifferentialSarsa(alpha=0.01, beta=0.01, epsilon=0.1)
     q_learning = DifferentialQLearning(alpha=0.01, eta=1.0, epsilon=0.1)
+    rvi = [(f"RVI Q-learning, f {ref}", RVIQLearning(alpha=0.01, epsilon=0.1, reference=ref))
+           for ref in _RVI_REFERENCES]
     rates = {f"{name}, {label}": _fused(env_id, agent, _FUSED_STEPS[q], _FUSED_REPEATS[q])
              for name, agent in (("differential Sarsa", sarsa),
-                                 ("differential Q-learning", q_learning))
+                                 ("differential Q-learning", q_learning), *rvi)
              for label, env_id in (("access control", access), ("loop MDP", loop_mdp))}
     n_states = 44  # access control's 11 x 4 states (exact.model_of(access).n_states)
     target = [[0.5, 0.5]] * n_states
@@ -1220,6 +1227,8 @@ def _default_figures(results):
         "differential TD off-policy, access control steps/s": _rate_of(
             vb, "differential TD off-policy, access control"),
         "average-cost TD, access control steps/s": _rate_of(vb, "average-cost TD, access control"),
+        **{f"RVI Q-learning, f {ref}, access control steps/s": _rate_of(
+            vb, f"RVI Q-learning, f {ref}, access control") for ref in _RVI_REFERENCES},
         "access control: 10 x 2M Sarsa steps, all cores s": None if vb is None
         else vb["experiment_s"],
     }

@@ -28,6 +28,7 @@ from avgreward.agents import (
     DiscountedSarsa,
     EpisodicActorCritic,
     GaussianActorCritic,
+    RVIQLearning,
     SoftmaxActorCritic,
 )
 from avgreward.environments import default_features, resolve_env
@@ -498,24 +499,40 @@ def reference_a2c(env, agent, steps, seed, actors, features=None):
 
 
 def reference_value_control(env, agent, steps, seed, features=None):
-    """Differential semi-gradient Sarsa (S&B 10.3), differential Q-learning, or discounted
-    Sarsa or Q-learning with or without reward centering, in plain Python.
+    """Differential semi-gradient Sarsa (S&B 10.3), differential Q-learning, RVI
+    Q-learning, or discounted Sarsa or Q-learning with or without reward centering,
+    in plain Python.
 
     ``agent`` is one of those settings;
     the same draws as the fused loop (:mod:`avgreward.learners.value`): two
     uniforms per epsilon-greedy choice, Sarsa's A' after the environment's
     draws, Q-learning's A at the start of each step.  Returns ``rewards``,
-    ``actions``, ``rbar`` (after every step) and ``w`` (``[n_features, n_actions]``).
+    ``actions``, ``rbar`` (after every step; RVI Q-learning's f(Q), the value
+    its step's TD error used) and ``w`` (``[n_features, n_actions]``).
     """
-    if not isinstance(agent, (DifferentialSarsa, DifferentialQLearning, DiscountedSarsa,
-                              DiscountedQLearning)):
+    if not isinstance(agent, (DifferentialSarsa, DifferentialQLearning, RVIQLearning,
+                              DiscountedSarsa, DiscountedQLearning)):
         raise ValueError(f"agent must be a value-based learner's settings, got {agent!r}")
     env_id, env_cls = resolve_env(env)
     features = default_features(env_id) if features is None else features
     fused = env_cls.fused
     k, n_actions = features.n_active, fused.n_actions
     sarsa = isinstance(agent, (DifferentialSarsa, DiscountedSarsa))
-    differential = isinstance(agent, (DifferentialSarsa, DifferentialQLearning))
+    differential = isinstance(agent, (DifferentialSarsa, DifferentialQLearning, RVIQLearning))
+    rvi = isinstance(agent, RVIQLearning)
+    if rvi and agent.reference == "fixed":
+        state = agent.reference_state
+        ref_active = (features.indices(np.array(state, dtype=float))
+                      if isinstance(state, tuple) else [state])
+    sum_q = 0.0  # RVI with f = mean: the sum of Q's entries, kept as Q changes
+
+    def f(w):
+        """RVI Q-learning's reference function of the values (Wan et al. 2021, section 3)."""
+        if agent.reference == "fixed":
+            return _linear(w[:, agent.reference_action], ref_active)  # Q(s_ref, a_ref)
+        if agent.reference == "max":
+            return w.max()                                   # max over all (s, a)
+        return sum_q / w.size                                # mean over all (s, a)
     gamma = 1.0 if differential else agent.gamma
 
     def move_rbar(rbar, R, delta):
@@ -589,6 +606,12 @@ def reference_value_control(env, agent, steps, seed, features=None):
                      - _linear(w[:, A], active))
             rbar = move_rbar(rbar, R, delta)
             w[:, A] = w[:, A] + (agent.alpha / k) * delta * x    # w <- w + alpha delta grad q
+        elif rvi:
+            # delta <- R - f(Q) + max_a Q(S', a) - Q(S, A)
+            rbar = f(w)
+            delta = R - rbar + q(w, active_next).max() - _linear(w[:, A], active)
+            w[:, A] = w[:, A] + (agent.alpha / k) * delta * x    # Q(S, A) += alpha delta
+            sum_q += (agent.alpha / k) * delta                   # (one entry of Q moved)
         else:
             # delta <- R - Rbar + gamma max_a q(S', a) - q(S, A)
             delta = R - rbar + gamma * q(w, active_next).max() - _linear(w[:, A], active)

@@ -97,7 +97,8 @@ def train(
         only two that also run on environments stepped from Python;
         :class:`Reinforce` and :class:`EpisodicActorCritic` (episodic
         environments); :class:`DifferentialSarsa`, :class:`DifferentialQLearning`,
-        :class:`DiscountedSarsa` and :class:`DiscountedQLearning` (discrete
+        :class:`~avgreward.agents.RVIQLearning`, :class:`DiscountedSarsa` and
+        :class:`DiscountedQLearning` (discrete
         actions); or :class:`avgreward.learners.Custom` for a learner of your
         own (:class:`~avgreward.learners.FusedLearner`).  Each is run by its
         driver (:mod:`avgreward.learners.registry`).

@@ -104,6 +104,7 @@ def _every_kind():
                               alpha_sigma=0.01),
         a.DifferentialSarsa(alpha=0.1, beta=0.01, n=3),
         a.DifferentialQLearning(alpha=0.1, eta=0.5, epsilon=0.0),
+        a.RVIQLearning(alpha=0.1, reference_state=(10.0, 3.0), reference_action=1),
         a.DiscountedSarsa(alpha=0.1, gamma=0.9, centering="simple", beta=0.1),
         a.DiscountedQLearning(alpha=0.1, gamma=0.9),
         # policy tables of floats of every length, exact through TOML

@@ -33,6 +33,7 @@ SCRIPTS = [
     ("parallel_actors.py", ["--seeds", "2", "--steps", "2000", "--actors", "1", "4"],
      ["parallel_actors.png"]),
     ("access_control.py", ["--seeds", "2", "--steps", "20000"], ["access_control.png"]),
+    ("wan2021_control.py", ["--quick"], ["wan2021_control.png"]),
 ]
 
 
