@@ -103,7 +103,7 @@ def reference_estimates(scores, entropy_grad, values, states, actions, rewards, 
 def test_the_kernel_equals_the_definitions(env_id):
     model, theta, X = task(env_id)
     pi = exact.softmax_policy(theta, X)
-    scores = estimators._scores(pi, X, 1.0)
+    scores = exact.softmax_scores(theta, X)
     rng = np.random.default_rng(0)
     entropy = 0.3 * estimators.entropy_gradient(pi, X)
     values = rng.normal(size=(4, model.n_states))
