@@ -1,7 +1,9 @@
 """The gradient-estimator laboratory: every estimator of the lecture notes, against the exact gradient.
 
-Under a fixed linear softmax policy on an episodic tabular task (an absorbing
-:class:`avgreward.envs.model.TabularModel`), :func:`estimator_lab` samples episodes in
+Under a fixed linear softmax policy (or a ReLU network policy,
+:class:`avgreward.network_policy.ReLUPolicy`, given as ``network``) on an
+episodic tabular task (an absorbing :class:`avgreward.envs.model.TabularModel`),
+:func:`estimator_lab` samples episodes in
 batches (jitted, from the model itself) and computes, for each episode, each
 estimator of ``grad J`` (``J = E[R(tau)]``, gamma = 1) of the notes (seeds
 000-002; ``../shared/spec/algorithms.md``, "Policy-gradient estimators"), with
