@@ -1,7 +1,9 @@
 """The gradient-estimator laboratory: every estimator of the lecture notes, against the exact gradient.
 
-Under a fixed linear softmax policy on an episodic tabular task (an absorbing
-:class:`avgreward.envs.model.TabularModel`), :func:`estimator_lab` samples episodes in
+Under a fixed linear softmax policy (or a ReLU network policy,
+:class:`avgreward.network_policy.ReLUPolicy`, given as ``network``) on an
+episodic tabular task (an absorbing :class:`avgreward.envs.model.TabularModel`),
+:func:`estimator_lab` samples episodes in
 batches (jitted, from the model itself) and computes, for each episode, each
 estimator of ``grad J`` (``J = E[R(tau)]``, gamma = 1) of the notes (seeds
 000-002; ``../shared/spec/algorithms.md``, "Policy-gradient estimators"), with
@@ -348,16 +350,36 @@ class EstimatorLab:
         return self.covers(name, None, level)
 
 
-def _scores(pi, features, tau):
-    """``grad ln pi(a|s)`` for every (s, a), flattened over theta: shape (S, A, d * A)."""
-    n_states, n_actions = pi.shape
-    d = features.shape[1]
-    scores = np.zeros((n_states, n_actions, d, n_actions))
-    for a in range(n_actions):
-        coef = -pi / tau
-        coef[:, a] += 1.0 / tau
-        scores[:, a] = features[:, :, None] * coef[:, None, :]
-    return scores.reshape(n_states, n_actions, d * n_actions)
+def _score_entropy_gradient(pi, scores):
+    """``grad H(pi(.|s))`` of any policy from its scores: ``-sum_a pi ln pi grad ln pi``.
+
+    (``grad H = -sum_a grad pi (ln pi + 1)``, and ``sum_a grad pi = 0``; for the
+    linear softmax it is :func:`entropy_gradient`.)
+    """
+    logs = np.log(np.where(pi > 0.0, pi, 1.0))
+    return -np.einsum("sa,sap->sp", pi * logs, scores)
+
+
+def _policy_tables(model, theta, features, tau, network):
+    """(pi, scores, entropy gradient) of the linear or the network policy."""
+    if network is None:
+        pi = exact.softmax_policy(theta, features, tau)
+        scores = exact.softmax_scores(theta, features, tau)
+        entropy = entropy_gradient(pi, features, tau)
+        return pi, scores, entropy
+    from avgreward.network_policy import ReLUPolicy
+
+    if not isinstance(network, ReLUPolicy):
+        raise ValueError(f"network must be an avgreward.network_policy.ReLUPolicy, "
+                         f"got {type(network).__name__}")
+    if tau != 1.0:
+        raise ValueError(f"tau is the linear policy's; a network has its own "
+                         f"(ReLUPolicy.tau), got tau={tau!r}")
+    if network.n_actions != model.n_actions:
+        raise ValueError(f"network.n_actions = {network.n_actions} does not match the "
+                         f"model's {model.n_actions} actions")
+    pi, scores = network.tables(theta, features)
+    return pi, scores, _score_entropy_gradient(pi, scores)
 
 
 def _learned_values(states, actions, rewards, offsets, features, gammas):
@@ -415,7 +437,7 @@ def _unit(name, value):
 def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_size=100,
                   gamma=0.9, gae_gamma=1.0, lambdas=(0.0, 0.5, 0.9, 0.97, 1.0),
                   entropy_beta=0.1, critic_episodes=1000, seed=0,
-                  max_steps=100_000) -> EstimatorLab:
+                  max_steps=100_000, network=None) -> EstimatorLab:
     """Measure every estimator (see the module docstring) against the exact gradient.
 
     Parameters
@@ -425,11 +447,13 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
         (exact for the package's tasks, whose rewards are deterministic given
         the state and action; otherwise the variances are those of a task with
         the expected rewards).
-    theta : array_like, shape (n_features, n_actions)
+    theta : array_like, shape (n_features, n_actions), or (network.n_params,)
+        The linear softmax's weights; with ``network``, the network's flat
+        parameters.
     features : array_like, shape (n_states, n_features)
         ``x(s)`` of each state (of its observation, so aliased states share it).
     tau : float, default 1.0
-        The softmax temperature.
+        The softmax temperature (of the linear policy; a network has its own).
     episodes : int, default 100,000
         Rounded up to a multiple of ``batch_size``; at least two batches.
     batch_size : int, default 100
@@ -448,6 +472,12 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
     seed : int
     max_steps : int
         Refuse an episode longer than this (ValueError).
+    network : avgreward.network_policy.ReLUPolicy, optional
+        Measure the estimators for this ReLU network policy (parameters
+        ``theta``, input ``features``) instead of the linear softmax: every
+        estimator needs only the policy's probabilities and scores, here
+        backpropagated; the exact gradient and expectations are those of
+        :func:`avgreward.exact.score_gradient` with the network's scores.
 
     Returns
     -------
@@ -482,19 +512,17 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
     if features.ndim != 2 or features.shape[0] != model.n_states:
         raise ValueError(f"features must have one row per state of the model "
                          f"({model.n_states}), got shape {features.shape}")
-    pi = exact.softmax_policy(theta, features, tau)
+    pi, scores, entropy = _policy_tables(model, theta, features, tau, network)
     ev = exact.evaluate_episodic(model, pi)      # also refuses a policy that never ends
     if ev.visits.sum() > max_steps:
         raise ValueError(f"episodes last {ev.visits.sum():,.0f} steps on average under this "
                          f"policy, more than max_steps={max_steps:,}")
-    grad = exact.episodic_policy_gradient(model, theta, features, tau).reshape(-1)
+    grad = exact.score_gradient(model, pi, scores)
     terminal = np.zeros(model.n_states, dtype=np.bool_)
     terminal[list(model.terminal)] = True
     P = np.ascontiguousarray(model.P, dtype=np.float64)
     R = np.ascontiguousarray(model.R, dtype=np.float64)
     start = np.ascontiguousarray(model.start, dtype=np.float64)
-    scores = _scores(pi, features, tau)
-    entropy = entropy_gradient(pi, features, tau)
     names = estimator_names(lambdas)
     n_est, D = len(names), grad.size
     n_batches = max(2, -(-episodes // batch_size))
@@ -555,22 +583,26 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
     expectations = np.tile(grad, (n_est, 1))
     expect = {
         "discounted reward-to-go": advantage_expectation(model, pi, features, tau,
-                                                         np.zeros(model.n_states), gamma, 1.0),
-        "TD advantage (exact)": advantage_expectation(model, pi, features, tau, ev.v, 1.0, 0.0),
+                                                         np.zeros(model.n_states), gamma, 1.0,
+                                                         scores),
+        "TD advantage (exact)": advantage_expectation(model, pi, features, tau, ev.v, 1.0, 0.0,
+                                                      scores),
         "TD advantage (learned)": advantage_expectation(model, pi, features, tau, learned,
-                                                        1.0, 0.0),
+                                                        1.0, 0.0, scores),
         "reward-to-go + entropy bonus": grad + entropy_beta * ev.visits @ entropy,
     }
     for lam in lambdas:
         expect[f"GAE({lam:g}) (exact)"] = advantage_expectation(
-            model, pi, features, tau, v_gae, gae_gamma, lam)
+            model, pi, features, tau, v_gae, gae_gamma, lam, scores)
         expect[f"GAE({lam:g}) (learned)"] = advantage_expectation(
-            model, pi, features, tau, learned_gae, gae_gamma, lam)
+            model, pi, features, tau, learned_gae, gae_gamma, lam, scores)
     for name, value in expect.items():
         expectations[names.index(name)] = value
     settings = {"gamma": float(gamma), "gae_gamma": float(gae_gamma),
                 "lambdas": lambdas.tolist(), "entropy_beta": float(entropy_beta),
-                "tau": float(tau), "critic_episodes": int(critic_episodes), "seed": seed}
+                "tau": float(tau), "critic_episodes": int(critic_episodes), "seed": seed,
+                "policy": "linear softmax" if network is None else
+                f"ReLU network {network.n_inputs}-{network.n_hidden}-{network.n_actions}"}
     return EstimatorLab(names, grad, expectations, means, halfwidths, component_variance,
                         component_variance.sum(axis=1), batch_var.sum(axis=1), n, batch_size,
                         settings, moments / n)

@@ -55,6 +55,11 @@ __all__ = [
     "EpisodicEvaluation",
     "evaluate_episodic",
     "episodic_policy_gradient",
+    "softmax_scores",
+    "score_gradient",
+    "NaturalGradient",
+    "natural_gradient",
+    "natural_gradient_from_scores",
     "model_of",
     "TDFixedPoint",
     "differential_td_fixed_point",
@@ -538,6 +543,19 @@ def _check_theta_features(theta: ArrayLike, features: ArrayLike,
     return theta, features, tau_f
 
 
+def _check_linear(model, theta, features, tau):
+    """:func:`_check_theta_features`, and the shapes matching the model's states and actions."""
+    P, _, _ = _check_model(model)
+    theta, features, tau = _check_theta_features(theta, features, tau)
+    if features.shape[0] != P.shape[0]:
+        raise ValueError(f"features must have one row per state ({P.shape[0]}), "
+                         f"got {features.shape[0]}")
+    if theta.shape[1] != P.shape[1]:
+        raise ValueError(f"theta must have one column per action ({P.shape[1]}), "
+                         f"got {theta.shape[1]}")
+    return theta, features, tau
+
+
 def _softmax(theta, features, tau):
     h = features @ theta / tau
     h = h - h.max(axis=1, keepdims=True)
@@ -640,14 +658,7 @@ def policy_gradient(model: TabularModel, theta: ArrayLike, features: ArrayLike,
         On mismatched shapes (``features`` must have ``n_states`` rows,
         ``theta`` ``n_actions`` columns), non-finite values or ``tau <= 0``.
     """
-    P, _, _ = _check_model(model)
-    theta, features, tau = _check_theta_features(theta, features, tau)
-    if features.shape[0] != P.shape[0]:
-        raise ValueError(f"features must have one row per state ({P.shape[0]}), "
-                         f"got {features.shape[0]}")
-    if theta.shape[1] != P.shape[1]:
-        raise ValueError(f"theta must have one column per action ({P.shape[1]}), "
-                         f"got {theta.shape[1]}")
+    theta, features, tau = _check_linear(model, theta, features, tau)
     pi = _softmax(theta, features, tau)
     ev = evaluate(model, pi)
     q = ev.q
@@ -839,14 +850,7 @@ def episodic_policy_gradient(model: TabularModel, theta: ArrayLike, features: Ar
     ValueError
         As :func:`policy_gradient` and :func:`evaluate_episodic`.
     """
-    P, _, _ = _check_model(model)
-    theta, features, tau = _check_theta_features(theta, features, tau)
-    if features.shape[0] != P.shape[0]:
-        raise ValueError(f"features must have one row per state ({P.shape[0]}), "
-                         f"got {features.shape[0]}")
-    if theta.shape[1] != P.shape[1]:
-        raise ValueError(f"theta must have one column per action ({P.shape[1]}), "
-                         f"got {theta.shape[1]}")
+    theta, features, tau = _check_linear(model, theta, features, tau)
     pi = _softmax(theta, features, tau)
     ev = evaluate_episodic(model, pi, gamma)
     advantage = ev.q - np.sum(pi * ev.q, axis=1, keepdims=True)
@@ -870,7 +874,8 @@ def entropy_gradient(pi: ArrayLike, features: np.ndarray, tau: float = 1.0) -> n
 
 
 def advantage_expectation(model: TabularModel, pi: ArrayLike, features: ArrayLike, tau: float,
-                          v: ArrayLike, gamma: float = 1.0, lam: float = 1.0) -> np.ndarray:
+                          v: ArrayLike, gamma: float = 1.0, lam: float = 1.0,
+                          scores: ArrayLike | None = None) -> np.ndarray:
     r"""The exact expectation of ``sum_t g_t A_t``, ``A_t = sum_l (gamma lam)^l delta_{t+l}``.
 
     ``delta_t = r_t + gamma v(s_{t+1}) - v(s_t)`` with any fixed ``v`` (0 at
@@ -882,7 +887,10 @@ def advantage_expectation(model: TabularModel, pi: ArrayLike, features: ArrayLik
     ``eta``.  Special cases: ``lam = 1, v = 0`` is the discounted reward-to-go,
     ``lam = 0`` the one-step TD advantage; with ``gamma = 1`` and the exact
     ``v`` every ``lam`` gives ``grad J``.  Flattened like
-    :class:`avgreward.estimators.EstimatorLab`'s arrays.
+    :class:`avgreward.estimators.EstimatorLab`'s arrays.  ``scores`` (shape
+    ``(S, A, n_params)``), when given, is the policy's ``grad ln pi(a|s)`` in place
+    of the linear softmax's (then ``features`` and ``tau`` are not used): any
+    differentiable policy, such as :class:`avgreward.network_policy.ReLUPolicy`.
     """
     pi = np.asarray(pi, dtype=np.float64)
     features = np.asarray(features, dtype=np.float64)
@@ -902,6 +910,8 @@ def advantage_expectation(model: TabularModel, pi: ArrayLike, features: ArrayLik
     A[terminal] = 0.0
     visits = evaluate_episodic(model, pi).visits
     centred = A - np.sum(pi * A, axis=1, keepdims=True)
+    if scores is not None:
+        return np.einsum("s,sa,sap->p", visits, pi * centred, np.asarray(scores, np.float64))
     return (features.T @ (visits[:, None] * pi * centred) / tau).reshape(-1)
 
 
@@ -921,6 +931,233 @@ def discounted_expectation(model: TabularModel, theta: ArrayLike, features: Arra
     q = evaluate_episodic(model, pi, gamma).q
     advantage = q - np.sum(pi * q, axis=1, keepdims=True)
     return (features.T @ (visits[:, None] * pi * advantage) / tau).reshape(-1)
+
+
+# --- any differentiable policy given by its scores; the natural gradient -------------------
+
+
+def softmax_scores(theta: ArrayLike, features: ArrayLike, tau: float = 1.0) -> np.ndarray:
+    r"""``grad ln pi(a|s)`` of the linear softmax policy for every (s, a), flattened over theta.
+
+    ``d ln pi(a|s) / d theta[i, b] = x_i(s) (1[a = b] - pi(b|s)) / tau``; the
+    flat index of ``theta[i, b]`` is ``i * n_actions + b`` (``theta.reshape(-1)``).
+
+    Returns
+    -------
+    ndarray, shape (n_states, n_actions, n_features * n_actions)
+    """
+    theta, features, tau = _check_theta_features(theta, features, tau)
+    pi = _softmax(theta, features, tau)
+    n_states, n_actions = pi.shape
+    scores = np.zeros((n_states, n_actions, features.shape[1], n_actions))
+    for a in range(n_actions):
+        coef = -pi / tau
+        coef[:, a] += 1.0 / tau
+        scores[:, a] = features[:, :, None] * coef[:, None, :]
+    return scores.reshape(n_states, n_actions, -1)
+
+
+def _check_scores(scores, n_states: int, n_actions: int) -> np.ndarray:
+    scores, _ = _as_float64(scores, "scores")
+    if scores.ndim != 3 or scores.shape[:2] != (n_states, n_actions) or scores.shape[2] == 0:
+        raise ValueError(f"scores must have shape (n_states, n_actions, n_params) with "
+                         f"(n_states, n_actions) = {(n_states, n_actions)}, got {scores.shape}")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("scores must be finite")
+    return scores
+
+
+def _weighting(model, pi, gamma):
+    """(episodic?, state weights d, advantage A = q - v) of the policy-gradient theorem.
+
+    Continuing: ``d`` the stationary distribution, ``q`` the differential
+    action values.  Episodic: ``d`` the expected (gamma-discounted) visits,
+    unnormalised, as the episodic theorem has them.
+    """
+    if getattr(model, "terminal", None):
+        ev = evaluate_episodic(model, pi, gamma)
+        d, q = ev.visits, ev.q
+        episodic = True
+    else:
+        if not (isinstance(gamma, (int, float, np.integer, np.floating))
+                and not isinstance(gamma, bool) and float(gamma) == 1.0):
+            raise ValueError(f"gamma is for episodic models only (this one is continuing), "
+                             f"got {gamma!r}")
+        ev = evaluate(model, pi)
+        d, q = ev.stationary, ev.q
+        episodic = False
+    advantage = q - np.sum(pi * q, axis=1, keepdims=True)
+    return episodic, np.asarray(d), advantage
+
+
+def score_gradient(model: TabularModel, policy: ArrayLike, scores: ArrayLike,
+                   gamma: float = 1.0) -> np.ndarray:
+    r"""The exact policy gradient of any differentiable policy, given its scores.
+
+    ``grad J = sum_s d(s) sum_a pi(a|s) grad ln pi(a|s) A(s, a)`` with, for a
+    continuing model (no ``terminal`` states), ``d`` the stationary
+    distribution and ``A`` the differential advantage (:func:`evaluate`), and
+    for an episodic one the expected visits and ``q - v`` of
+    :func:`evaluate_episodic`.  The policy's parametrisation enters only
+    through ``scores``: for the linear softmax it is
+    :func:`softmax_scores` (and this equals :func:`policy_gradient` or
+    :func:`episodic_policy_gradient`, flattened); for a network, its
+    backpropagated score (the chain rule through the layers), as
+    :func:`avgreward.network_policy.policy_gradient` does.
+
+    Parameters
+    ----------
+    model : avgreward.envs.model.TabularModel
+    policy : array_like, shape (n_states, n_actions)
+        ``pi(a|s)``, rows summing to 1.
+    scores : array_like, shape (n_states, n_actions, n_params)
+        ``grad ln pi(a|s)`` with respect to the parameters.
+    gamma : float, default 1.0
+        The discount of an episodic model (a continuing one accepts only 1).
+
+    Returns
+    -------
+    ndarray, shape (n_params,)
+
+    Raises
+    ------
+    ValueError
+        On a policy that is not stochastic (naming ``policy``), scores of the
+        wrong shape, or a malformed model.
+    """
+    P, _, _ = _check_model(model)
+    pi = _check_policy(policy, P.shape[0], P.shape[1])
+    scores = _check_scores(scores, *P.shape[:2])
+    _, d, advantage = _weighting(model, pi, gamma)
+    return np.einsum("s,sa,sap->p", d, pi * advantage, scores)
+
+
+@dataclass(frozen=True)
+class NaturalGradient:
+    """The Fisher information of a policy and its natural gradient (arrays read-only).
+
+    Attributes
+    ----------
+    episodic : bool
+        Whether ``weights`` are expected visits (episodic) or the stationary
+        distribution (continuing).
+    weights : ndarray, shape (n_states,)
+        ``d(s)`` of the policy-gradient theorem.
+    fisher : ndarray, shape (n_params, n_params)
+        ``F = sum_s d(s) sum_a pi(a|s) g(s, a) g(s, a)^T``, ``g`` the score.
+    gradient : ndarray, shape (n_params,)
+        ``grad J``.
+    natural : ndarray, shape (n_params,)
+        ``F^+ grad J`` (Moore-Penrose pseudo-inverse).
+    compatible_weights : ndarray, shape (n_params,)
+        The minimum-norm least-squares ``w`` of ``A(s, a) ~ w . g(s, a)`` weighted
+        by ``d(s) pi(a|s)``; ``F w = grad J``, and ``w = natural``.
+    advantage : ndarray, shape (n_states, n_actions)
+        ``A = q - v``.
+    rank : int
+        The rank of ``F`` (below ``n_params`` for the softmax: see
+        :func:`natural_gradient`).
+    """
+
+    episodic: bool
+    weights: np.ndarray
+    fisher: np.ndarray
+    gradient: np.ndarray
+    natural: np.ndarray
+    compatible_weights: np.ndarray
+    advantage: np.ndarray
+    rank: int
+
+
+# Singular values of F below this fraction of the largest are taken as 0: the softmax's
+# null directions come out at rounding level (~1e-17 relative), real ones far above it.
+_FISHER_RCOND = 1e-12
+
+
+def natural_gradient_from_scores(model: TabularModel, policy: ArrayLike, scores: ArrayLike,
+                                 gamma: float = 1.0) -> NaturalGradient:
+    """:func:`natural_gradient` for any differentiable policy given by its scores.
+
+    Parameters and errors as :func:`score_gradient`.
+
+    Returns
+    -------
+    NaturalGradient
+    """
+    P, _, _ = _check_model(model)
+    pi = _check_policy(policy, P.shape[0], P.shape[1])
+    scores = _check_scores(scores, *P.shape[:2])
+    episodic, d, advantage = _weighting(model, pi, gamma)
+    gradient = np.einsum("s,sa,sap->p", d, pi * advantage, scores)
+    weight = d[:, None] * pi
+    fisher = np.einsum("sa,sap,saq->pq", weight, scores, scores)
+    fisher = (fisher + fisher.T) / 2  # exactly symmetric, for the symmetric pseudo-inverse
+    natural = np.linalg.pinv(fisher, rcond=_FISHER_RCOND, hermitian=True) @ gradient
+    # Compatible features: regress A on the scores, each (s, a) weighted by d(s) pi(a|s).
+    root = np.sqrt(weight).reshape(-1)
+    design = scores.reshape(-1, scores.shape[2]) * root[:, None]
+    # (the design's singular values are the square roots of F's eigenvalues)
+    w = np.linalg.lstsq(design, advantage.reshape(-1) * root,
+                        rcond=np.sqrt(_FISHER_RCOND))[0]
+    rank = int(np.linalg.matrix_rank(fisher, tol=_FISHER_RCOND * max(
+        np.abs(fisher).max(), np.finfo(float).tiny), hermitian=True))
+    return NaturalGradient(
+        episodic=episodic, weights=_readonly(d), fisher=_readonly(fisher),
+        gradient=_readonly(gradient), natural=_readonly(natural),
+        compatible_weights=_readonly(w), advantage=_readonly(advantage), rank=rank)
+
+
+def natural_gradient(model: TabularModel, theta: ArrayLike, features: ArrayLike,
+                     tau: float = 1.0, gamma: float = 1.0) -> NaturalGradient:
+    r"""The exact natural gradient ``F^+ grad J`` of the linear softmax policy.
+
+    ``F = sum_s d(s) sum_a pi(a|s) g(s, a) g(s, a)^T`` with ``g`` the score
+    (:func:`softmax_scores`) and ``d`` the state weighting of the
+    policy-gradient theorem: the stationary distribution for a continuing
+    model, the expected (unnormalised) visits for an episodic one (so that
+    ``F w = grad J`` holds with the theorem's own ``grad J``; normalising the
+    visits would scale ``F`` and leave the natural direction's length
+    ``sum_s eta(s)`` times larger).
+
+    ``F`` is singular by construction: the softmax is unchanged when the same
+    amount is added to every action's preference, so for every feature
+    vector ``u`` the direction ``theta += u 1^T`` has zero score in every state
+    (``sum_b g_(i, b)(s, a) = 0``), and ``F`` has at least ``n_features`` zero
+    eigenvalues (more where states are never visited, or aliased states leave
+    directions unidentified).  The pseudo-inverse gives the natural
+    gradient of least norm, orthogonal to those directions; since
+    ``grad J`` lies in the range of ``F`` (it is ``F w`` for the compatible
+    ``w`` below), ``F F^+ grad J = grad J`` exactly, so no damping is needed.
+
+    Compatible features (Sutton et al. 2000; Kakade 2002): the least-squares
+    fit of the advantage ``A(s, a)`` by ``w . g(s, a)``, weighted by
+    ``d(s) pi(a|s)``, has normal equations ``F w = sum_s d(s) sum_a pi g A =
+    grad J``: its minimum-norm ``w`` is the natural gradient.
+
+    Parameters
+    ----------
+    model : avgreward.envs.model.TabularModel
+        Continuing, or episodic (with ``terminal`` states).
+    theta : array_like, shape (n_features, n_actions)
+    features : array_like, shape (n_states, n_features)
+    tau : float, default 1.0
+    gamma : float, default 1.0
+        Episodic models only.
+
+    Returns
+    -------
+    NaturalGradient
+        Vectors flattened like ``theta.reshape(-1)``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`policy_gradient`; and a ``gamma`` other than 1 for a
+        continuing model.
+    """
+    theta, features, tau = _check_linear(model, theta, features, tau)
+    return natural_gradient_from_scores(model, _softmax(theta, features, tau),
+                                        softmax_scores(theta, features, tau), gamma)
 
 
 # --- optimal control: relative value iteration, checked by policy iteration ---------------

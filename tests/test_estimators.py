@@ -98,14 +98,22 @@ def reference_estimates(scores, entropy_grad, values, states, actions, rewards, 
     return np.array(result)
 
 
+@pytest.mark.parametrize("policy", ["linear", "network"])
 @pytest.mark.parametrize("env_id", [GRID, CORRIDOR])
 @pytest.mark.slow
-def test_the_kernel_equals_the_definitions(env_id):
+def test_the_kernel_equals_the_definitions(env_id, policy):
     model, theta, X = task(env_id)
-    pi = exact.softmax_policy(theta, X)
-    scores = estimators._scores(pi, X, 1.0)
+    if policy == "linear":
+        pi = exact.softmax_policy(theta, X)
+        scores = exact.softmax_scores(theta, X)
+        entropy = 0.3 * estimators.entropy_gradient(pi, X)
+    else:  # dense scores: every parameter of a live unit moves in every state
+        from avgreward.network_policy import ReLUPolicy
+
+        net = ReLUPolicy(X.shape[1], 5, model.n_actions, seed=2)
+        pi, scores = net.tables(net.init(), X)
+        entropy = 0.3 * estimators._score_entropy_gradient(pi, scores)
     rng = np.random.default_rng(0)
-    entropy = 0.3 * estimators.entropy_gradient(pi, X)
     values = rng.normal(size=(4, model.n_states))
     lambdas = np.array([0.0, 0.6, 1.0])
     terminal = np.zeros(model.n_states, bool)
@@ -119,7 +127,7 @@ def test_the_kernel_equals_the_definitions(env_id):
     assert status == estimators._OK
     D = scores.shape[2]
     support, support_size = estimators._support(scores, entropy)  # what the lab uses
-    if env_id == GRID:
+    if env_id == GRID and policy == "linear":
         assert support_size.max() < D  # sparse: one feature of 16 a state
     names = estimators.estimator_names(lambdas)
     out = np.zeros((8, D, len(names)))

@@ -310,6 +310,26 @@ def test_estimator_lab_script_runs_on_a_tiny_budget(tmp_path):
     assert bad.returncode == 2 and "--episodes must be at least two batches" in bad.stderr
 
 
+def test_network_policy_lab_script_runs_quick(tmp_path):
+    out = tmp_path / "out"
+    done = _run("network_policy_lab.py", "--quick", "--batch-size", "50", "--out", str(out),
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "ReLU network 16-8-4 (172 parameters)" in done.stdout
+    assert done.stdout.count("GAE(0.97) (learned)") == 2  # both tasks' tables
+    with open(out / "network_policy_lab.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 22 and {r["task"] for r in rows} == {"gridworld", "corridor"}
+    record = json.loads((out / "network_policy_lab.json").read_text())
+    assert record["args"]["episodes"] == 20_000
+    natural = record["tasks"]["gridworld"]["natural_gradient"]
+    assert natural["fisher_rank"] == 12 and natural["max_abs_F_w_minus_grad"] < 1e-10
+    assert (out / "network_policy_lab.png").stat().st_size > 10_000
+    bad = _run("network_policy_lab.py", "--hidden", "0", cwd=tmp_path)
+    assert bad.returncode == 2 and "--hidden must be at least 1" in bad.stderr
+    assert not (tmp_path / "results").exists()  # refused before writing anything
+
+
 def test_value_vs_policy_script_runs_on_a_tiny_budget(tmp_path):
     out = tmp_path / "out"
     done = _run("value_vs_policy.py", "--seeds", "2", "--steps", "3000", "--workers", "1",
