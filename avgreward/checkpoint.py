@@ -84,20 +84,22 @@ def capture(params, state, obs, idx, rbar_box, rng, episodes, steps_done,
 
 
 def restore(saved: RunState, params, state, obs, idx, rbar_box, rng, episodes,
-            buffers=()) -> None:
+            buffers=(), from_settings=()) -> None:
     """Put ``saved`` into a new run's freshly allocated arrays, or raise ValueError.
 
     Every array of ``params`` must have been saved with the same shape and
     dtype: a learner whose settings change its arrays (traces switched on,
     another ``n``) cannot go on from the saved ones.  Episode ``buffers`` (as
-    :func:`capture`) go into the first rows of the new ones.
+    :func:`capture`) go into the first rows of the new ones; the arrays named
+    in ``from_settings`` are the settings' (built for this run), not restored.
     """
     if saved.gym is not None:
         raise ValueError(f"init: the saved run stepped {saved.gym['env']} from Python (through "
                          "wrappers); continue it on the same wrapped environment, not in the "
                          "fused loop")
     current = {name: value for name, value in params._asdict().items()
-               if isinstance(value, np.ndarray)}
+               if isinstance(value, np.ndarray) and name not in from_settings}
+    saved_params = {k: v for k, v in saved.params.items() if k not in from_settings}
     rows = saved.episode[0]
     for name in buffers:
         old, new = saved.params.get(name), current.get(name)
@@ -108,14 +110,14 @@ def restore(saved: RunState, params, state, obs, idx, rbar_box, rng, episodes,
                              f"has {rows} steps)")
         if new is not None:
             current[name] = new[:rows]
-    check_params(saved.params, current)
+    check_params(saved_params, current)
     for target, source, name in ((state, saved.env_state, "environment state"),
                                  (obs, saved.obs, "observation"), (idx, saved.features,
                                                                    "active features")):
         if target.shape != source.shape:
             raise ValueError(f"init: the saved {name} has shape {source.shape}, this "
                              f"environment's and features' {target.shape}")
-    restore_params(saved.params, current)
+    restore_params(saved_params, current)
     np.copyto(state, saved.env_state)
     np.copyto(obs, saved.obs)
     np.copyto(idx, saved.features)

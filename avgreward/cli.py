@@ -462,8 +462,10 @@ def _add_experiment_arguments(parser):
                         "TensorBoard events in DIR/logs/<run>/ (pip install "
                         "\"avgreward[tensorboard]\")")
     parser.add_argument("--log-every", type=_positive("log-every"), metavar="N",
-                        help="with --log: metrics every N steps (default: about steps/20, at "
-                        "most 65,536); the results do not depend on it")
+                        help="with --log: metrics every N steps (default: steps/20, at least "
+                        "1,000 and at most 65,536; with parallel actors, every N/actors "
+                        "updates of each copy); the results do not depend on it. Not with "
+                        "--scheduler or --dask-local")
     _add_common(parser)
 
 
@@ -486,6 +488,8 @@ def _experiment(args, agents, env_id):
     features = getattr(args, "file_features", None)
     if features is None:
         features = _features(args, env_id)
+    if args.log_every is not None and args.log is None:
+        raise UsageError("--log-every: give --log csv or --log tb too")
     given = [f"--{name}" for name in ("workers", "scheduler", "dask_local")
              if getattr(args, name) is not None]
     if len(given) > 1:
@@ -806,6 +810,8 @@ def _curves_figure(plotting, experiments, args, band, optimum):
     kw = dict(title=args.title, labels=args.label, band=band, xscale=args.xscale,
               x=args.x or "steps", bounds=None if args.no_clip else "auto",
               baseline=_baseline(args.baseline, experiments))
+    if args.baseline == "random":
+        kw["baseline_label"] = f"uniform random policy ({kw['baseline']:.4g})"
     # Episodes with their end steps (parallel actors record none: no curves of them).
     if not any(run["end_step"] is not None and run["return"].size for e in experiments
                for i in range(len(e.agents)) for run in e.episodes(i)):
@@ -992,7 +998,7 @@ def _add_stats_arguments(parser):
 
 
 def _stats(args) -> int:
-    """Aggregate statistics of final performance: IQM, median, mean, optimality gap, P(X > Y)."""
+    """Aggregate statistics of final performance: IQM, mean, optimality gap, P(X > Y)."""
     from avgreward import stats
     from avgreward.evaluation import optimal_reward_rate
     from avgreward.experiment import load_experiment

@@ -125,6 +125,14 @@ def put_back(env, name: str, state: np.ndarray, saved: dict, seed: int) -> None:
     if now.shape != state.shape:
         raise ValueError(f"init: the saved state of {name} has shape {state.shape}, this "
                          f"one {now.shape}")
+    # Only the attributes this environment's own snapshot has: a saved file names
+    # data to put back, never which attributes to set.
+    wanted = [values for _, values in here["wrappers"]] + [here["attributes"]]
+    given = [values for _, values in saved["wrappers"]] + [saved["attributes"]]
+    for layer_name, known, values in zip(chain, wanted, given):
+        if set(values) != set(known):
+            raise ValueError(f"init: the saved run's {layer_name} has the attributes "
+                             f"{sorted(values)}, this one {sorted(known)}")
     layer = env
     for _, values in saved["wrappers"]:
         for attribute, value in values.items():

@@ -185,8 +185,10 @@ def run_experiment(
         ``pip install "avgreward[tensorboard]"``), as the run goes.  Not
         with ``cluster`` (the workers' files would stay on their machines).
     log_every : int, optional
-        Metrics every this many steps (default: the runner's chunk, about
-        ``steps / 20``, at most 65,536); the results do not depend on it.
+        Metrics every this many steps (default: the runner's chunk,
+        ``steps / 20``, at least 1,000 and at most 65,536; parallel actors
+        count updates, each ``log_every / actors`` steps of every copy); the
+        results do not depend on it.
 
     Returns
     -------
@@ -310,8 +312,9 @@ def _check_log(log, log_every, cluster):
     if log not in LOG_KINDS:
         raise ValueError(f"log must be one of {', '.join(LOG_KINDS)}, got {log!r}")
     if cluster is not None:
-        raise ValueError("log: not with a cluster (the workers' log files would stay on "
-                         "their machines)")
+        raise ValueError("log: not with a Dask cluster (--scheduler, --dask-local): its "
+                         "workers write no files, and a remote one's would stay on its "
+                         "machines")
     if log == "tb":
         from avgreward.extras import require
 

@@ -157,7 +157,7 @@ def _drive(fused, built, run, features, options, init):
         kernels.start_features(state, obs, tc, idx)
     else:
         restore(init, params, state, obs, idx, run.rbar_box, rng, episodes,
-                built.episode_buffers)
+                built.episode_buffers, built.from_settings)
     tracker = (None if options.log is None
                else MetricsTracker(steps, options.log, len(episodes.returns)))
     t0 = 0

@@ -259,9 +259,9 @@ def optimum_line(ax: Axes, value: float, label: str | None = None) -> Line2D:
 
 
 def baseline_line(ax: Axes, value: float, label: str | None = None) -> Line2D:
-    """A dotted horizontal line at a baseline's reward rate ``value`` (the random policy's)."""
+    """A dotted horizontal line at a baseline's reward rate ``value`` (e.g. the random policy's)."""
     return ax.axhline(value, color="0.45", ls=":", lw=1.2, zorder=1,
-                      label=label or f"uniform random policy ({value:.4g})")
+                      label=label or f"baseline ({value:.4g})")
 
 
 def learning_curve(
@@ -529,6 +529,7 @@ def learning_curves(
     optimum: float | None = None,
     bounds="auto",
     baseline: float | None = None,
+    baseline_label: str | None = None,
 ) -> Figure:
     """Learning curves of saved experiments, one curve per agent, on one figure.
 
@@ -562,8 +563,11 @@ def learning_curves(
         environment's range where it is known
         (:func:`avgreward.evaluation.reward_bounds`); None, never.
     baseline : float, optional
-        Draw a dotted line at this reward rate, the uniform random policy's
-        (:func:`avgreward.evaluation.random_policy_rate`): what learning must beat.
+        Draw a dotted line at this reward rate, e.g. the uniform random
+        policy's (:func:`avgreward.evaluation.random_policy_rate`): what
+        learning must beat.
+    baseline_label : str, optional
+        Its legend label (default ``"baseline (R)"``).
 
     Returns
     -------
@@ -586,7 +590,7 @@ def learning_curves(
     if optimum is not None:
         optimum_line(ax, optimum)
     if baseline is not None:
-        baseline_line(ax, baseline)
+        baseline_line(ax, baseline, baseline_label)
     ylabels = set()
     for experiment, i, name in drawable:
         rewards = experiment.rewards(i)
@@ -732,7 +736,8 @@ def episode_curves(
 
 def curves_with_episodes(experiments, *, exponential: bool = False,
                          optimum: float | None = None, bounds="auto",
-                         baseline: float | None = None, **kwargs) -> Figure:
+                         baseline: float | None = None, baseline_label: str | None = None,
+                         **kwargs) -> Figure:
     """Three panels side by side: :func:`learning_curves` and the two :func:`episode_curves`.
 
     What ``avgreward plot`` draws for an episodic task: the reward rate,
@@ -750,7 +755,8 @@ def curves_with_episodes(experiments, *, exponential: bool = False,
     fig, axes = _pyplot().subplots(1, 3, figsize=(16.0, 4.2), sharex=True,
                                    layout="constrained")
     learning_curves(experiments, exponential=exponential, optimum=optimum, ax=axes[0],
-                    bounds=bounds, baseline=baseline, **kwargs)
+                    bounds=bounds, baseline=baseline, baseline_label=baseline_label,
+                    **kwargs)
     episode_curves(experiments, axes=axes[1:], **kwargs)
     return fig
 

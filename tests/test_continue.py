@@ -7,6 +7,7 @@ through ``Result.save``/``load_result`` and through an experiment's folder;
 what cannot continue says why in one line.
 """
 
+import dataclasses
 import json
 
 import gymnasium
@@ -252,3 +253,14 @@ def test_a_failed_runs_result_says_it_cannot_continue(tmp_path):
     result = exp.result(0, 0)
     with pytest.raises(ValueError, match="init: this run cannot be continued: the run failed"):
         avgreward.train("avgreward/AccessControl-v0", diverging, 100, init=result)
+
+
+def test_a_saved_file_cannot_name_attributes_to_set(tmp_path):
+    # Continuing puts data back; which attributes it sets is this environment's business.
+    first = avgreward.train(CARTPOLE, SOFTMAX, 300, seed=0, bounds=CARTPOLE_BOUNDS)
+    gym = dict(first.run_state.gym)
+    gym["attributes"] = {**gym["attributes"], "step": 1}
+    first.run_state = first.run_state._replace(gym=gym) if hasattr(
+        first.run_state, "_replace") else dataclasses.replace(first.run_state, gym=gym)
+    with pytest.raises(ValueError, match="has the attributes"):
+        avgreward.train(CARTPOLE, SOFTMAX, 300, init=first, bounds=CARTPOLE_BOUNDS)

@@ -116,8 +116,8 @@ def test_the_cli_logs_every_run_to_a_csv_file(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--log-every", "100"], "log_every: give log (csv or tb) too"),
-    (["--log", "csv", "--dask-local", "1"], "log: not with a cluster"),
+    (["--log-every", "100"], "--log-every: give --log csv or --log tb too"),
+    (["--log", "csv", "--dask-local", "1"], "log: not with a Dask cluster"),
 ])
 def test_bad_log_options_are_one_line_and_exit_2(tmp_path, capsys, extra, message):
     code = main(["run", "loop", "--steps", "300", "--seeds", "1", "-q",

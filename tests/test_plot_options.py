@@ -165,7 +165,7 @@ def test_a_random_policy_baseline_line_at_its_exact_rate(dirs, monkeypatch):
     assert len(lines) == 1 and lines[0].get_ydata()[0] == pytest.approx(0.3, abs=1e-12)
     fig = _figure_of(monkeypatch, [str(short), "--out", str(root / "r2.png"),
                                    "--kind", "curves", "--baseline", "0.25"])
-    assert any(line.get_label() == "uniform random policy (0.25)"
+    assert any(line.get_label() == "baseline (0.25)"
                for line in fig.axes[0].get_lines())
 
 

@@ -237,3 +237,20 @@ def test_centered_rms_error_ignores_constants_and_weights_states():
     # uniform d: the centered error is (0.75, -0.25, -0.25, -0.25)
     assert curve[1] == pytest.approx(np.sqrt((0.75**2 + 3 * 0.25**2) / 4))
     assert exact.centered_rms_error(v + [1.0, 0, 0, 0], v, [0, 0.5, 0.5, 0]) == 0.0
+
+
+def test_a_continued_run_evaluates_its_own_settings_target():
+    # The policy tables come from the settings: continuing with another target must
+    # evaluate that target, not the saved run's.
+    n, k = LOOP_MODEL.n_states, LOOP_MODEL.n_actions
+    uniform = np.full((n, k), 1.0 / k).tolist()
+    left = np.zeros((n, k))
+    left[:, 0] = 1.0
+    first = avgreward.train(LOOP, avgreward.DifferentialTD(0.1, 0.1, target=uniform), 2_000,
+                            seed=0)
+    same = avgreward.train(LOOP, avgreward.DifferentialTD(0.1, 0.1, target=uniform), 30_000,
+                           init=first)
+    other = avgreward.train(LOOP, avgreward.DifferentialTD(0.1, 0.1, target=left.tolist()),
+                            30_000, init=first)
+    rate = exact.evaluate(LOOP_MODEL, left).reward_rate
+    assert abs(other.final_rbar - rate) < 0.02 < abs(same.final_rbar - rate)

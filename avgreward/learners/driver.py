@@ -43,8 +43,8 @@ continued (``train(..., init=...)``), the steps of the episode in progress it
 carries in (0 for a new run)."""
 
 Built = namedtuple("Built", ["learner", "params", "action_dtype", "episode_cap",
-                             "keep_state", "on_divergence", "episode_buffers"],
-                   defaults=(np.int64, 0, True, None, ()))
+                             "keep_state", "on_divergence", "episode_buffers", "from_settings"],
+                   defaults=(np.int64, 0, True, None, (), ()))
 Built.__doc__ = """One run's learner: its :class:`~avgreward.learners.FusedLearner`, its
 bundle (``learner.params_type``), the dtype of recorded actions, the episode
 cap (0: none), whether the run keeps a state to continue from, and
@@ -52,7 +52,10 @@ cap (0: none), whether the run keeps a state to continue from, and
 :class:`~avgreward.result.DivergenceError` (or None to keep it), and the
 names of the bundle's episode buffers: arrays with a row per step of the
 episode in progress (REINFORCE's), saved up to that episode's steps only and
-put back into the first rows of a continued run's (longer) buffers."""
+put back into the first rows of a continued run's (longer) buffers, and the
+names of the bundle's arrays computed from the settings alone (a prediction
+learner's policy tables): a continued run keeps them as this run's settings
+built them, not as they were saved."""
 
 #: Kinds of :class:`Policy`.
 SOFTMAX, GAUSSIAN, EPSILON_GREEDY = "softmax", "gaussian", "epsilon_greedy"

@@ -249,7 +249,9 @@ def _build(agent, task):
     params = PredictionParams(np.zeros(n), np.zeros(n), b_probs, ratios, key,
                               float(agent.alpha), float(agent.lambda_),
                               float(agent.eta if differential else agent.beta))
-    return Built(DIFFERENTIAL_TD if differential else AVERAGE_COST_TD, params, np.int64)
+    # A continued run evaluates this run's target from this run's behaviour.
+    return Built(DIFFERENTIAL_TD if differential else AVERAGE_COST_TD, params, np.int64,
+                 from_settings=("b_probs", "ratios"))
 
 
 def _weights(agent, params):
