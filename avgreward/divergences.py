@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from avgreward.options import check_int, check_positive
+
 __all__ = [
     "kl",
     "entropy",
@@ -253,20 +255,11 @@ def kl_gradient_gaussian(p: ArrayLike, x: ArrayLike, params, direction: str) -> 
 
 
 def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_int(name, value, 1)
 
 
 def _positive_float(value, name):
-    # As avgreward.exact's checks (no private imports across modules), same messages.
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from exc
-    if isinstance(value, bool) or not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
+    return check_positive(name, value)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
+from avgreward.options import check_positive
+
 if TYPE_CHECKING:  # for the type hints only: this module needs neither numba nor gymnasium
     from avgreward.envs.model import TabularModel
     from avgreward.features import TileCoder
@@ -1234,13 +1236,7 @@ def _check_tol(tol) -> float:
 
 
 def _check_positive(value, name: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from exc
-    if isinstance(value, bool) or not (np.isfinite(x) and x > 0.0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return x
+    return check_positive(name, value)
 
 
 def _first_best(values: np.ndarray, keep=None) -> tuple[np.ndarray, np.ndarray]:

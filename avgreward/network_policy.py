@@ -27,14 +27,13 @@ import numpy as np
 from numba import njit
 
 from avgreward import exact
+from avgreward.options import check_int
 
 __all__ = ["ReLUPolicy", "policy_gradient", "natural_gradient"]
 
 
 def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_int(name, value, 1)
 
 
 @njit(cache=True, error_model="numpy")

@@ -35,6 +35,17 @@ def check_int(name: str, value, minimum: int) -> int:
     return int(value)
 
 
+def check_positive(name: str, value) -> float:
+    """``value`` as a finite float > 0, or a ValueError naming ``name`` (bools are not numbers)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a positive number, got {value!r}") from exc
+    if isinstance(value, (bool, np.bool_)) or not (np.isfinite(x) and x > 0.0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return x
+
+
 def check_steps(steps) -> int:
     """``steps`` as an int, checked: an integer in ``1 .. 2**53``."""
     steps = check_int("steps", steps, 1)
