@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import avgreward
 from avgreward.animation import animate_policy, rollout
+from avgreward.evaluation import reward_bounds
 from avgreward.experiment import run_experiment
 from avgreward.plotting import (
     exponential_average_curve,
@@ -81,11 +82,14 @@ def main():
           f"(95% CI {low:.4f} .. {high:.4f}, {final.size} seeds; best possible 0)")
 
     rewards, steps = experiment.rewards(0), experiment.bin_steps
+    # The mean reward lies in [-pi, 0]: the band is clipped there, and says so.
+    bounds = reward_bounds(ENV)
     title = f"Pendulum swing-up, Gaussian actor-critic ({final.size} seeds)"
     print("learning curve:", save_figure(
-        learning_curve(rewards, steps=steps, title=title), out / "learning_curve.png"))
+        learning_curve(rewards, steps=steps, title=title, bounds=bounds),
+            out / "learning_curve.png"))
     print("exponential average:", save_figure(
-        exponential_average_curve(rewards, steps=steps, title=title),
+        exponential_average_curve(rewards, steps=steps, title=title, bounds=bounds),
         out / "exponential_average.png"))
 
     # One trained agent, from hanging down: its path over the maps, and a GIF.

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import avgreward
 from avgreward.animation import animate_policy, rollout
+from avgreward.evaluation import reward_bounds
 from avgreward.experiment import run_experiment
 from avgreward.plotting import (
     exponential_average_curve,
@@ -93,11 +94,14 @@ def main():
         gif = background.submit(animate_policy, result, out / "swingup.gif",
                                 steps=args.gif_steps, every=3, seed=0, size=240)
         rewards, steps = experiment.rewards(0), experiment.bin_steps
+        # The mean reward lies in [-pi, 0]: the band is clipped there, and says so.
+        bounds = reward_bounds(ENV)
         title = f"Pendulum swing-up, softmax actor-critic ({final.size} seeds)"
         print("learning curve:", save_figure(
-            learning_curve(rewards, steps=steps, title=title), out / "learning_curve.png"))
+            learning_curve(rewards, steps=steps, title=title, bounds=bounds),
+            out / "learning_curve.png"))
         print("exponential average:", save_figure(
-            exponential_average_curve(rewards, steps=steps, title=title),
+            exponential_average_curve(rewards, steps=steps, title=title, bounds=bounds),
             out / "exponential_average.png"))
         path = rollout(result, args.gif_steps, seed=0).observations
         print("policy map:", save_figure(
