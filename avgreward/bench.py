@@ -352,7 +352,8 @@ def _dask_cluster(q, workers):
 
     The cluster is started and its workers' kernels loaded before the timing
     (a running cluster is what a sweep meets; its start-up is reported apart).
-    Each case is timed local, cluster, local, cluster; the better of each is kept.
+    Each case is timed local, cluster, local, cluster; the better of each is kept
+    (once each for the long runs and with ``--quick``).
     None when dask's distributed is not installed.
     """
     try:
@@ -377,7 +378,9 @@ def _dask_cluster(q, workers):
             for case, (runs, steps) in (("short", _DASK_SHORT[q]), ("long", _DASK_LONG[q]),
                                         ("tiny", _DASK_TINY[q])):
                 walls = {"local": [], "dask": []}
-                for _ in range(1 if case == "long" else 2):
+                # Twice each (the better kept), once for long runs and in --quick
+                # mode (where the figures are only checked to be there).
+                for _ in range(1 if case == "long" or q else 2):
                     for label in ("local", "dask"):
                         k += 1
                         where = {"cluster": client} if label == "dask" else {"workers": workers}

@@ -192,10 +192,10 @@ def test_riverswim_simulator_agrees_with_its_exact_model(custom_env):
     start = np.flatnonzero(model.start)
     assert len(start) == 1 and np.array_equal(obs, model.observations[start[0]])
     # Every (state, action) from a set state, many times: the empirical
-    # transition frequencies must match P within 0.01 (about 4 standard
-    # errors at n = 40,000), far less than any model error worth the name
-    # (the end states' 0.4 / 0.6 swapped, 0.05 for 0.1...).
-    n = 40_000
+    # transition frequencies must match P within 0.02 (4 standard errors at
+    # n = 10,000 and p = 1/2, the widest), less than any model error worth
+    # the name (the end states' 0.4 / 0.6 swapped, 0.05 for 0.1...).
+    n = 10_000
     for s in range(6):
         for a in range(2):
             counts = np.zeros(6)
@@ -207,7 +207,7 @@ def test_riverswim_simulator_agrees_with_its_exact_model(custom_env):
                 assert reward == model.R[s, a]  # state-action rewards: exact
                 assert not terminated and not truncated
                 assert np.array_equal(obs, model.observations[s_next])
-            np.testing.assert_allclose(counts / n, model.P[s, a], rtol=0, atol=0.01,
+            np.testing.assert_allclose(counts / n, model.P[s, a], rtol=0, atol=0.02,
                                        err_msg=f"state {s}, action {a}")
             # And no outcome the model says is impossible.
             assert np.all(counts[model.P[s, a] == 0] == 0), (s, a)
