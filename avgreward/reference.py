@@ -507,8 +507,8 @@ def reference_value_control(env, agent, steps, seed, features=None):
     the same draws as the fused loop (:mod:`avgreward.learners.value`): two
     uniforms per epsilon-greedy choice, Sarsa's A' after the environment's
     draws, Q-learning's A at the start of each step.  Returns ``rewards``,
-    ``actions``, ``rbar`` (after every step; RVI Q-learning's f(Q), the value
-    its step's TD error used) and ``w`` (``[n_features, n_actions]``).
+    ``actions``, ``rbar`` (after every step; RVI Q-learning's f(Q) after the
+    step, the value the next step's TD error uses) and ``w`` (``[n_features, n_actions]``).
     """
     if not isinstance(agent, (DifferentialSarsa, DifferentialQLearning, RVIQLearning,
                               DiscountedSarsa, DiscountedQLearning)):
@@ -524,15 +524,14 @@ def reference_value_control(env, agent, steps, seed, features=None):
         state = agent.reference_state
         ref_active = (features.indices(np.array(state, dtype=float))
                       if isinstance(state, tuple) else [state])
-    sum_q = 0.0  # RVI with f = mean: the sum of Q's entries, kept as Q changes
 
-    def f(w):
+    def f(w, mean):
         """RVI Q-learning's reference function of the values (Wan et al. 2021, section 3)."""
         if agent.reference == "fixed":
             return _linear(w[:, agent.reference_action], ref_active)  # Q(s_ref, a_ref)
         if agent.reference == "max":
             return w.max()                                   # max over all (s, a)
-        return sum_q / w.size                                # mean over all (s, a)
+        return mean                                          # mean over all (s, a), kept
     gamma = 1.0 if differential else agent.gamma
 
     def move_rbar(rbar, R, delta):
@@ -607,11 +606,11 @@ def reference_value_control(env, agent, steps, seed, features=None):
             rbar = move_rbar(rbar, R, delta)
             w[:, A] = w[:, A] + (agent.alpha / k) * delta * x    # w <- w + alpha delta grad q
         elif rvi:
-            # delta <- R - f(Q) + max_a Q(S', a) - Q(S, A)
-            rbar = f(w)
+            # delta <- R - f(Q) + max_a Q(S', a) - Q(S, A)   (rbar: f(Q), from Q = 0 at 0)
             delta = R - rbar + q(w, active_next).max() - _linear(w[:, A], active)
             w[:, A] = w[:, A] + (agent.alpha / k) * delta * x    # Q(S, A) += alpha delta
-            sum_q += (agent.alpha / k) * delta                   # (one entry of Q moved)
+            # f(Q) after the update; the mean moves by the one entry's change / |S||A|
+            rbar = f(w, rbar + ((agent.alpha / k) * delta) * (1.0 / w.size))
         else:
             # delta <- R - Rbar + gamma max_a q(S', a) - q(S, A)
             delta = R - rbar + gamma * q(w, active_next).max() - _linear(w[:, A], active)

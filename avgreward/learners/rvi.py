@@ -15,15 +15,22 @@ with f of the values before the update and nothing else learned.  f is
   (any feature map);
 * ``MAX``: the largest entry of ``w`` (tabular maps: each entry is one
   state-action value);
-* ``MEAN``: the mean of every entry of ``w`` (tabular maps), ``sum / w.size``
-  with the sum kept as the entries change (``sum += alpha delta``): the
-  exact mean up to rounding, without summing ``w.size`` terms each step.
+* ``MEAN``: the mean of every entry of ``w`` (tabular maps), kept as the
+  entries change (one entry moves by ``alpha delta``, the mean by
+  ``alpha delta / w.size``): the exact mean up to rounding, without summing
+  ``w.size`` terms each step.
 
-The loop's R-bar slot carries f(q), the value the step's TD error used: the
-run's ``rbar`` trace is f(q), which converges to the optimal rate in the
-tabular case.  The draws are differential Q-learning's (two uniforms per
-epsilon-greedy choice, A at the start of each step), so the plain-Python
-reference (:func:`avgreward.reference.reference_rvi_q_learning`) makes them too.
+The loop's R-bar slot carries f(q) of the values after each step: the f the
+next step's TD error uses, so the run's ``rbar`` trace is f(q) after every
+step, which converges to the optimal rate in the tabular case.  Carried
+there (the loop keeps R-bar in a register) rather than in an array, f costs
+no load and store on the step's chain of dependent arithmetic (in an
+array, f = max and f = mean ran 25-30 % slower than differential
+Q-learning; so they run as fast).  A run starts from
+``w = 0``, where f is 0, R-bar's start.  The draws are differential
+Q-learning's (two uniforms per epsilon-greedy choice, A at the start of each
+step), so the plain-Python reference
+(:func:`avgreward.reference.reference_value_control`) makes them too.
 """
 
 import math
@@ -45,7 +52,7 @@ FIXED, MAX, MEAN = 0, 1, 2
 _CODES = {"fixed": FIXED, "max": MAX, "mean": MEAN}
 
 RVIParams = namedtuple("RVIParams", [
-    "w", "values", "reference", "ref_idx", "ref_action", "top", "top_at", "total", "alpha",
+    "w", "values", "reference", "ref_idx", "ref_action", "top_at", "per_entry", "alpha",
     "epsilon",
 ])
 RVIParams.__doc__ = """RVI Q-learning's arrays and settings.
@@ -53,23 +60,23 @@ RVIParams.__doc__ = """RVI Q-learning's arrays and settings.
 ``w`` is ``[n_features, n_actions]``, ``values`` scratch of ``n_actions``;
 ``reference`` f's code (``FIXED``, ``MAX``, ``MEAN``); ``ref_idx`` the active
 features of the reference state and ``ref_action`` its action (``FIXED``);
-``top[0]`` the largest entry of ``w`` and ``top_at[0]`` its flat position
-(``MAX``), ``total[0]`` the sum of ``w``'s entries (``MEAN``), both kept up to
-date step by step (and saved with the run's state, so a continued run goes on
-with them).
+``top_at[0]`` the flat position of the largest entry of ``w`` (``MAX``, kept
+up to date step by step and saved with the run's state, so a continued run
+goes on with it); ``per_entry`` ``1 / w.size`` (``MEAN``).  f itself is R-bar.
 """
 
 
 @njit(cache=True, error_model="numpy", forceinline=True)
-def _largest(w, top, top_at):
-    """``top[0] <- max(w)`` at flat position ``top_at[0]`` (the first of ties)."""
+def _largest(w, top_at):
+    """``max(w)``, its flat position into ``top_at[0]`` (the first of ties)."""
     flat = w.reshape(w.size)
-    top[0] = -np.inf
+    top = -np.inf
     top_at[0] = 0
     for m in range(flat.shape[0]):
-        if flat[m] > top[0]:
-            top[0] = flat[m]
+        if flat[m] > top:
+            top = flat[m]
             top_at[0] = m
+    return top
 
 
 @njit(cache=True, error_model="numpy", forceinline=True)
@@ -86,44 +93,42 @@ def _q_update(w, f, step, cur, nxt, action, reward):
 
 
 # One learn function per f, so that each compiled loop holds only its own f.
-# Each returns f in the R-bar slot (the run's rbar trace); nothing is learned there.
+# Each takes f of the values before the update as R-bar (the previous step's
+# f after its update; 0 at the start, from w = 0) and returns f after it.
 
 @njit(cache=True, error_model="numpy")
 def fixed_learn(w, ref_idx, ref_action, step, cur, nxt, action, reward, rbar):
-    f = column_value(w, ref_idx, ref_action)  # q(s_ref, a_ref) before the update
-    if not math.isfinite(_q_update(w, f, step, cur, nxt, action, reward)):
+    if not math.isfinite(_q_update(w, rbar, step, cur, nxt, action, reward)):
         return False, rbar
-    return True, f
+    return True, column_value(w, ref_idx, ref_action)  # q(s_ref, a_ref) after the update
 
 
 @njit(cache=True, error_model="numpy")
-def max_learn(w, top, top_at, step, cur, nxt, action, reward, rbar):
-    f = top[0]  # max over all of w before the update
-    if not math.isfinite(_q_update(w, f, step, cur, nxt, action, reward)):
+def max_learn(w, top_at, step, cur, nxt, action, reward, rbar):
+    if not math.isfinite(_q_update(w, rbar, step, cur, nxt, action, reward)):
         return False, rbar
     # The max moves with the entries updated: up to a larger one, or down (a
     # scan of w) when the largest itself decreased.
+    top = rbar
     n_actions = w.shape[1]
     for j in range(cur.shape[0]):
         value = w[cur[j], action]
-        if value > top[0]:
-            top[0] = value
+        if value > top:
+            top = value
             top_at[0] = cur[j] * n_actions + action
-        elif cur[j] * n_actions + action == top_at[0] and value < top[0]:
-            _largest(w, top, top_at)
-    return True, f
+        elif cur[j] * n_actions + action == top_at[0] and value < top:
+            top = _largest(w, top_at)
+    return True, top
 
 
 @njit(cache=True, error_model="numpy")
-def mean_learn(w, total, step, cur, nxt, action, reward, rbar):
-    f = total[0] / w.size  # mean over all of w before the update
-    delta = _q_update(w, f, step, cur, nxt, action, reward)
+def mean_learn(w, per_entry, step, cur, nxt, action, reward, rbar):
+    delta = _q_update(w, rbar, step, cur, nxt, action, reward)
     if not math.isfinite(delta):
         return False, rbar
-    # One entry moved by step delta (tabular: one active feature), and so did
-    # the sum: kept as it changes rather than summed again (w.size terms) each step.
-    total[0] += step * delta
-    return True, f
+    # One entry moved by step delta (tabular: one active feature), the mean by
+    # its share: kept as it changes rather than summed again (w.size terms).
+    return True, rbar + (step * delta) * per_entry
 
 
 @njit(cache=True, error_model="numpy")
@@ -180,8 +185,8 @@ def _build(agent, task):
     w = np.zeros((features.n_features, n_actions))
     ref_idx = _reference_features(agent, features)
     params = RVIParams(w, np.zeros(n_actions), _CODES[agent.reference], ref_idx,
-                       int(agent.reference_action), np.zeros(1), np.zeros(1, np.int64),
-                       np.zeros(1), float(agent.alpha), float(agent.epsilon))
+                       int(agent.reference_action), np.zeros(1, np.int64), 1.0 / w.size,
+                       float(agent.alpha), float(agent.epsilon))
     return Built(_LEARNERS[agent.reference], params, np.int64)
 
 
