@@ -50,6 +50,7 @@ from avgreward.stats import t_quantile
 __all__ = ["ImportanceSamplingLab", "importance_sampling_lab", "mixture", "visit_kl",
            "weight_second_moment", "weighted_expectation_at_one", "IS_ESTIMATORS", "is_table"]
 
+#: The estimators' names, in the order of :class:`ImportanceSamplingLab`'s arrays.
 IS_ESTIMATORS = ("ordinary IS", "ordinary IS, baseline", "per-decision IS",
                  "per-decision IS, baseline", "weighted IS", "weighted IS, baseline")
 _N_EPISODE = 4  # the estimators that are a mean of per-episode estimates
