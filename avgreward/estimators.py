@@ -52,7 +52,8 @@ from numba import njit
 
 from avgreward import exact
 from avgreward.exact import advantage_expectation, discounted_expectation, entropy_gradient
-from avgreward._pcg64 import load_state, next_double, store_state
+from avgreward._episode_batches import _FULL, _OK, _TOO_LONG, _initial_capacity, _sample_batch
+from avgreward._pcg64 import load_state, store_state
 from avgreward.stats import t_quantile
 
 __all__ = ["EstimatorLab", "advantage_expectation", "discounted_expectation",
@@ -64,60 +65,12 @@ _FIXED = ("total return", "reward-to-go", "discounted reward-to-go", "constant b
           "TD advantage (learned)", "reward-to-go + entropy bonus")
 _N_FIXED = len(_FIXED)
 
-# _run's answers besides the number of batches done
-_OK, _TOO_LONG, _FULL = 0, 1, 2
 
 
 def estimator_names(lambdas) -> list[str]:
     """The estimators' names, in the order of :class:`EstimatorLab`'s arrays."""
     return [*_FIXED, *(f"GAE({lam:g}) (exact)" for lam in lambdas),
             *(f"GAE({lam:g}) (learned)" for lam in lambdas)]
-
-
-@njit(cache=True, error_model="numpy")
-def _sample_batch(P, R, start, terminal, pi, words, n, max_steps, states, actions, rewards,
-                  offsets):
-    """``n`` episodes into the flat arrays, episode ``e`` at ``offsets[e]:offsets[e + 1]``.
-
-    Returns _OK, _TOO_LONG (an episode outgrew ``max_steps``) or _FULL (the
-    buffers are too small for this batch).
-    """
-    n_states, n_actions = pi.shape
-    capacity = actions.shape[0]
-    pos = 0
-    for e in range(n):
-        offsets[e] = pos
-        u = next_double(words)
-        s = 0
-        c = start[0]
-        while u >= c and s < n_states - 1:
-            s += 1
-            c += start[s]
-        first = pos
-        while not terminal[s]:
-            if pos - first == max_steps:
-                return _TOO_LONG
-            if pos == capacity:
-                return _FULL
-            u = next_double(words)
-            a = 0
-            c = pi[s, 0]
-            while u >= c and a < n_actions - 1:
-                a += 1
-                c += pi[s, a]
-            states[pos] = s
-            actions[pos] = a
-            rewards[pos] = R[s, a]
-            u = next_double(words)
-            nxt = 0
-            c = P[s, a, 0]
-            while u >= c and nxt < n_states - 1:
-                nxt += 1
-                c += P[s, a, nxt]
-            s = nxt
-            pos += 1
-    offsets[n] = pos
-    return _OK
 
 
 @njit(cache=True, error_model="numpy")
@@ -414,11 +367,6 @@ def _support(scores, entropy):
         support[s, :moved.size] = moved
         support_size[s] = moved.size
     return support, support_size
-
-
-def _initial_capacity(expected_length, episodes):
-    """Steps the buffers first hold (they double when a batch outgrows them)."""
-    return int(max(4 * expected_length, 16) * episodes)
 
 
 def _unit(name, value):

@@ -1,4 +1,4 @@
-"""Importance sampling in the estimator laboratory: the gradient of a target from a behaviour's episodes.
+"""Importance sampling in the estimator laboratory: a target's gradient from a behaviour's episodes.
 
 Episodes are drawn (jitted, from the model, the package's PCG64 stream) under a
 behaviour policy ``b``; the gradient wanted is that of ``J(pi) = E_pi[R(tau)]``
@@ -43,8 +43,8 @@ import numpy as np
 from numba import njit
 
 from avgreward import exact
+from avgreward._episode_batches import _FULL, _OK, _TOO_LONG, _initial_capacity, _sample_batch
 from avgreward._pcg64 import load_state, store_state
-from avgreward.estimators import _FULL, _OK, _TOO_LONG, _initial_capacity, _sample_batch
 from avgreward.stats import t_quantile
 
 __all__ = ["ImportanceSamplingLab", "importance_sampling_lab", "mixture", "visit_kl",
@@ -208,9 +208,7 @@ def weighted_expectation_at_one(model, pi, b, scores, baseline=False):
 
 def _check_pair(model, pi, b):
     """``pi`` and ``b`` as policy tables, ``b`` covering every action ``pi`` takes."""
-    n = (model.n_states, model.n_actions)
-    pi = exact._check_policy(pi, *n, name="policy")
-    b = exact._check_policy(b, *n, name="behaviour")
+    pi, b = _table("policy", pi, model), _table("behaviour", b, model)
     live = [s for s in range(model.n_states) if s not in model.terminal]
     uncovered = (pi[live] > 0.0) & (b[live] <= 0.0)
     if np.any(uncovered):
@@ -218,6 +216,26 @@ def _check_pair(model, pi, b):
         raise ValueError(f"behaviour gives action {a} in state {live[s]} probability 0 where "
                          "the target takes it: no importance weight can correct that")
     return pi, b
+
+
+def _table(name, table, model):
+    """``table`` as a float64 policy table of the model's shape, or a ValueError naming ``name``."""
+    try:
+        table = np.array(table, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of probabilities, got {table!r}") from None
+    shape = (model.n_states, model.n_actions)
+    if table.shape != shape:
+        raise ValueError(f"{name} must have shape (n_states, n_actions) = {shape}, "
+                         f"got {table.shape}")
+    if not np.all(np.isfinite(table)) or np.any(table < 0):
+        raise ValueError(f"{name} must be non-negative and finite")
+    off = np.abs(table.sum(axis=1) - 1.0)
+    if np.any(off > 1e-9):
+        bad = np.flatnonzero(off > 1e-9).tolist()
+        raise ValueError(f"{name} rows must sum to 1 (state(s) {bad} are off by up to "
+                         f"{off.max():.3g})")
+    return table
 
 
 @dataclass(frozen=True)
@@ -267,7 +285,7 @@ class ImportanceSamplingLab:
     batch_size: int
 
     def covers(self, name, target=None, level=0.95) -> bool:
-        """Whether ``name``'s joint ``level`` interval (Bonferroni over components) holds ``target``.
+        """Whether ``name``'s joint ``level`` interval (Bonferroni-widened) holds ``target``.
 
         ``target`` defaults to the exact gradient.
         """

@@ -191,7 +191,8 @@ def draw(labs, mixes, by_size, sizes, grad, args):
                    marker="o", ms=3, capsize=2, label=name)
         b.plot(kl, [lab.variance_per_episode[i] for lab in labs], color=colour, ls=ls,
                marker="o", ms=3, label=name)
-    a.axhline(grad[1], color="black", ls=":", lw=1.2, label=f"exact ∂J/∂θ_right = {grad[1]:.3f}")
+    a.axhline(grad[1], color="black", ls=":", lw=1.2,
+              label=f"exact ∂J/∂θ_right = {grad[1]:.3f}")
     a.set_ylabel("mean of the ∂J/∂θ_right estimate ± 95% CI")
     a.set_title(f"bias: {args.episodes:,} episodes per behaviour, batches of {args.batch_size}",
                 fontsize=10)

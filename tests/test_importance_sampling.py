@@ -1,4 +1,4 @@
-"""Importance sampling in the estimator lab: the kernel against the definitions, and the known facts.
+"""Importance sampling in the estimator lab: the kernel against the definitions, and known facts.
 
 On the short corridor, target ``pi(right) = 0.4`` (linear softmax, the one aliased
 feature), behaviours ``(1 - m) pi + m uniform``: ``E_b[W^2]`` is finite (2.27 at
@@ -13,7 +13,7 @@ import avgreward.envs  # noqa: F401  (registers the environments)
 from avgreward import exact
 from avgreward import importance_sampling as isl
 from avgreward.draws import load_state
-from avgreward.estimators import _sample_batch
+from avgreward._episode_batches import _sample_batch
 
 CORRIDOR = "avgreward/ShortCorridor-v0"
 LEVEL = 0.999

@@ -1,0 +1,64 @@
+"""Batches of episodes drawn from a tabular model under a policy table, jitted (the labs' sampler).
+
+:func:`_sample_batch` draws with the package's PCG64 stream (:mod:`avgreward._pcg64`)
+into flat buffers; :mod:`avgreward.estimators` and :mod:`avgreward.importance_sampling`
+share it, so the same seed gives the same episodes in both.
+"""
+
+from numba import njit
+
+from avgreward._pcg64 import next_double
+
+# The answers of the sampler and of the labs' run loops (besides the batches done)
+_OK, _TOO_LONG, _FULL = 0, 1, 2
+
+
+@njit(cache=True, error_model="numpy")
+def _sample_batch(P, R, start, terminal, pi, words, n, max_steps, states, actions, rewards,
+                  offsets):
+    """``n`` episodes into the flat arrays, episode ``e`` at ``offsets[e]:offsets[e + 1]``.
+
+    Returns _OK, _TOO_LONG (an episode outgrew ``max_steps``) or _FULL (the
+    buffers are too small for this batch).
+    """
+    n_states, n_actions = pi.shape
+    capacity = actions.shape[0]
+    pos = 0
+    for e in range(n):
+        offsets[e] = pos
+        u = next_double(words)
+        s = 0
+        c = start[0]
+        while u >= c and s < n_states - 1:
+            s += 1
+            c += start[s]
+        first = pos
+        while not terminal[s]:
+            if pos - first == max_steps:
+                return _TOO_LONG
+            if pos == capacity:
+                return _FULL
+            u = next_double(words)
+            a = 0
+            c = pi[s, 0]
+            while u >= c and a < n_actions - 1:
+                a += 1
+                c += pi[s, a]
+            states[pos] = s
+            actions[pos] = a
+            rewards[pos] = R[s, a]
+            u = next_double(words)
+            nxt = 0
+            c = P[s, a, 0]
+            while u >= c and nxt < n_states - 1:
+                nxt += 1
+                c += P[s, a, nxt]
+            s = nxt
+            pos += 1
+    offsets[n] = pos
+    return _OK
+
+
+def _initial_capacity(expected_length, episodes):
+    """Steps the buffers first hold (they double when a batch outgrows them)."""
+    return int(max(4 * expected_length, 16) * episodes)
