@@ -11,7 +11,7 @@ KL(pi || b) under the target's expected visits (the KL of the two policies'
 distributions of whole episodes).
 
 Figure: (a) each estimator's mean of dJ/dtheta_right with its 95% interval
-against the distance, the exact gradient dashed; (b) the variance of one
+against the distance, the exact gradient dotted; (b) the variance of one
 episode's estimate (log scale); (c) the effective sample size of a batch,
 (sum w)^2 / sum w^2 over batch_size, beside its limit 1 / E_b[W^2] (exact);
 (d) weighted IS's bias against the batch size at the farthest behaviour

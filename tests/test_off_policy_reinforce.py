@@ -80,3 +80,19 @@ def test_a_behaviour_for_other_actions_is_refused():
     with pytest.raises(ValueError, match="behaviour has 3 probabilities but .* has 2 actions"):
         avgreward.train(CORRIDOR, Reinforce(alpha_theta=0.1, behaviour=(0.2, 0.3, 0.5)), 10,
                         seed=0)
+
+
+def test_it_continues_mid_episode_bit_for_bit(tmp_path):
+    # The ratios of the episode in progress are saved and put back with the other buffers.
+    agent = Reinforce(alpha_theta=2**-10, behaviour=(0.4, 0.6))
+    n1 = 4_003
+    whole = avgreward.train(CORRIDOR, agent, 2 * n1, seed=3, record_actions=True)
+    first = avgreward.train(CORRIDOR, agent, n1, seed=3, record_actions=True)
+    in_progress = first.run_state.episode[0]
+    assert in_progress > 0  # cut inside an episode
+    assert first.run_state.params["ep_ratios"].shape == (in_progress,)
+    loaded = avgreward.load_result(first.save(tmp_path / "off-policy"))
+    second = avgreward.train(CORRIDOR, agent, n1, init=loaded, record_actions=True,
+                             chunk_steps=555)
+    assert np.array_equal(np.concatenate([first.actions, second.actions]), whole.actions)
+    assert np.array_equal(second.weights["theta"], whole.weights["theta"])
