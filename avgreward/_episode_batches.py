@@ -5,6 +5,7 @@ into flat buffers; :mod:`avgreward.estimators` and :mod:`avgreward.importance_sa
 share it, so the same seed gives the same episodes in both.
 """
 
+import numpy as np
 from numba import njit
 
 from avgreward._pcg64 import next_double
@@ -62,3 +63,23 @@ def _sample_batch(P, R, start, terminal, pi, words, n, max_steps, states, action
 def _initial_capacity(expected_length, episodes):
     """Steps the buffers first hold (they double when a batch outgrows them)."""
     return int(max(4 * expected_length, 16) * episodes)
+
+
+def _episodic_features(model, features):
+    """``features`` as float64 rows, one per state of an episodic ``model``, or a ValueError."""
+    if not getattr(model, "terminal", None):
+        raise ValueError("model.terminal is empty: the laboratory needs an episodic model")
+    features = np.ascontiguousarray(features, dtype=np.float64)
+    if features.ndim != 2 or features.shape[0] != model.n_states:
+        raise ValueError(f"features must have one row per state of the model "
+                         f"({model.n_states}), got shape {features.shape}")
+    return features
+
+
+def _model_arrays(model):
+    """``(P, R, start, terminal)`` of the model as :func:`_sample_batch` takes them."""
+    terminal = np.zeros(model.n_states, dtype=np.bool_)
+    terminal[list(model.terminal)] = True
+    return (np.ascontiguousarray(model.P, dtype=np.float64),
+            np.ascontiguousarray(model.R, dtype=np.float64),
+            np.ascontiguousarray(model.start, dtype=np.float64), terminal)

@@ -52,7 +52,15 @@ from numba import njit
 
 from avgreward import exact
 from avgreward.exact import advantage_expectation, discounted_expectation, entropy_gradient
-from avgreward._episode_batches import _FULL, _OK, _TOO_LONG, _initial_capacity, _sample_batch
+from avgreward._episode_batches import (
+    _FULL,
+    _OK,
+    _TOO_LONG,
+    _episodic_features,
+    _initial_capacity,
+    _model_arrays,
+    _sample_batch,
+)
 from avgreward._pcg64 import load_state, store_state
 from avgreward.stats import t_quantile
 
@@ -453,24 +461,15 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
     if len(set(estimator_names(lambdas))) != len(estimator_names(lambdas)):
         raise ValueError(f"lambdas must differ (to 6 significant digits, their names), "
                          f"got {lambdas.tolist()}")
-    if not getattr(model, "terminal", None):
-        raise ValueError("model.terminal is empty: the laboratory needs an episodic model")
-    features = np.ascontiguousarray(features, dtype=np.float64)
+    features = _episodic_features(model, features)
     theta = np.asarray(theta, dtype=np.float64)
-    if features.ndim != 2 or features.shape[0] != model.n_states:
-        raise ValueError(f"features must have one row per state of the model "
-                         f"({model.n_states}), got shape {features.shape}")
     pi, scores, entropy = _policy_tables(model, theta, features, tau, network)
     ev = exact.evaluate_episodic(model, pi)      # also refuses a policy that never ends
     if ev.visits.sum() > max_steps:
         raise ValueError(f"episodes last {ev.visits.sum():,.0f} steps on average under this "
                          f"policy, more than max_steps={max_steps:,}")
     grad = exact.score_gradient(model, pi, scores)
-    terminal = np.zeros(model.n_states, dtype=np.bool_)
-    terminal[list(model.terminal)] = True
-    P = np.ascontiguousarray(model.P, dtype=np.float64)
-    R = np.ascontiguousarray(model.R, dtype=np.float64)
-    start = np.ascontiguousarray(model.start, dtype=np.float64)
+    P, R, start, terminal = _model_arrays(model)
     names = estimator_names(lambdas)
     n_est, D = len(names), grad.size
     n_batches = max(2, -(-episodes // batch_size))

@@ -43,8 +43,17 @@ import numpy as np
 from numba import njit
 
 from avgreward import exact
-from avgreward._episode_batches import _FULL, _OK, _TOO_LONG, _initial_capacity, _sample_batch
+from avgreward._episode_batches import (
+    _FULL,
+    _OK,
+    _TOO_LONG,
+    _episodic_features,
+    _initial_capacity,
+    _model_arrays,
+    _sample_batch,
+)
 from avgreward._pcg64 import load_state, store_state
+from avgreward.estimators import EstimatorLab
 from avgreward.stats import t_quantile
 
 __all__ = ["ImportanceSamplingLab", "importance_sampling_lab", "mixture", "visit_kl",
@@ -284,23 +293,9 @@ class ImportanceSamplingLab:
     episodes: int
     batch_size: int
 
-    def covers(self, name, target=None, level=0.95) -> bool:
-        """Whether ``name``'s joint ``level`` interval (Bonferroni-widened) holds ``target``.
-
-        ``target`` defaults to the exact gradient.
-        """
-        i = self.names.index(name)
-        target = self.exact_gradient if target is None else np.asarray(target)
-        D = self.means.shape[1]
-        n_batches = self.episodes // self.batch_size
-        per_component = 1.0 - (1.0 - level) / D
-        scale = (t_quantile(0.5 + per_component / 2, n_batches - 1)
-                 / t_quantile(0.975, n_batches - 1))
-        return bool(np.all(np.abs(self.means[i] - target) <= scale * self.ci_halfwidths[i]))
-
-    def bias(self):
-        """Each estimator's measured mean minus the exact gradient."""
-        return self.means - self.exact_gradient
+    # the estimator lab's, on the same attributes: Bonferroni-widened joint intervals
+    covers = EstimatorLab.covers
+    bias = EstimatorLab.bias
 
 
 def _whole(name, value, low):
@@ -341,12 +336,7 @@ def importance_sampling_lab(model, theta, features, behaviour, *, tau=1.0, episo
     batch_size = _whole("batch_size", batch_size, 1)
     max_steps = _whole("max_steps", max_steps, 1)
     seed = _whole("seed", seed, 0)
-    if not getattr(model, "terminal", None):
-        raise ValueError("model.terminal is empty: the laboratory needs an episodic model")
-    features = np.ascontiguousarray(features, dtype=np.float64)
-    if features.ndim != 2 or features.shape[0] != model.n_states:
-        raise ValueError(f"features must have one row per state of the model "
-                         f"({model.n_states}), got shape {features.shape}")
+    features = _episodic_features(model, features)
     pi = exact.softmax_policy(theta, features, tau)
     pi, b = _check_pair(model, pi, behaviour)
     scores = np.ascontiguousarray(exact.softmax_scores(theta, features, tau))
@@ -356,11 +346,7 @@ def importance_sampling_lab(model, theta, features, behaviour, *, tau=1.0, episo
         raise ValueError(f"episodes last {ev_b.visits.sum():,.0f} steps on average under the "
                          f"behaviour, more than max_steps={max_steps:,}")
     grad = exact.score_gradient(model, pi, scores)
-    terminal = np.zeros(model.n_states, dtype=np.bool_)
-    terminal[list(model.terminal)] = True
-    P = np.ascontiguousarray(model.P, dtype=np.float64)
-    R = np.ascontiguousarray(model.R, dtype=np.float64)
-    start = np.ascontiguousarray(model.start, dtype=np.float64)
+    P, R, start, terminal = _model_arrays(model)
     v = np.ascontiguousarray(ev.v, dtype=np.float64)
     D, n_est = grad.size, len(IS_ESTIMATORS)
     n_batches = max(2, -(-episodes // batch_size))
