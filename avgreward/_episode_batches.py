@@ -20,8 +20,21 @@ def _sample_batch(P, R, start, terminal, pi, words, n, max_steps, states, action
     """``n`` episodes into the flat arrays, episode ``e`` at ``offsets[e]:offsets[e + 1]``.
 
     Returns _OK, _TOO_LONG (an episode outgrew ``max_steps``) or _FULL (the
-    buffers are too small for this batch).
+    buffers are too small for this batch); on either of those the generator
+    is put back where the batch started, so it can be drawn again in bigger
+    buffers with the same numbers.
     """
+    saved = words.copy()
+    status = _draw_batch(P, R, start, terminal, pi, words, n, max_steps, states, actions,
+                         rewards, offsets)
+    if status != _OK:
+        words[:] = saved
+    return status
+
+
+@njit(cache=True, error_model="numpy")
+def _draw_batch(P, R, start, terminal, pi, words, n, max_steps, states, actions, rewards,
+                offsets):
     n_states, n_actions = pi.shape
     capacity = actions.shape[0]
     pos = 0

@@ -192,14 +192,11 @@ def _run(P, R, start, terminal, pi, words, batch_size, n_batches, max_steps, sco
     start of the batch that did not fit, so it can be run again in bigger
     buffers with the same numbers.
     """
-    saved = words.copy()
     n_est, D = total.shape
     for k in range(done, n_batches):
-        saved[:] = words
         status = _sample_batch(P, R, start, terminal, pi, words, batch_size, max_steps,
                                states, actions, rewards, offsets)
-        if status != _OK:
-            words[:] = saved
+        if status != _OK:  # the generator is back at this batch's start
             return status, k
         _estimates(scores, support, support_size, entropy_grad, values, states, actions,
                    rewards, offsets, gamma, gae_gamma, lambdas, out, moments)
@@ -483,12 +480,10 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
         buffers = (np.zeros(capacity, np.int64), np.zeros(capacity, np.int64),
                    np.zeros(capacity))
         offsets = np.zeros(critic_episodes + 1, np.int64)
-        saved = words.copy()
         status = _sample_batch(P, R, start, terminal, pi, words, critic_episodes, max_steps,
                                *buffers, offsets)
         if status != _FULL:
             break
-        words[:] = saved
         capacity = min(2 * capacity, critic_episodes * max_steps)  # enough for any batch
     if status == _TOO_LONG:
         raise ValueError(f"an episode lasted more than max_steps={max_steps:,} steps under "

@@ -113,15 +113,12 @@ def _is_run(P, R, start, terminal, pi, b, words, batch_size, n_batches, max_step
     the batches' ESS, and the sums of ``W`` and ``W^2`` over all episodes.
     Returns (status, batches done), as :func:`avgreward.estimators._run`.
     """
-    saved = words.copy()
     D = scores.shape[2]
     batch = np.zeros((batch_sums.shape[1], D))
     for k in range(done, n_batches):
-        saved[:] = words
         status = _sample_batch(P, R, start, terminal, b, words, batch_size, max_steps,
                                states, actions, rewards, offsets)
-        if status != _OK:
-            words[:] = saved
+        if status != _OK:  # the generator is back at this batch's start
             return status, k
         _is_estimates(scores, pi, b, v, states, actions, rewards, offsets, out, weights,
                       prefix)
