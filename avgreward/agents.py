@@ -349,11 +349,27 @@ class Reinforce(_Settings):
         by the number of active features.
     sigma_min : float, default 0.0
         The Gaussian's floor on sigma.
+    behaviour : tuple of float, optional
+        Off-policy REINFORCE with per-decision ratios: the actions are drawn
+        from this fixed behaviour policy ``b`` (the probability of each action,
+        the same in every state, each > 0: the softmax target acts with every
+        action), and the update after each episode is, for ``t = 0 .. T-1``
+        in order (``rho_t = pi(A_t|S_t) / b(A_t)`` with the theta that acted,
+        ``rho_{0:t}`` their product up to ``t``)::
+
+            H_t   <- R_{t+1} + gamma rho_{t+1} H_{t+1}      (H_T = 0, backwards)
+            theta <- theta + alpha_theta gamma^t rho_{0:t} H_t grad ln pi(A_t | S_t, theta)
+
+        ``rho_{0:t} H_t = sum_{k>=t} gamma^(k-t) rho_{0:k} R_{k+1}``: each reward
+        weighted by the ratios up to its own action (per-decision importance
+        sampling, Precup, Sutton & Singh 2000), an unbiased estimate of the
+        target's gradient (:mod:`avgreward.importance_sampling`).  Softmax
+        only, without ``alpha_w`` or ``entropy``.  Default: on-policy.
 
     Examples
     --------
     >>> Reinforce(alpha_theta=2**-13, initial_preferences=(1.47, -1.47))
-    Reinforce(alpha_theta=0.0001220703125, gamma=1.0, tau=1.0, initial_preferences=(1.47, -1.47), max_episode_steps=None, alpha_w=None, entropy=0.0, policy='softmax', alpha_sigma=None, sigma_min=0.0)
+    Reinforce(alpha_theta=0.0001220703125, gamma=1.0, tau=1.0, initial_preferences=(1.47, -1.47), max_episode_steps=None, alpha_w=None, entropy=0.0, policy='softmax', alpha_sigma=None, sigma_min=0.0, behaviour=None)
     """
 
     alpha_theta: float
@@ -366,10 +382,11 @@ class Reinforce(_Settings):
     policy: str = "softmax"
     alpha_sigma: float | None = None
     sigma_min: float = 0.0
+    behaviour: tuple | None = None
 
     kind = "reinforce"
     _left_out_at = {"entropy": 0.0, "policy": "softmax", "alpha_sigma": None,
-                    "sigma_min": 0.0}
+                    "sigma_min": 0.0, "behaviour": None}
 
     def __post_init__(self):
         object.__setattr__(self, "alpha_theta", _check_step_size("alpha_theta",
@@ -384,6 +401,36 @@ class Reinforce(_Settings):
             object.__setattr__(self, "max_episode_steps",
                                _whole("max_episode_steps", self.max_episode_steps, 1, 2**31,
                                       "1..2**31"))
+        if self.behaviour is not None:
+            _check_behaviour(self)
+
+
+def _check_behaviour(settings) -> None:
+    """Off-policy REINFORCE's ``behaviour``: a probability > 0 for each action, summing to 1."""
+    value = settings.behaviour
+    try:
+        probs = tuple(_real("behaviour", x, "probabilities, one per action") for x in value)
+    except (TypeError, ValueError):
+        raise ValueError("behaviour must be probabilities, one per action, got "
+                         f"{value!r}") from None
+    if len(probs) < 2 or not all(math.isfinite(x) and x >= 0.0 for x in probs):
+        raise ValueError("behaviour must be non-negative finite probabilities, one per action "
+                         f"(at least two), got {value!r}")
+    if abs(sum(probs) - 1.0) > 1e-9:
+        raise ValueError(f"behaviour must sum to 1 (a stochastic policy), got {value!r} "
+                         f"(sum {sum(probs)!r})")
+    zero = [a for a, x in enumerate(probs) if x == 0.0]
+    if zero:
+        raise ValueError(f"behaviour gives action(s) {zero} probability 0, where the softmax "
+                         "target can act: no importance ratio corrects that")
+    for name, off in (("policy", settings.policy != "softmax"),
+                      ("alpha_w", settings.alpha_w is not None),
+                      ("entropy", settings.entropy > 0.0)):
+        if off:
+            raise ValueError(f"behaviour: off-policy REINFORCE is softmax only, without a "
+                             f"baseline or an entropy bonus; got {name}="
+                             f"{getattr(settings, name)!r}")
+    object.__setattr__(settings, "behaviour", probs)
 
 
 @dataclass(frozen=True)

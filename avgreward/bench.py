@@ -157,6 +157,9 @@ _DECLARED_RATIO = "user-declared / built-in (RiverSwim / loop MDP)"
 _RVI_REFERENCES = ("fixed", "max", "mean")
 
 # The issue's targets: figure -> (threshold, "min" or "max").
+# The importance-sampling lab's six estimators from a uniform behaviour on the short corridor.
+_IS_LAB_ROW = "importance sampling lab, short corridor episodes/min"
+
 TARGETS = {
     "softmax swing-up steps/s": (6.5e6, "min"),
     "softmax swing-up fused / plain Python": (350.0, "min"),
@@ -172,6 +175,7 @@ TARGETS = {
     _DECLARED_RATIO: (0.8, "min"),
     "REINFORCE, short corridor steps/s": (2e6, "min"),
     "estimator lab: 1M gridworld episodes s": (10.0, "max"),
+    _IS_LAB_ROW: (1e6, "min"),
     "Figure 13.1: 3 x 100 runs x 1,000 episodes s": (10.0, "max"),
     "differential Sarsa, access control steps/s": (10e6, "min"),
     "differential Q-learning, access control steps/s": (10e6, "min"),
@@ -287,6 +291,7 @@ def _policy_gradient(q, workers):
     started = time.perf_counter()
     lab = estimators.estimator_lab(model, theta, features, episodes=_PG_LAB_EPISODES[q])
     lab_s = time.perf_counter() - started
+    is_lab = _importance_sampling_lab(corridor, _PG_LAB_EPISODES[q])
     seeds, episodes = _PG_FIGURE[q]
     agents = [Reinforce(alpha_theta=2.0**e, **book) for e in (-12, -13, -14)]
     with tempfile.TemporaryDirectory(prefix="avgreward-bench-") as directory:
@@ -298,7 +303,28 @@ def _policy_gradient(q, workers):
         figure_s = time.perf_counter() - started
     return {"reinforce": reinforce, "lab_episodes": lab.episodes,
             "lab_estimators": len(lab.names), "lab_s": lab_s, "figure_runs": 3 * seeds,
-            "figure_episodes": episodes, "figure_workers": workers, "figure_s": figure_s}
+            "figure_episodes": episodes, "figure_workers": workers, "figure_s": figure_s,
+            "is_lab": is_lab}
+
+
+def _importance_sampling_lab(env_id, episodes):
+    """The importance-sampling lab's episodes a minute: target right 0.4, uniform behaviour."""
+    import numpy as np
+
+    from avgreward import exact, importance_sampling
+
+    model = exact.model_of(env_id)
+    features = exact.feature_matrix(model, env_id)
+    theta = np.log([[0.6, 0.4]])
+    behaviour = np.full((model.n_states, model.n_actions), 0.5)
+    importance_sampling.importance_sampling_lab(model, theta, features, behaviour,
+                                                episodes=200)  # loads the kernels
+    started = time.perf_counter()
+    lab = importance_sampling.importance_sampling_lab(model, theta, features, behaviour,
+                                                      episodes=episodes)
+    seconds = time.perf_counter() - started
+    return {"episodes": lab.episodes, "estimators": len(lab.names), "s": seconds,
+            "episodes_per_min": 60.0 * lab.episodes / seconds}
 
 
 def _value_based(q, workers):
@@ -1222,6 +1248,8 @@ def _default_figures(results):
         "REINFORCE, short corridor steps/s": None if pg is None
         else pg["reinforce"]["steps_per_s"],
         "estimator lab: 1M gridworld episodes s": None if pg is None else pg["lab_s"],
+        _IS_LAB_ROW: None if pg is None or "is_lab" not in pg
+        else pg["is_lab"]["episodes_per_min"],
         "Figure 13.1: 3 x 100 runs x 1,000 episodes s": None if pg is None else pg["figure_s"],
         "differential Sarsa, access control steps/s": None if vb is None
         else vb["rates"]["differential Sarsa, access control"]["steps_per_s"],
@@ -1311,6 +1339,11 @@ def _default_table(results):
                   f"{pg['lab_estimators']} estimators: {pg['lab_s']:.2f} s (one core)",
                   f"Figure 13.1: {pg['figure_runs']} runs x {pg['figure_episodes']:,} episodes "
                   f"through the runner: {pg['figure_s']:.2f} s ({pg['figure_workers']} workers)"]
+        if "is_lab" in pg:  # absent from results written before it was measured
+            is_lab = pg["is_lab"]
+            lines.append(f"importance sampling lab: {is_lab['episodes']:,} short corridor "
+                         f"episodes, {is_lab['estimators']} estimators: {is_lab['s']:.2f} s, "
+                         f"{_rate(is_lab['episodes_per_min'])} episodes/min (one core)")
     vb = results.get("value_based")
     if vb is not None:
         lines.append("")

@@ -52,7 +52,16 @@ from numba import njit
 
 from avgreward import exact
 from avgreward.exact import advantage_expectation, discounted_expectation, entropy_gradient
-from avgreward._pcg64 import load_state, next_double, store_state
+from avgreward._episode_batches import (
+    _FULL,
+    _OK,
+    _TOO_LONG,
+    _episodic_features,
+    _initial_capacity,
+    _model_arrays,
+    _sample_batch,
+)
+from avgreward._pcg64 import load_state, store_state
 from avgreward.stats import t_quantile
 
 __all__ = ["EstimatorLab", "advantage_expectation", "discounted_expectation",
@@ -64,60 +73,12 @@ _FIXED = ("total return", "reward-to-go", "discounted reward-to-go", "constant b
           "TD advantage (learned)", "reward-to-go + entropy bonus")
 _N_FIXED = len(_FIXED)
 
-# _run's answers besides the number of batches done
-_OK, _TOO_LONG, _FULL = 0, 1, 2
 
 
 def estimator_names(lambdas) -> list[str]:
     """The estimators' names, in the order of :class:`EstimatorLab`'s arrays."""
     return [*_FIXED, *(f"GAE({lam:g}) (exact)" for lam in lambdas),
             *(f"GAE({lam:g}) (learned)" for lam in lambdas)]
-
-
-@njit(cache=True, error_model="numpy")
-def _sample_batch(P, R, start, terminal, pi, words, n, max_steps, states, actions, rewards,
-                  offsets):
-    """``n`` episodes into the flat arrays, episode ``e`` at ``offsets[e]:offsets[e + 1]``.
-
-    Returns _OK, _TOO_LONG (an episode outgrew ``max_steps``) or _FULL (the
-    buffers are too small for this batch).
-    """
-    n_states, n_actions = pi.shape
-    capacity = actions.shape[0]
-    pos = 0
-    for e in range(n):
-        offsets[e] = pos
-        u = next_double(words)
-        s = 0
-        c = start[0]
-        while u >= c and s < n_states - 1:
-            s += 1
-            c += start[s]
-        first = pos
-        while not terminal[s]:
-            if pos - first == max_steps:
-                return _TOO_LONG
-            if pos == capacity:
-                return _FULL
-            u = next_double(words)
-            a = 0
-            c = pi[s, 0]
-            while u >= c and a < n_actions - 1:
-                a += 1
-                c += pi[s, a]
-            states[pos] = s
-            actions[pos] = a
-            rewards[pos] = R[s, a]
-            u = next_double(words)
-            nxt = 0
-            c = P[s, a, 0]
-            while u >= c and nxt < n_states - 1:
-                nxt += 1
-                c += P[s, a, nxt]
-            s = nxt
-            pos += 1
-    offsets[n] = pos
-    return _OK
 
 
 @njit(cache=True, error_model="numpy")
@@ -231,14 +192,11 @@ def _run(P, R, start, terminal, pi, words, batch_size, n_batches, max_steps, sco
     start of the batch that did not fit, so it can be run again in bigger
     buffers with the same numbers.
     """
-    saved = words.copy()
     n_est, D = total.shape
     for k in range(done, n_batches):
-        saved[:] = words
         status = _sample_batch(P, R, start, terminal, pi, words, batch_size, max_steps,
                                states, actions, rewards, offsets)
-        if status != _OK:
-            words[:] = saved
+        if status != _OK:  # the generator is back at this batch's start
             return status, k
         _estimates(scores, support, support_size, entropy_grad, values, states, actions,
                    rewards, offsets, gamma, gae_gamma, lambdas, out, moments)
@@ -416,11 +374,6 @@ def _support(scores, entropy):
     return support, support_size
 
 
-def _initial_capacity(expected_length, episodes):
-    """Steps the buffers first hold (they double when a batch outgrows them)."""
-    return int(max(4 * expected_length, 16) * episodes)
-
-
 def _unit(name, value):
     """``value`` as a float in (0, 1], or a ValueError naming ``name``."""
     if isinstance(value, (bool, str)):
@@ -505,24 +458,15 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
     if len(set(estimator_names(lambdas))) != len(estimator_names(lambdas)):
         raise ValueError(f"lambdas must differ (to 6 significant digits, their names), "
                          f"got {lambdas.tolist()}")
-    if not getattr(model, "terminal", None):
-        raise ValueError("model.terminal is empty: the laboratory needs an episodic model")
-    features = np.ascontiguousarray(features, dtype=np.float64)
+    features = _episodic_features(model, features)
     theta = np.asarray(theta, dtype=np.float64)
-    if features.ndim != 2 or features.shape[0] != model.n_states:
-        raise ValueError(f"features must have one row per state of the model "
-                         f"({model.n_states}), got shape {features.shape}")
     pi, scores, entropy = _policy_tables(model, theta, features, tau, network)
     ev = exact.evaluate_episodic(model, pi)      # also refuses a policy that never ends
     if ev.visits.sum() > max_steps:
         raise ValueError(f"episodes last {ev.visits.sum():,.0f} steps on average under this "
                          f"policy, more than max_steps={max_steps:,}")
     grad = exact.score_gradient(model, pi, scores)
-    terminal = np.zeros(model.n_states, dtype=np.bool_)
-    terminal[list(model.terminal)] = True
-    P = np.ascontiguousarray(model.P, dtype=np.float64)
-    R = np.ascontiguousarray(model.R, dtype=np.float64)
-    start = np.ascontiguousarray(model.start, dtype=np.float64)
+    P, R, start, terminal = _model_arrays(model)
     names = estimator_names(lambdas)
     n_est, D = len(names), grad.size
     n_batches = max(2, -(-episodes // batch_size))
@@ -536,12 +480,10 @@ def estimator_lab(model, theta, features, *, tau=1.0, episodes=100_000, batch_si
         buffers = (np.zeros(capacity, np.int64), np.zeros(capacity, np.int64),
                    np.zeros(capacity))
         offsets = np.zeros(critic_episodes + 1, np.int64)
-        saved = words.copy()
         status = _sample_batch(P, R, start, terminal, pi, words, critic_episodes, max_steps,
                                *buffers, offsets)
         if status != _FULL:
             break
-        words[:] = saved
         capacity = min(2 * capacity, critic_episodes * max_steps)  # enough for any batch
     if status == _TOO_LONG:
         raise ValueError(f"an episode lasted more than max_steps={max_steps:,} steps under "

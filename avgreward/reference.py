@@ -211,7 +211,9 @@ def reference_reinforce(env, agent, steps, seed, features=None):
     for the next episode's start if its reset is random.  Returns a dict with
     ``rewards`` and ``actions`` (every step), ``ends`` (the steps that ended
     an episode), ``cuts`` (the steps at which an episode was cut at
-    ``agent.max_episode_steps``) and ``theta``.
+    ``agent.max_episode_steps``) and ``theta``.  With ``agent.behaviour`` the
+    actions are drawn from it and the update is the per-decision one of
+    :class:`avgreward.agents.Reinforce` (``rho_{0:t} H_t`` in place of ``G_t``).
     """
     env_id, env_cls = resolve_env(env)
     features = default_features(env_id) if features is None else features
@@ -244,7 +246,8 @@ def reference_reinforce(env, agent, steps, seed, features=None):
     active = observe(S)
     baseline = agent.alpha_w is not None
     w = np.zeros(features.n_features)  # the baseline's weights (13.4)
-    rewards, actions, ends, cuts, episode = [], [], [], [], []
+    rewards, actions, ends, cuts, episode, ratios = [], [], [], [], [], []
+    behaviour = getattr(agent, "behaviour", None)
     cap = agent.max_episode_steps or 0
     for _ in range(steps):
         # Generate an episode S_0, A_0, R_1, ..., following pi(.|., theta)
@@ -252,8 +255,11 @@ def reference_reinforce(env, agent, steps, seed, features=None):
             A = gaussian.sample(theta, active, rng)
         else:
             pi = policy(theta, active)
-            A = min(int(np.searchsorted(np.cumsum(pi), rng.random(), side="right")),
+            # off-policy: A ~ b, and rho = pi(A|S, theta) / b(A) with the theta that acts
+            drawn_from = pi if behaviour is None else behaviour
+            A = min(int(np.searchsorted(np.cumsum(drawn_from), rng.random(), side="right")),
                     n_actions - 1)
+            ratios.append(1.0 if behaviour is None else pi[A] / behaviour[A])
         u = rng.random() if fused.random_step else 0.0
         S_next = S.copy()
         R, terminated = fused.step(S, float(A), u, S_next)
@@ -268,6 +274,14 @@ def reference_reinforce(env, agent, steps, seed, features=None):
             for t in range(len(episode) - 1, -1, -1):
                 G = episode[t][2] + agent.gamma * G
                 returns[t] = G
+            if behaviour is not None:
+                # per-decision: rho_{0:t} H_t = sum_{k>=t} gamma^(k-t) rho_{0:k} R_{k+1},
+                # H_t = R_{t+1} + gamma rho_{t+1} H_{t+1} backwards
+                H = 0.0
+                for t in range(len(episode) - 1, -1, -1):
+                    rho_next = ratios[t + 1] if t + 1 < len(episode) else 1.0
+                    H = episode[t][2] + agent.gamma * rho_next * H
+                    returns[t] = float(np.prod(ratios[:t + 1])) * H
             #   theta <- theta + alpha gamma^t G grad ln pi(A_t | S_t, theta)
             discount = 1.0
             for t, (active_t, A_t, _) in enumerate(episode):
@@ -298,7 +312,7 @@ def reference_reinforce(env, agent, steps, seed, features=None):
                     theta = theta + (agent.alpha_theta / k) * agent.entropy * np.outer(
                         _dense(features, active_t), _entropy_coef(pi_t, agent.tau))
                 discount *= agent.gamma
-            episode = []
+            episode, ratios = [], []
             fused.reset(S_next, rng.random() if fused.random_reset else 0.0)
         S = S_next
         active = observe(S)

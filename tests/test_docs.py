@@ -27,7 +27,8 @@ SOURCE = ROOT / "docs" / "source"
 # The modules with a page of their own, each documented through its __all__.
 MODULES = ["avgreward.agents", "avgreward.experiment", "avgreward.features", "avgreward.exact",
            "avgreward.divergences", "avgreward.plotting", "avgreward.stats", "avgreward.animation",
-           "avgreward.wrappers", "avgreward.network_policy"]
+           "avgreward.wrappers", "avgreward.network_policy",
+           "avgreward.importance_sampling"]
 
 
 @pytest.fixture(scope="module")

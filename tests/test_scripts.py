@@ -330,6 +330,25 @@ def test_network_policy_lab_script_runs_quick(tmp_path):
     assert not (tmp_path / "results").exists()  # refused before writing anything
 
 
+def test_importance_sampling_lab_script_runs_quick(tmp_path):
+    out = tmp_path / "out"
+    done = _run("importance_sampling_lab.py", "--quick", "--mixes", "0,0.5,1",
+                "--wis-batches", "1,2,10", "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "grad J = [-4.6667, 4.6667]" in done.stdout
+    with open(out / "importance_sampling_lab.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * 6 and {r["m"] for r in rows} == {"0.0", "0.5", "1.0"}
+    record = json.loads((out / "importance_sampling_lab.json").read_text())
+    assert record["args"]["episodes"] == 20_000
+    assert record["behaviours"][0]["kl"] == 0.0 < record["behaviours"][2]["kl"]
+    assert record["weighted_by_batch_size"]["batch_sizes"] == [1, 2, 10]
+    assert (out / "importance_sampling_lab.png").stat().st_size > 10_000
+    bad = _run("importance_sampling_lab.py", "--mixes", "0,2", cwd=tmp_path)
+    assert bad.returncode == 2 and "--mixes must hold values in [0.0, 1.0]" in bad.stderr
+    assert not (tmp_path / "results").exists()  # refused before writing anything
+
+
 def test_value_vs_policy_script_runs_on_a_tiny_budget(tmp_path):
     out = tmp_path / "out"
     done = _run("value_vs_policy.py", "--seeds", "2", "--steps", "3000", "--workers", "1",

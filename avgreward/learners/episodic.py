@@ -20,7 +20,12 @@ from avgreward.learners.gaussian_episodic import (
     GaussianEACParams,
     GaussianReinforceParams,
 )
-from avgreward.learners.reinforce import REINFORCE, ReinforceParams
+from avgreward.learners.reinforce import (
+    REINFORCE,
+    REINFORCE_OFF_POLICY,
+    OffPolicyReinforceParams,
+    ReinforceParams,
+)
 
 __all__ = ["REINFORCE_DRIVER", "EPISODIC_ACTOR_CRITIC_DRIVER", "EPISODE_BUFFER"]
 
@@ -47,6 +52,10 @@ def _check(agent, task):
     prefs = agent.initial_preferences
     if prefs is not None and not gaussian and len(prefs) != fused.n_actions:
         raise ValueError(f"agent: initial_preferences has {len(prefs)} value(s) but {env_id} "
+                         f"has {fused.n_actions} actions")
+    behaviour = getattr(agent, "behaviour", None)
+    if behaviour is not None and len(behaviour) != fused.n_actions:
+        raise ValueError(f"agent: behaviour has {len(behaviour)} probabilities but {env_id} "
                          f"has {fused.n_actions} actions")
 
 
@@ -107,6 +116,10 @@ def _build_reinforce(agent, task):
             np.zeros(capacity), np.zeros(capacity), np.zeros(1, np.int64),
             float(agent.alpha_theta), float(agent.alpha_w or 0.0), baseline,
             float(agent.gamma), float(agent.tau), float(agent.entropy))
+        if agent.behaviour is not None:
+            learner = REINFORCE_OFF_POLICY
+            params = OffPolicyReinforceParams(*params, np.array(agent.behaviour),
+                                              np.zeros(capacity))
 
     def on_divergence(error):
         # An episode outgrowing the buffers stops the kernel as a non-finite step would.
@@ -118,7 +131,8 @@ def _build_reinforce(agent, task):
             "max_episode_steps to cut episodes, or start from a policy that ends them")
 
     return Built(learner, params, dtype, episode_cap=cap, on_divergence=on_divergence,
-                 episode_buffers=("ep_features", "ep_actions", "ep_rewards", "ep_returns"))
+                 episode_buffers=("ep_features", "ep_actions", "ep_rewards", "ep_returns",
+                                  *(("ep_ratios",) if agent.behaviour is not None else ())))
 
 
 def _build_episodic_actor_critic(agent, task):
