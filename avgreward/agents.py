@@ -928,6 +928,7 @@ class NaturalActorCritic(_Settings):
     tau: float = 1.0
 
     kind = "natural_actor_critic"
+    _left_out_at = {"alpha_advantage": None}  # its default: nothing to write (TOML has no null)
 
     def __post_init__(self):
         for name in ("alpha_w", "alpha_theta", "alpha_rbar"):

@@ -133,6 +133,8 @@ def test_bad_settings_name_the_setting(changes, setting):
 def test_settings_round_trip_and_refuse_a_continuous_action():
     agent = AGENT.replace(alpha_advantage=0.02)
     assert avgreward.agent_from_dict(agent.to_dict()) == agent
+    assert "alpha_advantage" not in AGENT.to_dict()  # None, which TOML cannot write
+    assert avgreward.agent_from_dict(AGENT.to_dict()) == AGENT
     assert agent.advantage_step == 0.02 and AGENT.advantage_step == AGENT.alpha_w
     with pytest.raises(ValueError, match="NaturalActorCritic needs discrete actions"):
         avgreward.train("avgreward/PendulumSwingUpContinuous-v0", AGENT, 10, seed=0)
