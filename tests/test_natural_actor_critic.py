@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import avgreward
-from avgreward import NaturalActorCritic, exact
+from avgreward import NaturalActorCritic, TileCoder, exact
 from avgreward.envs.aliased_gridworld import gridworld_model
 from avgreward.envs.loop_mdp import loop_mdp_model
 from avgreward.reference import reference_natural_actor_critic
@@ -27,17 +27,23 @@ def cosine(a, b):
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-@pytest.mark.parametrize("env_id, agent", [
-    (LOOP, AGENT),
-    (LOOP, AGENT.replace(alpha_advantage=0.03, tau=0.5)),
-    (GRID, AGENT.replace(alpha_theta=0.005)),
-    (ACCESS, AGENT.replace(alpha_theta=0.002)),
+# k > 1 active features: the step sizes divided by k, sums of k terms, rows shared by states
+LOOP_TILES = TileCoder(low=0.0, high=9.0, tiles=3, tilings=5)  # 5 of 20 features
+ACCESS_TILES = TileCoder(low=(0.0, 0.0), high=(11.0, 4.0), tiles=(3, 2), tilings=6)
+
+
+@pytest.mark.parametrize("env_id, agent, features", [
+    (LOOP, AGENT, None),
+    (LOOP, AGENT.replace(alpha_advantage=0.03, tau=0.5), LOOP_TILES),
+    (GRID, AGENT.replace(alpha_theta=0.005), None),
+    (ACCESS, AGENT.replace(alpha_theta=0.002), None),
+    (ACCESS, AGENT, ACCESS_TILES),
 ])
-def test_fused_learner_equals_the_papers_algorithm(env_id, agent):
+def test_fused_learner_equals_the_papers_algorithm(env_id, agent, features):
     # An odd chunk size makes the loop cross chunk boundaries mid-run.
-    result = avgreward.train(env_id, agent, STEPS, seed=3, record_actions=True, rbar_every=1,
-                             chunk_steps=777)
-    ref = reference_natural_actor_critic(env_id, agent, STEPS, seed=3)
+    result = avgreward.train(env_id, agent, STEPS, seed=3, features=features,
+                             record_actions=True, rbar_every=1, chunk_steps=777)
+    ref = reference_natural_actor_critic(env_id, agent, STEPS, seed=3, features=features)
     # the same draws give the same actions: every policy agreed to rounding
     assert np.array_equal(result.actions, ref["actions"])
     np.testing.assert_array_equal(result.rewards, ref["rewards"].astype(np.float32))
