@@ -37,6 +37,7 @@ _LAZY = {
     "SoftmaxActorCritic": "avgreward.agents",
     "Reinforce": "avgreward.agents",
     "EpisodicActorCritic": "avgreward.agents",
+    "NaturalActorCritic": "avgreward.agents",
     "DifferentialQPlanning": "avgreward.planning",
     "DifferentialTDPlanning": "avgreward.planning",
     "plan": "avgreward.planning",
@@ -77,6 +78,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         DiscountedSarsa,
         EpisodicActorCritic,
         GaussianActorCritic,
+        NaturalActorCritic,
         Reinforce,
         SoftmaxActorCritic,
     )
@@ -151,6 +153,7 @@ __all__ = [
     "GaussianActorCritic",
     "Reinforce",
     "EpisodicActorCritic",
+    "NaturalActorCritic",
     "plan",
     "DifferentialQPlanning",
     "DifferentialTDPlanning",

@@ -17,7 +17,8 @@ from typing import Any, Protocol, TypeVar
 
 __all__ = ["SoftmaxActorCritic", "GaussianActorCritic", "Reinforce", "EpisodicActorCritic",
            "DifferentialSarsa", "DifferentialQLearning", "RVIQLearning", "DiscountedSarsa",
-           "DiscountedQLearning", "DifferentialTD", "AverageCostTD", "AgentSettings"]
+           "DiscountedQLearning", "DifferentialTD", "AverageCostTD", "AgentSettings",
+           "NaturalActorCritic"]
 
 
 def _real(name: str, value, what: str) -> float:
@@ -920,3 +921,77 @@ class AgentSettings(Protocol):
     kind: str
 
     def to_dict(self, complete: bool = False) -> dict: ...
+
+
+@dataclass(frozen=True)
+class NaturalActorCritic(_Settings):
+    """The average-reward natural actor-critic of Bhatnagar, Sutton, Ghavamzadeh & Lee (2009).
+
+    Their Algorithm 3 ("natural actor-critic with advantage parameters"), with
+    a softmax policy over linear preferences ``h(s, a) = theta_a . x(s)``,
+    ``pi(a|s) = softmax(h(s, .) / tau)``, a linear critic ``v(s) = w . x(s)``
+    and advantage weights ``u`` (their ``w``) over the compatible features
+    ``psi(s, a) = grad ln pi(a|s)``.  Per step, in their order (their
+    symbols in brackets)::
+
+        Rbar  <- (1 - alpha_rbar) Rbar + alpha_rbar R            [J, xi]
+        delta <- R - Rbar + w . x(S') - w . x(S)                 (the new Rbar)
+        w     <- w + alpha_w delta x(S)                          [v, alpha]
+        u     <- u - alpha_advantage psi (psi . u) + alpha_advantage delta psi
+        theta <- theta + alpha_theta u                           [beta]
+
+    with ``psi = psi(S, A)``.  The actor's step moves every weight of theta
+    by the new ``u``, not only those of the active features: the package does
+    it lazily, so a step costs O(k n_actions) (see
+    :mod:`avgreward.learners.natural_actor_critic`).  Their projection of theta
+    onto a compact set is left out, as in the package's other learners.
+
+    Parameters
+    ----------
+    alpha_w : float
+        Critic step size (their alpha_t on v), divided by the number of active
+        features.
+    alpha_theta : float
+        Actor step size (their beta_t), used as given: the step is along ``u``,
+        which estimates the natural gradient, whatever the number of features.
+    alpha_rbar : float
+        Step size of the reward-rate average (their xi_t), used as given, in [0, 1].
+    alpha_advantage : float, optional
+        Step size of the advantage weights, divided by the number of active
+        features; default ``alpha_w`` (the paper uses one alpha_t for both).
+    tau : float, default 1.0
+        Softmax temperature, > 0.
+
+    Examples
+    --------
+    >>> NaturalActorCritic(alpha_w=0.1, alpha_theta=0.01, alpha_rbar=0.01)
+    NaturalActorCritic(alpha_w=0.1, alpha_theta=0.01, alpha_rbar=0.01, alpha_advantage=None, tau=1.0)
+    """
+
+    alpha_w: float
+    alpha_theta: float
+    alpha_rbar: float
+    alpha_advantage: float | None = None
+    tau: float = 1.0
+
+    kind = "natural_actor_critic"
+    _left_out_at = {"alpha_advantage": None}  # its default: nothing to write (TOML has no null)
+
+    def __post_init__(self):
+        for name in ("alpha_w", "alpha_theta", "alpha_rbar"):
+            object.__setattr__(self, name, _check_step_size(name, getattr(self, name)))
+        if self.alpha_rbar > 1.0:
+            raise ValueError(f"alpha_rbar must lie in [0, 1] (R-bar is an average of rewards), "
+                             f"got {self.alpha_rbar!r}")
+        if self.alpha_advantage is not None:
+            object.__setattr__(self, "alpha_advantage",
+                               _check_step_size("alpha_advantage", self.alpha_advantage))
+        tau = _real("tau", self.tau, "a finite number > 0")
+        if not (math.isfinite(tau) and tau > 0.0):
+            raise ValueError(f"tau must be a finite number > 0, got {self.tau!r}")
+        object.__setattr__(self, "tau", tau)
+
+    @property
+    def advantage_step(self) -> float:
+        """The advantage weights' step size: ``alpha_advantage``, or ``alpha_w`` if not set."""
+        return self.alpha_w if self.alpha_advantage is None else self.alpha_advantage

@@ -156,6 +156,9 @@ _DECLARED_RATIO = "user-declared / built-in (RiverSwim / loop MDP)"
 # RVI Q-learning's reference functions, each a row of the value-based section.
 _RVI_REFERENCES = ("fixed", "max", "mean")
 
+# The natural actor-critic's row of the fused loop (issue 26).
+_NATURAL_ROW = "natural actor-critic, loop MDP"
+
 # The issue's targets: figure -> (threshold, "min" or "max").
 # The importance-sampling lab's six estimators from a uniform behaviour on the short corridor.
 _IS_LAB_ROW = "importance sampling lab, short corridor episodes/min"
@@ -165,6 +168,7 @@ TARGETS = {
     "softmax swing-up fused / plain Python": (350.0, "min"),
     "Gaussian swing-up, lambda 0 steps/s": (6.5e6, "min"),
     "Gaussian swing-up, lambda 0.5 steps/s": (1.5e6, "min"),
+    f"{_NATURAL_ROW} steps/s": (3e6, "min"),
     "many seeds: all workers / 1 worker": (1.8, "min"),
     "warm start-up s": (1.5, "max"),
     "cold start-up s": (20.0, "max"),
@@ -209,7 +213,7 @@ _PG_FIGURE = ((100, 1_000), (3, 20))
 
 
 def _cases():
-    from avgreward import GaussianActorCritic, SoftmaxActorCritic
+    from avgreward import GaussianActorCritic, NaturalActorCritic, SoftmaxActorCritic
 
     return [
         ("softmax swing-up", SWINGUP, SoftmaxActorCritic.pendulum_reference()),
@@ -220,6 +224,8 @@ def _cases():
          SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01)),
         ("aliased gridworld", "avgreward/AliasedGridworld-v0",
          SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.05, alpha_rbar=0.01)),
+        (_NATURAL_ROW, "avgreward/LoopMDP-v0",
+         NaturalActorCritic(alpha_w=0.1, alpha_theta=0.01, alpha_rbar=0.01)),
     ]
 
 
@@ -498,11 +504,14 @@ def _user_declared(steps, repeats, script=None):
 
 
 def _plain_python(env_id, agent, steps):
-    from avgreward.reference import reference_train
+    from avgreward.agents import NaturalActorCritic
+    from avgreward.reference import reference_natural_actor_critic, reference_train
 
-    reference_train(env_id, agent, 10, seed=0)
+    reference = (reference_natural_actor_critic  # the paper's algorithm, dense
+                 if isinstance(agent, NaturalActorCritic) else reference_train)
+    reference(env_id, agent, 10, seed=0)
     started = time.perf_counter()
-    reference_train(env_id, agent, steps, seed=1)
+    reference(env_id, agent, steps, seed=1)
     return {"steps": steps, "steps_per_s": steps / (time.perf_counter() - started)}
 
 
@@ -1228,6 +1237,8 @@ def _default_figures(results):
     dk = results.get("dask")  # absent from older results, None without the dask extra
     mj = results.get("main_job")  # absent from older results
     return {
+        f"{_NATURAL_ROW} steps/s": fused[_NATURAL_ROW]["steps_per_s"] if _NATURAL_ROW in fused
+        else None,  # absent from older results
         _MAIN_JOB_ROW: None if mj is None else mj["wall_s"],
         "Dask / local runner, 1,000 x 20,000 steps": None if dk is None
         else dk["short"]["ratio"],

@@ -28,13 +28,15 @@ from avgreward.agents import (
     DiscountedSarsa,
     EpisodicActorCritic,
     GaussianActorCritic,
+    NaturalActorCritic,
     RVIQLearning,
     SoftmaxActorCritic,
 )
 from avgreward.environments import default_features, resolve_env
 
 __all__ = ["reference_train", "reference_reinforce", "reference_episodic_actor_critic",
-           "reference_a2c", "reference_value_control", "reference_prediction"]
+           "reference_a2c", "reference_value_control", "reference_prediction",
+           "reference_natural_actor_critic"]
 
 
 def _dense(features, active):
@@ -719,3 +721,78 @@ def reference_prediction(env, agent, steps, seed, features=None):
         S, obs = S_next, obs_next
     return {"rewards": np.array(rewards), "actions": np.array(actions),
             "rbar": np.array(rbars), "w": w}
+
+
+def reference_natural_actor_critic(env, agent, steps, seed, features=None):
+    """Bhatnagar et al. (2009), Algorithm 3, in plain Python with dense vectors.
+
+    ``agent`` is a :class:`~avgreward.agents.NaturalActorCritic`; the draws are
+    the fused loop's, in its order (the start, then per step the action's and
+    the environment's).  Every vector is dense over all the features and the
+    actor's step moves all of theta every step, as the paper writes it
+    (the fused learner does that step lazily, equal to rounding).  Returns a
+    dict with ``rewards``, ``actions``, ``rbar`` (after every step), ``w`` (the
+    critic, their v), ``theta``, ``advantage`` (their w) and ``advantages``,
+    the advantage weights after every step.
+    """
+    if not isinstance(agent, NaturalActorCritic):
+        raise ValueError(f"agent must be NaturalActorCritic settings, got {agent!r}")
+    env_id, env_cls = resolve_env(env)
+    features = default_features(env_id) if features is None else features
+    fused = env_cls.fused
+    k = features.n_active
+    d, n = features.n_features, fused.n_actions
+    alpha, alpha_u, beta, xi = (agent.alpha_w / k, agent.advantage_step / k, agent.alpha_theta,
+                                agent.alpha_rbar)
+    rng = np.random.default_rng(seed)
+
+    def observe(state):
+        obs = np.zeros(fused.obs_size)
+        fused.observe(state, obs)
+        return obs
+
+    s = np.zeros(fused.state_size)
+    fused.reset(s, rng.random() if fused.random_reset else 0.0)
+    active = features.indices(observe(s))
+    f = _dense(features, active)  # their f(s_t), the critic's features
+    J, v = 0.0, np.zeros(d)
+    w = np.zeros(d * n)  # advantage parameters, flattened like theta.reshape(-1)
+    theta = np.zeros((d, n))
+
+    rewards, actions, rbars, advantages = [], [], [], []
+    for _ in range(steps):
+        # a_t ~ pi(s_t, . ; theta_t), psi_{s_t a_t} = grad ln pi(a_t | s_t)
+        h = _linear(theta, active)
+        pi = np.exp((h - h.max()) / agent.tau)
+        pi /= pi.sum()
+        a = min(int(np.searchsorted(np.cumsum(pi), rng.random(), side="right")), n - 1)
+        psi = (np.outer(f, np.eye(n)[a] - pi) / agent.tau).reshape(-1)
+        # s_{t+1}, r_{t+1}
+        u = rng.random() if fused.random_step else 0.0
+        s_next = s.copy()
+        r = fused.step(s, float(a), u, s_next)
+        if fused.episodic:
+            r, terminated = r
+            if terminated:
+                fused.reset(s_next, rng.random() if fused.random_reset else 0.0)
+        active_next = features.indices(observe(s_next))
+        f_next = _dense(features, active_next)
+        # J_{t+1} = (1 - xi_t) J_t + xi_t r_{t+1}
+        J = (1.0 - xi) * J + xi * r
+        # delta_t = r_{t+1} - J_{t+1} + v_t^T f(s_{t+1}) - v_t^T f(s_t)
+        delta = r - J + v @ f_next - v @ f
+        # v_{t+1} = v_t + alpha_t delta_t f(s_t)
+        v = v + alpha * delta * f
+        # w_{t+1} = [I - alpha_t psi psi^T] w_t + alpha_t delta_t psi
+        w = (np.eye(d * n) - alpha_u * np.outer(psi, psi)) @ w + alpha_u * delta * psi
+        # theta_{t+1} = theta_t + beta_t w_{t+1}   (no projection)
+        theta = theta + beta * w.reshape(d, n)
+        s, f, active = s_next, f_next, active_next
+
+        rewards.append(r)
+        actions.append(a)
+        rbars.append(J)
+        advantages.append(w.reshape(d, n).copy())
+    return {"rewards": np.array(rewards), "actions": np.array(actions), "rbar": np.array(rbars),
+            "w": v, "theta": theta, "advantage": w.reshape(d, n),
+            "advantages": np.array(advantages)}

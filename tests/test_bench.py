@@ -37,7 +37,8 @@ def test_quick_benchmark_writes_every_figure(tmp_path):
     assert results["quick"] is True
     names = [f["name"] for f in results["fused"]]
     assert names == ["softmax swing-up", "Gaussian swing-up, lambda 0",
-                     "Gaussian swing-up, lambda 0.5", "loop MDP", "aliased gridworld"]
+                     "Gaussian swing-up, lambda 0.5", "loop MDP", "aliased gridworld",
+                     "natural actor-critic, loop MDP"]
     for fused, python in zip(results["fused"], results["plain_python"]):
         assert fused["steps_per_s"] > 0 and fused["ns_per_step"] > 0
         assert python["steps_per_s"] > 0 and python["fused_over_python"] > 0

@@ -112,6 +112,8 @@ def _every_kind():
                          behaviour=[[0.1, 0.9]] + [[1 / 7, 6 / 7]] * 8),
         a.DifferentialTD(alpha=0.1, eta=0.5, target=[[0.5, 0.5]] * 9),  # on-policy
         a.AverageCostTD(alpha=0.1, beta=0.01, target=[[0.0, 1.0]] + [[0.3, 0.7]] * 8),
+        a.NaturalActorCritic(alpha_w=0.1, alpha_theta=1e-3, alpha_rbar=0.01, tau=0.5),
+        a.NaturalActorCritic(alpha_w=0.1, alpha_theta=1e-3, alpha_rbar=1.0, alpha_advantage=0.02),
     ]
 
 

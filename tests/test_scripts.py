@@ -349,6 +349,24 @@ def test_importance_sampling_lab_script_runs_quick(tmp_path):
     assert not (tmp_path / "results").exists()  # refused before writing anything
 
 
+def test_natural_actor_critic_script_runs_quick(tmp_path):
+    out = tmp_path / "out"
+    done = _run("natural_actor_critic.py", "--quick", "--seeds", "2", "--points", "4",
+                "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("final exact rate") == 4  # two learners on two tasks
+    with open(out / "natural_actor_critic.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 2 * 2 * 4
+    record = json.loads((out / "natural_actor_critic.json").read_text())
+    assert record["tasks"]["loop MDP"]["optimum"] == pytest.approx(0.4)
+    assert len(record["tasks"]["aliased gridworld"]["cos_natural"]) == 4
+    assert (out / "natural_actor_critic.png").stat().st_size > 10_000
+    bad = _run("natural_actor_critic.py", "--seeds", "1", cwd=tmp_path)
+    assert bad.returncode == 2 and "--seeds must be at least 2" in bad.stderr
+    assert not (tmp_path / "results").exists()  # refused before writing anything
+
+
 def test_value_vs_policy_script_runs_on_a_tiny_budget(tmp_path):
     out = tmp_path / "out"
     done = _run("value_vs_policy.py", "--seeds", "2", "--steps", "3000", "--workers", "1",

@@ -52,6 +52,8 @@ own the same door as the built-ins (``train``, saving, ``init=``,
 ``run_experiment``).
 :mod:`avgreward.learners.actor_critic` declares the differential actor-critic
 (softmax, softmax with three actions, Gaussian).
+:mod:`avgreward.learners.natural_actor_critic` the natural actor-critic of
+Bhatnagar et al. (2009).
 """
 
 from avgreward.learners.custom import Custom

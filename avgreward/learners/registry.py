@@ -15,6 +15,7 @@ from avgreward.learners.actor_critic import GAUSSIAN_DRIVER, SOFTMAX_DRIVER
 from avgreward.learners.custom import CUSTOM_DRIVER
 from avgreward.learners.driver import Driver
 from avgreward.learners.episodic import EPISODIC_ACTOR_CRITIC_DRIVER, REINFORCE_DRIVER
+from avgreward.learners.natural_actor_critic import NATURAL_DRIVER
 from avgreward.learners.prediction import AVERAGE_COST_TD_DRIVER, DIFFERENTIAL_TD_DRIVER
 from avgreward.learners.rvi import RVI_Q_DRIVER
 from avgreward.learners.value import (
@@ -41,7 +42,7 @@ def _register(driver: Driver) -> None:
 for _driver in (SOFTMAX_DRIVER, GAUSSIAN_DRIVER, REINFORCE_DRIVER, EPISODIC_ACTOR_CRITIC_DRIVER,
                 DIFFERENTIAL_SARSA_DRIVER, DIFFERENTIAL_Q_DRIVER, DISCOUNTED_SARSA_DRIVER,
                 DISCOUNTED_Q_DRIVER, RVI_Q_DRIVER, DIFFERENTIAL_TD_DRIVER, AVERAGE_COST_TD_DRIVER,
-                CUSTOM_DRIVER):
+                NATURAL_DRIVER, CUSTOM_DRIVER):
     _register(_driver)
 
 
