@@ -148,6 +148,9 @@ def normal_quantile(v):
         q = math.sqrt(-2.0 * math.log(1.0 - v))
         x = -((((((_C[0] * q + _C[1]) * q + _C[2]) * q + _C[3]) * q + _C[4]) * q + _C[5])
               / ((((_D[0] * q + _D[1]) * q + _D[2]) * q + _D[3]) * q + 1.0))
+    if abs(x) > 37.5:
+        # Below v ~ 1e-307 the normal density underflows: Acklam's value, as it is.
+        return x
     if x > 0.0:
         # Phi(x) - v as (1 - v) - Q(x): exact 1 - v (v >= 1/2) and no cancellation near 1.
         e = (1.0 - v) - 0.5 * math.erfc(x / math.sqrt(2.0))
