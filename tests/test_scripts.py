@@ -34,6 +34,7 @@ SCRIPTS = [
      ["parallel_actors.png"]),
     ("access_control.py", ["--seeds", "2", "--steps", "20000"], ["access_control.png"]),
     ("wan2021_control.py", ["--quick"], ["wan2021_control.png"]),
+    ("contextual_bandits.py", ["--quick"], ["regret.png", "squarecb_growth.png"]),
 ]
 
 
