@@ -52,6 +52,7 @@ from avgreward.agents import _check_lambda, _check_step_size, _Settings
 from avgreward.envs import contextual_bandit as bandit
 from avgreward.learners import FusedLearner
 from avgreward.learners.driver import EPSILON_GREEDY, SOFTMAX, Built, Driver, Policy
+from avgreward.learners.value import value_finish
 from avgreward.options import check_positive
 
 __all__ = ["EpsilonGreedyLeastSquares", "LinUCB", "SquareCB", "SoftmaxBandit", "BanditParams",
@@ -217,11 +218,6 @@ BanditWork = namedtuple("BanditWork", ["n_active"])
 @njit(cache=True, error_model="numpy")
 def bandit_begin(params, k):
     return BanditWork(k)
-
-
-@njit(cache=True, error_model="numpy")
-def bandit_finish(params, work):
-    pass
 
 
 @njit(cache=True, error_model="numpy")
@@ -395,13 +391,13 @@ def softmax_bandit_learn(features, theta, probs, alpha, alpha_rbar, gaps, regret
 
 EPSILON_GREEDY_LS = FusedLearner("epsilon-greedy least squares", BanditParams, BanditWork,
                                  bandit_begin, egreedy_act, least_squares_learn, _nothing,
-                                 bandit_finish)
+                                 value_finish)
 LIN_UCB = FusedLearner("linucb", BanditParams, BanditWork, bandit_begin, linucb_act,
-                       least_squares_learn, _nothing, bandit_finish)
+                       least_squares_learn, _nothing, value_finish)
 SQUARE_CB = FusedLearner("squarecb", BanditParams, BanditWork, bandit_begin, squarecb_act,
-                         least_squares_learn, _nothing, bandit_finish)
+                         least_squares_learn, _nothing, value_finish)
 SOFTMAX_BANDIT = FusedLearner("softmax bandit", BanditParams, BanditWork, bandit_begin,
-                              softmax_bandit_act, softmax_bandit_learn, _nothing, bandit_finish)
+                              softmax_bandit_act, softmax_bandit_learn, _nothing, value_finish)
 
 
 # --- drivers --------------------------------------------------------------------------------
