@@ -276,14 +276,12 @@ class LinearContextualBanditEnv(gym.Env):
 
     ## Arguments
 
-    | argument      | default      | meaning                                          |
-    |---------------|--------------|--------------------------------------------------|
-    | `dimension`   | 5            | d, the length of the context vectors (>= 1)      |
-    | `arms`        | 5            | K, the number of arms (>= 2)                     |
-    | `contexts`    | 20           | M, the number of contexts (>= 1)                 |
-    | `noise`       | "gaussian"   | "gaussian" or "bernoulli"                        |
-    | `noise_scale` | 0.5          | the Gaussian noise's standard deviation (> 0)    |
-    | `seed`        | 0            | the instance's seed (not the run's)              |
+    - ``dimension`` (5): d, the length of the context vectors (>= 1);
+    - ``arms`` (5): K, the number of arms (>= 2);
+    - ``contexts`` (20): M, the number of contexts (>= 1);
+    - ``noise`` ("bernoulli"): "bernoulli" or "gaussian";
+    - ``noise_scale`` (0.5): the Gaussian noise's standard deviation (> 0);
+    - ``seed`` (0): the instance's seed (not the run's).
 
     With the defaults it is the registered instance and runs in the fused
     loop (``train("avgreward/LinearContextualBandit-v0", ...)``); with other
