@@ -155,6 +155,8 @@ _DECLARED_REPEATS = (7, 2)
 _DECLARED_RATIO = "user-declared / built-in (RiverSwim / loop MDP)"
 # RVI Q-learning's reference functions, each a row of the value-based section.
 _RVI_REFERENCES = ("fixed", "max", "mean")
+# The contextual-bandit learners' rows of the value-based section (on the registered bandit).
+_BANDIT_ROWS = ("epsilon-greedy LS", "LinUCB", "SquareCB", "softmax bandit")
 
 # The natural actor-critic's row of the fused loop (issue 26).
 _NATURAL_ROW = "natural actor-critic, loop MDP"
@@ -187,6 +189,7 @@ TARGETS = {
     "average-cost TD, access control steps/s": (10e6, "min"),
     **{f"RVI Q-learning, f {ref}, access control steps/s": (10e6, "min")
        for ref in _RVI_REFERENCES},
+    **{f"{name}, contextual bandit steps/s": (5e6, "min") for name in _BANDIT_ROWS},
     "access control: 10 x 2M Sarsa steps, all cores s": (2.0, "max"),
     "Dask / local runner, 1,000 x 20,000 steps": (0.8, "min"),
     "Dask / local runner, 8 x 30M steps": (0.9, "min"),
@@ -367,6 +370,7 @@ def _value_based(q, workers):
     rates.update({f"{name}, access control": _fused(access, agent, _FUSED_STEPS[q],
                                                     _FUSED_REPEATS[q])
                   for name, agent in prediction})
+    rates.update(_bandits(q))
     seeds, steps = _VALUE_EXPERIMENT[q]
     with tempfile.TemporaryDirectory(prefix="avgreward-bench-") as directory:
         run_experiment(Path(directory) / "warm", access, sarsa, 1, 1_000, workers=workers,
@@ -377,6 +381,21 @@ def _value_based(q, workers):
         wall = time.perf_counter() - started
     return {"rates": rates, "seeds": seeds, "steps": steps, "workers": workers,
             "experiment_s": wall}
+
+
+def _bandits(q):
+    """The contextual-bandit learners on avgreward/LinearContextualBandit-v0 (d = 5, K = 5)."""
+    from avgreward.learners.contextual import (
+        EpsilonGreedyLeastSquares,
+        LinUCB,
+        SoftmaxBandit,
+        SquareCB,
+    )
+
+    agents = (EpsilonGreedyLeastSquares(), LinUCB(), SquareCB(), SoftmaxBandit())
+    return {f"{name}, contextual bandit": _fused("avgreward/LinearContextualBandit-v0", agent,
+                                                 _FUSED_STEPS[q], _FUSED_REPEATS[q])
+            for name, agent in zip(_BANDIT_ROWS, agents)}
 
 
 def _dask_cluster(q, workers):
@@ -1271,6 +1290,8 @@ def _default_figures(results):
         "average-cost TD, access control steps/s": _rate_of(vb, "average-cost TD, access control"),
         **{f"RVI Q-learning, f {ref}, access control steps/s": _rate_of(
             vb, f"RVI Q-learning, f {ref}, access control") for ref in _RVI_REFERENCES},
+        **{f"{name}, contextual bandit steps/s": _rate_of(vb, f"{name}, contextual bandit")
+           for name in _BANDIT_ROWS},
         "access control: 10 x 2M Sarsa steps, all cores s": None if vb is None
         else vb["experiment_s"],
     }

@@ -59,7 +59,8 @@ EPISODIC_IDS = ("avgreward/ShortCorridor-v0", "avgreward/AliasedGridworldEpisodi
 
 
 def test_registered_ids_make_without_step_limit():
-    assert set(envs.ENV_IDS) == set(ALL_IDS) | set(EPISODIC_IDS) | set(WAN_IDS)
+    bandit = {"avgreward/LinearContextualBandit-v0"}  # tested in test_contextual_bandits.py
+    assert set(envs.ENV_IDS) == set(ALL_IDS) | set(EPISODIC_IDS) | set(WAN_IDS) | bandit
     for env_id in envs.ENV_IDS:
         assert gymnasium.spec(env_id).max_episode_steps is None
         env = gymnasium.make(env_id)

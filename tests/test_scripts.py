@@ -125,6 +125,29 @@ def test_kl_directions_script_refuses_a_bad_temperature_in_one_line(tmp_path):
     assert helped.returncode == 0 and "python scripts/kl_directions.py" in helped.stdout
 
 
+# --- scripts/contextual_bandits.py: regret against the exact optimum, no results folder ----
+
+
+def test_contextual_bandits_script_draws_regret_and_squarecbs_growth(tmp_path):
+    out = tmp_path / "out"
+    done = _run("contextual_bandits.py", "--quick", "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "optimal rate r* = 0.640318 (exact)" in done.stdout
+    assert len(re.findall(r"regret after 5,000 steps [\d.]+ \[", done.stdout)) == 4
+    assert len(re.findall(r"^SquareCB, T = [\d,]+: gamma", done.stdout, re.M)) == 3
+    assert f"results in {out}/" in done.stdout
+    for name in ("regret.png", "squarecb_growth.png"):
+        path = out / name
+        assert f"figure: {path}" in done.stdout
+        assert path.stat().st_size > 5_000
+        with Image.open(path) as image:
+            assert min(image.size) >= 200
+    refused = _run("contextual_bandits.py", "--seeds", "1", "--out", str(tmp_path / "o"),
+                   cwd=tmp_path)
+    assert refused.returncode == 2 and "--seeds must be >= 2" in refused.stderr
+    assert not (tmp_path / "o").exists()
+
+
 # --- scripts/custom_env.py: an environment declared by the user ---------------------------
 
 CUSTOM_ENV = ROOT / "scripts" / "custom_env.py"

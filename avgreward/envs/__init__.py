@@ -16,6 +16,9 @@ Importing ``avgreward.envs`` registers, with no step limit:
   and ``avgreward/TwoStateTransient-v0``:
   :class:`avgreward.envs.two_state_transient.TwoStateTransientEnv`
   (the small MDPs of Wan, Naik & Sutton 2021)
+- ``avgreward/LinearContextualBandit-v0``:
+  :class:`avgreward.envs.contextual_bandit.LinearContextualBanditEnv`
+  (contexts i.i.d., K arms, linear mean rewards; the reward rate is the average reward)
 
 and two episodic tasks (their episodes end; the fused loop resets inside the run):
 
@@ -52,6 +55,7 @@ ensure_fresh_cache()
 
 from avgreward.envs.declare import DeclaredEnv, FusedEnv, fused_env_of  # noqa: E402
 from avgreward.envs.access_control import AccessControlEnv, access_control_model  # noqa: E402
+from avgreward.envs.contextual_bandit import LinearContextualBanditEnv  # noqa: E402
 from avgreward.envs.aliased_gridworld import (  # noqa: E402
     AliasedGridworldEnv,
     AliasedGridworldEpisodicEnv,
@@ -73,6 +77,7 @@ __all__ = [
     "AliasedGridworldEpisodicEnv",
     "ShortCorridorEnv",
     "LoopMDPEnv",
+    "LinearContextualBanditEnv",
     "PendulumSwingUpContinuousEnv",
     "PendulumSwingUpEnv",
     "RiverSwimEnv",
@@ -100,6 +105,8 @@ _ENTRY_POINTS = {
     "avgreward/TwoChoice-v0": "avgreward.envs.two_choice:TwoChoiceEnv",
     "avgreward/TwoStateTransient-v0":
         "avgreward.envs.two_state_transient:TwoStateTransientEnv",
+    "avgreward/LinearContextualBandit-v0":
+        "avgreward.envs.contextual_bandit:LinearContextualBanditEnv",
 }
 
 ENV_IDS = tuple(_ENTRY_POINTS)

@@ -12,6 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from avgreward.learners.actor_critic import GAUSSIAN_DRIVER, SOFTMAX_DRIVER
+from avgreward.learners.contextual import (
+    EPSILON_GREEDY_LS_DRIVER,
+    LIN_UCB_DRIVER,
+    SOFTMAX_BANDIT_DRIVER,
+    SQUARE_CB_DRIVER,
+)
 from avgreward.learners.custom import CUSTOM_DRIVER
 from avgreward.learners.driver import Driver
 from avgreward.learners.episodic import EPISODIC_ACTOR_CRITIC_DRIVER, REINFORCE_DRIVER
@@ -42,7 +48,8 @@ def _register(driver: Driver) -> None:
 for _driver in (SOFTMAX_DRIVER, GAUSSIAN_DRIVER, REINFORCE_DRIVER, EPISODIC_ACTOR_CRITIC_DRIVER,
                 DIFFERENTIAL_SARSA_DRIVER, DIFFERENTIAL_Q_DRIVER, DISCOUNTED_SARSA_DRIVER,
                 DISCOUNTED_Q_DRIVER, RVI_Q_DRIVER, DIFFERENTIAL_TD_DRIVER, AVERAGE_COST_TD_DRIVER,
-                NATURAL_DRIVER, CUSTOM_DRIVER):
+                NATURAL_DRIVER, EPSILON_GREEDY_LS_DRIVER, LIN_UCB_DRIVER, SQUARE_CB_DRIVER,
+                SOFTMAX_BANDIT_DRIVER, CUSTOM_DRIVER):
     _register(_driver)
 
 
