@@ -114,6 +114,12 @@ def _every_kind():
         a.AverageCostTD(alpha=0.1, beta=0.01, target=[[0.0, 1.0]] + [[0.3, 0.7]] * 8),
         a.NaturalActorCritic(alpha_w=0.1, alpha_theta=1e-3, alpha_rbar=0.01, tau=0.5),
         a.NaturalActorCritic(alpha_w=0.1, alpha_theta=1e-3, alpha_rbar=1.0, alpha_advantage=0.02),
+        a.EpsilonGreedyLeastSquares(epsilon=0.05, ridge=2.0),
+        a.LinUCB(delta=0.1),  # alpha None: the paper's width, left out
+        a.LinUCB(alpha=0.5, ridge=0.5),
+        a.SquareCB(gamma=12.5, delta=0.01),
+        a.SquareCB(),
+        a.SoftmaxBandit(alpha=0.2, alpha_rbar=0.05),
     ]
 
 

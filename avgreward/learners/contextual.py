@@ -41,19 +41,17 @@ cumulative sum, with no reward noise in it.
 
 import math
 from collections import namedtuple
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
 from avgreward._pcg64 import next_double
 from avgreward.actors import sample_discrete
-from avgreward.agents import _check_lambda, _check_step_size, _Settings
+from avgreward.agents import EpsilonGreedyLeastSquares, LinUCB, SoftmaxBandit, SquareCB
 from avgreward.envs import contextual_bandit as bandit
 from avgreward.learners import FusedLearner
 from avgreward.learners.driver import EPSILON_GREEDY, SOFTMAX, Built, Driver, Policy
 from avgreward.learners.value import value_finish
-from avgreward.options import check_positive
 
 __all__ = ["EpsilonGreedyLeastSquares", "LinUCB", "SquareCB", "SoftmaxBandit", "BanditParams",
            "squarecb_gamma", "EPSILON_GREEDY_LS", "LIN_UCB", "SQUARE_CB", "SOFTMAX_BANDIT",
@@ -61,129 +59,6 @@ __all__ = ["EpsilonGreedyLeastSquares", "LinUCB", "SquareCB", "SoftmaxBandit", "
            "SOFTMAX_BANDIT_DRIVER"]
 
 ENV_ID = "avgreward/LinearContextualBandit-v0"
-
-
-# --- settings -------------------------------------------------------------------------------
-
-
-def _ridge(value) -> float:
-    return check_positive("ridge", value)
-
-
-def _check_delta(value) -> float:
-    delta = check_positive("delta", value)
-    if delta >= 1.0:
-        raise ValueError(f"delta must lie in (0, 1), got {value!r}")
-    return delta
-
-
-@dataclass(frozen=True)
-class EpsilonGreedyLeastSquares(_Settings):
-    """Epsilon-greedy over per-arm online ridge least squares (see :mod:`avgreward.learners.contextual`).
-
-    Parameters
-    ----------
-    epsilon : float, default 0.1
-        Exploration probability, in [0, 1].
-    ridge : float, default 1.0
-        lambda of ``A_a = lambda I + sum x x^T``, > 0.
-    """
-
-    epsilon: float = 0.1
-    ridge: float = 1.0
-
-    kind = "epsilon_greedy_least_squares"
-
-    def __post_init__(self):
-        object.__setattr__(self, "epsilon", _check_lambda("epsilon", self.epsilon))
-        object.__setattr__(self, "ridge", _ridge(self.ridge))
-
-
-@dataclass(frozen=True)
-class LinUCB(_Settings):
-    """LinUCB with disjoint linear models (Li et al. 2010, Algorithm 1).
-
-    Parameters
-    ----------
-    alpha : float or None, default None
-        Width of the confidence bonus ``alpha sqrt(x^T A_a^-1 x)``, >= 0.
-        None: the paper's ``alpha = 1 + sqrt(ln(2 / delta) / 2)`` (section 3.1).
-    delta : float, default 0.05
-        The confidence level in that choice, in (0, 1).
-    ridge : float, default 1.0
-        lambda of ``A_a = lambda I + sum x x^T`` (the paper's ``A_a = I_d``: 1), > 0.
-    """
-
-    alpha: float | None = None
-    delta: float = 0.05
-    ridge: float = 1.0
-
-    kind = "lin_ucb"
-
-    def __post_init__(self):
-        if self.alpha is not None:
-            object.__setattr__(self, "alpha", _check_step_size("alpha", self.alpha))
-        object.__setattr__(self, "delta", _check_delta(self.delta))
-        object.__setattr__(self, "ridge", _ridge(self.ridge))
-
-    @property
-    def bonus(self) -> float:
-        """The bonus's width: ``alpha``, or ``1 + sqrt(ln(2 / delta) / 2)``."""
-        if self.alpha is not None:
-            return self.alpha
-        return 1.0 + math.sqrt(math.log(2.0 / self.delta) / 2.0)
-
-
-@dataclass(frozen=True)
-class SquareCB(_Settings):
-    """SquareCB (Foster & Rakhlin 2020): inverse-gap weighting over an online ridge oracle.
-
-    Parameters
-    ----------
-    gamma : float or None, default None
-        The learning rate.  None: Theorem 1's choice for the run's horizon
-        T, ``gamma = sqrt(K T / (Reg_Sq(T) + log(2 / delta)))``, with the
-        ridge oracle's square-loss regret bound ``Reg_Sq(T) = K d log(1 + T
-        / (d ridge))`` (:func:`squarecb_gamma`).
-    delta : float, default 0.05
-        The confidence level in that choice, in (0, 1).
-    ridge : float, default 1.0
-        lambda of the oracle's ``A_a = lambda I + sum x x^T``, > 0.
-    """
-
-    gamma: float | None = None
-    delta: float = 0.05
-    ridge: float = 1.0
-
-    kind = "square_cb"
-
-    def __post_init__(self):
-        if self.gamma is not None:
-            object.__setattr__(self, "gamma", check_positive("gamma", self.gamma))
-        object.__setattr__(self, "delta", _check_delta(self.delta))
-        object.__setattr__(self, "ridge", _ridge(self.ridge))
-
-
-@dataclass(frozen=True)
-class SoftmaxBandit(_Settings):
-    """The softmax policy-gradient (gradient) bandit with linear preferences, REINFORCE's view.
-
-    Parameters
-    ----------
-    alpha : float, default 0.1
-        Step size of the preferences' weights, >= 0.
-    alpha_rbar : float, default 0.01
-        Step size of the baseline R-bar (the reward rate's estimate), >= 0.
-    """
-
-    alpha: float = 0.1
-    alpha_rbar: float = 0.01
-
-    kind = "softmax_bandit"
-
-    def __post_init__(self):
-        object.__setattr__(self, "alpha", _check_step_size("alpha", self.alpha))
-        object.__setattr__(self, "alpha_rbar", _check_step_size("alpha_rbar", self.alpha_rbar))
 
 
 def squarecb_gamma(arms: int, dimension: int, steps: int, delta: float = 0.05,
