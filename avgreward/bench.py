@@ -357,10 +357,13 @@ def _value_based(q, workers):
     q_learning = DifferentialQLearning(alpha=0.01, eta=1.0, epsilon=0.1)
     rvi = [(f"RVI Q-learning, f {ref}", RVIQLearning(alpha=0.01, epsilon=0.1, reference=ref))
            for ref in _RVI_REFERENCES]
+    # The loop MDP's rows (no target) in full mode only: with --quick each row is a compile of
+    # its own (environment, learner) loop, five of them for figures nothing checks.
+    tasks = (("access control", access),) + (() if q else (("loop MDP", loop_mdp),))
     rates = {f"{name}, {label}": _fused(env_id, agent, _FUSED_STEPS[q], _FUSED_REPEATS[q])
              for name, agent in (("differential Sarsa", sarsa),
                                  ("differential Q-learning", q_learning), *rvi)
-             for label, env_id in (("access control", access), ("loop MDP", loop_mdp))}
+             for label, env_id in tasks}
     n_states = 44  # access control's 11 x 4 states (exact.model_of(access).n_states)
     target = [[0.5, 0.5]] * n_states
     prediction = (("differential TD off-policy",
