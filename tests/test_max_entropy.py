@@ -296,7 +296,7 @@ def _access_control_tolerance():
 
 
 @pytest.mark.slow
-def test_on_access_control_the_entropy_bonus_learns_near_the_soft_optimum_and_the_check_discriminates():
+def test_on_access_control_the_bonus_learns_near_the_soft_optimum_and_the_check_discriminates():
     tolerance, bias = _access_control_tolerance()
     assert 0.01 < bias < 0.025  # the learner's own fixed point is this far from the soft optimum
     right = _access_control_tvs(AC_BETA)
