@@ -159,7 +159,8 @@ def _drive(fused, built, run, features, options, init):
         restore(init, params, state, obs, idx, run.rbar_box, rng, episodes,
                 built.episode_buffers, built.from_settings)
     tracker = (None if options.log is None
-               else MetricsTracker(steps, options.log, len(episodes.returns)))
+               else MetricsTracker(steps, options.log, len(episodes.returns),
+                                   0 if init is None else init.steps_done))
     t0 = 0
     while t0 < steps:
         n = min(chunk_steps, steps - t0)

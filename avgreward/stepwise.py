@@ -517,7 +517,8 @@ def _run(env, agent, options, features, bounds, init=None):
     idx_next = np.empty_like(idx)
     rbar_box = run.rbar_box
     rbar_trace = run.rbar_trace
-    tracker = None if options.log is None else MetricsTracker(steps, options.log)
+    tracker = (None if options.log is None else MetricsTracker(
+        steps, options.log, before=0 if init is None else init.run_state.steps_done))
     # Steps t0 .. are written at rewards[t - t0] (actions likewise); see RunArrays.
     t0 = 0
     rewards, actions = run.outputs(t0, min(chunk_steps, steps))
