@@ -42,8 +42,8 @@ class Metrics:
         The mean reward of the steps since the last metrics (the recent
         reward rate).
     episodes : int
-        Episodes finished so far in this call (0 for a continuing task; a
-        continued run's count starts again: its saved state does not keep it).
+        Episodes finished so far, since the run's very first start as
+        ``total_step`` (0 for a continuing task).
     episode_return, episode_length : float
         Mean return and length of the episodes finished since the last
         metrics; NaN when none finished.
@@ -84,16 +84,18 @@ class MetricsTracker:
         ``log(metrics)`` after each chunk.
     seen : int, default 0
         Arrays already in the run's episode lists (a continued run's), not this call's.
-    before : int, default 0
-        Steps the run had done before this call (a continued run's): what
-        ``total_step`` adds to ``step``.
+    before, episodes_before : int, default 0
+        Steps and episodes the run had done before this call (a continued
+        run's ``run_state``): what ``total_step`` adds to ``step``, and where
+        ``episodes`` starts.
     """
 
-    def __init__(self, steps: int, log, seen: int = 0, before: int = 0):
+    def __init__(self, steps: int, log, seen: int = 0, before: int = 0,
+                 episodes_before: int = 0):
         self.steps, self.log, self.before = steps, log, before
         self.started = self.last_time = time.perf_counter()
         self.last_step = 0
-        self.episodes = 0
+        self.episodes = episodes_before
         self.seen = seen  # arrays of the run's episode lists taken so far
 
     def chunk(self, done: int, rewards, rbar: float, returns=(), lengths=()) -> None:

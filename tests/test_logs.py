@@ -80,8 +80,8 @@ def _metrics_of(env, agent, steps, seed, chunk_steps, init=None, **kw):
 
 
 # What must agree between one run's log and a saved-and-continued run's (not the
-# counts of this call, the episodes since it started or the clock).
-_SAME = ("total_step", "rbar", "reward_rate", "episode_return", "episode_length")
+# counts of this call or the clock).
+_SAME = ("total_step", "rbar", "reward_rate", "episodes", "episode_return", "episode_length")
 
 
 def _same_log(one, parts):
@@ -102,14 +102,19 @@ def test_a_continued_run_logs_on_from_where_it_stopped(env):
     assert [m.step for m in tail] == [1_000, 2_000]  # this call's steps, as before
     assert [m.total_step for m in one] == [1_000, 2_000, 3_000, 4_000]
     _same_log(one, head + tail)
+    assert first.run_state.episodes_done == head[-1].episodes
+    if env == CORRIDOR:
+        assert 0 < head[-1].episodes < tail[0].episodes
 
 
-def test_a_continued_python_stepped_run_logs_on_too():
+def test_a_continued_python_stepped_run_logs_on_too(tmp_path):
     bounds = ([-2.4, -3.0, -0.21, -3.5], [2.4, 3.0, 0.21, 3.5])
     agent = avgreward.default_agent("CartPole-v1")
     _, one = _metrics_of("CartPole-v1", agent, 1_000, 0, 250, bounds=bounds)
     first, head = _metrics_of("CartPole-v1", agent, 500, 0, 250, bounds=bounds)
-    _, tail = _metrics_of("CartPole-v1", agent, 500, 0, 250, init=first)
+    _, tail = _metrics_of("CartPole-v1", agent, 500, 0, 250,
+                          init=avgreward.load_result(first.save(tmp_path / "first")))
+    assert 0 < head[-1].episodes < tail[0].episodes  # the count went through the saved file
     _same_log(one, head + tail)
 
 
