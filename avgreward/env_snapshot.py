@@ -95,6 +95,21 @@ def _json(value):
     return repr(value)
 
 
+_MISSING = object()
+
+
+def _attribute(owner, name):
+    """``owner``'s data attribute ``name`` or ``_name``, else ``_MISSING``."""
+    for attr in (name, "_" + name):
+        try:  # a user's property may raise anything: then the argument is unknown
+            value = getattr(owner, attr)
+        except Exception:
+            continue
+        if not callable(value):
+            return value
+    return _MISSING
+
+
 def arguments(env) -> dict:
     """What ``env`` was made with, by argument name (JSON): see the module docstring.
 
@@ -119,11 +134,9 @@ def arguments(env) -> dict:
             if value is param.empty:
                 continue
         else:
-            attrs = [a for a in (param.name, "_" + param.name) if hasattr(base, a)
-                     and not callable(getattr(base, a))]
-            if not attrs:
+            value = _attribute(base, param.name)
+            if value is _MISSING:
                 continue
-            value = getattr(base, attrs[0])
         found[param.name] = _json(value)
     if given is not None:  # a **kwargs constructor's
         named = {param.name for param in params}
