@@ -684,8 +684,9 @@ def _add_plot_arguments(parser):
                         "none (default)")
     parser.add_argument("--no-clip", action="store_true",
                         help="curves: the band as computed, not clipped to the reward's known "
-                        "range (by default a t band is clipped to it where it is known, and "
-                        "the legend says so)")
+                        "range (by default a t band is clipped to it where it is known, an "
+                        "episode length's to [1, the episode cap] and a return's to the "
+                        "reward's range times the length, and the legend says so)")
     _add_run_choice(parser)
     _add_common(parser)
     parser.epilog = ("A directory with no finished run is an error; among several "
