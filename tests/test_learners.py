@@ -302,16 +302,19 @@ def test_a_function_edited_since_its_import_is_not_inlined(tmp_path, monkeypatch
 def test_every_built_in_learner_passes_the_construction_check():
     # Built-in learners skip FusedLearner's inlining check at import (start-up
     # time); this test runs it on each of them instead.
-    import gc
     import importlib
     import pkgutil
 
     import avgreward.learners as package
     from avgreward.learners import FusedLearner
 
+    learners = []
     for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"avgreward.learners.{info.name}")
-    learners = [o for o in gc.get_objects() if isinstance(o, FusedLearner)]
+        module = importlib.import_module(f"avgreward.learners.{info.name}")
+        for value in vars(module).values():  # a learner, or a table of them (RVI's f's)
+            values = value.values() if isinstance(value, dict) else (
+                value if isinstance(value, (tuple, list)) else (value,))
+            learners += [v for v in values if isinstance(v, FusedLearner)]
     names = {learner.name for learner in learners}
     assert {"softmax actor-critic", "differential q-learning", "reinforce",
             "natural actor-critic", "squarecb"} <= names
