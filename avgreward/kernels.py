@@ -65,12 +65,15 @@ def start_features(state, obs, tc, idx):
 def run_chunk(
     params, state, obs, tc, idx, idx_next, rbar_box,
     words, t0, n, rewards, actions, record_actions, rbar_trace, rbar_every, ends, ends_count,
+    td_box,
 ):
     """Steps ``t0 .. t0+n-1`` of a run; returns the steps completed (see :mod:`avgreward.loop`).
 
     ``params`` is the learner's bundle of arrays and settings, ``words`` the
     run's PCG64 state, ``rbar_box[0]`` R-bar between calls and ``idx`` the
-    features of S (``idx_next`` scratch of the same length).
+    features of S (``idx_next`` scratch of the same length).  ``td_box[0]``
+    receives the sum of |TD error| over the steps completed (NaN for a
+    learner that declares none, see :class:`avgreward.learners.FusedLearner`).
     """
     box, grid, offsets, tiling_size = tc
     k = idx.shape[0]
@@ -86,6 +89,9 @@ def run_chunk(
     episode_steps = ends_count[1]  # steps of the current episode before this call
     cap = ends_count[2]  # truncate episodes at this many steps (0: never)
     countdown = rbar_every - t0 % rbar_every  # steps until R-bar is recorded
+    # Summed in a register, not stored per step: an abs and an add off the step's
+    # dependency chains, whether or not anyone logs it.
+    td_sum = 0.0
     for i in range(n):  # step t0 + i
         ok, action, memo = learner_act(cur, words)  # <args act>
         if not ok:
@@ -108,10 +114,12 @@ def run_chunk(
         env_observe(state, obs)
         tile_indices(obs, box, grid, offsets, tiling_size, nxt)
 
-        ok, rbar = learner_learn(cur, nxt, action, memo, reward, rbar)  # <args learn>
+        # A learner without a TD error gets ``td = math.nan`` here (avgreward.specialize).
+        ok, rbar, td = learner_learn(cur, nxt, action, memo, reward, rbar)  # <args learn>
         if not ok:
             done = i
             break
+        td_sum += abs(td)
         if EPISODIC and ended:
             learner_episode_end()  # <args episode_end>
 
@@ -132,6 +140,7 @@ def run_chunk(
     idx[:] = cur
     ends_count[0] = n_ends
     ends_count[1] = episode_steps
+    td_box[0] = td_sum
     return done
 
 

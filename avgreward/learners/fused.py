@@ -33,6 +33,12 @@ class FusedLearner:
     params_type, work_type : namedtuple classes
         The learner's bundle and a call's working values; no field name in both.
     begin, act, learn, episode_end, finish : numba dispatchers
+    td_error : bool, default False
+        True if ``learn`` returns ``(ok, rbar, delta)``: the step's TD error
+        as a third value, whose mean absolute value over the steps since the
+        last metrics the run's log receives
+        (:attr:`avgreward.metrics.Metrics.mean_abs_td_error`).  False (a
+        ``learn`` returning ``(ok, rbar)``) makes that metric NaN.
 
     Raises
     ------
@@ -49,10 +55,13 @@ class FusedLearner:
     learn: Any
     episode_end: Any
     finish: Any
+    td_error: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.td_error, bool):
+            raise ValueError(f"td_error must be True or False, got {self.td_error!r}")
         for field in ("params_type", "work_type"):
             if not _is_namedtuple(getattr(self, field)):
                 raise ValueError(f"{field} must be a namedtuple class, got "
