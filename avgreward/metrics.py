@@ -44,11 +44,11 @@ class Metrics:
     mean_abs_td_error : float
         The mean of |delta|, the learner's TD error, over the steps since the
         last metrics (for the differential learners ``R - Rbar + v(S') -
-        v(S)`` with the weights before the step's update).  NaN for a learner
+        v(S)`` with the weights before the step's update; with parallel
+        actors the mean over the updates and the copies).  NaN for a learner
         without one (REINFORCE, a bandit, a
         :class:`~avgreward.learners.FusedLearner` not declaring
-        ``td_error=True``) and for runs outside the one-actor fused loop
-        (Python-stepped gymnasium runs, parallel actors).
+        ``td_error=True``) and for Python-stepped gymnasium runs.
     seconds : float
         Wall time since the run started (this call).
     steps_per_second : float

@@ -431,8 +431,9 @@ def reference_a2c(env, agent, steps, seed, actors, features=None):
     (lambdas 0); each update is the mean of the ``actors`` one-copy updates,
     all computed with the weights (and R-bar) the copies acted with.  The same
     draws as the fused loop.  Returns ``rewards`` (the mean over the copies of
-    each update), ``actions`` (copy 0's), ``w``, ``theta``, ``rbar`` and
-    ``episode_returns`` (every copy's finished episodes, in the order they ended).
+    each update), ``actions`` (copy 0's), ``w``, ``theta``, ``rbar``,
+    ``episode_returns`` (every copy's finished episodes, in the order they ended)
+    and ``deltas`` (``[steps, actors]``: each update's TD errors).
     """
     env_id, env_cls = resolve_env(env)
     features = default_features(env_id) if features is None else features
@@ -461,7 +462,7 @@ def reference_a2c(env, agent, steps, seed, actors, features=None):
         active.append(observe(state))
     I = [1.0] * actors
     partial = [0.0] * actors
-    rewards, actions, episode_returns = [], [], []
+    rewards, actions, episode_returns, all_deltas = [], [], [], []
     for _ in range(steps):
         transitions = []
         for c in range(actors):
@@ -488,6 +489,7 @@ def reference_a2c(env, agent, steps, seed, actors, features=None):
                 deltas.append(R + agent.gamma * v_next - _linear(w, active[c]))
             else:
                 deltas.append(R - rbar + _linear(w, active_next) - _linear(w, active[c]))
+        all_deltas.append(deltas)
         if not episodic:
             rbar += agent.alpha_rbar * (sum(deltas) / actors)
         # the mean of the one-copy updates
@@ -514,7 +516,8 @@ def reference_a2c(env, agent, steps, seed, actors, features=None):
         S = [t[4] for t in transitions]
         active = [t[5] for t in transitions]
     return {"rewards": np.array(rewards), "actions": np.array(actions), "w": w,
-            "theta": theta, "rbar": rbar, "episode_returns": np.array(episode_returns)}
+            "theta": theta, "rbar": rbar, "episode_returns": np.array(episode_returns),
+            "deltas": np.array(all_deltas).reshape(steps, actors)}
 
 
 def reference_value_control(env, agent, steps, seed, features=None):

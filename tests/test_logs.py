@@ -10,7 +10,7 @@ import avgreward
 from avgreward.cli import main
 from avgreward.logs import CSVLog, TensorBoardLog, open_log
 from avgreward.metrics import METRIC_NAMES, Metrics
-from avgreward.reference import reference_train, reference_value_control
+from avgreward.reference import reference_a2c, reference_train, reference_value_control
 
 LOOP = "avgreward/LoopMDP-v0"
 CORRIDOR = "avgreward/ShortCorridor-v0"
@@ -91,6 +91,11 @@ def test_binned_and_parallel_runs_log_too():
     avgreward.train(LOOP, agent, 2_000, seed=0, chunk_steps=500, log=seen.append)
     # Two actors: each chunk is chunk_steps / 2 steps of each copy.
     assert [m.step for m in seen] == list(range(250, 2_001, 250))
+    # The TD error's metric: the mean over a chunk's updates and the copies.
+    deltas = reference_a2c(LOOP, agent, 2_000, seed=0, actors=2)["deltas"]
+    expected = [float(np.abs(deltas[t:t + 250]).mean()) for t in range(0, 2_000, 250)]
+    for m, mean in zip(seen, expected, strict=True):
+        assert m.mean_abs_td_error == pytest.approx(mean, rel=0, abs=1e-12)
 
 
 def test_a_csv_log_has_one_row_per_chunk(tmp_path):
