@@ -48,7 +48,7 @@ class Metrics:
         actors the mean over the updates and the copies).  NaN for a learner
         without one (REINFORCE, a bandit, a
         :class:`~avgreward.learners.FusedLearner` not declaring
-        ``td_error=True``) and for Python-stepped gymnasium runs.
+        ``td_error=True``).
     seconds : float
         Wall time since the run started (this call).
     steps_per_second : float

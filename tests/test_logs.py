@@ -175,3 +175,4 @@ def test_a_python_stepped_episodic_run_logs_its_episodes():
     total = sum(m.episode_return * (m.episodes - before) for m, before in
                 zip(seen, [0] + [m.episodes for m in seen[:-1]]) if m.episodes > before)
     assert total == pytest.approx(returns.sum())
+    assert all(math.isfinite(m.mean_abs_td_error) and m.mean_abs_td_error > 0 for m in seen)
