@@ -72,7 +72,7 @@ def run_chunk(
     ``params`` is the learner's bundle of arrays and settings, ``words`` the
     run's PCG64 state, ``rbar_box[0]`` R-bar between calls and ``idx`` the
     features of S (``idx_next`` scratch of the same length).  ``td_box[0]``
-    receives the sum of |TD error| over the steps completed (NaN for a
+    receives the sum of the absolute TD errors over the steps completed (NaN for a
     learner that declares none, see :class:`avgreward.learners.FusedLearner`).
     """
     box, grid, offsets, tiling_size = tc
@@ -166,7 +166,7 @@ def a2c_chunk(
     start, as with one copy) the episodes that end are written as
     :func:`a2c_episodic_chunk` writes them (``counts[0]`` of them).
     ``td_box[0]`` receives the sum over the completed updates of the copies'
-    mean |TD error|.  Returns the updates completed (fewer if a TD error
+    mean absolute TD error.  Returns the updates completed (fewer if a TD error
     became non-finite).
     """
     box, grid, offsets, tiling_size = tc
@@ -273,7 +273,7 @@ def a2c_episodic_chunk(
     ``ends_return``/``ends_length`` (``counts[0]`` of them); ``partial[c]`` and
     ``partial[n_copies + c]`` carry copy c's current episode's return and
     length between calls.  ``td_box[0]`` receives the sum over the completed
-    updates of the copies' mean |TD error|.  Returns the updates completed.
+    updates of the copies' mean absolute TD error.  Returns the updates completed.
     """
     box, grid, offsets, tiling_size = tc
     alpha_w, alpha_theta, gamma, tau, entropy = settings

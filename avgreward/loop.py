@@ -101,7 +101,7 @@ def run_chunk(
     run's ``np.random.Generator`` (PCG64); the kernel draws from a copy of its
     state, written back afterwards, so that ``rng`` continues exactly as if it
     had made the draws itself.  ``td_box[0]``, if given, receives the sum of
-    the completed steps' |TD error| (NaN if the learner declares no
+    the completed steps' absolute TD errors (NaN if the learner declares no
     ``td_error``).
     """
     kernels = kernels_for(fused, learner)

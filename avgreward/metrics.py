@@ -5,8 +5,8 @@ The fused loop never returns to Python per step; between two jitted calls
 :class:`Metrics` to the run's ``log`` (``train(..., log=...)``, see
 :mod:`avgreward.logs`).  Everything in it is computed from what the run
 keeps anyway (the chunk's rewards, R-bar, the episodes' returns, the sum of
-|TD error| the fused loop adds up in a register), so a run with a log gives
-the same numbers, bit for bit, as one without.
+absolute TD errors the fused loop adds up in a register), so a run with a
+log gives the same numbers, bit for bit, as one without.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Metrics:
         Mean return and length of the episodes finished since the last
         metrics; NaN when none finished.
     mean_abs_td_error : float
-        The mean of |delta|, the learner's TD error, over the steps since the
+        The mean of ``abs(delta)``, delta the learner's TD error, over the steps since the
         last metrics (for the differential learners ``R - Rbar + v(S') -
         v(S)`` with the weights before the step's update; with parallel
         actors the mean over the updates and the copies).  NaN for a learner
@@ -102,8 +102,8 @@ class MetricsTracker:
         ``returns`` and ``lengths`` are the run's lists of the finished
         episodes' returns and lengths, an array appended per chunk
         (:class:`avgreward.run_arrays.EpisodeEnds`): those appended since
-        the last call are this call's.  ``abs_td_sum`` is the sum of |TD
-        error| over the steps since the last call (NaN: the run has none).
+        the last call are this call's.  ``abs_td_sum`` is the sum of the absolute
+        TD errors over the steps since the last call (NaN: the run has none).
         """
         now = time.perf_counter()
         n = done - self.last_step

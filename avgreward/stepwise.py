@@ -163,7 +163,7 @@ def softmax_learn(
     ``step_theta = alpha_theta / k`` (``k`` active features).  If the TD
     error is non-finite nothing is changed and a non-finite value is
     returned.  Otherwise as the body of :func:`avgreward.loop.softmax_chunk`,
-    and |delta| is added to ``td_box[0]`` (the live metric).
+    and ``abs(delta)`` is added to ``td_box[0]`` (the live metric).
     """
     delta = reward - rbar + linear_value(w, nxt) - linear_value(w, cur)
     if not math.isfinite(delta):
@@ -263,8 +263,8 @@ def gaussian_learn(
     ``exp_h = exp(h_sigma)``, ``sigma`` the policy it came from; ``theta[:, 0]`` /
     ``theta[:, 1]`` are the mean's and log-sigma's weights.  Non-finite TD
     error: nothing changed, a non-finite value returned.  Otherwise as the
-    body of :func:`avgreward.loop.gaussian_chunk`, and |delta| is added to
-    ``td_box[0]``.
+    body of :func:`avgreward.loop.gaussian_chunk`, and ``abs(delta)`` is
+    added to ``td_box[0]``.
     """
     delta = reward - rbar + linear_value(w, nxt) - linear_value(w, cur)
     if not math.isfinite(delta):

@@ -1,5 +1,6 @@
 """A user's learner through the one door: train, save/load, init=, run_experiment (Custom)."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -51,6 +52,9 @@ def test_a_custom_learner_logs_its_td_error_only_if_it_declares_one():
             "x", custom_td.UniformTDParams, custom_td.UniformTDWork, custom_td.begin,
             custom_td.act, custom_td.learn, custom_td.episode_end, custom_td.finish,
             td_error="yes")
+    with pytest.raises(ValueError, match=r"learn: with td_error=True it must return "
+                                         r"\(ok, rbar, delta\), but returns a tuple of 2"):
+        dataclasses.replace(custom_td.UNIFORM_TD, td_error=True)
 
 
 def test_custom_is_the_built_in_learner_bit_for_bit():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,16 @@ _PER_STEP = ("act", "learn", "episode_end")
 #: What the loop itself passes to a per-step function that names it.
 LOOP_VALUES = ("cur", "nxt", "words", "action", "memo", "reward", "rbar", "terminated", "k")
 _AVAILABLE = {"act": ("cur", "words", "k"), "learn": LOOP_VALUES, "episode_end": LOOP_VALUES}
+
+
+def _returned_lengths(function) -> set[int]:
+    """The lengths of the literal tuples ``function`` returns (its source; others not counted)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function.py_func)))
+    except (OSError, TypeError, SyntaxError):
+        return set()  # inlining it will say why
+    return {len(node.value.elts) for node in ast.walk(tree)
+            if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple)}
 
 
 def _is_namedtuple(cls) -> bool:
@@ -44,7 +56,8 @@ class FusedLearner:
     ------
     ValueError
         Naming the field, if a function is not jitted, a type is not a
-        namedtuple, or a per-step function names a value that does not exist.
+        namedtuple, a per-step function names a value that does not exist,
+        or ``learn`` returns a tuple of the wrong length for ``td_error``.
     """
 
     name: str
@@ -79,6 +92,11 @@ class FusedLearner:
                 raise ValueError(
                     f"{role} must be a numba-jitted function (@numba.njit), got {function!r}"
                 )
+        wrong = _returned_lengths(self.learn) - {3 if self.td_error else 2}
+        if wrong:
+            returns = "(ok, rbar, delta)" if self.td_error else "(ok, rbar)"
+            raise ValueError(f"learn: with td_error={self.td_error} it must return {returns}, "
+                             f"but returns a tuple of {sorted(wrong)[0]}")
         for role in _PER_STEP:
             # Names every value it needs and can be written into the loop, or raises.
             inline_call(getattr(self, role), self.arguments(role), None, f"_{role}_")
