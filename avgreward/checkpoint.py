@@ -54,6 +54,9 @@ class RunState:
         A Python-stepped run's environment beyond ``env_state`` (JSON: its
         class, scalars, ``np_random``'s state, its wrappers' counters); None
         for a run of the fused loop.
+    episodes_done : int
+        Episodes finished since the run's very first start (what a continued
+        run's live metrics count on from; 0 in a state saved before it was kept).
     """
 
     steps_done: int
@@ -65,10 +68,11 @@ class RunState:
     params: dict
     episode: tuple = (0, 0.0, 0)
     gym: dict | None = None
+    episodes_done: int = 0
 
 
 def capture(params, state, obs, idx, rbar_box, rng, episodes, steps_done,
-            buffers=()) -> RunState:
+            buffers=(), episodes_done=0) -> RunState:
     """The :class:`RunState` of a loop that has run ``steps_done`` steps (copies).
 
     The arrays named in ``buffers`` (episode buffers, a row per step) are
@@ -80,7 +84,7 @@ def capture(params, state, obs, idx, rbar_box, rng, episodes, steps_done,
     return RunState(int(steps_done), state.copy(), obs.copy(), idx.copy(), float(rbar_box[0]),
                     rng.bit_generator.state, arrays,
                     (int(episodes.count[1]), float(episodes.partial_return),
-                     int(episodes.partial_length)))
+                     int(episodes.partial_length)), episodes_done=int(episodes_done))
 
 
 def restore(saved: RunState, params, state, obs, idx, rbar_box, rng, episodes,
@@ -160,7 +164,8 @@ def state_files(state: RunState, weights: dict) -> tuple[dict, dict]:
               and _same_array(v, np.asarray(weights[k]))]
     arrays.update({f"state/params/{k}": v for k, v in state.params.items() if k not in shared})
     record = {"steps_done": state.steps_done, "rbar": state.rbar, "rng": state.rng,
-              "episode": list(state.episode), "params_in_weights": shared}
+              "episode": list(state.episode), "params_in_weights": shared,
+              "episodes_done": state.episodes_done}
     if state.gym is not None:
         record["gym"] = state.gym
     return arrays, record
@@ -175,7 +180,8 @@ def state_from_files(record: dict, arrays: dict, weights: dict) -> RunState:
     episode = record["episode"]
     return RunState(int(record["steps_done"]), arrays["state/env_state"], arrays["state/obs"],
                     arrays["state/features"], float(record["rbar"]), record["rng"], params,
-                    (int(episode[0]), float(episode[1]), int(episode[2])), record.get("gym"))
+                    (int(episode[0]), float(episode[1]), int(episode[2])), record.get("gym"),
+                    int(record.get("episodes_done", 0)))
 
 
 def _same_array(a, b) -> bool:

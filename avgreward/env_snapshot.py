@@ -17,9 +17,20 @@ may keep more); for any other environment or wrapper it gives, in one line,
 why the run cannot be continued.  :func:`put_back` resets the environment
 (so that every wrapper starts from its reset) and then overwrites what was
 saved, so the next ``env.step`` is the one the uninterrupted run would make.
+
+What an environment was made with is saved too and compared, never put
+back: its constructor's arguments (``gymnasium.make``'s keyword arguments,
+the defaults filled in; on an instance made without ``gymnasium.make``, the
+attributes that bear an argument's name, ``g`` or ``_sutton_barto_reward``)
+and its time limit.  Continuing on an environment made otherwise (another
+``g``, other arms of a bandit, another ``max_episode_steps``) is refused,
+naming the argument: the state would fit and the run would go on silently
+in another task.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import gymnasium
 import numpy as np
@@ -71,6 +82,75 @@ def _scalars(owner, names) -> dict:
     return values
 
 
+def _json(value):
+    """``value`` as JSON data that compares equal after a round trip (else its repr)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    return repr(value)
+
+
+_MISSING = object()
+
+
+def _attribute(owner, name):
+    """``owner``'s data attribute ``name`` or ``_name``, else ``_MISSING``."""
+    for attr in (name, "_" + name):
+        try:  # a user's property may raise anything: then the argument is unknown
+            value = getattr(owner, attr)
+        except Exception:
+            continue
+        if not callable(value):
+            return value
+    return _MISSING
+
+
+def arguments(env) -> dict:
+    """What ``env`` was made with, by argument name (JSON): see the module docstring.
+
+    Names that cannot be known (an instance made without ``gymnasium.make``
+    that keeps no attribute of the argument's name) are left out.
+    """
+    base = env.unwrapped
+    spec = getattr(base, "spec", None)
+    given = None if spec is None else dict(spec.kwargs)
+    try:
+        params = list(inspect.signature(type(base).__init__).parameters.values())[1:]
+    except (TypeError, ValueError):
+        params = []
+    found = {}
+    for param in params:
+        # render_mode draws, it does not change the task
+        if param.name == "render_mode" or param.kind in (param.VAR_POSITIONAL,
+                                                          param.VAR_KEYWORD):
+            continue
+        if given is not None:
+            value = given.get(param.name, param.default)
+            if value is param.empty:
+                continue
+        else:
+            value = _attribute(base, param.name)
+            if value is _MISSING:
+                continue
+        found[param.name] = _json(value)
+    if given is not None:  # a **kwargs constructor's
+        named = {param.name for param in params}
+        found.update({k: _json(v) for k, v in given.items()
+                      if k not in named and k != "render_mode"})
+    layer = env
+    while isinstance(layer, gymnasium.Wrapper):
+        if isinstance(layer, gymnasium.wrappers.TimeLimit):
+            found["max_episode_steps"] = int(layer._max_episode_steps)
+            break
+        layer = layer.env
+    return found
+
+
 def snapshot(env, name: str) -> tuple[np.ndarray | None, dict | str]:
     """``(state, saved)`` of ``env`` (``name`` its id), or ``(None, why it cannot be saved)``.
 
@@ -101,7 +181,7 @@ def snapshot(env, name: str) -> tuple[np.ndarray | None, dict | str]:
         return None, f"{name}: its state {type(state).__name__} is not an array"
     saved = {"env": cls.__name__, "attributes": _scalars(layer, names),
              "np_random": layer.np_random.bit_generator.state, "wrappers": wrappers,
-             "tuple": as_tuple}
+             "tuple": as_tuple, "arguments": arguments(env)}
     return np.array(state, copy=True), saved
 
 
@@ -122,6 +202,8 @@ def put_back(env, name: str, state: np.ndarray, saved: dict, seed: int) -> None:
     if chain != was:
         raise ValueError(f"init: the saved run stepped {' < '.join(was)}, this environment is "
                          f"{' < '.join(chain)}: continue on the same (wrapped) environment")
+    # A run saved before arguments were kept has none to compare.
+    _check_arguments(name, saved.get("arguments", {}), here["arguments"])
     if now.shape != state.shape:
         raise ValueError(f"init: the saved state of {name} has shape {state.shape}, this "
                          f"one {now.shape}")
@@ -143,3 +225,13 @@ def put_back(env, name: str, state: np.ndarray, saved: dict, seed: int) -> None:
     # A copy: our own environments step their state array in place.
     layer.state = tuple(state) if saved.get("tuple") else np.array(state, copy=True)
     layer.np_random.bit_generator.state = saved["np_random"]
+
+
+def _check_arguments(name, was: dict, now: dict) -> None:
+    """ValueError naming the first argument ``name`` was made with otherwise than saved."""
+    for key in sorted(set(was) & set(now)):
+        if was[key] != now[key]:
+            raise ValueError(f"init: the saved run's {name} was made with {key}={was[key]!r}, "
+                             f"this one with {key}={now[key]!r}: continue on an environment "
+                             f"made with the same arguments (gymnasium.make(..., "
+                             f"{key}={was[key]!r}))")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from avgreward.result import Result
 
 __all__ = ["PolicyEvaluation", "evaluate", "optimal_reward_rate", "reward_bounds",
-           "random_policy_rate"]
+           "random_policy_rate", "episode_cap", "episode_bounds"]
 
 @dataclass(frozen=True)
 class PolicyEvaluation:
@@ -276,6 +276,76 @@ def reward_bounds(env_id: str) -> tuple[float, float] | None:
         return _KNOWN_BOUNDS[env_id]
     model = _peeked_model(env_id)
     return None if model is None else (float(np.min(model.R)), float(np.max(model.R)))
+
+
+def episode_cap(env_id: str, agent=None) -> int | None:
+    """The most steps an episode of ``env_id`` can last, where known, else None.
+
+    The agent's ``max_episode_steps`` (an episodic learner of the fused loop
+    cuts its episodes there); else the time limit gymnasium registered the id
+    with (``max_episode_steps`` of its spec: a Python-stepped run's episode
+    ends there at the latest).  Nothing an id names is imported.
+    """
+    cap = getattr(agent, "max_episode_steps", None)
+    if cap:
+        return int(cap)
+    import gymnasium
+
+    spec = gymnasium.registry.get(env_id)
+    limit = None if spec is None else spec.max_episode_steps
+    return int(limit) if limit is not None and limit > 0 else None
+
+
+def episode_bounds(env_id: str, cap: int | None = None, rewards="auto"
+                   ) -> tuple[tuple[float, float], tuple[float, float] | None]:
+    """Known bounds of the mean episode length and of the mean episode return.
+
+    An episode lasts at least one step and at most ``cap`` steps
+    (:func:`episode_cap`; no upper bound if None): lengths lie in ``[1,
+    cap]``.  Its expected return is a sum of ``L`` expected rewards, each
+    within the reward's range ``[r_lo, r_hi]`` (:func:`reward_bounds` over the
+    states an episode is paid in, terminal states left out; or ``rewards``
+    given): it lies between ``min(r_lo, cap r_lo)`` and ``max(r_hi,
+    cap r_hi)``, or, without a cap, on the side where a longer episode cannot
+    take it (at most ``r_hi`` if ``r_hi <= 0``, at least ``r_lo`` if ``r_lo >=
+    0``).  Infinite where unbounded.
+
+    Parameters
+    ----------
+    env_id : str
+    cap : int, optional
+        The longest episode.
+    rewards : "auto", (float, float) or None
+        The reward's range: ``"auto"``, :func:`reward_bounds` of ``env_id``;
+        None, unknown.
+
+    Returns
+    -------
+    length, returns : (float, float), (float, float) or None
+        ``returns`` is None where nothing bounds it.
+    """
+    length = (1.0, math.inf if cap is None else float(cap))
+    known = (_step_reward_bounds(env_id) if isinstance(rewards, str) and rewards == "auto"
+             else rewards)
+    if known is None:
+        return length, None
+    r_lo, r_hi = (float(r) for r in known)
+    if cap is None:
+        lo = r_lo if r_lo >= 0 else -math.inf
+        hi = r_hi if r_hi <= 0 else math.inf
+    else:
+        lo, hi = min(r_lo, cap * r_lo), max(r_hi, cap * r_hi)
+    return length, (None if math.isinf(lo) and math.isinf(hi) else (lo, hi))
+
+
+def _step_reward_bounds(env_id):
+    """:func:`reward_bounds` over an episode's steps: a terminal state's (0) is never paid."""
+    model = _peeked_model(env_id)
+    terminal = getattr(model, "terminal", ())
+    if model is None or not terminal:
+        return reward_bounds(env_id)
+    steps = np.delete(np.asarray(model.R), list(terminal), axis=0)
+    return (float(np.min(steps)), float(np.max(steps))) if steps.size else None
 
 
 def random_policy_rate(env_id: str) -> float | None:

@@ -163,7 +163,9 @@ def _drive(fused, built, run, features, options, init):
         restore(init, params, state, obs, idx, run.rbar_box, rng, episodes,
                 built.episode_buffers, built.from_settings)
     tracker = (None if options.log is None
-               else MetricsTracker(steps, options.log, len(episodes.returns)))
+               else MetricsTracker(steps, options.log, len(episodes.returns),
+                                   0 if init is None else init.steps_done,
+                                   0 if init is None else init.episodes_done))
     td_box = np.zeros(1)
     t0 = 0
     while t0 < steps:
@@ -187,8 +189,10 @@ def _drive(fused, built, run, features, options, init):
     result = run.result(steps, episodes.info(steps))
     before = 0 if init is None else init.steps_done
     if built.keep_state:
+        finished = sum(a.size for a in episodes.returns)
         result.run_state = capture(params, state, obs, idx, run.rbar_box, rng, episodes,
-                                   before + steps, built.episode_buffers)
+                                   before + steps, built.episode_buffers,
+                                   finished + (0 if init is None else init.episodes_done))
     if init is not None:
         result.info["continued_from"] = before
     return result

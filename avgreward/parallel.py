@@ -119,7 +119,8 @@ def drive_parallel(env_id, fused, agent, features, options: RunOptions, actors=N
         settings = (float(agent.alpha_w), float(agent.alpha_theta), float(agent.alpha_rbar),
                     float(agent.tau), float(agent.entropy))
     info = {"actors": n_copies}
-    tracker = None if options.log is None else MetricsTracker(steps, options.log)
+    # The log counts environment steps (N per update), as every other learner's does.
+    tracker = None if options.log is None else MetricsTracker(steps * n_copies, options.log)
     td_box = np.zeros(1)
     t0 = 0
     while t0 < steps:
@@ -145,7 +146,9 @@ def drive_parallel(env_id, fused, agent, features, options: RunOptions, actors=N
                                                 returns, lengths))
         t0 += n
         if tracker is not None:
-            tracker.chunk(t0, rewards[:n], run.rbar_box[0], returns, lengths, td_box[0])
+            # rewards are the copies' means per update: their mean is the mean per step
+            tracker.chunk(t0 * n_copies, rewards[:n], run.rbar_box[0], returns, lengths,
+                          td_box[0])
         if callback is not None:
             callback(t0, steps)
     return run.result(steps, _info(info, steps, n_copies, fused.episodic, returns, lengths))

@@ -199,7 +199,8 @@ def _binned(rewards, steps, bin_size, points, xscale="linear"):
     return values, positions, f"reward per step (mean of {k * width:,}-step bins)"
 
 
-def _draw(ax, x, values, label, color, show_runs, confidence, band, lw=1.8, bounds=None):
+def _draw(ax, x, values, label, color, show_runs, confidence, band, lw=1.8, bounds=None,
+          noun="reward"):
     """Mean line, faint runs and the confidence band of ``values`` [n_seeds, len(x)]."""
     n_seeds = values.shape[0]
     mean, low, high = confidence_band(values, confidence, band, bounds=bounds)
@@ -211,7 +212,7 @@ def _draw(ax, x, values, label, color, show_runs, confidence, band, lw=1.8, boun
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.25, lw=0, zorder=2,
                         label=None if label is not None else
                         f"{confidence:.0%} CI of the mean ({n_seeds} seeds)"
-                        + _clip_note(band, bounds))
+                        + _clip_note(band, bounds, noun))
     return line
 
 
@@ -231,18 +232,26 @@ def _finish(ax, title, legend_title, steps_axis=True):
         ax.legend(loc="lower right", title=legend_title, fontsize=9, title_fontsize=9)
 
 
-def _band_name(confidence, band, bounds=None):
+def _band_name(confidence, band, bounds=None, noun="reward"):
     if band == "none":
         return "mean over seeds"
     name = f"mean, {confidence:.0%} CI ({'Student t' if band == 't' else 'bootstrap'})"
-    return name + _clip_note(band, bounds)
+    return name + _clip_note(band, bounds, noun)
 
 
-def _clip_note(band, bounds):
+def _clip_note(band, bounds, noun="reward"):
+    """What the band was clipped to (``noun``: what the bounds bound), for a legend."""
     # A bootstrap interval stays within the runs' range: only a t interval is cut.
     if bounds is None or band != "t":
         return ""
-    return f",\nclipped to the reward's range [{bounds[0]:.3g}, {bounds[1]:.3g}]"
+    if bounds == "several":  # curves of tasks with different bounds share the legend
+        return f",\nclipped to each {noun}'s known range"
+    lo, hi = bounds
+    if math.isinf(hi):
+        return f",\nclipped to {noun} >= {lo:.3g}"
+    if math.isinf(lo):
+        return f",\nclipped to {noun} <= {hi:.3g}"
+    return f",\nclipped to the {noun}'s range [{lo:.3g}, {hi:.3g}]"
 
 
 def _per_run(x, run_steps):
@@ -660,6 +669,7 @@ def episode_curves(
     points: int = 100,
     xscale: str = "linear",
     x: str = "steps",
+    bounds="auto",
 ) -> Figure:
     """Episode return and episode length against steps: mean over seeds with a band.
 
@@ -670,12 +680,23 @@ def episode_curves(
     run's value there is the mean over its episodes that ended in those
     steps (or, where none did, over those of the last point where some
     did); the line is the mean over seeds, the band the ``confidence``
-    interval of that mean (:func:`confidence_band`), as the y label says.
+    interval of that mean (:func:`confidence_band`), as the legend says,
+    clipped as the reward rate's is to what the mean can be: a length to
+    ``[1, cap]`` (``cap`` the longest episode where known, the agent's
+    ``max_episode_steps`` or the id's registered time limit, see
+    :func:`avgreward.evaluation.episode_cap`; else at least 1), a return to
+    the reward's range times the length where the reward's range is known
+    (:func:`avgreward.evaluation.episode_bounds`); the legend says so.
 
     Parameters
     ----------
     experiments, agents, labels, title, confidence, show_runs, band, xscale, x
         As in :func:`learning_curves`.
+    bounds : "auto", (float, float) or None, default "auto"
+        The reward's range per step, for the returns' bounds: ``"auto"``,
+        each environment's where known
+        (:func:`avgreward.evaluation.reward_bounds`); None, no band is
+        clipped (lengths neither).
     axes : (Axes, Axes), optional
         Where to draw the returns and the lengths; a new figure of two
         panels otherwise.
@@ -697,12 +718,14 @@ def episode_curves(
         raise ValueError(f'x must be "steps" or "fraction", got {x!r}')
     if not (isinstance(points, int) and points >= 1):
         raise ValueError(f"points must be a positive int, got {points!r}")
+    if isinstance(bounds, str) and bounds != "auto":
+        raise ValueError(f'bounds must be "auto", (low, high) or None, got {bounds!r}')
     curves, drawable = _curves(experiments, agents, labels)
     if axes is None:
         fig, axes = _pyplot().subplots(1, 2, figsize=(11.0, 4.2), layout="constrained")
     fig = axes[0].figure
     colors = _pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
-    drawn, widths = 0, set()
+    drawn, widths, clipped = 0, set(), {"return": set(), "length": set()}
     for n, (experiment, i, name) in enumerate(drawable):
         runs = [e for e in experiment.episodes(i) if e["end_step"] is not None
                 and e["return"].size]
@@ -710,12 +733,15 @@ def episode_curves(
             continue
         lab = name if len(curves) > 1 or labels is not None else None
         run_steps = experiment.steps if x == "fraction" else None
+        known = dict(zip(("length", "return"), _episode_bounds(experiment, i, bounds)))
         for ax, key in zip(axes, ("return", "length")):
             values, steps, width = _episode_points(
                 [(e["end_step"], e[key].astype(np.float64)) for e in runs],
                 experiment.steps, points)
             where, xlabel = _per_run(steps, run_steps)
-            _draw(ax, where, values, lab, colors[n % len(colors)], show_runs, confidence, band)
+            _draw(ax, where, values, lab, colors[n % len(colors)], show_runs, confidence, band,
+                  bounds=known[key], noun=f"episode {key}")
+            clipped[key].add(known[key])
             ax.set_xlabel(xlabel)
             ax.set_ylabel(f"episode {key}")
             widths.add(width)
@@ -728,10 +754,22 @@ def episode_curves(
     for ax, key in zip(axes, ("return", "length")):
         ax.set_xscale(xscale)
         what = f"episode {key}: mean of the episodes ending in {bins}"
+        shared = clipped[key] - {None}
+        note = None if not shared else shared.pop() if len(shared) == 1 else "several"
         _finish(ax, f"{title}: {what}" if title else what,
-                _band_name(confidence, band) if len(curves) > 1 or labels is not None
-                else None, steps_axis=x == "steps")
+                _band_name(confidence, band, note, f"episode {key}")
+                if len(curves) > 1 or labels is not None else None, steps_axis=x == "steps")
     return fig
+
+
+def _episode_bounds(experiment, i, bounds):
+    """``(length, returns)`` bounds of agent ``i``'s episode curves (None where not clipped)."""
+    if bounds is None:
+        return None, None
+    from avgreward.evaluation import episode_bounds, episode_cap
+
+    cap = episode_cap(experiment.env_id, experiment.agents[i])
+    return episode_bounds(experiment.env_id, cap, bounds)
 
 
 def curves_with_episodes(experiments, *, exponential: bool = False,
@@ -742,9 +780,9 @@ def curves_with_episodes(experiments, *, exponential: bool = False,
 
     What ``avgreward plot`` draws for an episodic task: the reward rate,
     the episode return and the episode length against a shared step axis.
-    ``exponential``, ``optimum``, ``bounds`` and ``baseline`` go to the
-    reward rate's panel, the
-    other keywords (``agents``, ``labels``, ``title``, ``confidence``,
+    ``exponential``, ``optimum`` and ``baseline`` go to the reward rate's
+    panel, ``bounds`` to all three (the reward's range: the episodes' bands
+    are clipped as :func:`episode_curves` says), the other keywords (``agents``, ``labels``, ``title``, ``confidence``,
     ``show_runs``, ``band``, ``xscale``, ``x``) to all three.
 
     Returns
@@ -757,7 +795,7 @@ def curves_with_episodes(experiments, *, exponential: bool = False,
     learning_curves(experiments, exponential=exponential, optimum=optimum, ax=axes[0],
                     bounds=bounds, baseline=baseline, baseline_label=baseline_label,
                     **kwargs)
-    episode_curves(experiments, axes=axes[1:], **kwargs)
+    episode_curves(experiments, axes=axes[1:], bounds=bounds, **kwargs)
     return fig
 
 

@@ -521,7 +521,9 @@ def _run(env, agent, options, features, bounds, init=None):
     idx_next = np.empty_like(idx)
     rbar_box = run.rbar_box
     rbar_trace = run.rbar_trace
-    tracker = None if options.log is None else MetricsTracker(steps, options.log)
+    tracker = (None if options.log is None else MetricsTracker(
+        steps, options.log, before=0 if init is None else init.run_state.steps_done,
+        episodes_before=0 if init is None else init.run_state.episodes_done))
     td_box = np.zeros(1)  # |TD error| summed since the last metrics
     # Steps t0 .. are written at rewards[t - t0] (actions likewise); see RunArrays.
     t0 = 0
@@ -665,7 +667,9 @@ def _run(env, agent, options, features, bounds, init=None):
                                     float(rbar_box[0]), used.bit_generator.state,
                                     {k: v.copy() for k, v in carried.items()}, gym=saved,
                                     episode=(0, float(episodes.partial_return),
-                                             int(episodes.partial_length)))
+                                             int(episodes.partial_length)),
+                                    episodes_done=sum(a.size for a in episodes.returns)
+                                    + (0 if init is None else init.run_state.episodes_done))
     if init is not None:
         result.info["continued_from"] = before
     return result

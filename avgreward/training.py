@@ -209,10 +209,10 @@ def train(
             "pass features=TileCoder(...) instead"
         )
     env_id, fused = _fused_env(env)
-    driver.check(agent, Task(env_id, fused, None, options.steps))
+    driver.check(agent, Task(env_id, fused, None, options.steps, 0, options.bin_size))
     features = _checked_features(env, env_id, fused, features, agent, init)
     task = Task(env_id, fused, features, options.steps,
-                0 if init is None else init.run_state.episode[0])
+                0 if init is None else init.run_state.episode[0], options.bin_size)
     if getattr(agent, "actors", 1) > 1 and driver.parallel:
         _no_init(init, "parallel actors (actors > 1)")
         return drive_parallel(env_id, fused, agent, features, options)

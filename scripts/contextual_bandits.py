@@ -93,18 +93,27 @@ def parse_args(argv=None) -> Args:
     return Args(**args)
 
 
-def cumulative_regret(agent, steps, seeds, at):
-    """Per seed, the cumulative expected regret after each step count in ``at``."""
+# Points of the regret curves: the runs' bins, so that a run keeps this many numbers of regret
+# (and of rewards) however long it is.
+CURVE_POINTS = 1_000
+
+
+def cumulative_regret(agent, steps, seeds, bin_size):
+    """The bins' last steps and, per seed, the cumulative expected regret there.
+
+    The runs keep their regret per bin of ``bin_size`` steps (the rewards'
+    bins), not per step: memory does not grow with ``steps``.
+    """
     rows = []
     for seed in range(seeds):
-        regret = avgreward.train(ENV, agent, steps, seed=seed).weights["regret"]
-        rows.append(np.cumsum(regret)[at - 1])
-    return np.array(rows)
+        result = avgreward.train(ENV, agent, steps, seed=seed, bin_size=bin_size)
+        rows.append(np.cumsum(result.weights["regret"]))
+    return result.info["bin_steps"], np.array(rows)
 
 
 def regret_figure(args, out, instance):
     gaps = cb.regret_gaps(instance)
-    at = np.unique(np.geomspace(1, args.steps, 200).astype(int))
+    bin_size = max(1, -(-args.steps // CURVE_POINTS))
     learners = [
         (f"epsilon-greedy least squares, epsilon {args.epsilon:g}",
          EpsilonGreedyLeastSquares(epsilon=args.epsilon), "tab:blue"),
@@ -113,17 +122,17 @@ def regret_figure(args, out, instance):
         ("softmax policy gradient (gradient bandit)", SoftmaxBandit(), "tab:purple"),
     ]
     fig, ax = plt.subplots(figsize=(8.0, 5.0), layout="constrained")
-    ax.plot(at, gaps.mean() * at, color="0.4", ls="--",
-            label=f"uniform play (exact: {gaps.mean():.4f} per step)")
     print(f"optimal rate r* = {cb.optimal_rate(instance):.6f} (exact); "
           f"uniform regret per step {gaps.mean():.6f}")
     for name, agent, color in learners:
-        rows = cumulative_regret(agent, args.steps, args.seeds, at)
+        at, rows = cumulative_regret(agent, args.steps, args.seeds, bin_size)
         mean, low, high = mean_confidence_interval(rows)
         ax.plot(at, mean, color=color, label=name)
         ax.fill_between(at, low, high, color=color, alpha=0.25, lw=0)
         print(f"{name}: regret after {args.steps:,} steps {mean[-1]:.1f} "
               f"[{low[-1]:.1f}, {high[-1]:.1f}] ({args.seeds} seeds, 95% CI)")
+    ax.plot(at, gaps.mean() * at, color="0.4", ls="--",
+            label=f"uniform play (exact: {gaps.mean():.4f} per step)")
     ax.set_xlabel("steps t")
     ax.set_ylabel("cumulative expected regret  sum (mu*(x) - mu(x, a))")
     ax.set_title(f"{ENV}: mean of {args.seeds} seeds, bands 95% t-intervals of the mean")
@@ -138,8 +147,8 @@ def growth_figure(args, out, instance):
     T = np.array(args.horizons, dtype=float)
     means, lows, highs = [], [], []
     for horizon in args.horizons:
-        rows = cumulative_regret(SquareCB(), horizon, args.seeds, np.array([horizon]))
-        mean, low, high = mean_confidence_interval(rows[:, 0])
+        _, rows = cumulative_regret(SquareCB(), horizon, args.seeds, horizon)  # one bin
+        mean, low, high = mean_confidence_interval(rows[:, -1])
         means.append(float(mean))
         lows.append(float(low))
         highs.append(float(high))

@@ -165,6 +165,49 @@ def test_a_continuation_on_another_environment_or_features_is_refused_naming_it(
         avgreward.train("avgreward/PendulumSwingUp-v0", agent, 100, init=stepped)
 
 
+GAUSSIAN = GaussianActorCritic(alpha_w=2**-1, alpha_mu=2**-6, alpha_sigma=2**-6,
+                               alpha_rbar=2**-8, scale_mean_gradient=True)
+
+
+def _bare_pendulum(g):
+    from gymnasium.envs.classic_control import PendulumEnv
+
+    return gymnasium.wrappers.TimeLimit(PendulumEnv(g=g), 200)
+
+
+@pytest.mark.parametrize("made, other, agent, named", [
+    (lambda: gymnasium.make("Pendulum-v1", g=9.81), lambda: gymnasium.make("Pendulum-v1"),
+     GAUSSIAN, "g=9.81, this one with g=10.0"),
+    (lambda: gymnasium.make("CartPole-v1", sutton_barto_reward=True),
+     lambda: gymnasium.make("CartPole-v1"), SOFTMAX,
+     "sutton_barto_reward=True, this one with sutton_barto_reward=False"),
+    (lambda: gymnasium.make("CartPole-v1", max_episode_steps=30),
+     lambda: gymnasium.make("CartPole-v1", max_episode_steps=40), SOFTMAX,
+     "max_episode_steps=30, this one with max_episode_steps=40"),
+    # made without gymnasium.make: the attribute that bears the argument's name
+    (lambda: _bare_pendulum(9.81), lambda: _bare_pendulum(10.0), GAUSSIAN,
+     "g=9.81, this one with g=10.0"),
+])
+def test_a_continuation_on_an_environment_made_otherwise_is_refused_naming_the_argument(
+        tmp_path, made, other, agent, named):
+    kwargs = dict(bounds=CARTPOLE_BOUNDS) if agent is SOFTMAX else {}
+    whole = avgreward.train(made(), agent, 120, seed=1, **kwargs)
+    first = avgreward.train(made(), agent, 70, seed=1, **kwargs)
+    loaded = avgreward.load_result(first.save(tmp_path / "first"))  # through JSON
+    with pytest.raises(ValueError, match=f"init: the saved run's .* was made with {named}"):
+        avgreward.train(other(), agent, 50, init=loaded)
+    # made with the same arguments (given again, or defaults spelled out): it goes on
+    second = avgreward.train(made(), agent, 50, init=loaded)
+    _assert_continues(whole, first, second, 70)
+
+
+def test_default_arguments_given_or_not_are_the_same_environment():
+    first = avgreward.train(gymnasium.make("Pendulum-v1"), GAUSSIAN, 30, seed=0)
+    assert first.run_state.gym["arguments"] == {"g": 10.0, "max_episode_steps": 200}
+    second = avgreward.train(gymnasium.make("Pendulum-v1", g=10.0), GAUSSIAN, 30, init=first)
+    assert second.info["continued_from"] == 30
+
+
 def test_our_environment_in_a_time_limit_continues_bit_for_bit():
     own = gymnasium.wrappers.TimeLimit(gymnasium.make("avgreward/PendulumSwingUp-v0"), 77)
     agent = SoftmaxActorCritic.pendulum_reference()

@@ -219,7 +219,8 @@ def test_episode_curves_are_the_mean_over_seeds_of_each_bins_episodes(corridor):
     returns_ax, lengths_ax = fig.axes
     assert returns_ax.get_title() == "episode return: mean of the episodes ending in 100-step bins"
     legend = [t.get_text() for t in returns_ax.get_legend().get_texts()]
-    assert legend == ["95% CI of the mean (3 seeds)"]  # what the band means
+    # What the band means: every reward is -1, so a return is at most -1
+    assert legend == ["95% CI of the mean (3 seeds),\nclipped to episode return <= -1"]
     runs = experiment.episodes(0)
     for ax, key in ((returns_ax, "return"), (lengths_ax, "length")):
         mean_line = next(line for line in ax.lines if line.get_linewidth() == 1.8)
@@ -235,6 +236,55 @@ def test_episode_curves_are_the_mean_over_seeds_of_each_bins_episodes(corridor):
                 per_seed.append(e[key][in_bin].mean())
             assert value == pytest.approx(np.mean(per_seed), abs=1e-9)
         assert x[-1] == 3_000
+
+
+def _band(ax):
+    """(low, high) of the band ``fill_between`` drew on ``ax``."""
+    (band,) = ax.collections
+    vertices = band.get_paths()[0].vertices[:, 1]
+    return float(vertices.min()), float(vertices.max())
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory):
+    """REINFORCE cut at 12 steps, two seeds far apart: a t band over the cap unclipped."""
+    out = tmp_path_factory.mktemp("capped") / "corridor"
+    run_experiment(out, CORRIDOR, avgreward.Reinforce(alpha_theta=2**-13, max_episode_steps=12),
+                   [0, 5], 3_000, workers=1, progress=False)
+    return load_experiment(out)
+
+
+def test_episode_bands_stay_within_what_an_episode_can_be(capped):
+    unclipped = plotting.episode_curves(capped, points=20, band="t", bounds=None)
+    returns_ax, lengths_ax = unclipped.axes
+    # Two seeds: the t band (t = 12.7) reaches past the cap and past -1 (a t band is
+    # the unclipped part the clipping must remove; without it the test cannot fail).
+    assert _band(lengths_ax)[1] > 12 and _band(lengths_ax)[0] < 1
+    assert _band(returns_ax)[1] > -1 and _band(returns_ax)[0] < -12
+    fig = plotting.episode_curves(capped, points=20, band="t")
+    returns_ax, lengths_ax = fig.axes
+    low, high = _band(lengths_ax)
+    assert 1 <= low and high <= 12 and high == 12
+    low, high = _band(returns_ax)  # every reward -1: a return in [-12, -1]
+    assert -12 <= low and high <= -1
+    legends = [ax.get_legend().get_texts()[0].get_text() for ax in fig.axes]
+    assert legends == ["95% CI of the mean (2 seeds),\nclipped to the episode return's range "
+                       "[-12, -1]", "95% CI of the mean (2 seeds),\nclipped to the episode "
+                       "length's range [1, 12]"]
+
+
+def test_episode_bounds_follow_the_cap_and_the_rewards_range():
+    from avgreward.evaluation import episode_bounds, episode_cap
+
+    assert episode_cap("CartPole-v1") == 500 and episode_cap(CORRIDOR) is None
+    assert episode_cap(CORRIDOR, avgreward.Reinforce(alpha_theta=0.1, max_episode_steps=9)) == 9
+    inf = float("inf")
+    assert episode_bounds(CORRIDOR) == ((1.0, inf), (-inf, -1.0))
+    assert episode_bounds(CORRIDOR, 9) == ((1.0, 9.0), (-9.0, -1.0))
+    assert episode_bounds("CartPole-v1", 500) == ((1.0, 500.0), None)  # no reward range known
+    assert episode_bounds("x", 10, rewards=(-1.0, 2.0)) == ((1.0, 10.0), (-10.0, 20.0))
+    assert episode_bounds("x", None, rewards=(-1.0, 2.0)) == ((1.0, inf), None)
+    assert episode_bounds("x", None, rewards=(0.5, 2.0)) == ((1.0, inf), (0.5, inf))
 
 
 def test_episode_curves_refuse_a_continuing_task(loop):

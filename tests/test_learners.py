@@ -297,3 +297,24 @@ def test_a_function_edited_since_its_import_is_not_inlined(tmp_path, monkeypatch
     module.write_text("def learn(x):\n    return x * 0.5\n")
     with pytest.raises(ValueError, match="changed since it was imported"):
         inline_call(edited_learner.learn, ["a"], "r", "_f_")
+
+
+def test_every_built_in_learner_passes_the_construction_check():
+    # Built-in learners skip FusedLearner's inlining check at import (start-up
+    # time); this test runs it on each of them instead.
+    import gc
+    import importlib
+    import pkgutil
+
+    import avgreward.learners as package
+    from avgreward.learners import FusedLearner
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"avgreward.learners.{info.name}")
+    learners = [o for o in gc.get_objects() if isinstance(o, FusedLearner)]
+    names = {learner.name for learner in learners}
+    assert {"softmax actor-critic", "differential q-learning", "reinforce",
+            "natural actor-critic", "squarecb"} <= names
+    for learner in learners:
+        if learner.built_in():
+            learner.check()

@@ -244,3 +244,64 @@ def test_the_check_fails_the_entropy_bonus_with_its_sign_flipped():
     # It runs off towards a deterministic policy at S (the left loop, whose +1 comes first
     # and which a critic at zero favours), the opposite of what the bonus is for.
     assert np.abs(logits[:, 0]).min() > 2.0 / BETA
+
+
+# --- access control: the learned policy against the soft optimum ---------------------------
+#
+# Here the actor-critic's fixed point is not the soft optimum (the test above): it is
+# exact.entropy_bonus_equilibrium, a stationary-weighted total variation (TV) of 0.017 from it at
+# beta = 1.  The temperature is chosen where that is small beside what the check must tell apart:
+# the greedy policy (entropy = 0) is 0.23 from the soft optimum, the learner's equilibria at half
+# and twice the temperature 0.076 and 0.080.  The tolerance is that exact bias plus
+# sqrt(alpha_theta), the scale of a constant-step learner's fluctuation about its fixed point
+# (constant 1, measured: the seeds' TV to the soft optimum is 0.042 +- 0.005 at alpha_theta = 0.01,
+# 0.034 at 0.003 and 0.027 at 0.001, 4 seeds each; at 0.001 the tolerance is 0.049 and the
+# wrong temperatures sit at 0.083 to 0.088, the greedy learner at 0.22).
+
+AC_BETA, AC_ALPHA = 1.0, 0.001
+AC_STEPS, AC_SEEDS = 8_000_000, 4
+
+
+def _stationary_tv(p, q, mu):
+    return float(mu @ (0.5 * np.abs(p - q).sum(axis=1)))
+
+
+def _access_control_tvs(entropy):
+    """Per seed, the learned policy's stationary-weighted TV to the soft optimum at AC_BETA."""
+    import avgreward
+    from avgreward.agents import SoftmaxActorCritic
+
+    m = exact.model_of(ACCESS)
+    X = exact.feature_matrix(m, ACCESS)
+    soft = exact.soft_relative_value_iteration(m, AC_BETA)
+    mu = exact.evaluate(m, soft.policy).stationary
+    agent = SoftmaxActorCritic(alpha_w=AC_ALPHA / 4, alpha_theta=AC_ALPHA,
+                               alpha_rbar=AC_ALPHA / 40, entropy=entropy)
+    tvs = []
+    for seed in range(AC_SEEDS):
+        theta = avgreward.train(ACCESS, agent, AC_STEPS, seed=seed,
+                                bin_size=AC_STEPS).weights["theta"]
+        h = X @ theta / agent.tau
+        pi = np.exp(h - h.max(axis=1, keepdims=True))
+        tvs.append(_stationary_tv(pi / pi.sum(axis=1, keepdims=True), soft.policy, mu))
+    return np.array(tvs)
+
+
+def _access_control_tolerance():
+    m = exact.model_of(ACCESS)
+    soft = exact.soft_relative_value_iteration(m, AC_BETA)
+    eq = exact.entropy_bonus_equilibrium(m, AC_BETA)
+    bias = _stationary_tv(eq.policy, soft.policy, exact.evaluate(m, soft.policy).stationary)
+    return bias + math.sqrt(AC_ALPHA), bias
+
+
+@pytest.mark.slow
+def test_on_access_control_the_bonus_learns_near_the_soft_optimum_and_the_check_discriminates():
+    tolerance, bias = _access_control_tolerance()
+    assert 0.01 < bias < 0.025  # the learner's own fixed point is this far from the soft optimum
+    right = _access_control_tvs(AC_BETA)
+    assert right.max() < tolerance, right
+    # No entropy bonus (the greedy limit) and the wrong temperatures are all clearly outside.
+    for entropy in (0.0, AC_BETA / 2, 2 * AC_BETA):
+        wrong = _access_control_tvs(entropy)
+        assert wrong.min() > 1.5 * tolerance, (entropy, wrong, tolerance)

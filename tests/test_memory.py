@@ -242,3 +242,43 @@ def test_steps_beyond_2_to_the_53_are_refused():
         avgreward.train(PENDULUM, agent, 2**53 + 1, 0, bin_size=2**40)
     with pytest.raises(ValueError, match=r"steps.*2\*\*53"):
         avgreward.train("MountainCar-v0", agent, 2**53 + 1, 0, bin_size=2**40)
+
+
+# --- the contextual bandits' regret: per bin with the rewards ---------------------------------
+
+BANDIT = "avgreward/LinearContextualBandit-v0"
+
+
+def test_a_bandit_runs_regret_is_binned_with_its_rewards_and_chunks_do_not_matter():
+    from avgreward.agents import LinUCB, SoftmaxBandit
+
+    steps, bin_size = 3_001, 100  # a shorter last bin
+    for agent in (LinUCB(), SoftmaxBandit()):
+        whole = avgreward.train(BANDIT, agent, steps, seed=4)
+        per_step = whole.weights["regret"]
+        assert per_step.shape == (steps,)
+        # Each bin's regret is its steps' summed in order, from 0.0: exactly.
+        sums = []
+        for start in range(0, steps, bin_size):
+            total = 0.0
+            for gap in per_step[start:start + bin_size]:
+                total += float(gap)
+            sums.append(total)
+        for chunk in (None, 7, 1_000):
+            run = avgreward.train(BANDIT, agent, steps, seed=4, bin_size=bin_size,
+                                  chunk_steps=chunk)
+            np.testing.assert_array_equal(run.weights["regret"], sums)
+            assert run.rewards.shape == run.weights["regret"].shape
+            # LinUCB's cached scores carry over between chunks: the same run to the bit.
+            np.testing.assert_array_equal(run.weights["theta"], whole.weights["theta"])
+
+
+def test_a_binned_bandit_runs_memory_does_not_grow_with_steps(monkeypatch):
+    from avgreward.agents import SquareCB
+
+    monkeypatch.setattr(run_arrays, "_available_memory", lambda: 10**6)  # bytes
+    steps = 300_000  # 2.4 MB of per-step regret
+    with pytest.raises(ValueError, match=r"bin_size="):
+        avgreward.train(BANDIT, SquareCB(), steps, 0)
+    result = avgreward.train(BANDIT, SquareCB(), steps, 0, bin_size=1_000, chunk_steps=10_000)
+    assert result.weights["regret"].shape == result.rewards.shape == (300,)

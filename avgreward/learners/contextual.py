@@ -33,10 +33,19 @@ pulled arm.  The tests check it against the papers' explicit ``A^-1 b``.
   ``theta_a += alpha delta (1[a = A] - pi(a|x)) x`` for every arm,
   ``Rbar += alpha_rbar delta``.  O(K d) a step.
 
-Each step also writes the pull's *expected* regret ``gap[c, a] = max_b mu(c,
-b) - mu(c, a)`` (the instance's table, never used to act) into the run's
-``regret`` weights, one number a step: the cumulative expected regret is its
-cumulative sum, with no reward noise in it.
+Each step also adds the pull's *expected* regret ``gap[c, a] = max_b mu(c,
+b) - mu(c, a)`` (the instance's table, never used to act) to the run's
+``regret`` weights, one number a bin (the run's ``bin_size``; a step with
+none): the cumulative expected regret at the bins' ends is its cumulative
+sum, with no reward noise in it, and a binned run's memory does not grow
+with its steps.
+
+**Cost per step** (d the dimension, K the arms): epsilon-greedy O(d^2) (the
+pulled arm's Sherman-Morrison update; O(K d) scoring on greedy steps),
+LinUCB O(K d^2) at most, SquareCB O(K d + d^2), the softmax bandit O(K d).
+LinUCB keeps every (context, arm) score and computes one again only after
+its arm's update, so its scoring costs O(d^2) per arm updated since the
+context's last visit, most often one or none.
 """
 
 import math
@@ -77,15 +86,19 @@ def squarecb_gamma(arms: int, dimension: int, steps: int, delta: float = 0.05,
 
 BanditParams = namedtuple("BanditParams", [
     "features", "gaps", "regret", "count", "ainv", "b", "theta", "scores", "z", "probs",
-    "epsilon", "bonus", "gamma", "alpha", "alpha_rbar",
+    "cache", "stamp", "version", "epsilon", "bonus", "gamma", "alpha", "alpha_rbar",
 ])
 BanditParams.__doc__ = """A contextual-bandit learner's arrays and settings.
 
 ``features`` (M, d) the contexts' vectors; ``gaps`` (M, K) the expected
-regret of each pull (recorded only); ``regret`` (steps,) the run's expected
-regret per step and ``count[0]`` the steps done; ``ainv`` (K, d, d) the
-inverses ``A_a^-1``, ``b`` (K, d), ``theta`` (K, d) the weights; ``scores``
-(K,), ``z`` (d,), ``probs`` (K,) scratch; then each learner's settings."""
+regret of each pull (recorded only); ``regret`` (bins,) the run's expected
+regret summed over each bin of ``count[3]`` steps, ``count[0]`` the steps
+done, ``count[1]`` the current bin and ``count[2]`` the steps left in it;
+``ainv`` (K, d, d) the inverses ``A_a^-1``, ``b`` (K, d), ``theta`` (K, d)
+the weights; ``scores`` (K,), ``z`` (d,), ``probs`` (K,) scratch;
+``cache`` (M, K) LinUCB's scores of each (context, arm),
+valid while ``stamp[c, a] == version[a]``, the number of updates of arm
+``a`` (``stamp`` starts at -1); then each learner's settings."""
 
 BanditWork = namedtuple("BanditWork", ["n_active"])
 
@@ -162,10 +175,20 @@ def _ridge_update(ainv, b, theta, z, features, c, a, reward):
 
 @njit(cache=True, error_model="numpy", forceinline=True)
 def _record(gaps, regret, count, c, a):
-    """The pull's expected regret into ``regret[count]``; returns the steps done, this one too."""
+    """The pull's expected regret added to its bin's; returns the steps done, this one too.
+
+    A countdown rather than ``t // bin_size``: an integer division a step
+    costs more than the rest of the bookkeeping.
+    """
     t = count[0]
-    if t < regret.shape[0]:
-        regret[t] = gaps[c, a]
+    b = count[1]
+    if b < regret.shape[0]:
+        regret[b] += gaps[c, a]
+    left = count[2] - 1
+    if left == 0:
+        count[1] = b + 1
+        left = count[3]
+    count[2] = left
     count[0] = t + 1
     return t + 1
 
@@ -182,22 +205,30 @@ def egreedy_act(features, theta, scores, epsilon, cur, words):
 
 
 @njit(cache=True, error_model="numpy")
-def linucb_act(features, theta, ainv, scores, bonus, cur, words):
+def linucb_act(features, theta, ainv, scores, cache, stamp, version, bonus, cur, words):
     u = next_double(words)
     c = cur[0]
     d = features.shape[1]
     for a in range(theta.shape[0]):
-        mean = 0.0
-        width = 0.0
-        # x^T A^-1 x over the upper triangle of the symmetric A^-1.
-        for i in range(d):
-            xi = features[c, i]
-            mean += theta[a, i] * xi
-            s = 0.5 * ainv[a, i, i] * xi
-            for j in range(i + 1, d):
-                s += ainv[a, i, j] * features[c, j]
-            width += xi * s
-        scores[a] = mean + bonus * math.sqrt(max(2.0 * width, 0.0))
+        # The score of (c, a) is kept until arm a's next update: only the pulled arm's
+        # estimate changes in a step, so most scores of a context are still those of its
+        # last visit, the same numbers (the cache changes the cost, not one bit of the
+        # result).  It saves the O(d^2) width and the sqrt; for the O(d) mean alone
+        # (epsilon-greedy, SquareCB) the bookkeeping costs more than it saves (measured).
+        if stamp[c, a] != version[a]:
+            mean = 0.0
+            width = 0.0
+            # x^T A^-1 x over the upper triangle of the symmetric A^-1.
+            for i in range(d):
+                xi = features[c, i]
+                mean += theta[a, i] * xi
+                s = 0.5 * ainv[a, i, i] * xi
+                for j in range(i + 1, d):
+                    s += ainv[a, i, j] * features[c, j]
+                width += xi * s
+            cache[c, a] = mean + bonus * math.sqrt(max(2.0 * width, 0.0))
+            stamp[c, a] = version[a]
+        scores[a] = cache[c, a]
     return True, _argmax_uniform(scores, u), 0.0
 
 
@@ -228,6 +259,22 @@ def least_squares_learn(features, ainv, b, theta, z, gaps, regret, count, cur, a
     _ridge_update(ainv, b, theta, z, features, c, action, reward)
     t = _record(gaps, regret, count, c, action)
     # R-bar here is the mean reward so far (nothing learns from it).
+    return True, rbar + (reward - rbar) / t
+
+
+@njit(cache=True, error_model="numpy")
+def linucb_learn(features, ainv, b, theta, z, version, gaps, regret, count, cur, action, reward,
+                 rbar):
+    # least_squares_learn's body and the count of arm `action`'s updates, which makes its
+    # cached scores stale (linucb_act).  Written out, not a call: the loop inlines a learner's
+    # source (avgreward.inlining), and a helper with an early return called from it pays
+    # reference counting every step (measured: a quarter slower).
+    if not math.isfinite(reward):
+        return False, rbar
+    c = cur[0]
+    _ridge_update(ainv, b, theta, z, features, c, action, reward)
+    version[action] += 1
+    t = _record(gaps, regret, count, c, action)
     return True, rbar + (reward - rbar) / t
 
 
@@ -268,7 +315,7 @@ EPSILON_GREEDY_LS = FusedLearner("epsilon-greedy least squares", BanditParams, B
                                  bandit_begin, egreedy_act, least_squares_learn, _nothing,
                                  value_finish)
 LIN_UCB = FusedLearner("linucb", BanditParams, BanditWork, bandit_begin, linucb_act,
-                       least_squares_learn, _nothing, value_finish)
+                       linucb_learn, _nothing, value_finish)
 SQUARE_CB = FusedLearner("squarecb", BanditParams, BanditWork, bandit_begin, squarecb_act,
                          least_squares_learn, _nothing, value_finish)
 SOFTMAX_BANDIT = FusedLearner("softmax bandit", BanditParams, BanditWork, bandit_begin,
@@ -282,6 +329,11 @@ def _check(agent, task):
     if task.fused is not bandit.LINEAR_CONTEXTUAL_BANDIT:
         raise ValueError(f"agent: {type(agent).__name__} learns from the contexts' feature "
                          f"vectors of {ENV_ID}; it does not run on {task.env_id}")
+
+
+def _bin_size(task):
+    """The regret's bin: the run's ``bin_size`` (1, a value a step, when it has none)."""
+    return 1 if task.bin_size is None else min(int(task.bin_size), max(int(task.steps), 1))
 
 
 def _params(agent, task, gamma=0.0):
@@ -298,10 +350,14 @@ def _params(agent, task, gamma=0.0):
     ainv = np.zeros((k, d, d))
     for a in range(k):
         ainv[a] = np.eye(d) / ridge
+    bin_size = _bin_size(task)
+    # count: steps done, the current bin, the steps left in it, the bin size.
+    count = np.array([0, 0, bin_size, bin_size], np.int64)
     return BanditParams(
         np.ascontiguousarray(instance.features), bandit.regret_gaps(instance),
-        np.zeros(task.steps), np.zeros(1, np.int64), ainv, np.zeros((k, d)), np.zeros((k, d)),
-        np.zeros(k), np.zeros(d), np.zeros(k), float(getattr(agent, "epsilon", 0.0)),
+        np.zeros(-(-task.steps // bin_size)), count, ainv, np.zeros((k, d)), np.zeros((k, d)),
+        np.zeros(k), np.zeros(d), np.zeros(k), np.zeros((m, k)), np.full((m, k), -1, np.int64),
+        np.zeros(k, np.int64), float(getattr(agent, "epsilon", 0.0)),
         float(agent.bonus) if isinstance(agent, LinUCB) else 0.0,
         float(gamma), float(getattr(agent, "alpha", 0.0)) if isinstance(agent, SoftmaxBandit)
         else 0.0, float(getattr(agent, "alpha_rbar", 0.0)))
@@ -320,8 +376,14 @@ def _builder(learner):
 
 
 def _weights(agent, params):
-    """``Result.weights``: ``theta`` (K, d), and ``regret`` the expected regret of each step."""
-    return {"theta": params.theta, "regret": params.regret[:params.count[0]]}
+    """``Result.weights``: ``theta`` (K, d), and ``regret`` the expected regret of each bin.
+
+    A bin's regret is the sum over its steps (a step's own with no
+    ``bin_size``), so ``np.cumsum(regret)`` is the cumulative regret at the
+    bins' ends; the bins are the run's reward bins.
+    """
+    steps, bin_size = params.count[0], params.count[3]
+    return {"theta": params.theta, "regret": params.regret[:-(-steps // bin_size)]}
 
 
 def _table(weights):
@@ -338,10 +400,10 @@ def _softmax_policy(agent, weights):
 
 
 def _memory(agent, task):
-    return 8 * task.steps
+    return 8 * -(-task.steps // _bin_size(task))
 
 
-_CANNOT = "a contextual-bandit run records its expected regret per step for one run only"
+_CANNOT = "a contextual-bandit run records its expected regret per bin for one run only"
 
 
 def _driver(settings, learner, policy=Driver.policy):

@@ -34,13 +34,14 @@ from avgreward.actors import gaussian_parameters, softmax_probabilities
 
 __all__ = ["Driver", "Task", "Built", "Policy", "policy_at"]
 
-Task = namedtuple("Task", ["env_id", "fused", "features", "steps", "episode_steps"],
-                  defaults=(0,))
+Task = namedtuple("Task", ["env_id", "fused", "features", "steps", "episode_steps",
+                           "bin_size"], defaults=(0, None))
 Task.__doc__ = """What a driver knows of a run: the environment's id and its
 :class:`~avgreward.envs.declare.FusedEnv` (actions, episodic, sizes), the
 feature map (``None`` while checking), the number of steps and, for a run
 continued (``train(..., init=...)``), the steps of the episode in progress it
-carries in (0 for a new run)."""
+carries in (0 for a new run), and the run's ``bin_size`` (None: a reward a
+step), for a learner that records something per bin."""
 
 Built = namedtuple("Built", ["learner", "params", "action_dtype", "episode_cap",
                              "keep_state", "on_divergence", "episode_buffers", "from_settings"],

@@ -92,6 +92,28 @@ class FusedLearner:
                 raise ValueError(
                     f"{role} must be a numba-jitted function (@numba.njit), got {function!r}"
                 )
+        if not self.built_in():
+            # The package's own learners are checked by its tests (and inlined
+            # again when a loop is compiled), not at each import: 0.1 s of every
+            # process's start-up went into checking them.
+            self.check()
+
+    def built_in(self) -> bool:
+        """Whether all five functions are the package's own (``avgreward.*`` modules)."""
+        return all(f.py_func.__module__.startswith("avgreward.") for f in self.functions())
+
+    def check(self) -> None:
+        """Check that each per-step function can be written into the loop.
+
+        Run when a learner is made (a built-in one's by the package's tests), so
+        that a mistake is named there rather than deep in the loop's compile.
+
+        Raises
+        ------
+        ValueError
+            Naming the function and the parameter or construct it cannot inline,
+            or ``learn`` returning a tuple of the wrong length for ``td_error``.
+        """
         wrong = _returned_lengths(self.learn) - {3 if self.td_error else 2}
         if wrong:
             returns = "(ok, rbar, delta)" if self.td_error else "(ok, rbar)"
