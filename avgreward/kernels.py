@@ -65,12 +65,15 @@ def start_features(state, obs, tc, idx):
 def run_chunk(
     params, state, obs, tc, idx, idx_next, rbar_box,
     words, t0, n, rewards, actions, record_actions, rbar_trace, rbar_every, ends, ends_count,
+    td_box,
 ):
     """Steps ``t0 .. t0+n-1`` of a run; returns the steps completed (see :mod:`avgreward.loop`).
 
     ``params`` is the learner's bundle of arrays and settings, ``words`` the
     run's PCG64 state, ``rbar_box[0]`` R-bar between calls and ``idx`` the
-    features of S (``idx_next`` scratch of the same length).
+    features of S (``idx_next`` scratch of the same length).  ``td_box[0]``
+    receives the sum of the absolute TD errors over the steps completed (NaN for a
+    learner that declares none, see :class:`avgreward.learners.FusedLearner`).
     """
     box, grid, offsets, tiling_size = tc
     k = idx.shape[0]
@@ -86,6 +89,9 @@ def run_chunk(
     episode_steps = ends_count[1]  # steps of the current episode before this call
     cap = ends_count[2]  # truncate episodes at this many steps (0: never)
     countdown = rbar_every - t0 % rbar_every  # steps until R-bar is recorded
+    # Summed in a register, not stored per step: an abs and an add off the step's
+    # dependency chains, whether or not anyone logs it.
+    td_sum = 0.0
     for i in range(n):  # step t0 + i
         ok, action, memo = learner_act(cur, words)  # <args act>
         if not ok:
@@ -108,10 +114,12 @@ def run_chunk(
         env_observe(state, obs)
         tile_indices(obs, box, grid, offsets, tiling_size, nxt)
 
-        ok, rbar = learner_learn(cur, nxt, action, memo, reward, rbar)  # <args learn>
+        # A learner without a TD error gets ``td = math.nan`` here (avgreward.specialize).
+        ok, rbar, td = learner_learn(cur, nxt, action, memo, reward, rbar)  # <args learn>
         if not ok:
             done = i
             break
+        td_sum += abs(td)
         if EPISODIC and ended:
             learner_episode_end()  # <args episode_end>
 
@@ -132,6 +140,7 @@ def run_chunk(
     idx[:] = cur
     ends_count[0] = n_ends
     ends_count[1] = episode_steps
+    td_box[0] = td_sum
     return done
 
 
@@ -146,7 +155,7 @@ def run_chunk(
 @njit(cache=True, error_model="numpy")
 def a2c_chunk(
     w, theta, settings, states, obs, tc, cur, nxt, rbar_box, words, t0, n, rewards, actions,
-    record_actions, rbar_trace, rbar_every, partial, ends_return, ends_length, counts,
+    record_actions, rbar_trace, rbar_every, partial, ends_return, ends_length, counts, td_box,
 ):
     """Updates ``t0 .. t0+n-1`` of the differential softmax actor-critic with N actors.
 
@@ -156,7 +165,9 @@ def a2c_chunk(
     action.  On an episodic environment (the stream goes on from the next
     start, as with one copy) the episodes that end are written as
     :func:`a2c_episodic_chunk` writes them (``counts[0]`` of them).
-    Returns the updates completed (fewer if a TD error became non-finite).
+    ``td_box[0]`` receives the sum over the completed updates of the copies'
+    mean absolute TD error.  Returns the updates completed (fewer if a TD error
+    became non-finite).
     """
     box, grid, offsets, tiling_size = tc
     alpha_w, alpha_theta, alpha_rbar, tau, entropy = settings
@@ -177,6 +188,7 @@ def a2c_chunk(
     rbar = rbar_box[0]
     done = n
     n_ends = 0
+    td_sum = 0.0
     countdown = rbar_every - t0 % rbar_every
     for i in range(n):
         for c in range(n_copies):
@@ -207,6 +219,8 @@ def a2c_chunk(
         if not finite:
             done = i
             break
+        for c in range(n_copies):
+            td_sum += abs(deltas[c])
         mean_delta = deltas[0]
         for c in range(1, n_copies):
             mean_delta += deltas[c]
@@ -242,13 +256,14 @@ def a2c_chunk(
     unpack_rows(rows, width, w, theta)
     rbar_box[0] = rbar
     counts[0] = n_ends
+    td_box[0] = td_sum * inv_n
     return done
 
 
 @njit(cache=True, error_model="numpy")
 def a2c_episodic_chunk(
     w, theta, settings, discounting, states, obs, tc, cur, nxt, words, t0, n, rewards, actions,
-    record_actions, partial, ends_return, ends_length, counts,
+    record_actions, partial, ends_return, ends_length, counts, td_box,
 ):
     """Updates ``t0 .. t0+n-1`` of the one-step episodic actor-critic with N actors.
 
@@ -257,7 +272,8 @@ def a2c_episodic_chunk(
     as its return (float64 sum of float32 rewards) and length into
     ``ends_return``/``ends_length`` (``counts[0]`` of them); ``partial[c]`` and
     ``partial[n_copies + c]`` carry copy c's current episode's return and
-    length between calls.  Returns the updates completed.
+    length between calls.  ``td_box[0]`` receives the sum over the completed
+    updates of the copies' mean absolute TD error.  Returns the updates completed.
     """
     box, grid, offsets, tiling_size = tc
     alpha_w, alpha_theta, gamma, tau, entropy = settings
@@ -274,6 +290,7 @@ def a2c_episodic_chunk(
     inv_n = 1.0 / n_copies
     done = n
     n_ends = 0
+    td_sum = 0.0
     for i in range(n):
         for c in range(n_copies):
             softmax_probabilities(theta, cur[c], tau, probs[c])
@@ -303,6 +320,8 @@ def a2c_episodic_chunk(
             done = i
             break
         for c in range(n_copies):
+            td_sum += abs(deltas[c])
+        for c in range(n_copies):
             softmax_score(probs[c], chosen[c], tau, coef)
             add_at(w, cur[c], step_w * deltas[c] * inv_n)
             add_outer_at(theta, cur[c], step_theta * discounting[c] * deltas[c] * inv_n, coef)
@@ -320,4 +339,5 @@ def a2c_episodic_chunk(
             for j in range(k):
                 cur[c, j] = nxt[c, j]
     counts[0] = n_ends
+    td_box[0] = td_sum * inv_n
     return done

@@ -83,6 +83,7 @@ __all__ = ["run_chunk", "drive", "run_fused"]
 def run_chunk(
     fused, learner, params, state, obs, tc, idx, idx_next, rbar_box,
     rng, t0, n, rewards, actions, record_actions, rbar_trace, rbar_every, ends, ends_count,
+    td_box=None,
 ):
     """Steps ``t0 .. t0+n-1`` of ``learner`` on environment ``fused``; returns the steps completed.
 
@@ -99,13 +100,16 @@ def run_chunk(
     receive the steps that ended an episode (see above).  ``rng`` is the
     run's ``np.random.Generator`` (PCG64); the kernel draws from a copy of its
     state, written back afterwards, so that ``rng`` continues exactly as if it
-    had made the draws itself.
+    had made the draws itself.  ``td_box[0]``, if given, receives the sum of
+    the completed steps' absolute TD errors (NaN if the learner declares no
+    ``td_error``).
     """
     kernels = kernels_for(fused, learner)
     words = load_state(rng)
     done = kernels.run_chunk(
         params, state, obs, tc, idx, idx_next, rbar_box,
         words, t0, n, rewards, actions, record_actions, rbar_trace, rbar_every, ends, ends_count,
+        np.zeros(1) if td_box is None else td_box,
     )
     store_state(rng, words)
     return done
@@ -162,6 +166,7 @@ def _drive(fused, built, run, features, options, init):
                else MetricsTracker(steps, options.log, len(episodes.returns),
                                    0 if init is None else init.steps_done,
                                    0 if init is None else init.episodes_done))
+    td_box = np.zeros(1)
     t0 = 0
     while t0 < steps:
         n = min(chunk_steps, steps - t0)
@@ -169,7 +174,7 @@ def _drive(fused, built, run, features, options, init):
         completed = run_chunk(
             fused, learner, params, state, obs, tc, idx, idx_next, run.rbar_box,
             rng, t0, n, rewards, actions, options.record_actions, run.rbar_trace,
-            options.rbar_every, episodes.buffer, episodes.count,
+            options.rbar_every, episodes.buffer, episodes.count, td_box,
         )
         episodes.collect(t0 + completed, rewards, t0)
         run.fold(t0 + completed)
@@ -177,7 +182,8 @@ def _drive(fused, built, run, features, options, init):
             raise run.diverged(t0 + completed, episodes.info(t0 + completed))
         t0 += n
         if tracker is not None:
-            tracker.chunk(t0, rewards[:n], run.rbar_box[0], episodes.returns, episodes.lengths)
+            tracker.chunk(t0, rewards[:n], run.rbar_box[0], episodes.returns, episodes.lengths,
+                          td_box[0])
         if options.callback is not None:
             options.callback(t0, steps)
     result = run.result(steps, episodes.info(steps))

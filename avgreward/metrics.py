@@ -4,8 +4,9 @@ The fused loop never returns to Python per step; between two jitted calls
 (every ``chunk_steps`` steps, 2**18 by default) the run hands a
 :class:`Metrics` to the run's ``log`` (``train(..., log=...)``, see
 :mod:`avgreward.logs`).  Everything in it is computed from what the run
-keeps anyway (the chunk's rewards, R-bar, the episodes' returns), so a run
-with a log gives the same numbers, bit for bit, as one without.
+keeps anyway (the chunk's rewards, R-bar, the episodes' returns, the sum of
+absolute TD errors the fused loop adds up in a register), so a run with a
+log gives the same numbers, bit for bit, as one without.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ class Metrics:
     episode_return, episode_length : float
         Mean return and length of the episodes finished since the last
         metrics; NaN when none finished.
+    mean_abs_td_error : float
+        The mean of ``abs(delta)``, delta the learner's TD error, over the steps since the
+        last metrics (for the differential learners ``R - Rbar + v(S') -
+        v(S)`` with the weights before the step's update; with parallel
+        actors the mean over the updates and the copies).  NaN for a learner
+        without one (REINFORCE, a bandit, a
+        :class:`~avgreward.learners.FusedLearner` not declaring
+        ``td_error=True``).
     seconds : float
         Wall time since the run started (this call).
     steps_per_second : float
@@ -61,6 +70,7 @@ class Metrics:
     episodes: int
     episode_return: float
     episode_length: float
+    mean_abs_td_error: float
     seconds: float
     steps_per_second: float
 
@@ -98,7 +108,8 @@ class MetricsTracker:
         self.episodes = episodes_before
         self.seen = seen  # arrays of the run's episode lists taken so far
 
-    def chunk(self, done: int, rewards, rbar: float, returns=(), lengths=()) -> None:
+    def chunk(self, done: int, rewards, rbar: float, returns=(), lengths=(),
+              abs_td_sum: float = math.nan) -> None:
         """Steps up to ``done`` are run; ``rewards`` are those since the last call.
 
         ``rewards`` holds one reward per step, or (parallel actors) the
@@ -108,7 +119,9 @@ class MetricsTracker:
         ``returns`` and ``lengths`` are the run's lists of the finished
         episodes' returns and lengths, an array appended per chunk
         (:class:`avgreward.run_arrays.EpisodeEnds`): those appended since
-        the last call are this call's.
+        the last call are this call's.  ``abs_td_sum`` is the sum over
+        ``rewards``' entries of their absolute TD error (parallel actors: the
+        copies' mean of each update's); NaN: the run has none.
         """
         now = time.perf_counter()
         n = done - self.last_step
@@ -125,6 +138,7 @@ class MetricsTracker:
             episodes=self.episodes,
             episode_return=float(returns.mean()) if returns.size else math.nan,
             episode_length=float(lengths.mean()) if lengths.size else math.nan,
+            mean_abs_td_error=float(abs_td_sum) / len(rewards) if len(rewards) else math.nan,
             seconds=now - self.started,
             steps_per_second=n / elapsed if elapsed > 0 else math.inf,
         ))

@@ -121,6 +121,7 @@ def drive_parallel(env_id, fused, agent, features, options: RunOptions, actors=N
     info = {"actors": n_copies}
     # The log counts environment steps (N per update), as every other learner's does.
     tracker = None if options.log is None else MetricsTracker(steps * n_copies, options.log)
+    td_box = np.zeros(1)
     t0 = 0
     while t0 < steps:
         n = min(chunk_steps, steps - t0)
@@ -129,12 +130,13 @@ def drive_parallel(env_id, fused, agent, features, options: RunOptions, actors=N
         if episodic:
             done = kernels.a2c_episodic_chunk(
                 w, theta, settings, discounting, states, obs, tc, cur, nxt, words, t0, n,
-                rewards, actions, record_actions, partial, ends_return, ends_length, counts)
+                rewards, actions, record_actions, partial, ends_return, ends_length, counts,
+                td_box)
         else:
             done = kernels.a2c_chunk(
                 w, theta, settings, states, obs, tc, cur, nxt, run.rbar_box, words, t0,
                 n, rewards, actions, record_actions, run.rbar_trace, rbar_every, partial,
-                ends_return, ends_length, counts)
+                ends_return, ends_length, counts, td_box)
         store_state(rng, words)
         returns.append(ends_return[:counts[0]].copy())
         lengths.append(ends_length[:counts[0]].copy())
@@ -145,7 +147,8 @@ def drive_parallel(env_id, fused, agent, features, options: RunOptions, actors=N
         t0 += n
         if tracker is not None:
             # rewards are the copies' means per update: their mean is the mean per step
-            tracker.chunk(t0 * n_copies, rewards[:n], run.rbar_box[0], returns, lengths)
+            tracker.chunk(t0 * n_copies, rewards[:n], run.rbar_box[0], returns, lengths,
+                          td_box[0])
         if callback is not None:
             callback(t0, steps)
     return run.result(steps, _info(info, steps, n_copies, fused.episodic, returns, lengths))

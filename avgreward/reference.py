@@ -106,9 +106,10 @@ def reference_train(env, agent, steps, seed, features=None):
     Parameters are those of :func:`avgreward.train`.  Returns a dict with
     ``rewards``, ``actions``, ``rbar`` (after every step), ``w`` and
     ``theta`` (softmax: ``[n_features, n_actions]``; Gaussian:
-    ``[n_features, 2]`` with columns mu, sigma) and ``ends``, the steps that
+    ``[n_features, 2]`` with columns mu, sigma), ``ends``, the steps that
     ended an episode (an episodic environment: S' is then the next episode's
-    start, drawn after the step's own draw).
+    start, drawn after the step's own draw), and ``deltas``, each step's TD
+    error (what the live metric ``mean_abs_td_error`` averages).
     """
     env_id, env_cls = resolve_env(env)
     features = default_features(env_id) if features is None else features
@@ -137,7 +138,7 @@ def reference_train(env, agent, steps, seed, features=None):
     theta = np.zeros((d, n_cols))
     z_theta = np.zeros((d, n_cols))
 
-    rewards, actions, rbars, ends = [], [], [], []
+    rewards, actions, rbars, ends, deltas = [], [], [], [], []
     for _ in range(steps):
         # A ~ pi(. | S, theta), and grad ln pi(A | S, theta)
         if gaussian:
@@ -195,6 +196,7 @@ def reference_train(env, agent, steps, seed, features=None):
         rewards.append(R)
         actions.append(A)
         rbars.append(Rbar)
+        deltas.append(delta)
     return {
         "rewards": np.array(rewards),
         "actions": np.array(actions),
@@ -202,6 +204,7 @@ def reference_train(env, agent, steps, seed, features=None):
         "w": w,
         "theta": theta,
         "ends": np.array(ends, dtype=np.int64),
+        "deltas": np.array(deltas),
     }
 
 
@@ -428,8 +431,9 @@ def reference_a2c(env, agent, steps, seed, actors, features=None):
     (lambdas 0); each update is the mean of the ``actors`` one-copy updates,
     all computed with the weights (and R-bar) the copies acted with.  The same
     draws as the fused loop.  Returns ``rewards`` (the mean over the copies of
-    each update), ``actions`` (copy 0's), ``w``, ``theta``, ``rbar`` and
-    ``episode_returns`` (every copy's finished episodes, in the order they ended).
+    each update), ``actions`` (copy 0's), ``w``, ``theta``, ``rbar``,
+    ``episode_returns`` (every copy's finished episodes, in the order they ended)
+    and ``deltas`` (``[steps, actors]``: each update's TD errors).
     """
     env_id, env_cls = resolve_env(env)
     features = default_features(env_id) if features is None else features
@@ -458,7 +462,7 @@ def reference_a2c(env, agent, steps, seed, actors, features=None):
         active.append(observe(state))
     I = [1.0] * actors
     partial = [0.0] * actors
-    rewards, actions, episode_returns = [], [], []
+    rewards, actions, episode_returns, all_deltas = [], [], [], []
     for _ in range(steps):
         transitions = []
         for c in range(actors):
@@ -485,6 +489,7 @@ def reference_a2c(env, agent, steps, seed, actors, features=None):
                 deltas.append(R + agent.gamma * v_next - _linear(w, active[c]))
             else:
                 deltas.append(R - rbar + _linear(w, active_next) - _linear(w, active[c]))
+        all_deltas.append(deltas)
         if not episodic:
             rbar += agent.alpha_rbar * (sum(deltas) / actors)
         # the mean of the one-copy updates
@@ -511,7 +516,8 @@ def reference_a2c(env, agent, steps, seed, actors, features=None):
         S = [t[4] for t in transitions]
         active = [t[5] for t in transitions]
     return {"rewards": np.array(rewards), "actions": np.array(actions), "w": w,
-            "theta": theta, "rbar": rbar, "episode_returns": np.array(episode_returns)}
+            "theta": theta, "rbar": rbar, "episode_returns": np.array(episode_returns),
+            "deltas": np.array(all_deltas).reshape(steps, actors)}
 
 
 def reference_value_control(env, agent, steps, seed, features=None):
@@ -524,7 +530,9 @@ def reference_value_control(env, agent, steps, seed, features=None):
     uniforms per epsilon-greedy choice, Sarsa's A' after the environment's
     draws, Q-learning's A at the start of each step.  Returns ``rewards``,
     ``actions``, ``rbar`` (after every step; RVI Q-learning's f(Q) after the
-    step, the value the next step's TD error uses) and ``w`` (``[n_features, n_actions]``).
+    step, the value the next step's TD error uses), ``w`` (``[n_features, n_actions]``)
+    and ``deltas``, each step's TD error (0 for n-step Sarsa's first n - 1
+    steps, which have none: what the live metric counts them as).
     """
     if not isinstance(agent, (DifferentialSarsa, DifferentialQLearning, RVIQLearning,
                               DiscountedSarsa, DiscountedQLearning)):
@@ -586,7 +594,7 @@ def reference_value_control(env, agent, steps, seed, features=None):
     A = epsilon_greedy(w, active) if sarsa else None
     n = getattr(agent, "n", 1)
     history = []  # n-step Sarsa (10.4): (features of S_t, A_t, R_{t+1}) of the last n steps
-    rewards, actions, rbars = [], [], []
+    rewards, actions, rbars, deltas = [], [], [], []
     for _ in range(steps):
         if not sarsa:
             A = epsilon_greedy(w, active)  # behaviour: epsilon-greedy at S
@@ -600,6 +608,7 @@ def reference_value_control(env, agent, steps, seed, features=None):
             R = fused.step(S, float(A), u, S_next)
         active_next = observe(S_next)
         x = _dense(features, active)
+        delta = 0.0
         if sarsa and n > 1:
             history = (history + [(active, A, R)])[-n:]
             A_next = epsilon_greedy(w, active_next)      # A_{t+1} ~ epsilon-greedy
@@ -635,11 +644,12 @@ def reference_value_control(env, agent, steps, seed, features=None):
         rewards.append(R)
         actions.append(A)
         rbars.append(rbar)
+        deltas.append(delta)
         S, active = S_next, active_next
         if sarsa:
             A = A_next
     return {"rewards": np.array(rewards), "actions": np.array(actions),
-            "rbar": np.array(rbars), "w": w}
+            "rbar": np.array(rbars), "w": w, "deltas": np.array(deltas)}
 
 
 def reference_prediction(env, agent, steps, seed, features=None):

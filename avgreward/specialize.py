@@ -66,7 +66,7 @@ def fingerprint(fused: FusedEnv, learner: FusedLearner | None = None) -> str:
         digest.update(role.encode())
         hash_function(digest, getattr(fused, role).py_func, seen)
     if learner is not None:
-        digest.update(b"learner")
+        digest.update(b"learner td" if learner.td_error else b"learner")
         for kind in (learner.params_type, learner.work_type):
             digest.update(repr((kind.__name__, kind._fields)).encode())
         for function in learner.functions():
@@ -119,7 +119,9 @@ def _source(learner: FusedLearner) -> tuple[str, dict]:
     fields of ``params_type``), likewise for ``work``; a call marked
     ``# <args ROLE>`` is replaced by the body of the learner's function for
     that role, with the arguments :meth:`FusedLearner.arguments` names
-    (:func:`avgreward.inlining.inline_call`).
+    (:func:`avgreward.inlining.inline_call`).  The template's learn returns
+    ``ok, rbar, td``; for a learner whose ``td_error`` is False its learn
+    returns ``ok, rbar`` and ``td`` is NaN.
     """
     out, injected = [], {}
     for line in _TEMPLATE.read_text().splitlines():
@@ -137,6 +139,10 @@ def _source(learner: FusedLearner) -> tuple[str, dict]:
             role = call.group("role")
             head = call.group("head").strip()
             targets = head[:-1].strip() if head.endswith("=") else None
+            no_td = role == "learn" and not learner.td_error
+            if no_td:
+                # The template's ``ok, rbar, td``: this learn returns (ok, rbar) only.
+                targets = targets.rsplit(",", 1)[0].strip()
             function = getattr(learner, role)
             lines, names = inline_call(function, learner.arguments(role), targets, f"_{role}_")
             injected.update(names)
@@ -144,6 +150,8 @@ def _source(learner: FusedLearner) -> tuple[str, dict]:
             where = f"{function.py_func.__module__}.{function.py_func.__qualname__}"
             out.append(f"{indent}# {role}: {where}, written in (avgreward.inlining)")
             out.extend(indent + text for text in lines)
+            if no_td:
+                out.append(f"{indent}td = math.nan")
             continue
         out.append(line)
     return "\n".join(out) + "\n", injected

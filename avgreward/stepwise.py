@@ -154,7 +154,7 @@ def softmax_act(theta, idx, tau, probs, u):
 @njit(cache=True)
 def softmax_learn(
     reward, rbar, cur, nxt, w, theta, z_w, z_theta, probs, action, coef, steps_theta,
-    step_w, step_theta, alpha_rbar, tau, lambda_w, lambda_theta, entropy,
+    step_w, step_theta, alpha_rbar, tau, lambda_w, lambda_theta, entropy, td_box,
 ):
     """One update of the softmax actor-critic; returns the new R-bar.
 
@@ -162,11 +162,13 @@ def softmax_learn(
     ``pi(.|S)`` (from :func:`softmax_act`), ``step_w = alpha_w / k`` and
     ``step_theta = alpha_theta / k`` (``k`` active features).  If the TD
     error is non-finite nothing is changed and a non-finite value is
-    returned.  Otherwise as the body of :func:`avgreward.loop.softmax_chunk`.
+    returned.  Otherwise as the body of :func:`avgreward.loop.softmax_chunk`,
+    and ``abs(delta)`` is added to ``td_box[0]`` (the live metric).
     """
     delta = reward - rbar + linear_value(w, nxt) - linear_value(w, cur)
     if not math.isfinite(delta):
         return delta
+    td_box[0] += abs(delta)
     rbar += alpha_rbar * delta
 
     critic_update(w, z_w, lambda_w, cur, step_w * delta)
@@ -197,7 +199,7 @@ def _finite(obs):
 @njit(cache=True)
 def softmax_step(
     obs, tc, reward, rbar_box, idx, idx_next, w, theta, z_w, z_theta, probs, coef,
-    steps_theta, action, settings, u,
+    steps_theta, action, settings, u, td_box,
 ):
     """Finish a step given S' = ``obs`` and R, then draw the next action with ``u``.
 
@@ -217,7 +219,7 @@ def softmax_step(
     rbar = softmax_learn(
         reward, rbar_box[0], idx, idx_next, w, theta, z_w, z_theta, probs, action, coef,
         steps_theta, settings[0], settings[1], settings[2], tau, settings[4], settings[5],
-        settings[6],
+        settings[6], td_box,
     )
     if not math.isfinite(rbar):
         return -1
@@ -252,7 +254,7 @@ def gaussian_act(theta, idx, sigma_min, z, policy, squash, low, high):
 def gaussian_learn(
     reward, rbar, cur, nxt, w, theta, z_w, z_theta, coef, steps_theta,
     action, mu, exp_h, sigma, step_w, step_mu, step_sigma, alpha_rbar,
-    lambda_w, lambda_theta, scale_mean_gradient, entropy,
+    lambda_w, lambda_theta, scale_mean_gradient, entropy, td_box,
 ):
     """One update of the Gaussian actor-critic; returns the new R-bar.
 
@@ -261,11 +263,13 @@ def gaussian_learn(
     ``exp_h = exp(h_sigma)``, ``sigma`` the policy it came from; ``theta[:, 0]`` /
     ``theta[:, 1]`` are the mean's and log-sigma's weights.  Non-finite TD
     error: nothing changed, a non-finite value returned.  Otherwise as the
-    body of :func:`avgreward.loop.gaussian_chunk`.
+    body of :func:`avgreward.loop.gaussian_chunk`, and ``abs(delta)`` is
+    added to ``td_box[0]``.
     """
     delta = reward - rbar + linear_value(w, nxt) - linear_value(w, cur)
     if not math.isfinite(delta):
         return delta
+    td_box[0] += abs(delta)
     rbar += alpha_rbar * delta
 
     critic_update(w, z_w, lambda_w, cur, step_w * delta)
@@ -293,7 +297,7 @@ def gaussian_learn(
 @njit(cache=True)
 def gaussian_step(
     obs, tc, reward, rbar_box, idx, idx_next, w, theta, z_w, z_theta, coef, steps_theta,
-    policy, settings, z,
+    policy, settings, z, td_box,
 ):
     """Finish a step given S' = ``obs`` and R, then draw the next action into ``policy``.
 
@@ -315,7 +319,7 @@ def gaussian_step(
     rbar = gaussian_learn(
         reward, rbar_box[0], idx, idx_next, w, theta, z_w, z_theta, coef, steps_theta,
         policy[0], policy[1], policy[2], policy[3], settings[0], settings[1], settings[2],
-        settings[3], settings[4], settings[5], settings[6] != 0.0, settings[8],
+        settings[3], settings[4], settings[5], settings[6] != 0.0, settings[8], td_box,
     )
     if not math.isfinite(rbar):
         return 1
@@ -520,6 +524,7 @@ def _run(env, agent, options, features, bounds, init=None):
     tracker = (None if options.log is None else MetricsTracker(
         steps, options.log, before=0 if init is None else init.run_state.steps_done,
         episodes_before=0 if init is None else init.run_state.episodes_done))
+    td_box = np.zeros(1)  # |TD error| summed since the last metrics
     # Steps t0 .. are written at rewards[t - t0] (actions likewise); see RunArrays.
     t0 = 0
     rewards, actions = run.outputs(t0, min(chunk_steps, steps))
@@ -606,7 +611,7 @@ def _run(env, agent, options, features, bounds, init=None):
             taken = action
             action = softmax_step(
                 x, tc, reward, rbar_box, idx, idx_next, w, theta, z_w, z_theta, probs, coef,
-                steps_theta, action, settings, noise[j],
+                steps_theta, action, settings, noise[j], td_box,
             )
             if action == -2:
                 raise _not_finite(name, obs, _step_text(t, ended))
@@ -618,7 +623,7 @@ def _run(env, agent, options, features, bounds, init=None):
             taken = policy[4] if squash else policy[0]
             status = gaussian_step(
                 x, tc, reward, rbar_box, idx, idx_next, w, theta, z_w, z_theta, coef,
-                steps_theta, policy, settings, noise[j],
+                steps_theta, policy, settings, noise[j], td_box,
             )
             if status == OBS_NOT_FINITE:
                 raise _not_finite(name, obs, _step_text(t, ended))
@@ -641,7 +646,8 @@ def _run(env, agent, options, features, bounds, init=None):
             run.fold(t + 1)
             if tracker is not None:
                 tracker.chunk(t + 1, rewards[:t + 1 - t0], rbar_box[0], episodes.returns,
-                              episodes.lengths)
+                              episodes.lengths, td_box[0])
+            td_box[0] = 0.0
             t0 = t + 1
             rewards, actions = run.outputs(t0, min(chunk_steps, steps - t0))
             if callback is not None:

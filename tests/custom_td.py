@@ -27,12 +27,18 @@ def act(n_actions, words):
 
 
 @njit(cache=True)
-def learn(v, step, alpha_rbar, cur, nxt, reward, rbar):
+def td_error(v, cur, nxt, reward, rbar):
     delta = reward - rbar
     for j in range(nxt.shape[0]):
         delta += v[nxt[j]]
     for j in range(cur.shape[0]):
         delta -= v[cur[j]]
+    return delta
+
+
+@njit(cache=True)
+def learn(v, step, alpha_rbar, cur, nxt, reward, rbar):
+    delta = td_error(v, cur, nxt, reward, rbar)
     if not np.isfinite(delta):
         return False, rbar
     for j in range(cur.shape[0]):
@@ -52,6 +58,22 @@ def finish(params, work):
 
 UNIFORM_TD = FusedLearner("uniform differential TD(0)", UniformTDParams, UniformTDWork, begin,
                           act, learn, episode_end, finish)
+
+
+@njit(cache=True)
+def learn_reporting_td(v, step, alpha_rbar, cur, nxt, reward, rbar):
+    delta = td_error(v, cur, nxt, reward, rbar)
+    if not np.isfinite(delta):
+        return False, rbar, delta
+    for j in range(cur.shape[0]):
+        v[cur[j]] += step * delta
+    return True, rbar + alpha_rbar * delta, delta
+
+
+# The same learner opted in to the live metric mean_abs_td_error (the learners guide).
+UNIFORM_TD_LOGGED = FusedLearner("uniform differential TD(0), td", UniformTDParams,
+                                 UniformTDWork, begin, act, learn_reporting_td, episode_end,
+                                 finish, td_error=True)
 
 NOT_A_LEARNER = "a string, not a FusedLearner"
 

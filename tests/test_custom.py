@@ -1,5 +1,6 @@
 """A user's learner through the one door: train, save/load, init=, run_experiment (Custom)."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import avgreward
 from avgreward import exact
 from avgreward.envs import loop_mdp
 from avgreward.experiment import run_experiment
-from avgreward.learners import Custom
+from avgreward.learners import Custom, FusedLearner
 from avgreward.learners.actor_critic import SOFTMAX, SoftmaxParams
 
 LOOP = "avgreward/LoopMDP-v0"
@@ -35,6 +36,25 @@ def test_a_custom_learner_trains_and_reaches_the_exact_rate():
     assert not settings.params.v.any() and result.weights["v"].any()
     again = avgreward.train(LOOP, settings, 400_000, seed=1)
     np.testing.assert_array_equal(again.weights["v"], result.weights["v"])
+
+
+def test_a_custom_learner_logs_its_td_error_only_if_it_declares_one():
+    plain, logged = [], []
+    before = avgreward.train(LOOP, agent(), 4_000, seed=1, chunk_steps=1_000, log=plain.append)
+    opted = Custom(custom_td.UNIFORM_TD_LOGGED, custom_td.params(N))
+    after = avgreward.train(LOOP, opted, 4_000, seed=1, chunk_steps=1_000, log=logged.append)
+    assert all(np.isnan(m.mean_abs_td_error) for m in plain)
+    assert all(np.isfinite(m.mean_abs_td_error) and m.mean_abs_td_error > 0 for m in logged)
+    np.testing.assert_array_equal(after.weights["v"], before.weights["v"])  # nothing else moved
+    assert after.final_rbar == before.final_rbar
+    with pytest.raises(ValueError, match="td_error must be True or False"):
+        FusedLearner(
+            "x", custom_td.UniformTDParams, custom_td.UniformTDWork, custom_td.begin,
+            custom_td.act, custom_td.learn, custom_td.episode_end, custom_td.finish,
+            td_error="yes")
+    with pytest.raises(ValueError, match=r"learn: with td_error=True it must return "
+                                         r"\(ok, rbar, delta\), but returns a tuple of 2"):
+        dataclasses.replace(custom_td.UNIFORM_TD, td_error=True)
 
 
 def test_custom_is_the_built_in_learner_bit_for_bit():
@@ -124,7 +144,7 @@ def test_a_learner_without_an_importable_name_trains_but_is_not_recorded(tmp_pat
     script = tmp_path / "script.py"
     script.write_text(Path(custom_td.__file__).read_text() + """
 import avgreward
-from avgreward.learners import Custom
+from avgreward.learners import Custom, FusedLearner
 settings = Custom(UNIFORM_TD, params(9))
 result = avgreward.train("avgreward/LoopMDP-v0", settings, 1000, seed=0)
 try:

@@ -145,6 +145,14 @@ def test_stepwise_kernels_reproduce_the_fused_loop_exactly(env_id, agent):
     np.testing.assert_array_equal(stepwise.rbar, fused.rbar)
     np.testing.assert_array_equal(stepwise.rbar_steps, fused.rbar_steps)
     assert stepwise.final_rbar == fused.final_rbar
+    # The live metric of the TD error: the same deltas, summed in the same order.
+    logs = [], []
+    avgreward.train(env_id, agent, 3000, seed=3, chunk_steps=1000, log=logs[0].append)
+    avgreward.train(gymnasium.make(env_id), agent, 3000, seed=3, chunk_steps=1000,
+                    features=avgreward.default_features(env_id), log=logs[1].append)
+    assert len(logs[0]) == len(logs[1]) == 3
+    assert ([m.mean_abs_td_error for m in logs[1]]
+            == pytest.approx([m.mean_abs_td_error for m in logs[0]], rel=1e-12))
 
 
 class _Custom(gymnasium.Env):

@@ -10,6 +10,7 @@ import avgreward
 from avgreward.cli import main
 from avgreward.logs import CSVLog, TensorBoardLog, open_log
 from avgreward.metrics import METRIC_NAMES, Metrics
+from avgreward.reference import reference_a2c, reference_train, reference_value_control
 
 LOOP = "avgreward/LoopMDP-v0"
 CORRIDOR = "avgreward/ShortCorridor-v0"
@@ -32,6 +33,34 @@ def test_metrics_follow_the_run_and_change_nothing():
         assert m.reward_rate == pytest.approx(float(chunk.astype(np.float64).mean()), abs=1e-12)
         assert m.episodes == 0 and math.isnan(m.episode_return)
     assert seen[-1].rbar == plain.final_rbar
+
+
+def _chunk_means(values, steps, chunk):
+    return [float(np.mean(np.abs(values[t:t + chunk]))) for t in range(0, steps, chunk)]
+
+
+@pytest.mark.parametrize("agent, reference", [
+    (avgreward.SoftmaxActorCritic(alpha_w=0.1, alpha_theta=0.1, alpha_rbar=0.01),
+     reference_train),
+    (avgreward.DifferentialQLearning(alpha=0.1, eta=0.5), reference_value_control),
+])
+def test_the_td_error_metric_is_the_reference_mean_abs_delta_of_each_chunk(agent, reference):
+    seen = []
+    # 3000 = 3 x 777 + 669: a short last chunk.
+    avgreward.train(LOOP, agent, 3_000, seed=3, chunk_steps=777, log=seen.append)
+    deltas = reference(LOOP, agent, 3_000, seed=3)["deltas"]
+    expected = _chunk_means(deltas, 3_000, 777)
+    assert len(seen) == len(expected) == 4
+    for m, mean in zip(seen, expected):
+        assert m.mean_abs_td_error == pytest.approx(mean, rel=0, abs=1e-12)
+    assert expected[0] > 0.0
+
+
+def test_a_learner_without_a_td_error_logs_nan():
+    seen = []
+    agent = avgreward.Reinforce(alpha_theta=2**-12, max_episode_steps=200)
+    _ = avgreward.train(CORRIDOR, agent, 2_000, seed=3, chunk_steps=1_000, log=seen.append)
+    assert len(seen) == 2 and all(math.isnan(m.mean_abs_td_error) for m in seen)
 
 
 def test_episodes_returns_and_lengths_of_each_chunk():
@@ -70,6 +99,11 @@ def test_parallel_actors_log_environment_steps():
     assert seen[-1].step == result.info["env_steps"] and seen[0].steps == 4_000
     # rewards are the copies' mean per update: the chunk's mean is the rate per step
     assert seen[0].reward_rate == pytest.approx(float(result.rewards[:250].astype(np.float64).mean()), abs=1e-12)
+    # The TD error's metric: the mean over a chunk's 250 updates and the copies.
+    deltas = reference_a2c(LOOP, agent, 2_000, seed=0, actors=2)["deltas"]
+    expected = [float(np.abs(deltas[t:t + 250]).mean()) for t in range(0, 2_000, 250)]
+    for m, mean in zip(seen, expected, strict=True):
+        assert m.mean_abs_td_error == pytest.approx(mean, rel=0, abs=1e-12)
 
 
 def _metrics_of(env, agent, steps, seed, chunk_steps, init=None, **kw):
@@ -147,7 +181,8 @@ def test_a_csv_log_has_one_row_per_chunk(tmp_path):
         result = _train(CORRIDOR, 3_000, chunk_steps=1_000, log=log)
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    assert tuple(rows[0]) == METRIC_NAMES
+    assert tuple(rows[0]) == METRIC_NAMES and "mean_abs_td_error" in rows[0]
+    assert all(math.isfinite(float(r["mean_abs_td_error"])) for r in rows)
     assert [int(r["step"]) for r in rows] == [1_000, 2_000, 3_000]
     assert float(rows[-1]["rbar"]) == result.final_rbar  # repr: exact
     assert int(rows[-1]["episodes"]) == result.info["episode_returns"].size
@@ -167,6 +202,8 @@ def test_a_tensorboard_log_writes_scalars(tmp_path):
     (events_file,) = (tmp_path / "tb").glob("events.out.tfevents.*")
     rbar = _scalars(events_file, "rbar")
     assert [step for step, _ in rbar] == [1_000, 2_000, 3_000]
+    assert [step for step, _ in _scalars(events_file, "mean_abs_td_error")] == [1_000, 2_000,
+                                                                                3_000]
     assert rbar[-1][1] == pytest.approx(result.final_rbar, rel=1e-6)  # float32 in events
     # Continued into the same directory: its steps go on from the saved run's.
     with TensorBoardLog(tmp_path / "tb") as log:
@@ -227,3 +264,4 @@ def test_a_python_stepped_episodic_run_logs_its_episodes():
     total = sum(m.episode_return * (m.episodes - before) for m, before in
                 zip(seen, [0] + [m.episodes for m in seen[:-1]]) if m.episodes > before)
     assert total == pytest.approx(returns.sum())
+    assert all(math.isfinite(m.mean_abs_td_error) and m.mean_abs_td_error > 0 for m in seen)

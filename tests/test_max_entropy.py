@@ -183,9 +183,9 @@ def flipped_learn(rows, width, traced, traces, live, slot, n_live, lam, sums, g,
                   step_theta, probs, coef, alpha_rbar, tau, entropy, cur, nxt, action, reward,
                   rbar):
     """The actor-critic's step with the entropy bonus's sign flipped (a broken variant)."""
-    ok, rbar = softmax_learn(rows, width, traced, traces, live, slot, n_live, lam, sums, g,
-                             step_w, step_theta, probs, coef, alpha_rbar, tau, 0.0, cur, nxt,
-                             action, reward, rbar)
+    ok, rbar, _ = softmax_learn(rows, width, traced, traces, live, slot, n_live, lam, sums, g,
+                                step_w, step_theta, probs, coef, alpha_rbar, tau, 0.0, cur, nxt,
+                                action, reward, rbar)
     if ok and entropy > 0.0:
         softmax_entropy_gradient(probs, tau, coef)
         g[0] = 0.0

@@ -140,7 +140,7 @@ def softmax_learn(rows, width, traced, traces, live, slot, n_live, lam, sums, g,
     n_actions = coef.shape[0]
     delta = reward - rbar + column_sum(rows, width, nxt, 0) - sums[0]
     if not math.isfinite(delta):
-        return False, rbar
+        return False, rbar, delta
     rbar += alpha_rbar * delta
 
     softmax_score(probs, action, tau, coef)
@@ -170,7 +170,7 @@ def softmax_learn(rows, width, traced, traces, live, slot, n_live, lam, sums, g,
         for b in range(n_actions):
             g[1 + b] = step * coef[b]
         add_rows(rows, width, cur, g)
-    return True, rbar
+    return True, rbar, delta
 
 
 @njit(cache=True, error_model="numpy", forceinline=True)
@@ -201,14 +201,14 @@ def softmax3_learn(rows, sums, step_w, step_theta, alpha_rbar, tau, cur, nxt, ac
                    reward, rbar):
     delta = reward - rbar + column_sum(rows, 4, nxt, 0) - sums[0]
     if not math.isfinite(delta):
-        return False, rbar
+        return False, rbar, delta
     rbar += alpha_rbar * delta
     # w += alpha_w delta x(S);  theta_b += alpha_theta delta score_b x(S)
     p0, p1, p2 = memo
     c0, c1, c2 = softmax3_score(p0, p1, p2, action, tau)
     step = step_theta * delta
     add_row_block(rows, 4, cur, 0, step_w * delta, step * c0, step * c1, step * c2)
-    return True, rbar
+    return True, rbar, delta
 
 
 @njit(cache=True, error_model="numpy", forceinline=True)
@@ -244,7 +244,7 @@ def gaussian_learn(rows, traced, traces, live, slot, n_live, lam, sums, g, step_
                    reward, rbar):
     delta = reward - rbar + column_sum(rows, 4, nxt, 0) - sums[0]
     if not math.isfinite(delta):
-        return False, rbar
+        return False, rbar, delta
     rbar += alpha_rbar * delta
 
     mu, exp_h, sigma = memo
@@ -272,7 +272,7 @@ def gaussian_learn(rows, traced, traces, live, slot, n_live, lam, sums, g, step_
         g[1] = 0.0
         g[2] = step_sigma * entropy * exp_h / sigma
         add_rows(rows, 4, cur, g)
-    return True, rbar
+    return True, rbar, delta
 
 
 @njit(cache=True, error_model="numpy", forceinline=True)
@@ -281,11 +281,11 @@ def gaussian_finish(params, work):
 
 
 SOFTMAX = FusedLearner("softmax actor-critic", SoftmaxParams, Work, softmax_begin, softmax_act,
-                       softmax_learn, _nothing, softmax_finish)
+                       softmax_learn, _nothing, softmax_finish, td_error=True)
 SOFTMAX3 = FusedLearner("softmax actor-critic 3", SoftmaxParams, Work, softmax3_begin,
-                        softmax3_act, softmax3_learn, _nothing, softmax3_finish)
+                        softmax3_act, softmax3_learn, _nothing, softmax3_finish, td_error=True)
 GAUSSIAN = FusedLearner("gaussian actor-critic", GaussianParams, Work, gaussian_begin,
-                        gaussian_act, gaussian_learn, _nothing, gaussian_finish)
+                        gaussian_act, gaussian_learn, _nothing, gaussian_finish, td_error=True)
 
 
 # --- drivers: how train runs them, what their results hold --------------------------------

@@ -80,7 +80,7 @@ def eac_learn(w, theta, z_w, z_theta, probs, coef, discounting, gamma, tau, lamb
     v_next = 0.0 if terminated else linear_value(w, nxt)
     delta = reward + gamma * v_next - linear_value(w, cur)
     if not math.isfinite(delta):
-        return False, rbar
+        return False, rbar, delta
     softmax_score(probs, action, tau, coef)
     discount = discounting[0]
     if traced:
@@ -94,7 +94,7 @@ def eac_learn(w, theta, z_w, z_theta, probs, coef, discounting, gamma, tau, lamb
         softmax_entropy_gradient(probs, tau, coef)
         add_outer_at(theta, cur, step_theta * entropy, coef)
     discounting[0] = gamma * discount
-    return True, rbar
+    return True, rbar, delta
 
 
 @njit(cache=True, error_model="numpy")
@@ -112,4 +112,4 @@ def eac_finish(params, work):
 
 EPISODIC_ACTOR_CRITIC = FusedLearner(
     "episodic actor-critic", EpisodicACParams, EpisodicACWork, eac_begin, eac_act, eac_learn,
-    eac_episode_end, eac_finish)
+    eac_episode_end, eac_finish, td_error=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,16 @@ LOOP_VALUES = ("cur", "nxt", "words", "action", "memo", "reward", "rbar", "termi
 _AVAILABLE = {"act": ("cur", "words", "k"), "learn": LOOP_VALUES, "episode_end": LOOP_VALUES}
 
 
+def _returned_lengths(function) -> set[int]:
+    """The lengths of the literal tuples ``function`` returns (its source; others not counted)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function.py_func)))
+    except (OSError, TypeError, SyntaxError):
+        return set()  # inlining it will say why
+    return {len(node.value.elts) for node in ast.walk(tree)
+            if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple)}
+
+
 def _is_namedtuple(cls) -> bool:
     return isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields")
 
@@ -33,12 +45,19 @@ class FusedLearner:
     params_type, work_type : namedtuple classes
         The learner's bundle and a call's working values; no field name in both.
     begin, act, learn, episode_end, finish : numba dispatchers
+    td_error : bool, default False
+        True if ``learn`` returns ``(ok, rbar, delta)``: the step's TD error
+        as a third value, whose mean absolute value over the steps since the
+        last metrics the run's log receives
+        (:attr:`avgreward.metrics.Metrics.mean_abs_td_error`).  False (a
+        ``learn`` returning ``(ok, rbar)``) makes that metric NaN.
 
     Raises
     ------
     ValueError
         Naming the field, if a function is not jitted, a type is not a
-        namedtuple, or a per-step function names a value that does not exist.
+        namedtuple, a per-step function names a value that does not exist,
+        or ``learn`` returns a tuple of the wrong length for ``td_error``.
     """
 
     name: str
@@ -49,10 +68,13 @@ class FusedLearner:
     learn: Any
     episode_end: Any
     finish: Any
+    td_error: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.td_error, bool):
+            raise ValueError(f"td_error must be True or False, got {self.td_error!r}")
         for field in ("params_type", "work_type"):
             if not _is_namedtuple(getattr(self, field)):
                 raise ValueError(f"{field} must be a namedtuple class, got "
@@ -89,8 +111,14 @@ class FusedLearner:
         Raises
         ------
         ValueError
-            Naming the function and the parameter or construct it cannot inline.
+            Naming the function and the parameter or construct it cannot inline,
+            or ``learn`` returning a tuple of the wrong length for ``td_error``.
         """
+        wrong = _returned_lengths(self.learn) - {3 if self.td_error else 2}
+        if wrong:
+            returns = "(ok, rbar, delta)" if self.td_error else "(ok, rbar)"
+            raise ValueError(f"learn: with td_error={self.td_error} it must return {returns}, "
+                             f"but returns a tuple of {sorted(wrong)[0]}")
         for role in _PER_STEP:
             # Names every value it needs and can be written into the loop, or raises.
             inline_call(getattr(self, role), self.arguments(role), None, f"_{role}_")

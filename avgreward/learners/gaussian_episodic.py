@@ -162,7 +162,7 @@ def geac_learn(w, theta, z_w, z_theta, coef, discounting, gamma, lambda_w, lambd
     v_next = 0.0 if terminated else linear_value(w, nxt)
     delta = reward + gamma * v_next - linear_value(w, cur)
     if not math.isfinite(delta):
-        return False, rbar
+        return False, rbar, delta
     mu, exp_h, sigma = memo
     _score_coef(coef, action, mu, exp_h, sigma, step_theta, step_sigma)
     discount = discounting[0]
@@ -175,7 +175,7 @@ def geac_learn(w, theta, z_w, z_theta, coef, discounting, gamma, lambda_w, lambd
     if entropy > 0.0:
         _entropy_step(theta, cur, exp_h, sigma, step_sigma, entropy)
     discounting[0] = gamma * discount
-    return True, rbar
+    return True, rbar, delta
 
 
 @njit(cache=True, error_model="numpy")
@@ -191,5 +191,5 @@ REINFORCE_GAUSSIAN = FusedLearner(
     reinforce_learn, greinforce_episode_end, _finish)
 EPISODIC_AC_GAUSSIAN = FusedLearner(
     "episodic actor-critic gaussian", GaussianEACParams, Steps, geac_begin, gaussian_act,
-    geac_learn, geac_episode_end, _finish)
+    geac_learn, geac_episode_end, _finish, td_error=True)
 

@@ -92,7 +92,7 @@ def natural_learn(w, theta, advantage, last, clock, probs, coef, step_w, step_ad
     rbar_new = (1.0 - alpha_rbar) * rbar + alpha_rbar * reward
     delta = reward - rbar_new + linear_value(w, nxt) - linear_value(w, cur)
     if not math.isfinite(delta):
-        return False, rbar
+        return False, rbar, delta
     add_at(w, cur, step_w * delta)
     # psi = x(S) (1[A = b] - pi(b|S)) / tau, so psi . u = sum_b coef_b (u_b . x(S))
     softmax_score(probs, action, tau, coef)
@@ -110,7 +110,7 @@ def natural_learn(w, theta, advantage, last, clock, probs, coef, step_w, step_ad
             theta[i, b] += alpha_theta * advantage[i, b]
         last[i] = t
     clock[0] = t
-    return True, rbar_new
+    return True, rbar_new, delta
 
 
 @njit(cache=True, error_model="numpy", forceinline=True)
@@ -125,7 +125,7 @@ def _finish(params, work):
 
 
 NATURAL = FusedLearner("natural actor-critic", NaturalParams, NaturalWork, natural_begin,
-                       natural_act, natural_learn, _nothing, _finish)
+                       natural_act, natural_learn, _nothing, _finish, td_error=True)
 
 
 # --- the driver -----------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def differential_td_learn(w, z, lambda_, rate_step, step, cur, nxt, memo, reward
     rho = memo
     delta = reward - rbar + linear_value(w, nxt) - linear_value(w, cur)
     if not math.isfinite(delta):
-        return False, rbar
+        return False, rbar, delta
     if lambda_ == 0.0:
         change = step * rho * delta
         for j in range(cur.shape[0]):
@@ -118,14 +118,14 @@ def differential_td_learn(w, z, lambda_, rate_step, step, cur, nxt, memo, reward
         _trace_step(w, z, lambda_, rho, cur, step * delta)
     # Rbar <- Rbar + eta alpha rho delta
     rbar = rbar + rate_step * step * rho * delta
-    return True, rbar
+    return True, rbar, delta
 
 
 @njit(cache=True, error_model="numpy")
 def average_cost_td_learn(w, z, lambda_, rate_step, step, cur, nxt, reward, rbar):
     delta = reward - rbar + linear_value(w, nxt) - linear_value(w, cur)
     if not math.isfinite(delta):
-        return False, rbar
+        return False, rbar, delta
     if lambda_ == 0.0:
         change = step * delta
         for j in range(cur.shape[0]):
@@ -134,13 +134,13 @@ def average_cost_td_learn(w, z, lambda_, rate_step, step, cur, nxt, reward, rbar
         _trace_step(w, z, lambda_, 1.0, cur, step * delta)
     # mu <- mu + beta (R - mu), after delta took the old mu
     rbar = rbar + rate_step * (reward - rbar)
-    return True, rbar
+    return True, rbar, delta
 
 
 # begin and finish are the value learners' (the step alpha / k, nothing to put back)
 DIFFERENTIAL_TD, AVERAGE_COST_TD = (
     FusedLearner(name, PredictionParams, ValueWork, value_begin, prediction_act, learn,
-                 _nothing, value_finish)
+                 _nothing, value_finish, td_error=True)
     for name, learn in (("differential td", differential_td_learn),
                         ("average-cost td", average_cost_td_learn)))
 

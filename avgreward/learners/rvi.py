@@ -98,15 +98,17 @@ def _q_update(w, f, step, cur, nxt, action, reward):
 
 @njit(cache=True, error_model="numpy")
 def fixed_learn(w, ref_idx, ref_action, step, cur, nxt, action, reward, rbar):
-    if not math.isfinite(_q_update(w, rbar, step, cur, nxt, action, reward)):
-        return False, rbar
-    return True, column_value(w, ref_idx, ref_action)  # q(s_ref, a_ref) after the update
+    delta = _q_update(w, rbar, step, cur, nxt, action, reward)
+    if not math.isfinite(delta):
+        return False, rbar, delta
+    return True, column_value(w, ref_idx, ref_action), delta  # q(s_ref, a_ref) after the update
 
 
 @njit(cache=True, error_model="numpy")
 def max_learn(w, top_at, step, cur, nxt, action, reward, rbar):
-    if not math.isfinite(_q_update(w, rbar, step, cur, nxt, action, reward)):
-        return False, rbar
+    delta = _q_update(w, rbar, step, cur, nxt, action, reward)
+    if not math.isfinite(delta):
+        return False, rbar, delta
     # The max moves with the entries updated: up to a larger one, or down (a
     # scan of w) when the largest itself decreased.
     top = rbar
@@ -118,17 +120,17 @@ def max_learn(w, top_at, step, cur, nxt, action, reward, rbar):
             top_at[0] = cur[j] * n_actions + action
         elif cur[j] * n_actions + action == top_at[0] and value < top:
             top = _largest(w, top_at)
-    return True, top
+    return True, top, delta
 
 
 @njit(cache=True, error_model="numpy")
 def mean_learn(w, per_entry, step, cur, nxt, action, reward, rbar):
     delta = _q_update(w, rbar, step, cur, nxt, action, reward)
     if not math.isfinite(delta):
-        return False, rbar
+        return False, rbar, delta
     # One entry moved by step delta (tabular: one active feature), the mean by
     # its share: kept as it changes rather than summed again (w.size terms).
-    return True, rbar + (step * delta) * per_entry
+    return True, rbar + (step * delta) * per_entry, delta
 
 
 @njit(cache=True, error_model="numpy")
@@ -138,7 +140,7 @@ def _nothing():
 
 RVI_Q_FIXED, RVI_Q_MAX, RVI_Q_MEAN = (
     FusedLearner(f"rvi q-learning ({name})", RVIParams, ValueWork, value_begin, q_act, learn,
-                 _nothing, value_finish)
+                 _nothing, value_finish, td_error=True)
     for name, learn in (("fixed", fixed_learn), ("max", max_learn), ("mean", mean_learn)))
 _LEARNERS = {"fixed": RVI_Q_FIXED, "max": RVI_Q_MAX, "mean": RVI_Q_MEAN}
 

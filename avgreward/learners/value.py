@@ -153,12 +153,12 @@ def sarsa_learn(w, values, next_action, beta, epsilon, gamma, centering, step, c
     delta = (reward - rbar + gamma * column_value(w, nxt, a_next)
              - column_value(w, cur, action))
     if not math.isfinite(delta):
-        return False, rbar
+        return False, rbar, delta
     rbar = _move_rbar(rbar, centering, beta, step, reward, delta)
     for j in range(cur.shape[0]):
         w[cur[j], action] += step * delta
     next_action[0] = a_next
-    return True, rbar
+    return True, rbar, delta
 
 
 # --- differential Q-learning -------------------------------------------------------------
@@ -177,12 +177,12 @@ def q_learn(w, beta, gamma, centering, step, cur, nxt, action, reward, rbar):
         best = max(best, column_value(w, nxt, a))
     delta = reward - rbar + gamma * best - column_value(w, cur, action)
     if not math.isfinite(delta):
-        return False, rbar
+        return False, rbar, delta
     for j in range(cur.shape[0]):
         w[cur[j], action] += step * delta
     # eta alpha delta (alpha per active feature, as w's), or as centering says
     rbar = _move_rbar(rbar, centering, beta, step, reward, delta)
-    return True, rbar
+    return True, rbar, delta
 
 
 # --- n-step differential semi-gradient Sarsa (S&B 10.4) -----------------------------------
@@ -215,7 +215,7 @@ def nsarsa_learn(w, values, next_action, ring_features, ring_actions, ring_rewar
     next_action[0] = a_next
     tau = now - n + 1
     if tau < 0:
-        return True, rbar
+        return True, rbar, 0.0  # no TD error before n steps: counted as 0 in the metric
     # delta <- sum_{i=tau+1}^{tau+n} (R_i - Rbar) + q(S_{tau+n}, A_{tau+n}) - q(S_tau, A_tau)
     total = 0.0
     for i in range(tau, now + 1):
@@ -225,19 +225,20 @@ def nsarsa_learn(w, values, next_action, ring_features, ring_actions, ring_rewar
     delta = (total + column_value(w, nxt, a_next)
              - column_value(w, ring_features[first], a_tau))
     if not math.isfinite(delta):
-        return False, rbar
+        return False, rbar, delta
     rbar += beta * delta
     for j in range(ring_features.shape[1]):
         w[ring_features[first, j], a_tau] += step * delta
-    return True, rbar
+    return True, rbar, delta
 
 
 DIFFERENTIAL_SARSA = FusedLearner("differential sarsa", ValueParams, ValueWork, value_begin,
-                                  sarsa_act, sarsa_learn, _nothing, value_finish)
+                                  sarsa_act, sarsa_learn, _nothing, value_finish, td_error=True)
 N_STEP_SARSA = FusedLearner("n-step differential sarsa", NStepSarsaParams, ValueWork,
-                            value_begin, sarsa_act, nsarsa_learn, _nothing, value_finish)
+                            value_begin, sarsa_act, nsarsa_learn, _nothing, value_finish,
+                            td_error=True)
 DIFFERENTIAL_Q = FusedLearner("differential q-learning", ValueParams, ValueWork, value_begin,
-                              q_act, q_learn, _nothing, value_finish)
+                              q_act, q_learn, _nothing, value_finish, td_error=True)
 
 
 
