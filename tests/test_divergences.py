@@ -60,6 +60,7 @@ def test_the_logit_gradient_is_the_finite_difference(direction):
     assert abs(exact.sum()) < 1e-12 and np.abs(exact).max() > 1e-2
 
 
+@pytest.mark.slow
 def test_a_forward_fit_matches_the_mean_and_variance_of_p():
     # The grid Gaussian is the exponential family with statistics x, x^2: the forward KL's
     # gradient vanishes exactly when Q's grid mean and variance are P's (moment matching).
@@ -81,6 +82,7 @@ def test_a_forward_fit_matches_the_mean_and_variance_of_p():
     assert fit.q[X < 0].sum() > 0.3 and fit.q[X > 0].sum() > 0.3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start, mode, mode_sd", [((2.0, 0.0), 2.5, 0.8), ((-1.5, 0.0), -2.0, 0.6)])
 def test_a_reverse_fit_ends_on_the_mode_it_starts_near(start, mode, mode_sd):
     fit = dv.fit(P, X, "reverse", start=start, steps=4000, learning_rate=0.5)

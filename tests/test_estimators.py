@@ -215,6 +215,7 @@ def test_every_estimator_has_the_mean_the_exact_analysis_predicts(which, request
         assert lab.covers(name, lab.expectations[i], LEVEL), name
 
 
+@pytest.mark.slow
 def test_the_biased_estimators_are_seen_to_be_biased(grid_lab, corridor_lab):
     for lab in (grid_lab, corridor_lab):
         for name in ("discounted reward-to-go", "TD advantage (learned)",
@@ -231,6 +232,7 @@ def test_the_biased_estimators_are_seen_to_be_biased(grid_lab, corridor_lab):
     assert not grid_lab.unbiased("reward-to-go + entropy bonus", LEVEL)
 
 
+@pytest.mark.slow
 def test_gae_with_a_learned_critic_trades_bias_for_variance(grid_lab, corridor_lab):
     for lab in (grid_lab, corridor_lab):
         lambdas = lab.settings["lambdas"]
@@ -241,6 +243,7 @@ def test_gae_with_a_learned_critic_trades_bias_for_variance(grid_lab, corridor_l
         assert all(np.diff(variance) > 0)
 
 
+@pytest.mark.slow
 def test_causality_lowers_the_variance(grid_lab, corridor_lab):
     def var(lab, name):
         return lab.variance_per_episode[lab.names.index(name)]

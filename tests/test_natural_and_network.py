@@ -231,6 +231,7 @@ def labs():
     return {"grid": network_lab(GRID, 100_000), "corridor": network_lab(CORRIDOR, 200_000)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["grid", "corridor"])
 def test_baselines_stay_unbiased_for_the_network(labs, which):
     lab, model, net, X = labs[which]
@@ -248,6 +249,7 @@ def test_baselines_stay_unbiased_for_the_network(labs, which):
 
 
 @pytest.mark.parametrize("which", ["grid", "corridor"])
+@pytest.mark.slow
 def test_b_star_is_the_least_variance_constant_baseline_for_the_network(labs, which):
     lab, model, net, X = labs[which]
     J = exact.evaluate_episodic(model, net.probabilities(net.init(), X)).J

@@ -45,6 +45,7 @@ def test_the_fused_update_is_the_plain_python_one():
     assert np.mean(result.actions == 1) == pytest.approx(0.7, abs=0.02)
 
 
+@pytest.mark.slow
 def test_it_learns_the_target_optimum_from_the_uniform_behaviour():
     for seed in (1, 2):
         result = avgreward.train(CORRIDOR, Reinforce(alpha_theta=2**-17, behaviour=UNIFORM),

@@ -67,6 +67,7 @@ def test_the_values_reach_the_fixed_point_with_f_equal_to_the_optimal_rate(refer
         assert result.rbar[-1] == pytest.approx(optimal.reward_rate, abs=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reference", ["fixed", "max", "mean"])
 def test_f_goes_to_the_optimal_rate_on_access_control(reference):
     """3,000,000 steps, alpha 0.01: on each of 4 seeds f(q) over the run's second half is
