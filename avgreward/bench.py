@@ -1002,7 +1002,7 @@ def _startup_outside(samples, quick=False, commands=None, cold=_STARTUP_COLD, lo
     floor = next(iter(commands))
     out = {"samples": samples, "floor": floor, "processors": _processors(),
            "load_average_before": _load_average(), "load_average_after": None,
-           "rows": [], "cold": None}
+           "rows": [], "cold": None, "scipy_installed": _scipy_installed()}
     walls = {name: [] for name in commands}
     cpus = {name: [] for name in commands}
     runnable = {name: c for name, c in commands.items() if c.argv is not None}
@@ -1062,6 +1062,13 @@ def _startup_outside(samples, quick=False, commands=None, cold=_STARTUP_COLD, lo
     return out
 
 
+def _scipy_installed() -> bool:
+    """Whether this interpreter has scipy: numba then imports scipy.linalg when it starts."""
+    import importlib.util
+
+    return importlib.util.find_spec("scipy") is not None
+
+
 def _startup_outside_table(s):
     """The start-up section's lines of the table."""
     def load(values):
@@ -1076,6 +1083,7 @@ def _startup_outside_table(s):
              f"{s['samples']} (after one warm-up run of each)",
              f"  nproc {p['cpu_count']}{usable}; load average (1, 5, 15 min) "
              f"{load(s['load_average_before'])} before, {load(s['load_average_after'])} after",
+             *_scipy_line(s.get("scipy_installed")),
              f"  {'':34s} {'median':>8s} {'min':>8s} {'max':>8s} {'cpu':>8s} "
              f"{'- floor':>8s} {'/ floor':>8s}"]
 
@@ -1099,6 +1107,18 @@ def _startup_outside_table(s):
               "  NUMBA_CACHE_DIR and AVGREWARD_CACHE_DIR a new, empty directory):"]
     lines += [f"    {r['name']}: {r['command']}" for r in s["rows"]]
     return lines
+
+
+def _scipy_line(installed):
+    # Written before it was recorded: no line.  numba looks for BLAS through
+    # scipy.linalg.cython_blas when it starts; with scipy installed (the analysis
+    # extra) that import costs about 0.2 s in every process that runs a kernel.
+    if installed is None:
+        return []
+    if installed:
+        return ["  scipy installed: numba imports scipy.linalg as it starts (about 0.2 s a "
+                "process; README's `pip install .` has no scipy)"]
+    return ["  scipy not installed (as after README's `pip install .`)"]
 
 
 def cli_memory_command(out, env="pendulum", steps=200_000_000, seeds=2, workers=2):

@@ -4,6 +4,7 @@ No timing is asserted: on shared CI machines timings are noise.  The speed
 itself is measured by ``scripts/bench.py`` (user guide, docs/source/guide/performance.md).
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -479,6 +480,11 @@ def test_startup_section_runs_and_prints_its_rows(tmp_path, monkeypatch, capsys)
     s = results["startup_outside"]
     assert s["samples"] == 2 and s["floor"] == "import numpy"
     assert s["processors"]["cpu_count"] >= 1
+    # scipy changes numba's start (it imports scipy.linalg): said beside the figures
+    has_scipy = importlib.util.find_spec("scipy") is not None
+    assert s["scipy_installed"] is has_scipy
+    assert ("scipy installed: numba imports scipy.linalg" in table) is has_scipy
+    assert ("scipy not installed" in table) is not has_scipy
     rows = {r["name"]: r for r in s["rows"]}
     assert list(rows) == ["import numpy", "import avgreward", "1,000-step run", "main job"]
     for name in ("import numpy", "import avgreward", "1,000-step run"):
