@@ -1036,7 +1036,14 @@ def _grid_values(result, resolution):
     points, idx, shape = _pendulum_grid(result, resolution)
     out = {"points": points, "shape": shape, "value": result.weights["w"][idx].sum(axis=1)}
     if isinstance(result.agent, SoftmaxActorCritic):
-        prefs = result.weights["theta"][idx].sum(axis=1) / result.agent.tau
+        # theta[idx].sum(axis=1), one active feature at a time: the same
+        # additions in the same order (bit for bit), without the (cells,
+        # active, actions) copy, which took 4x as long (43 ms of a map).
+        theta = result.weights["theta"]
+        prefs = np.take(theta, idx[:, 0], axis=0)
+        for k in range(1, idx.shape[1]):
+            prefs += np.take(theta, idx[:, k], axis=0)
+        prefs /= result.agent.tau
         prefs -= prefs.max(axis=1, keepdims=True)
         probs = np.exp(prefs)
         out["probs"] = probs / probs.sum(axis=1, keepdims=True)
@@ -1283,21 +1290,32 @@ def figure_formats() -> dict[str, str]:
     dict of str to str
         Lower-case extensions without the dot, sorted.
     """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    supported = FigureCanvasBase.get_supported_filetypes()
+    return {ext: description for ext, description in sorted(supported.items())
+            if _writable(ext, supported)}
+
+
+def _writable(ext, supported):
+    """Whether :func:`save_figure` can write ``ext`` (one of matplotlib's ``supported``) here."""
     import shutil
 
     import matplotlib
-    from matplotlib.backend_bases import FigureCanvasBase
     from PIL import Image
 
-    pillow = Image.registered_extensions()
-    formats = {}
-    for ext, description in sorted(FigureCanvasBase.get_supported_filetypes().items()):
-        if ext == "pgf" and shutil.which(matplotlib.rcParams["pgf.texsystem"]) is None:
-            continue
-        if ext in _PILLOW_FORMATS and pillow.get(f".{ext}") not in Image.SAVE:
-            continue
-        formats[ext] = description
-    return formats
+    if ext not in supported:
+        return False
+    if ext == "pgf":
+        return shutil.which(matplotlib.rcParams["pgf.texsystem"]) is not None
+    if ext not in _PILLOW_FORMATS:
+        return True
+    # Pillow's common plugins (PNG, GIF, JPEG among them) first: loading all
+    # of them, as Image.registered_extensions does, took 28 ms a process.
+    Image.preinit()
+    if f".{ext}" not in Image.EXTENSION:
+        Image.init()
+    return Image.EXTENSION.get(f".{ext}") in Image.SAVE
 
 
 def check_figure_path(path: str | os.PathLike) -> str:
@@ -1320,9 +1338,11 @@ def check_figure_path(path: str | os.PathLike) -> str:
     """
     from pathlib import Path
 
+    from matplotlib.backend_bases import FigureCanvasBase
+
     ext = Path(path).suffix.lower().lstrip(".")
-    formats = figure_formats()
-    if ext not in formats:
+    if not _writable(ext, FigureCanvasBase.get_supported_filetypes()):
+        formats = figure_formats()
         raise ValueError(f"a figure's file must end in one of "
                          f"{', '.join('.' + e for e in formats)}; got {str(path)!r}")
     return ext

@@ -147,6 +147,12 @@ def test_policy_map_equals_the_learned_policy_and_makes_an_image(softmax_result,
         point = grid["points"][k]
         np.testing.assert_allclose(grid["probs"][k], softmax_result.policy(point), atol=1e-12)
         assert grid["value"][k] == pytest.approx(softmax_result.value(point), abs=1e-9)
+    # Summed one active feature at a time: the numbers of theta[idx].sum(axis=1), bit for bit.
+    _points, idx, _shape = plotting._pendulum_grid(softmax_result, (30, 20))
+    prefs = softmax_result.weights["theta"][idx].sum(axis=1) / softmax_result.agent.tau
+    prefs -= prefs.max(axis=1, keepdims=True)
+    probs = np.exp(prefs)
+    assert np.array_equal(grid["probs"], probs / probs.sum(axis=1, keepdims=True))
     path = rollout(softmax_result, 100).observations
     fig = policy_map(softmax_result, trajectory=path)
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()][:3] == [
@@ -289,6 +295,19 @@ def test_figure_formats_are_those_that_work_here(monkeypatch):
     assert "pgf" not in plotting.figure_formats()
     monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
     assert "pgf" in plotting.figure_formats()
+
+
+def test_a_figure_path_is_accepted_exactly_when_its_format_is_listed():
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = plotting.figure_formats()
+    for ext in [*FigureCanvasBase.get_supported_filetypes(), "xyz", "", "png.bak"]:
+        for name in (f"figure.{ext}", f"figure.{ext.upper()}"):
+            if ext in formats:
+                assert plotting.check_figure_path(name) == ext
+            else:
+                with pytest.raises(ValueError, match="must end in one of"):
+                    plotting.check_figure_path(name)
 
 
 _MAGIC = {"png": b"\x89PNG", "pdf": b"%PDF-", "eps": b"%!PS", "ps": b"%!PS", "jpg": b"\xff\xd8",
