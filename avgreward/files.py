@@ -10,6 +10,7 @@ import circle.  Internal API: none of it is in ``__all__``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.metadata
 import io
@@ -29,8 +30,15 @@ DEPENDENCIES = ("numpy", "numba", "gymnasium", "matplotlib", "tqdm")
 def package_versions() -> dict:
     """The versions a record carries: avgreward, Python, :data:`DEPENDENCIES`, the platform.
 
-    A dependency that is not installed is None.
+    A dependency that is not installed is None.  Read once a process: the
+    versions of the packages it imported, which a later ``pip install`` does
+    not change (reading the installed metadata costs 10 ms a call).
     """
+    return dict(_package_versions())
+
+
+@functools.cache
+def _package_versions() -> dict:
     import avgreward
 
     versions = {"avgreward": avgreward.__version__, "python": platform.python_version()}

@@ -85,6 +85,12 @@ def test_rewards_are_stored_as_bin_means(tmp_path):
         assert np.allclose(row, expected, rtol=0, atol=1e-12)
     result = exp.result(0, 7)
     assert result.info["bin_size"] == bin_size and result.rewards.shape == (67,)
+    assert np.array_equal(result.rewards, rewards[1])  # read alone, and with the whole run
+    # A file damaged after the experiment was loaded is named, not read as data.
+    path = exp.run(0, 4).path
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=f"cannot read {path}.*running the experiment again"):
+        exp.rewards(0)
     # The default keeps at most 10,000 bins per run.
     default = run_experiment(tmp_path / "d", LOOP, LOOP_AGENT, 1, 25_000, workers=1)
     assert default.bin_size == 3 and default.rewards(0).shape == (1, 8_334)
@@ -114,6 +120,12 @@ def test_experiment_files_record_settings_and_versions(tmp_path):
     assert record["wall_time"] > 0 and record["versions"]["numpy"] == np.__version__
     assert exp.label(0) == "tau=2^0" and exp.label(1) == "tau=2^-1"  # one formatting
     assert exp.varying() == ["tau"]
+    # Read once a process, handed out as a copy: a caller's change stays its own.
+    from avgreward.files import package_versions
+
+    versions = package_versions()
+    versions["numpy"] = "changed"
+    assert package_versions()["numpy"] == np.__version__
 
 
 @pytest.mark.slow

@@ -241,9 +241,18 @@ def _open_npz(path: Path):
 
 def load_arrays(path: Path) -> dict:
     """A run's arrays; a ``ValueError`` names the file if it cannot be read."""
+    return _read_npz(path, lambda data: {name: data[name] for name in data.files})
+
+
+def load_array(path: Path, name: str) -> np.ndarray:
+    """One of a run's arrays, read alone (the rewards are a third of a run's file)."""
+    return _read_npz(path, lambda data: data[name])
+
+
+def _read_npz(path, read):
     try:
         with _open_npz(path) as data:
-            return {name: data[name] for name in data.files}
+            return read(data)
     except _READ_ERRORS as err:
         raise ValueError(f"cannot read {path} ({type(err).__name__}: {err}); running the "
                          "experiment again repairs it") from None

@@ -19,6 +19,7 @@ from avgreward.result import Result, bin_end_steps
 from avgreward.runner.records import (
     CorruptRun,
     RunRecord,
+    load_array,
     load_arrays,
     read_config,
     read_records,
@@ -175,7 +176,7 @@ class Experiment:
         Column ``j`` is the mean reward of the steps up to ``bin_steps[j]``
         since the previous bin.  Failed runs are left out.
         """
-        rows = [load_arrays(self._runs[(i, seed)].path)["rewards"]
+        rows = [load_array(self._runs[(i, seed)].path, "rewards")
                 for seed in self.finished_seeds(i)]
         if not rows:
             return np.zeros((0, self.bin_steps.size))
@@ -435,7 +436,7 @@ class Experiment:
             return self._episodes_frame(pandas, head)
         parts, ends = [], self.bin_steps
         for r in self.runs:
-            rewards = load_arrays(r.path)["rewards"] if r.steps_done else np.zeros(0)
+            rewards = load_array(r.path, "rewards") if r.steps_done else np.zeros(0)
             part = pandas.DataFrame({"step": ends[:rewards.size], "reward": rewards})
             for name, value in reversed([*head(r).items(), ("status", r.status)]):
                 part.insert(0, name, value)
