@@ -314,12 +314,6 @@ def _access_control_policies(entropy, alpha=AC_ALPHA, steps=AC_STEPS, seeds=AC_S
     return np.array(policies)
 
 
-def _stationary_of(P_pi):
-    A = np.eye(len(P_pi)) - P_pi.T
-    A[-1] = 1.0
-    return np.linalg.solve(A, np.eye(len(P_pi))[-1])
-
-
 def _mean_drift(P, R, x, beta, steps_taken):
     """The expected change per step of ``x = (l, w, R-bar)``, nu that of the current policy."""
     n = len(R)
@@ -328,7 +322,7 @@ def _mean_drift(P, R, x, beta, steps_taken):
     p_a = 1.0 / (1.0 + np.exp(-l))
     pi = np.stack([1.0 - p_a, p_a], axis=1)
     P_pi = np.einsum("sa,sat->st", pi, P)
-    nu = _stationary_of(P_pi)
+    nu = exact._stationary_of_irreducible(P_pi)  # private, but 20x cheaper than evaluate
     dq = R[:, 1] - R[:, 0] + (P[:, 1] - P[:, 0]) @ w
     delta = (pi * R).sum(axis=1) - rbar + P_pi @ w - w
     return np.concatenate([a * nu * 2 * p_a * (1 - p_a) * (dq - beta * l), a_w * nu * delta,
