@@ -305,13 +305,10 @@ def _access_control_policies(entropy, alpha=AC_ALPHA, steps=AC_STEPS, seeds=AC_S
     X = exact.feature_matrix(m, ACCESS)
     agent = SoftmaxActorCritic(alpha_w=alpha / 4, alpha_theta=alpha, alpha_rbar=alpha / 40,
                                entropy=entropy)
-    policies = []
-    for seed in range(seeds):
-        theta = avgreward.train(ACCESS, agent, steps, seed=seed, bin_size=steps).weights["theta"]
-        h = X @ theta / agent.tau
-        pi = np.exp(h - h.max(axis=1, keepdims=True))
-        policies.append(pi / pi.sum(axis=1, keepdims=True))
-    return np.array(policies)
+    return np.array([
+        exact.softmax_policy(avgreward.train(ACCESS, agent, steps, seed=seed,
+                                             bin_size=steps).weights["theta"], X, agent.tau)
+        for seed in range(seeds)])
 
 
 def _mean_drift(P, R, x, beta, steps_taken):
@@ -321,10 +318,11 @@ def _mean_drift(P, R, x, beta, steps_taken):
     l, w, rbar = x[:n], x[n:2 * n], x[2 * n]
     p_a = 1.0 / (1.0 + np.exp(-l))
     pi = np.stack([1.0 - p_a, p_a], axis=1)
-    P_pi = np.einsum("sa,sat->st", pi, P)
-    nu = exact._stationary_of_irreducible(P_pi)  # private, but 20x cheaper than evaluate
+    # exact's own pieces, private but 20x cheaper than exact.evaluate in this RK4 loop
+    P_pi, r_pi = exact._chain(P, R, pi)
+    nu = exact._stationary_of_irreducible(P_pi)
     dq = R[:, 1] - R[:, 0] + (P[:, 1] - P[:, 0]) @ w
-    delta = (pi * R).sum(axis=1) - rbar + P_pi @ w - w
+    delta = r_pi - rbar + P_pi @ w - w
     return np.concatenate([a * nu * 2 * p_a * (1 - p_a) * (dq - beta * l), a_w * nu * delta,
                            [a_r * nu @ delta]])
 
